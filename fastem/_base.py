@@ -1,0 +1,82 @@
+"""scikit-learn estimator conventions without a dependency on scikit-learn.
+
+get_params/set_params/clone/repr follow scikit-learn's contract (constructor
+arguments are stored unchanged, one attribute each), so fastem estimators work
+in Pipelines, GridSearchCV and ``sklearn.base.clone``.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .exceptions import NotFittedError
+
+
+def _same(a, b) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return False
+    try:
+        return bool(a == b) and type(a) is type(b)
+    except (TypeError, ValueError):
+        return False
+
+
+class EstimatorBase:
+    """Parameter handling shared by all fastem estimators."""
+
+    #: scikit-learn's estimator type ("density_estimator" for the mixtures).
+    _estimator_type_tag: str | None = None
+
+    @classmethod
+    def _parameter_names(cls):
+        signature = inspect.signature(cls.__init__)
+        return sorted(
+            name for name, p in signature.parameters.items()
+            if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        )
+
+    def get_params(self, deep=True):
+        """Constructor parameters of this estimator, as a dict."""
+        return {name: getattr(self, name) for name in self._parameter_names()}
+
+    def set_params(self, **params):
+        """Set constructor parameters; validation happens in ``fit``."""
+        valid = set(self._parameter_names())
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"Invalid parameter {name!r} for estimator "
+                                 f"{type(self).__name__}. Valid parameters are: {sorted(valid)!r}.")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = [
+            f"{name}={getattr(self, name)!r}" for name in self._parameter_names()
+            if not _same(getattr(self, name), defaults[name].default)
+        ]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "n_features_in_")
+
+    def _check_is_fitted(self):
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
+            )
+
+    def __sklearn_tags__(self):
+        # Only scikit-learn's own tools call this, so scikit-learn is importable here.
+        from sklearn.utils import InputTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type=self._estimator_type_tag,
+            target_tags=TargetTags(required=False),
+            input_tags=InputTags(allow_nan=False, sparse=False),
+        )

@@ -1,0 +1,162 @@
+"""Input and hyperparameter validation shared by every estimator.
+
+Errors a user can cause are ValueError/TypeError whose message names the
+argument, what was expected and what was given. Inputs are never modified.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def _describe(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_array(X, *, name="X", min_samples=1, ensure_2d=True, estimator=None,
+                allow_nan=False) -> np.ndarray:
+    """Return X as a C-contiguous float32/float64 array, or raise a clear error.
+
+    float32 stays float32 (the kernels accumulate in float64); every other
+    numeric dtype becomes float64. The caller's array is never written to.
+    """
+    owner = f" by {estimator}" if estimator else ""
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"{name}: sparse input is not supported; pass a dense array (e.g. {name}.toarray())."
+        )
+    try:
+        array = np.asarray(X)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be an array of numbers; could not convert it: {error}") \
+            from None
+    kind = array.dtype.kind
+    if kind in "USV":
+        raise TypeError(f"{name} must contain numbers, got an array of dtype {array.dtype} "
+                        "(strings or bytes).")
+    if kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {array.dtype}.")
+    if kind == "O":
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{name} must contain numbers; converting its object entries to "
+                            f"float failed: {error}") from None
+    if kind in "mM":
+        raise TypeError(f"{name} must contain numbers, got dtype {array.dtype}.")
+    if array.dtype not in FLOAT_DTYPES:
+        array = array.astype(np.float64)
+    if ensure_2d and array.ndim != 2:
+        raise ValueError(
+            f"Expected 2D array for {name} of shape (n_samples, n_features), got a {array.ndim}-D "
+            f"array of shape {array.shape}. Reshape your data either using array.reshape(-1, 1) "
+            "if it has a single feature or array.reshape(1, -1) if it contains a single sample."
+        )
+    if array.shape[0] < min_samples:
+        raise ValueError(
+            f"Found array with {array.shape[0]} sample(s) (shape={array.shape}) while a minimum "
+            f"of {min_samples} is required{owner} ({name})."
+        )
+    if ensure_2d and array.shape[1] < 1:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={array.shape}) while a minimum of 1 is "
+            f"required{owner} ({name})."
+        )
+    if not allow_nan:
+        _check_finite(array, name)
+    return np.ascontiguousarray(array)
+
+
+def _check_finite(array, name):
+    # One summation usually proves finiteness; scan only if it overflows or is NaN.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(array.sum(dtype=np.float64)):
+            return
+    if np.isnan(array).any():
+        raise ValueError(f"Input {name} contains NaN.")
+    if not np.isfinite(array).all():
+        raise ValueError(f"Input {name} contains infinity or a value too large for "
+                         f"dtype({array.dtype.name!r}).")
+
+
+def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
+    """Validate ``sample_weight``: 1-D, length n_samples, finite, >= 0, not all zero."""
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, numbers.Number) and not isinstance(sample_weight, bool):
+        sample_weight = np.full(n_samples, float(sample_weight))
+    weights = check_array(sample_weight, name="sample_weight", ensure_2d=False, min_samples=0,
+                          allow_nan=True)
+    if weights.ndim != 1 or weights.shape[0] != n_samples:
+        raise ValueError(f"sample_weight must have shape ({n_samples},) to match X, got shape "
+                         f"{weights.shape}.")
+    weights = weights.astype(np.float64)
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("sample_weight must be finite, got NaN or infinity.")
+    if np.any(weights < 0):
+        raise ValueError(f"sample_weight must be non-negative, got minimum {weights.min()!r}.")
+    if not np.any(weights > 0):
+        raise ValueError("sample_weight must have at least one positive entry, got all zeros.")
+    return weights
+
+
+def check_int(value, name, low, high=None) -> int:
+    """An integer in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {_describe(value)} "
+                        f"of type {type(value).__name__}.")
+    upper = "inf" if high is None else high
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{name} must be an int in the range [{low}, {upper}], got {value!r}.")
+    return int(value)
+
+
+def check_real(value, name, low) -> float:
+    """A finite real number >= low."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_describe(value)} "
+                        f"of type {type(value).__name__}.")
+    if not np.isfinite(value) or value < low:
+        raise ValueError(f"{name} must be a finite real number >= {low}, got {value!r}.")
+    return float(value)
+
+
+def check_option(value, name, options) -> str:
+    """One of a set of strings."""
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {sorted(options)}, got {_describe(value)}.")
+    return value
+
+
+def check_bool(value, name) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {_describe(value)}.")
+    return bool(value)
+
+
+def check_random_state(seed) -> np.random.RandomState:
+    """None -> numpy's global RandomState; int -> a new RandomState; RandomState -> itself."""
+    if seed is None or seed is np.random:
+        return np.random.mtrand._rand
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        if not 0 <= seed < 2**32:
+            raise ValueError(f"random_state must be an int in [0, 2**32 - 1], got {seed!r}.")
+        return np.random.RandomState(int(seed))
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    raise TypeError(f"random_state must be None, an int or a numpy RandomState, got "
+                    f"{_describe(seed)}.")
+
+
+def check_parameter_array(value, name, shape) -> np.ndarray:
+    """A user-supplied parameter array (e.g. ``means_init``): finite float64 of a given shape."""
+    array = check_array(value, name=name, ensure_2d=False, min_samples=0)
+    if array.shape != tuple(shape):
+        raise ValueError(f"The parameter '{name}' should have the shape of {tuple(shape)}, "
+                         f"but got {array.shape}")
+    return np.array(array, dtype=np.float64)  # a private copy

@@ -1,0 +1,5 @@
+"""Gaussian mixtures."""
+
+from .gaussian_mixture import GaussianMixture
+
+__all__ = ["GaussianMixture"]

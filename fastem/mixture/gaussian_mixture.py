@@ -1,0 +1,373 @@
+"""GaussianMixture: a drop-in for ``sklearn.mixture.GaussianMixture``."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from .. import _validation as v
+from .._base import EstimatorBase
+from .._runtime import resolve_n_threads, threads
+from ..engine import run_em
+from ..exceptions import ConvergenceWarning
+from ..kernels import gaussian as gk
+from .covariance import SPECS
+from .model import GaussianMixtureEM, MixtureParams, row_outputs
+
+INIT_PARAMS = {"kmeans", "k-means++", "random", "random_from_data"}
+
+
+class GaussianMixture(EstimatorBase):
+    """Gaussian mixture fitted by EM on compiled, multi-core kernels.
+
+    The constructor, attributes and methods are those of scikit-learn 1.9's
+    ``GaussianMixture``; see its documentation for the model. fastem adds
+    ``sample_weight`` to :meth:`fit`, ``n_threads``, a per-iteration
+    ``callback`` and ``random_state`` on :meth:`sample`. float32 input is not
+    copied to float64 (statistics are still accumulated in float64); fitted
+    parameters are float64.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        Form of the component covariances.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the mean per-sample log-likelihood.
+    reg_covar : float, default=1e-6
+        Non-negative value added to the diagonal of every covariance.
+    max_iter : int, default=100
+        Maximum number of EM iterations per initialisation; 0 returns the
+        initialisation.
+    n_init : int, default=1
+        Number of initialisations; the one with the best final objective is kept.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        How initial responsibilities are chosen.
+    weights_init, means_init, precisions_init : array-like, default=None
+        User-provided initial parameters (scikit-learn's shapes).
+    random_state : int, RandomState instance or None, default=None
+        Seed for the initialisation.
+    warm_start : bool, default=False
+        Start from the previous fit on consecutive calls to :meth:`fit`.
+    verbose : int, default=0
+        1 prints each initialisation, 2 also times and changes per iteration.
+    verbose_interval : int, default=10
+        Iterations between two printed lines.
+    n_threads : int or None, default=None
+        Threads for the kernels; None uses all cores. Results do not depend on it.
+    callback : callable or None, default=None
+        ``callback(iteration, objective, model)`` is called after every
+        iteration with the model holding the current parameters; returning
+        True stops the current initialisation.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+        Shape (K, D, D) for full, (D, D) tied, (K, D) diag, (K,) spherical.
+    precisions_ : ndarray
+        Inverses of ``covariances_``, same shapes.
+    precisions_cholesky_ : ndarray
+        Upper-triangular U with precision = U U^T (full, tied), or 1/sigma.
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean per-sample log-likelihood of the best initialisation.
+    lower_bounds_ : list of float
+        Its per-iteration history.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastem import GaussianMixture
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> np.round(np.sort(gm.means_[:, 0]), 6)
+    array([ 1., 10.])
+    """
+
+    _estimator_type_tag = "density_estimator"
+
+    def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
+                 max_iter=100, n_init=1, init_params="kmeans", weights_init=None,
+                 means_init=None, precisions_init=None, random_state=None, warm_start=False,
+                 verbose=0, verbose_interval=10, n_threads=None, callback=None):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.n_threads = n_threads
+        self.callback = callback
+
+    # -- validation -------------------------------------------------------
+    def _check_hyperparameters(self):
+        v.check_int(self.n_components, "n_components", 1)
+        v.check_option(self.covariance_type, "covariance_type", set(SPECS))
+        v.check_real(self.tol, "tol", 0.0)
+        v.check_real(self.reg_covar, "reg_covar", 0.0)
+        v.check_int(self.max_iter, "max_iter", 0)
+        v.check_int(self.n_init, "n_init", 1)
+        v.check_option(self.init_params, "init_params", INIT_PARAMS)
+        v.check_bool(self.warm_start, "warm_start")
+        v.check_int(self.verbose, "verbose", 0)
+        v.check_int(self.verbose_interval, "verbose_interval", 1)
+        resolve_n_threads(self.n_threads)
+        if self.callback is not None and not callable(self.callback):
+            raise TypeError(f"callback must be callable or None, got {self.callback!r}.")
+
+    def _check_initial_parameters(self, spec, n_features):
+        """Validated float64 copies of the user's initial parameters (never rewritten)."""
+        k = self.n_components
+        weights = means = chol = None
+        if self.weights_init is not None:
+            weights = v.check_parameter_array(self.weights_init, "weights", (k,))
+            if np.any(weights < 0.0) or np.any(weights > 1.0):
+                raise ValueError("The parameter 'weights' should be in the range [0, 1], but "
+                                 f"got max value {weights.max():.5f}, min value "
+                                 f"{weights.min():.5f}")
+            if not np.isclose(weights.sum(), 1.0, rtol=0.0, atol=1e-8):
+                raise ValueError("The parameter 'weights' should be normalized, but got "
+                                 f"sum(weights) = {weights.sum():.5f}")
+        if self.means_init is not None:
+            means = v.check_parameter_array(self.means_init, "means", (k, n_features))
+        if self.precisions_init is not None:
+            precisions = v.check_parameter_array(
+                self.precisions_init, f"{spec.name} precision",
+                spec.precisions_shape(k, n_features))
+            spec.check_precisions(precisions)
+            chol = spec.cholesky_from_precisions(precisions)
+        return weights, means, chol
+
+    def _validate_X(self, X, *, fitting=False):
+        name = type(self).__name__
+        X = v.check_array(X, min_samples=2 if fitting else 1, estimator=name)
+        if not fitting:
+            self._check_is_fitted()
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {X.shape[1]} features, but {name} is expecting "
+                                 f"{self.n_features_in_} features as input.")
+        return X
+
+    # -- parameters ----------------------------------------------------------
+    @property
+    def _spec(self):
+        return SPECS[self.covariance_type]
+
+    def _get_parameters(self):
+        return MixtureParams(self.weights_, self.means_, self.covariances_,
+                             self.precisions_cholesky_)
+
+    def _set_parameters(self, params):
+        self.weights_ = params.weights
+        self.means_ = params.means
+        self.covariances_ = params.covariances
+        self.precisions_cholesky_ = params.precisions_cholesky
+        self.precisions_ = self._spec.precisions(params.precisions_cholesky)
+
+    # -- fitting -------------------------------------------------------------
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the parameters with EM.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; a zero weight drops the row and an integer
+            weight counts the row that many times.
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        self.fit_predict(X, y, sample_weight=sample_weight)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then return the most probable component of every row of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        self._check_hyperparameters()
+        X = self._validate_X(X, fitting=True)
+        weights = v.check_sample_weight(sample_weight, X.shape[0])
+        n_rows = X.shape[0] if weights is None else int(np.count_nonzero(weights))
+        if n_rows < self.n_components:
+            raise ValueError("Expected n_samples >= n_components but got n_components = "
+                             f"{self.n_components}, n_samples = {n_rows}")
+        spec = self._spec
+        weights_init, means_init, chol_init = self._check_initial_parameters(spec, X.shape[1])
+        model = GaussianMixtureEM(X, weights, spec, self.n_components, float(self.reg_covar),
+                                  self.init_params, weights_init, means_init, chol_init)
+        warm = (self.warm_start and hasattr(self, "converged_")
+                and getattr(self, "n_features_in_", None) == X.shape[1]
+                and self.means_.shape[0] == self.n_components)
+        callback = None
+        if self.callback is not None:
+            def callback(iteration, objective, params):
+                self._set_parameters(params)
+                return bool(self.callback(iteration, objective, self))
+
+        with threads(self.n_threads):
+            run = run_em(
+                model, n_init=self.n_init, max_iter=self.max_iter, tol=float(self.tol),
+                random_state=v.check_random_state(self.random_state),
+                warm_params=self._get_parameters() if warm else None,
+                warm_objective=self.lower_bound_ if warm else -np.inf,
+                verbose=self.verbose, verbose_interval=self.verbose_interval,
+                callback=callback)
+            self._set_parameters(run.params)
+            if self.covariances_ is None:
+                self.covariances_ = spec.covariances_from_cholesky(self.precisions_cholesky_)
+            self.n_features_in_ = X.shape[1]
+            self.converged_ = run.converged
+            self.n_iter_ = run.n_iter
+            self.lower_bound_ = run.objective
+            self.lower_bounds_ = list(run.history)
+            if not run.converged and self.max_iter > 0 and not run.stopped_by_callback:
+                warnings.warn("Best performing initialization did not converge. Try different "
+                              "init parameters, or increase max_iter, tol, or check for "
+                              "degenerate data.", ConvergenceWarning, stacklevel=2)
+            # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
+            return row_outputs(spec, run.params, X, gk.ROW_ARGMAX)
+
+    # -- inference -----------------------------------------------------------
+    def _rows(self, X, mode):
+        X = self._validate_X(X)
+        with threads(self.n_threads):
+            return row_outputs(self._spec, self._get_parameters(), X, mode)
+
+    def score_samples(self, X):
+        """Log-density of every row of X under the fitted mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+        """
+        return self._rows(X, gk.ROW_LOGSUMEXP)
+
+    def score(self, X, y=None):
+        """Mean per-sample log-likelihood of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        log_likelihood : float
+        """
+        return float(self.score_samples(X).mean())
+
+    def predict(self, X):
+        """Most probable component of every row of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self._rows(X, gk.ROW_ARGMAX)
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for every row of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+        """
+        log_resp = self._rows(X, gk.ROW_LOG_RESP)
+        np.exp(log_resp, out=log_resp)
+        return log_resp
+
+    def sample(self, n_samples=1, random_state=None):
+        """Draw samples from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        random_state : int, RandomState instance or None, default=None
+            Seed for this draw; None uses the estimator's ``random_state``.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Component of each sample.
+        """
+        self._check_is_fitted()
+        n_samples = v.check_int(n_samples, "n_samples", 1)
+        rng = v.check_random_state(self.random_state if random_state is None else random_state)
+        counts = rng.multinomial(n_samples, self.weights_)
+        parts = self._spec.sample(rng, self.means_, self.covariances_, counts)
+        labels = np.repeat(np.arange(self.n_components), counts)
+        return np.vstack(parts), labels
+
+    def _n_parameters(self):
+        n_features = self.means_.shape[1]
+        k = self.n_components
+        covariance = self._spec.n_covariance_parameters(k, n_features)
+        return int(covariance + n_features * k + k - 1)
+
+    def bic(self, X):
+        """Bayesian information criterion of the fitted model on X (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        bic : float
+        """
+        n = self._validate_X(X).shape[0]
+        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
+
+    def aic(self, X):
+        """Akaike information criterion of the fitted model on X (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        aic : float
+        """
+        n = self._validate_X(X).shape[0]
+        return -2 * self.score(X) * n + 2 * self._n_parameters()

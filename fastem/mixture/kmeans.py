@@ -1,0 +1,142 @@
+"""k-means++ seeding and Lloyd's k-means on the shared Gaussian kernels.
+
+Squared Euclidean distance is the Mahalanobis term of a unit-variance
+Gaussian, so with identity precision factors and zero constants the Gaussian
+kernels give distances (-2 x the weighted log-probability), nearest centres
+(the arg-max) and per-cluster sums (the statistics with hard labels).
+
+Sampling uses inverse-CDF draws on cumulative weights, so a row with weight w
+is drawn exactly as w repeated rows would be: weighted and repeated data seed
+the same centres.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine import UNIT_ROWS, batch_units
+from ..kernels import gaussian as gk
+
+_CHUNK_ROWS = 1 << 16  # bounds the (rows x candidates) distance block of k-means++
+_EMPTY = np.empty(0)
+_NO_LABELS = np.empty(0, dtype=np.int64)
+_NO_RESP = np.empty((0, 0))
+
+
+def _unit_factor(n_features):
+    return np.ones((1, 1, n_features))
+
+
+def squared_distances(X, centers, lo=0, hi=None):
+    """(hi - lo, C) squared distances from rows lo:hi of X to each centre."""
+    hi = X.shape[0] if hi is None else hi
+    out = np.empty((hi - lo, centers.shape[0]))
+    gk.gaussian_rows(X[lo:hi], np.ascontiguousarray(centers, dtype=np.float64),
+                     _unit_factor(X.shape[1]), np.zeros(centers.shape[0]), gk.ROW_WEIGHTED,
+                     UNIT_ROWS, _EMPTY, out, _NO_LABELS)
+    out *= -2.0
+    return out
+
+
+def nearest_center(X, centers):
+    """Labels (int64) and squared distance of every row to its nearest centre."""
+    n = X.shape[0]
+    labels = np.empty(n, dtype=np.int64)
+    best = np.empty(n)
+    gk.gaussian_rows(X, np.ascontiguousarray(centers, dtype=np.float64),
+                     _unit_factor(X.shape[1]), np.zeros(centers.shape[0]), gk.ROW_MAX,
+                     UNIT_ROWS, best, _NO_RESP, labels)
+    best *= -2.0
+    return labels, best
+
+
+def labelled_sums(X, weights, labels, shift, diagonal=True):
+    """Flat Gaussian statistics of X grouped by hard labels (-1 = no group)."""
+    n_groups, n_features = shift.shape
+    size = gk.stat_size(n_groups, n_features, diagonal)
+    return gk.gaussian_stats(
+        X, _EMPTY if weights is None else weights, shift, _unit_factor(n_features),
+        np.zeros(n_groups), shift, labels, _NO_RESP, 0, gk.LABELS, diagonal, 0, X.shape[0],
+        UNIT_ROWS, batch_units(size))
+
+
+def weighted_moments(X, weights):
+    """Weighted mean and variance of each column, computed about the first row."""
+    n_features = X.shape[1]
+    shift = np.ascontiguousarray(X[:1], dtype=np.float64)
+    stats = gk.gaussian_stats(
+        X, _EMPTY if weights is None else weights, shift, _unit_factor(n_features),
+        np.zeros(1), shift, _NO_LABELS, _NO_RESP, 0, gk.POSTERIOR, True, 0, X.shape[0],
+        UNIT_ROWS, batch_units(gk.stat_size(1, n_features, True)))
+    total = stats[2]
+    first = stats[3:3 + n_features] / total
+    second = stats[3 + n_features:3 + 2 * n_features] / total
+    return shift[0] + first, np.maximum(second - first * first, 0.0)
+
+
+def _draw(cumulative, u):
+    return np.minimum(np.searchsorted(cumulative, u, side="right"), len(cumulative) - 1)
+
+
+def kmeans_plusplus(X, n_clusters, weights, random_state, n_local_trials=None):
+    """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007, with local trials).
+
+    Returns the row indices of the chosen centres.
+    """
+    n = X.shape[0]
+    w = np.ones(n) if weights is None else weights
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    indices = np.empty(n_clusters, dtype=np.int64)
+    indices[0] = _draw(np.cumsum(w), random_state.uniform() * w.sum())
+    closest = squared_distances(X, X[indices[:1]])[:, 0]
+    for c in range(1, n_clusters):
+        cumulative = np.cumsum(w * closest)
+        candidates = _draw(cumulative, random_state.uniform(size=n_local_trials) * cumulative[-1])
+        centers = X[candidates]
+        potentials = np.zeros(n_local_trials)
+        for lo in range(0, n, _CHUNK_ROWS):
+            hi = min(lo + _CHUNK_ROWS, n)
+            block = np.minimum(squared_distances(X, centers, lo, hi), closest[lo:hi, None])
+            potentials += (w[lo:hi, None] * block).sum(axis=0)
+        best = int(np.argmin(potentials))
+        indices[c] = candidates[best]
+        closest = np.minimum(closest, squared_distances(X, centers[best:best + 1])[:, 0])
+    return indices
+
+
+def lloyd(X, weights, centers, max_iter=300, tol=1e-4):
+    """Lloyd's algorithm from ``centers``; returns (centers, labels).
+
+    Stops when labels no longer change or the total squared centre shift is
+    at most ``tol`` times the mean feature variance (scikit-learn's rule). An
+    empty cluster is moved to the row farthest from its centre.
+    """
+    _, variance = weighted_moments(X, weights)
+    threshold = tol * float(np.mean(variance))
+    centers = np.array(centers, dtype=np.float64)
+    n_clusters, n_features = centers.shape
+    previous = None
+    for _ in range(max_iter):
+        labels, distance = nearest_center(X, centers)
+        if previous is not None and np.array_equal(labels, previous):
+            break
+        previous = labels
+        stats = labelled_sums(X, weights, labels, centers)
+        counts = stats[2:2 + n_clusters]
+        sums = stats[2 + n_clusters:2 + n_clusters + n_clusters * n_features].reshape(
+            n_clusters, n_features)
+        new_centers = centers.copy()
+        filled = counts > 0
+        new_centers[filled] += sums[filled] / counts[filled, None]
+        if not filled.all():
+            if weights is not None:
+                distance = np.where(weights > 0, distance, -1.0)
+            far = np.argsort(-distance, kind="stable")[: int((~filled).sum())]
+            new_centers[~filled] = X[far]
+        shift = float(((new_centers - centers) ** 2).sum())
+        centers = new_centers
+        if shift <= threshold:
+            break
+    labels, _ = nearest_center(X, centers)
+    return centers, labels

@@ -1,0 +1,203 @@
+"""The Gaussian mixture as an EM model: parameters, initialisation, E-step, M-step.
+
+This module holds no estimator logic; :mod:`fastem.mixture.gaussian_mixture`
+wraps it in the scikit-learn API and hands it to :func:`fastem.engine.run_em`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..engine import UNIT_ROWS, batch_units
+from ..kernels import gaussian as gk
+from . import kmeans
+from .covariance import MASS_EPS
+
+_EMPTY = np.empty(0)
+_NO_LABELS = np.empty(0, dtype=np.int64)
+_NO_RESP = np.empty((0, 0))
+_RANDOM_INIT_ROWS = 1 << 15  # rows of random responsibilities drawn at once
+
+
+@dataclass
+class MixtureParams:
+    """Parameters in scikit-learn's public shapes (float64)."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray | None
+    precisions_cholesky: np.ndarray
+
+
+def kernel_model(spec, params):
+    """(means, factor, const) as the Gaussian kernels read them."""
+    n_components, n_features = params.means.shape
+    with np.errstate(divide="ignore"):  # a zero weight is a valid -inf log-weight
+        log_weights = np.log(params.weights)
+    const = (log_weights + spec.log_det(params.precisions_cholesky, n_components, n_features)
+             - 0.5 * n_features * gk.LOG_2PI)
+    return (np.ascontiguousarray(params.means, dtype=np.float64),
+            spec.kernel_factor(params.precisions_cholesky, n_components, n_features),
+            np.ascontiguousarray(const, dtype=np.float64))
+
+
+def unpack_stats(flat, n_components, n_features, diagonal):
+    """Split a flat statistics vector into (loglik, weight, N, S, Q); Q is symmetrised."""
+    k, d = n_components, n_features
+    n_mass = flat[2:2 + k]
+    first = flat[2 + k:2 + k + k * d].reshape(k, d)
+    rest = flat[2 + k + k * d:]
+    if diagonal:
+        second = rest.reshape(k, d)
+    else:
+        upper = np.triu(rest.reshape(k, d, d))
+        second = upper + np.swapaxes(np.triu(upper, 1), 1, 2)
+    return flat[0], flat[1], n_mass, first, second
+
+
+def params_from_stats(spec, flat, shift, reg_covar, total_weight=None):
+    """Closed-form M-step.
+
+    Weights are normalised by the mass unless ``total_weight`` is given
+    (scikit-learn divides initial masses by the number of samples instead).
+    """
+    n_components, n_features = shift.shape
+    _, _, n_mass, first, second = unpack_stats(flat, n_components, n_features, spec.diagonal)
+    nk = n_mass + MASS_EPS
+    delta = first / nk[:, None]
+    covariances = spec.covariances(n_mass, nk, first, second, delta, reg_covar)
+    weights = nk / (nk.sum() if total_weight is None else total_weight)
+    return MixtureParams(weights=weights, means=shift + delta, covariances=covariances,
+                         precisions_cholesky=spec.precisions_cholesky(covariances, reg_covar))
+
+
+def row_outputs(spec, params, X, mode):
+    """Per-row log-density, log-posteriors or labels of X under ``params``."""
+    means, factor, const = kernel_model(spec, params)
+    n = X.shape[0]
+    values = np.empty(n) if mode in (gk.ROW_LOGSUMEXP, gk.ROW_MAX) else _EMPTY
+    matrix = np.empty((n, len(const))) if mode in (gk.ROW_LOG_RESP, gk.ROW_WEIGHTED) else _NO_RESP
+    labels = np.empty(n, dtype=np.int64) if mode in (gk.ROW_ARGMAX, gk.ROW_MAX) else _NO_LABELS
+    gk.gaussian_rows(X, means, factor, const, mode, UNIT_ROWS, values, matrix, labels)
+    if mode == gk.ROW_LOGSUMEXP:
+        return values
+    if mode == gk.ROW_ARGMAX:
+        return labels
+    return matrix
+
+
+class GaussianMixtureEM:
+    """A Gaussian mixture bound to one data set, as :class:`fastem.engine.EMModel`.
+
+    Parameters
+    ----------
+    X : (n, D) C-contiguous float32/float64 array.
+    sample_weight : (n,) float64 array or None.
+    spec : covariance spec from :data:`fastem.mixture.covariance.SPECS`.
+    n_components, reg_covar, init_params : as in the estimator.
+    weights_init, means_init, precisions_cholesky_init : validated user
+        overrides (float64) or None.
+    """
+
+    def __init__(self, X, sample_weight, spec, n_components, reg_covar, init_params,
+                 weights_init=None, means_init=None, precisions_cholesky_init=None):
+        self.X = X
+        self.sample_weight = sample_weight
+        self.spec = spec
+        self.n_components = n_components
+        self.reg_covar = reg_covar
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_cholesky_init = precisions_cholesky_init
+        self.monotone = reg_covar == 0.0
+        n_features = X.shape[1]
+        self._weights_arg = _EMPTY if sample_weight is None else sample_weight
+        self._total_weight = float(X.shape[0] if sample_weight is None else sample_weight.sum())
+        self._batch = batch_units(gk.stat_size(n_components, n_features, spec.diagonal))
+
+    # -- statistics ---------------------------------------------------------
+    def _stats(self, means, factor, const, shift, source, labels=_NO_LABELS, resp=_NO_RESP,
+               lo=0, hi=None):
+        hi = self.X.shape[0] if hi is None else hi
+        return gk.gaussian_stats(self.X, self._weights_arg, means, factor, const, shift, labels,
+                                 resp, lo, source, self.spec.diagonal, lo, hi, UNIT_ROWS,
+                                 self._batch)
+
+    def _unused_model(self):
+        k, d = self.n_components, self.X.shape[1]
+        return np.zeros((k, d)), np.ones((1, 1, d)), np.zeros(k)
+
+    def e_step(self, params):
+        means, factor, const = kernel_model(self.spec, params)
+        flat = self._stats(means, factor, const, means, gk.POSTERIOR)
+        return flat[0] / flat[1], flat
+
+    def m_step(self, flat, params):
+        return params_from_stats(self.spec, flat, np.ascontiguousarray(params.means),
+                                 self.reg_covar)
+
+    # -- initialisation ----------------------------------------------------
+    def _sample_rows(self, n_rows, random_state):
+        n = self.X.shape[0]
+        if self.sample_weight is None:
+            return random_state.choice(n, size=n_rows, replace=False)
+        p = self.sample_weight / self.sample_weight.sum()
+        return random_state.choice(n, size=n_rows, replace=False, p=p)
+
+    def _stats_from_labels(self, labels, shift):
+        means, factor, const = self._unused_model()
+        return self._stats(means, factor, const, shift, gk.LABELS, labels=labels)
+
+    def _stats_from_random_resp(self, random_state):
+        mean, _ = kmeans.weighted_moments(self.X, self.sample_weight)
+        shift = np.ascontiguousarray(np.tile(mean, (self.n_components, 1)))
+        means, factor, const = self._unused_model()
+        flat = None
+        n = self.X.shape[0]
+        for lo in range(0, n, _RANDOM_INIT_ROWS):
+            hi = min(lo + _RANDOM_INIT_ROWS, n)
+            resp = random_state.uniform(size=(hi - lo, self.n_components))
+            resp /= resp.sum(axis=1)[:, None]
+            part = self._stats(means, factor, const, shift, gk.GIVEN, resp=resp, lo=lo, hi=hi)
+            flat = part if flat is None else flat + part
+        return flat, shift
+
+    def _initial_from_data(self, random_state):
+        n = self.X.shape[0]
+        k = self.n_components
+        if self.init_params in ("kmeans", "k-means++"):
+            seeds = kmeans.kmeans_plusplus(self.X, k, self.sample_weight, random_state)
+        else:
+            seeds = None
+        if self.init_params == "kmeans":
+            centers, labels = kmeans.lloyd(self.X, self.sample_weight, self.X[seeds])
+            return self._stats_from_labels(labels, np.ascontiguousarray(centers)), centers
+        if self.init_params == "random":
+            return self._stats_from_random_resp(random_state)
+        if seeds is None:  # random_from_data
+            seeds = self._sample_rows(k, random_state)
+        labels = np.full(n, -1, dtype=np.int64)
+        labels[seeds] = np.arange(k)
+        shift = np.ascontiguousarray(self.X[seeds], dtype=np.float64)
+        return self._stats_from_labels(labels, shift), shift
+
+    def initialize(self, random_state):
+        spec = self.spec
+        overrides = (self.weights_init, self.means_init, self.precisions_cholesky_init)
+        if any(v is None for v in overrides):
+            flat, shift = self._initial_from_data(random_state)
+            params = params_from_stats(spec, flat, shift, self.reg_covar,
+                                       total_weight=self._total_weight)
+        else:
+            params = MixtureParams(None, None, None, None)
+        if self.weights_init is not None:
+            params.weights = self.weights_init.copy()
+        if self.means_init is not None:
+            params.means = self.means_init.copy()
+        if self.precisions_cholesky_init is not None:
+            params.precisions_cholesky = self.precisions_cholesky_init.copy()
+            params.covariances = spec.covariances_from_cholesky(self.precisions_cholesky_init)
+        return params
