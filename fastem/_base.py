@@ -11,7 +11,7 @@ import inspect
 
 import numpy as np
 
-from .exceptions import NotFittedError
+from .exceptions import NotFittedError, compatible
 
 
 def _same(a, b) -> bool:
@@ -66,7 +66,7 @@ class EstimatorBase:
 
     def _check_is_fitted(self):
         if not self.__sklearn_is_fitted__():
-            raise NotFittedError(
+            raise compatible(NotFittedError)(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
                 "appropriate arguments before using this estimator."
             )

@@ -11,7 +11,7 @@ from .. import _validation as v
 from .._base import EstimatorBase
 from .._runtime import resolve_n_threads, threads
 from ..engine import run_em
-from ..exceptions import ConvergenceWarning
+from ..exceptions import ConvergenceWarning, compatible
 from ..kernels import gaussian as gk
 from .covariance import SPECS
 from .model import GaussianMixtureEM, MixtureParams, row_outputs
@@ -250,7 +250,7 @@ class GaussianMixture(EstimatorBase):
             if not run.converged and self.max_iter > 0 and not run.stopped_by_callback:
                 warnings.warn("Best performing initialization did not converge. Try different "
                               "init parameters, or increase max_iter, tol, or check for "
-                              "degenerate data.", ConvergenceWarning, stacklevel=2)
+                              "degenerate data.", compatible(ConvergenceWarning), stacklevel=2)
             # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
             return row_outputs(spec, run.params, X, gk.ROW_ARGMAX)
 
