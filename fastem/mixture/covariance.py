@@ -70,7 +70,7 @@ class _TriangularSpec(_Spec):
         try:
             lower = np.linalg.cholesky(covariances)
         except np.linalg.LinAlgError:
-            for index, matrix in zip(components, covariances):
+            for index, matrix in zip(components, covariances, strict=True):
                 try:
                     np.linalg.cholesky(matrix)
                 except np.linalg.LinAlgError:
@@ -132,7 +132,8 @@ class FullSpec(_TriangularSpec):
         return n_components * n_features * (n_features + 1) / 2.0
 
     def sample(self, rng, means, covariances, counts):
-        return [rng.multivariate_normal(m, c, int(n)) for m, c, n in zip(means, covariances, counts)]
+        return [rng.multivariate_normal(m, c, int(n))
+                for m, c, n in zip(means, covariances, counts, strict=True)]
 
 
 class TiedSpec(_TriangularSpec):
@@ -176,7 +177,8 @@ class TiedSpec(_TriangularSpec):
         return n_features * (n_features + 1) / 2.0
 
     def sample(self, rng, means, covariances, counts):
-        return [rng.multivariate_normal(m, covariances, int(n)) for m, n in zip(means, counts)]
+        return [rng.multivariate_normal(m, covariances, int(n))
+                for m, n in zip(means, counts, strict=True)]
 
 
 class _DiagonalSpec(_Spec):
@@ -204,7 +206,7 @@ class _DiagonalSpec(_Spec):
 
     def sample(self, rng, means, covariances, counts):
         return [m + rng.standard_normal(size=(int(n), means.shape[1])) * np.sqrt(c)
-                for m, c, n in zip(means, covariances, counts)]
+                for m, c, n in zip(means, covariances, counts, strict=True)]
 
 
 class DiagSpec(_DiagonalSpec):
