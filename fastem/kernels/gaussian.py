@@ -64,6 +64,7 @@ def weighted_log_prob_block(X, lo, hi, means, factor, const, out):
     diagonal = factor.shape[1] == 1
     shared = factor.shape[0] == 1
     diff = np.empty(n_features)
+    y = np.empty(n_features)
     for k in range(n_components):
         f = 0 if shared else k
         for i in range(lo, hi):
@@ -72,15 +73,18 @@ def weighted_log_prob_block(X, lo, hi, means, factor, const, out):
             maha = 0.0
             if diagonal:
                 for a in range(n_features):
-                    y = diff[a] * factor[f, 0, a]
-                    maha += y * y
+                    t = diff[a] * factor[f, 0, a]
+                    maha += t * t
             else:
-                # factor is upper triangular: column j only needs rows a <= j.
+                # y = diff @ U with U upper triangular, row by row: row a only touches
+                # columns j >= a and is contiguous, so the inner loop vectorises.
+                y[:] = 0.0
+                for a in range(n_features):
+                    da = diff[a]
+                    for j in range(a, n_features):
+                        y[j] += da * factor[f, a, j]
                 for j in range(n_features):
-                    y = 0.0
-                    for a in range(j + 1):
-                        y += diff[a] * factor[f, a, j]
-                    maha += y * y
+                    maha += y[j] * y[j]
             out[i - lo, k] = const[k] - 0.5 * maha
 
 
@@ -141,7 +145,9 @@ def _unit_stats(X, weights, lo, hi, means, factor, const, shift, labels, resp, r
             norm = logsumexp_row(row)
             out[0] += w * norm
             for k in range(n_components):
-                _accumulate_row(X, i, k, w * np.exp(row[k] - norm), shift, out, diagonal, diff)
+                r = w * np.exp(row[k] - norm)
+                if r != 0.0:  # exact: an underflowed responsibility adds nothing
+                    _accumulate_row(X, i, k, r, shift, out, diagonal, diff)
         elif source == LABELS:
             k = labels[i]
             if k >= 0:
