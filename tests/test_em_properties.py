@@ -78,3 +78,37 @@ def test_e_step_statistics_match_numpy():
     second = np.einsum("nk,nka,nkb->kab", resp, diff, diff)
     upper = flat[14:].reshape(3, 3, 3)
     np.testing.assert_allclose(np.triu(upper), np.triu(second), rtol=1e-10, atol=1e-9)
+
+
+def test_threads_context_restores_the_count():
+    import numba
+
+    before = numba.get_num_threads()
+    with fastem.threads(1) as used:
+        assert used == 1 and numba.get_num_threads() == 1
+    assert numba.get_num_threads() == before
+    with pytest.raises(RuntimeError), fastem.threads(1):
+        raise RuntimeError("boom")
+    assert numba.get_num_threads() == before
+
+
+_FIT_SCRIPT = """
+import numpy as np, fastem
+rng = np.random.RandomState(0)
+X = np.vstack([rng.normal(c, 1.0, size=(4000, 3)) for c in (-4.0, 0.0, 4.0)])
+m = fastem.GaussianMixture(3, random_state=0, tol=0.0, max_iter=10).fit(X)
+print(repr(m.means_.tobytes().hex()), repr(m.covariances_.tobytes().hex()), m.lower_bound_.hex())
+"""
+
+
+def test_bitwise_identical_across_processes_with_different_thread_pools():
+    import os
+    import subprocess
+    import sys
+
+    outputs = []
+    for n in ("1", "2"):
+        env = dict(os.environ, NUMBA_NUM_THREADS=n)
+        outputs.append(subprocess.run([sys.executable, "-c", _FIT_SCRIPT], env=env, check=True,
+                                      capture_output=True, text=True, timeout=300).stdout)
+    assert outputs[0] == outputs[1] and outputs[0].strip()
