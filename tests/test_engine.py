@@ -136,3 +136,12 @@ def test_convergence_warning_when_not_converged():
     X = blobs(n=300, seed=7)
     with pytest.warns(fastem.ConvergenceWarning, match="did not converge"):
         fastem.GaussianMixture(3, max_iter=1, tol=0.0, random_state=0).fit(X)
+
+
+def test_warm_start_after_changing_the_covariance_type_reinitialises():
+    X = blobs(n=400, seed=8)
+    model = fastem.GaussianMixture(3, warm_start=True, random_state=0).fit(X)
+    model.set_params(covariance_type="diag").fit(X)
+    fresh = fastem.GaussianMixture(3, covariance_type="diag", random_state=0).fit(X)
+    assert model.precisions_cholesky_.shape == (3, 3)
+    np.testing.assert_array_equal(model.means_, fresh.means_)

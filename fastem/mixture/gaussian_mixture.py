@@ -222,9 +222,11 @@ class GaussianMixture(EstimatorBase):
         weights_init, means_init, chol_init = self._check_initial_parameters(spec, X.shape[1])
         model = GaussianMixtureEM(X, weights, spec, self.n_components, float(self.reg_covar),
                                   self.init_params, weights_init, means_init, chol_init)
+        # Warm start needs parameters of the same shapes; otherwise initialise afresh.
         warm = (self.warm_start and hasattr(self, "converged_")
-                and getattr(self, "n_features_in_", None) == X.shape[1]
-                and self.means_.shape[0] == self.n_components)
+                and self.means_.shape == (self.n_components, X.shape[1])
+                and self.precisions_cholesky_.shape
+                == spec.precisions_shape(self.n_components, X.shape[1]))
         callback = None
         if self.callback is not None:
             def callback(iteration, objective, params):
@@ -255,8 +257,9 @@ class GaussianMixture(EstimatorBase):
             return row_outputs(spec, run.params, X, gk.ROW_ARGMAX)
 
     # -- inference -----------------------------------------------------------
-    def _rows(self, X, mode):
-        X = self._validate_X(X)
+    def _rows(self, X, mode, validated=False):
+        if not validated:
+            X = self._validate_X(X)
         with threads(self.n_threads):
             return row_outputs(self._spec, self._get_parameters(), X, mode)
 
@@ -344,6 +347,10 @@ class GaussianMixture(EstimatorBase):
         covariance = self._spec.n_covariance_parameters(k, n_features)
         return int(covariance + n_features * k + k - 1)
 
+    def _log_likelihood_and_size(self, X):
+        X = self._validate_X(X)
+        return float(self._rows(X, gk.ROW_LOGSUMEXP, validated=True).sum()), X.shape[0]
+
     def bic(self, X):
         """Bayesian information criterion of the fitted model on X (lower is better).
 
@@ -355,8 +362,8 @@ class GaussianMixture(EstimatorBase):
         -------
         bic : float
         """
-        n = self._validate_X(X).shape[0]
-        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
+        log_likelihood, n = self._log_likelihood_and_size(X)
+        return -2 * log_likelihood + self._n_parameters() * math.log(n)
 
     def aic(self, X):
         """Akaike information criterion of the fitted model on X (lower is better).
@@ -369,5 +376,5 @@ class GaussianMixture(EstimatorBase):
         -------
         aic : float
         """
-        n = self._validate_X(X).shape[0]
-        return -2 * self.score(X) * n + 2 * self._n_parameters()
+        log_likelihood, _ = self._log_likelihood_and_size(X)
+        return -2 * log_likelihood + 2 * self._n_parameters()
