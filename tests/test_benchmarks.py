@@ -18,7 +18,7 @@ from fastem.mixture.model import GaussianMixtureEM  # noqa: E402
 SHAPES = [(200_000, 2, 5), (100_000, 16, 16)]
 
 
-@pytest.fixture(scope="module", params=SHAPES, ids=lambda s: "N%d-D%d-K%d" % s)
+@pytest.fixture(scope="module", params=SHAPES, ids=lambda s: "N{}-D{}-K{}".format(*s))
 def problem(request):
     n, d, k = request.param
     X = blobs(n=n, n_features=d, n_components=k, seed=0)

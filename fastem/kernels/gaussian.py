@@ -61,31 +61,37 @@ def stat_size(n_components, n_features, diagonal):
 def weighted_log_prob_block(X, lo, hi, means, factor, const, out):
     """Fill ``out[i - lo, k]`` with the weighted log-probability of row i under k."""
     n_components, n_features = means.shape
+    n_rows = hi - lo
     diagonal = factor.shape[1] == 1
     shared = factor.shape[0] == 1
-    diff = np.empty(n_features)
-    y = np.empty(n_features)
+    centred = np.empty((n_features, n_rows))  # transposed: contiguous over rows
+    y = np.empty(n_rows)
+    maha = np.empty(n_rows)
     for k in range(n_components):
         f = 0 if shared else k
-        for i in range(lo, hi):
+        for i in range(n_rows):
             for a in range(n_features):
-                diff[a] = X[i, a] - means[k, a]
-            maha = 0.0
-            if diagonal:
-                for a in range(n_features):
-                    t = diff[a] * factor[f, 0, a]
-                    maha += t * t
-            else:
-                # y = diff @ U with U upper triangular, row by row: row a only touches
-                # columns j >= a and is contiguous, so the inner loop vectorises.
+                centred[a, i] = X[lo + i, a] - means[k, a]
+        maha[:] = 0.0
+        if diagonal:
+            for a in range(n_features):
+                u = factor[f, 0, a]
+                for i in range(n_rows):
+                    t = centred[a, i] * u
+                    maha[i] += t * t
+        else:
+            # y_j = sum_{a <= j} U[a, j] (x - mu)_a for all rows of the unit at once:
+            # long contiguous loops over rows instead of short per-row triangles.
+            for j in range(n_features):
                 y[:] = 0.0
-                for a in range(n_features):
-                    da = diff[a]
-                    for j in range(a, n_features):
-                        y[j] += da * factor[f, a, j]
-                for j in range(n_features):
-                    maha += y[j] * y[j]
-            out[i - lo, k] = const[k] - 0.5 * maha
+                for a in range(j + 1):
+                    u = factor[f, a, j]
+                    for i in range(n_rows):
+                        y[i] += u * centred[a, i]
+                for i in range(n_rows):
+                    maha[i] += y[i] * y[i]
+        for i in range(n_rows):
+            out[i, k] = const[k] - 0.5 * maha[i]
 
 
 @kernel
@@ -144,10 +150,9 @@ def _unit_stats(X, weights, lo, hi, means, factor, const, shift, labels, resp, r
             row = logp[i - lo]
             norm = logsumexp_row(row)
             out[0] += w * norm
+            # Statistics are accumulated per unit below; keep the responsibilities in logp.
             for k in range(n_components):
-                r = w * np.exp(row[k] - norm)
-                if r != 0.0:  # exact: an underflowed responsibility adds nothing
-                    _accumulate_row(X, i, k, r, shift, out, diagonal, diff)
+                row[k] = w * np.exp(row[k] - norm)
         elif source == LABELS:
             k = labels[i]
             if k >= 0:
@@ -157,6 +162,73 @@ def _unit_stats(X, weights, lo, hi, means, factor, const, shift, labels, resp, r
                 r = resp[i - resp_offset, k]
                 if r != 0.0:
                     _accumulate_row(X, i, k, w * r, shift, out, diagonal, diff)
+    if source == POSTERIOR:
+        _accumulate_block(X, weights, lo, hi, logp, shift, diagonal, out)
+
+
+@kernel
+def _accumulate_block(X, weights, lo, hi, resp, shift, diagonal, out):
+    """Add rows lo:hi with responsibilities ``resp`` to the statistics.
+
+    The moments of a unit are dot products over its rows, computed on
+    transposed copies so that the inner loops are contiguous, and the
+    statistics are written once per unit instead of once per row.
+    """
+    n_components, n_features = shift.shape
+    n_rows = hi - lo
+    weighted = weights.shape[0] > 0
+    s_off = 2 + n_components
+    q_off = s_off + n_components * n_features
+    centred = np.empty((n_features, n_rows))
+    scaled = np.empty((n_features, n_rows))
+    for k in range(n_components):
+        mass = 0.0
+        for i in range(n_rows):
+            r = resp[i, k]
+            if weighted and weights[lo + i] == 0.0:
+                r = 0.0  # a dropped row may hold anything; it must not reach the sums
+            mass += r
+            for a in range(n_features):
+                d = X[lo + i, a] - shift[k, a]
+                centred[a, i] = d
+                scaled[a, i] = r * d
+        out[2 + k] += mass
+        for a in range(n_features):
+            first = 0.0
+            for i in range(n_rows):
+                first += scaled[a, i]
+            out[s_off + k * n_features + a] += first
+        if diagonal:
+            for a in range(n_features):
+                total = 0.0
+                for i in range(n_rows):
+                    total += scaled[a, i] * centred[a, i]
+                out[q_off + k * n_features + a] += total
+            continue
+        base = q_off + k * n_features * n_features
+        for a in range(n_features):
+            # Four columns at a time: each loaded scaled[a, i] feeds four independent sums,
+            # which hides the latency of the reductions.
+            quad = a
+            while quad + 4 <= n_features:
+                t0 = t1 = t2 = t3 = 0.0
+                for i in range(n_rows):
+                    s_ai = scaled[a, i]
+                    t0 += s_ai * centred[quad, i]
+                    t1 += s_ai * centred[quad + 1, i]
+                    t2 += s_ai * centred[quad + 2, i]
+                    t3 += s_ai * centred[quad + 3, i]
+                row = base + a * n_features + quad
+                out[row] += t0
+                out[row + 1] += t1
+                out[row + 2] += t2
+                out[row + 3] += t3
+                quad += 4
+            for b in range(quad, n_features):
+                total = 0.0
+                for i in range(n_rows):
+                    total += scaled[a, i] * centred[b, i]
+                out[base + a * n_features + b] += total
 
 
 @kernel(parallel=True)
