@@ -8,8 +8,8 @@ Why these settings:
 * ``cache=True``: compile cost is a user-facing latency; compiled kernels are
   written next to the sources (numba falls back to a user cache directory when
   that is read-only).
-* ``fastmath`` with a flag set that keeps NaN/inf semantics. ``fastmath=True``
-  would add ``nnan``/``ninf`` and break ``-inf`` log-probabilities.
+* ``fastmath`` with a flag set that keeps NaN/inf semantics. numba's blanket
+  fastmath switch would add ``nnan``/``ninf`` and break ``-inf`` log-probabilities.
 * ``error_model="numpy"``: division by zero gives inf/NaN instead of raising,
   which lets the kernels stay branch-free; the Python layer checks results.
 * ``nogil=True``: kernels release the GIL so that many Python threads can fit
