@@ -138,19 +138,21 @@ def _unit_stats(X, weights, lo, hi, means, factor, const, shift, labels, resp, r
     n_components, n_features = means.shape
     weighted = weights.shape[0] > 0
     diff = np.empty(n_features)
+    # Dense responsibilities (posterior or given) go through the block accumulator; hard
+    # labels touch one component per row, so they are added row by row.
+    dense = source != LABELS
+    block = np.zeros((hi - lo if dense else 0, n_components))
     if source == POSTERIOR:
-        logp = np.empty((hi - lo, n_components))
-        weighted_log_prob_block(X, lo, hi, means, factor, const, logp)
+        weighted_log_prob_block(X, lo, hi, means, factor, const, block)
     for i in range(lo, hi):
         w = weights[i] if weighted else 1.0
         if w == 0.0:
             continue  # a zero weight drops the row, whatever its values
         out[1] += w
         if source == POSTERIOR:
-            row = logp[i - lo]
+            row = block[i - lo]
             norm = logsumexp_row(row)
             out[0] += w * norm
-            # Statistics are accumulated per unit below; keep the responsibilities in logp.
             for k in range(n_components):
                 row[k] = w * np.exp(row[k] - norm)
         elif source == LABELS:
@@ -159,11 +161,9 @@ def _unit_stats(X, weights, lo, hi, means, factor, const, shift, labels, resp, r
                 _accumulate_row(X, i, k, w, shift, out, diagonal, diff)
         else:
             for k in range(n_components):
-                r = resp[i - resp_offset, k]
-                if r != 0.0:
-                    _accumulate_row(X, i, k, w * r, shift, out, diagonal, diff)
-    if source == POSTERIOR:
-        _accumulate_block(X, weights, lo, hi, logp, shift, diagonal, out)
+                block[i - lo, k] = w * resp[i - resp_offset, k]
+    if dense:
+        _accumulate_block(X, weights, lo, hi, block, shift, diagonal, out)
 
 
 @kernel
