@@ -24,6 +24,25 @@ partials the same way::
 where ``c`` is a shift (the current means): second moments about a nearby
 point keep their precision, raw moments about zero would not.
 
+How a work unit is computed (the cost is about D^2/2 multiply-adds per row
+and component for the Mahalanobis term and as many for the scatter, so both
+are written as register-tiled small matrix products):
+
+* The unit's rows are transposed once into a (D, rows) buffer, so that the
+  per-component centring, the diagonal Mahalanobis terms and the moments are
+  loops over contiguous rows that LLVM turns into SIMD code.
+* Full covariances with D >= ``TILED_MIN_FEATURES``: the Mahalanobis term is
+  ``||(x - mu) U||^2``, computed in blocks of 4 features x 4 outputs along the
+  rows (blocks below the diagonal of U are skipped: about D(D+1)/2 products,
+  not D^2). Smaller D uses one row-vector update per factor entry.
+* Scatter: ``Q = sum_i r_i c_i c_i^T`` as 4 x 4 tiles of dot products over the
+  unit's rows, upper triangle only.
+* Responsibilities: per-row maximum, one vectorised exponential per row and
+  component (:func:`fastem.kernels.fast_math.exp`), one logarithm per row.
+* float32 data is centred in float64 and stored as float32; the products and
+  the per-unit sums are float32 (twice the SIMD width), the sums across units
+  float64.
+
 Rows are processed in work units of ``unit_rows`` rows. Units are fixed by the
 number of rows alone; each unit writes its own partial vector and partials are
 added in unit order, so a result is bitwise the same for any thread count.
@@ -34,8 +53,19 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import kernel, prange
+from .fast_math import exp
 
 LOG_2PI = np.log(2.0 * np.pi)
+
+TILE = 4  # edge of the register tiles (rows x outputs, and rows of the scatter)
+TILED_MIN_FEATURES = 4  # full covariances from this dimension use the tiled products
+# Terms of a row's softmax below exp(threshold) are set to exactly zero. Relative to the
+# row's largest term they are far below rounding, but values near the subnormal range make
+# every product in the scatter take a microcode assist (measured 25x slower at D=64 in
+# float64, 40x in float32). float32 scatters need the larger threshold (e^-60 ~ 1e-26,
+# still 19 orders of magnitude below float32 resolution) to keep r * (x - mu) normal.
+NEGLIGIBLE_LOG_RATIO_64 = -600.0
+NEGLIGIBLE_LOG_RATIO_32 = -60.0
 
 # Where the responsibilities of gaussian_stats come from.
 POSTERIOR = 0  # the model's own posterior (the E-step)
@@ -58,55 +88,171 @@ def stat_size(n_components, n_features, diagonal):
 
 
 @kernel
-def weighted_log_prob_block(X, lo, hi, means, factor, const, out):
-    """Fill ``out[i - lo, k]`` with the weighted log-probability of row i under k."""
-    n_components, n_features = means.shape
-    n_rows = hi - lo
-    diagonal = factor.shape[1] == 1
-    shared = factor.shape[0] == 1
-    centred = np.empty((n_features, n_rows))  # transposed: contiguous over rows
-    y = np.empty(n_rows)
-    maha = np.empty(n_rows)
-    for k in range(n_components):
-        f = 0 if shared else k
-        for i in range(n_rows):
-            for a in range(n_features):
-                centred[a, i] = X[lo + i, a] - means[k, a]
-        maha[:] = 0.0
-        if diagonal:
-            for a in range(n_features):
-                u = factor[f, 0, a]
-                for i in range(n_rows):
-                    t = centred[a, i] * u
-                    maha[i] += t * t
-        else:
-            # y_j = sum_{a <= j} U[a, j] (x - mu)_a for all rows of the unit at once:
-            # long contiguous loops over rows instead of short per-row triangles.
-            for j in range(n_features):
-                y[:] = 0.0
-                for a in range(j + 1):
-                    u = factor[f, a, j]
-                    for i in range(n_rows):
-                        y[i] += u * centred[a, i]
-                for i in range(n_rows):
-                    maha[i] += y[i] * y[i]
-        for i in range(n_rows):
-            out[i, k] = const[k] - 0.5 * maha[i]
+def _round_up(n, multiple):
+    return (n + multiple - 1) // multiple * multiple
 
 
 @kernel
-def logsumexp_row(row):
-    """log(sum(exp(row))) without overflow; -inf when every entry is -inf."""
-    peak = row[0]
-    for k in range(1, row.shape[0]):
-        if row[k] > peak:
-            peak = row[k]
-    if peak == -np.inf:
-        return -np.inf
-    total = 0.0
-    for k in range(row.shape[0]):
-        total += np.exp(row[k] - peak)
-    return peak + np.log(total)
+def _uses_tiles(factor, n_features):
+    return factor.shape[1] != 1 and n_features >= TILED_MIN_FEATURES
+
+
+@kernel
+def _kernel_factor(X, factor):
+    """The precision factors in X's dtype, in the layout the unit kernels read.
+
+    Tiled: (Kc, D4, D4) upper triangular, zero padded to D4 = round_up(D, TILE)
+    so that the tile loops never need a remainder. Otherwise a cast copy.
+    """
+    n_factors, rows, n_features = factor.shape
+    if not _uses_tiles(factor, n_features):
+        out = np.empty((n_factors, rows, n_features), X.dtype)
+        out[:] = factor
+        return out
+    padded = _round_up(n_features, TILE)
+    out = np.zeros((n_factors, padded, padded), X.dtype)
+    for f in range(n_factors):
+        for a in range(n_features):
+            for b in range(a, n_features):
+                out[f, a, b] = factor[f, a, b]
+    return out
+
+
+@kernel
+def _transpose_rows(X, lo, n_rows, out):
+    """out[a, i] = X[lo + i, a] for the unit's rows."""
+    for i in range(n_rows):
+        for a in range(X.shape[1]):
+            out[a, i] = X[lo + i, a]
+
+
+@kernel
+def _tiled_mahalanobis(centred_t, upper, n_rows, y, out):
+    """out[i] = ||centred_t[:, i] @ U||^2 for an upper-triangular U zero padded to D4.
+
+    Blocks of 4 inputs x 4 outputs: each pass over the rows reads 4 centred
+    features and updates 4 outputs with 16 multiply-adds, so the loads and
+    stores of ``y`` are shared by 4 features; block (a0, j0) is skipped when
+    a0 > j0 (the lower triangle of U is zero). The row loop is contiguous and
+    is vectorised.
+    """
+    padded = upper.shape[0]
+    zero = upper[0, 0] - upper[0, 0]
+    for i in range(n_rows):
+        out[i] = zero
+    for j0 in range(0, padded, TILE):
+        for i in range(n_rows):
+            y[0, i] = zero
+            y[1, i] = zero
+            y[2, i] = zero
+            y[3, i] = zero
+        for a0 in range(0, j0 + TILE, TILE):
+            u00 = upper[a0, j0]
+            u01 = upper[a0, j0 + 1]
+            u02 = upper[a0, j0 + 2]
+            u03 = upper[a0, j0 + 3]
+            u10 = upper[a0 + 1, j0]
+            u11 = upper[a0 + 1, j0 + 1]
+            u12 = upper[a0 + 1, j0 + 2]
+            u13 = upper[a0 + 1, j0 + 3]
+            u20 = upper[a0 + 2, j0]
+            u21 = upper[a0 + 2, j0 + 1]
+            u22 = upper[a0 + 2, j0 + 2]
+            u23 = upper[a0 + 2, j0 + 3]
+            u30 = upper[a0 + 3, j0]
+            u31 = upper[a0 + 3, j0 + 1]
+            u32 = upper[a0 + 3, j0 + 2]
+            u33 = upper[a0 + 3, j0 + 3]
+            for i in range(n_rows):
+                c0 = centred_t[a0, i]
+                c1 = centred_t[a0 + 1, i]
+                c2 = centred_t[a0 + 2, i]
+                c3 = centred_t[a0 + 3, i]
+                y[0, i] += u00 * c0 + u10 * c1 + u20 * c2 + u30 * c3
+                y[1, i] += u01 * c0 + u11 * c1 + u21 * c2 + u31 * c3
+                y[2, i] += u02 * c0 + u12 * c1 + u22 * c2 + u32 * c3
+                y[3, i] += u03 * c0 + u13 * c1 + u23 * c2 + u33 * c3
+        for i in range(n_rows):
+            out[i] += y[0, i] * y[0, i] + y[1, i] * y[1, i] + y[2, i] * y[2, i] + y[3, i] * y[3, i]
+
+
+@kernel
+def _columnwise_mahalanobis(centred_t, factor, n_rows, y, out):
+    """out[i] = Mahalanobis term of row i from the transposed centred rows.
+
+    For diagonal factors and small D: vector updates along the rows.
+    """
+    n_features = factor.shape[1]  # centred_t may have padding rows
+    zero = factor[0, 0] - factor[0, 0]
+    for i in range(n_rows):
+        out[i] = zero
+    if factor.shape[0] == 1:
+        for a in range(n_features):
+            u = factor[0, a]
+            for i in range(n_rows):
+                t = centred_t[a, i] * u
+                out[i] += t * t
+        return
+    for j in range(n_features):
+        for i in range(n_rows):
+            y[0, i] = zero
+        for a in range(j + 1):
+            u = factor[a, j]
+            for i in range(n_rows):
+                y[0, i] += u * centred_t[a, i]
+        for i in range(n_rows):
+            out[i] += y[0, i] * y[0, i]
+
+
+@kernel
+def _weighted_log_prob_unit(xt, n_rows, means, factor, const, tiled, centred_t, y, maha, logp):
+    """logp[k, i] = weighted log-probability of the unit's row i under component k.
+
+    ``xt`` holds the unit's rows transposed.
+    """
+    n_components, n_features = means.shape
+    shared = factor.shape[0] == 1
+    for k in range(n_components):
+        f = 0 if shared else k
+        for a in range(n_features):
+            mu = means[k, a]
+            for i in range(n_rows):
+                centred_t[a, i] = np.float64(xt[a, i]) - mu
+        if tiled:
+            _tiled_mahalanobis(centred_t, factor[f], n_rows, y, maha)
+        else:
+            _columnwise_mahalanobis(centred_t, factor[f], n_rows, y, maha)
+        c = const[k]
+        for i in range(n_rows):
+            logp[k, i] = c - 0.5 * np.float64(maha[i])
+
+
+@kernel
+def _normaliser(logp, n_rows, peak, total, keep_exponentials, negligible):
+    """Per row: ``peak`` = max_k logp, ``total`` = sum_k exp(logp - peak).
+
+    log p(x_i) is ``peak[i] + log(total[i])``. With ``keep_exponentials``,
+    logp is overwritten with exp(logp - peak). A row whose every component
+    has log-probability -inf gets total 0 (log p = -inf), not NaN. Terms below
+    exp(``negligible``) are exactly zero.
+    """
+    n_components = logp.shape[0]
+    for i in range(n_rows):
+        peak[i] = logp[0, i]
+        total[i] = 0.0
+    for k in range(1, n_components):
+        for i in range(n_rows):
+            peak[i] = max(peak[i], logp[k, i])
+    for i in range(n_rows):
+        if peak[i] == -np.inf:
+            peak[i] = 0.0
+    for k in range(n_components):
+        for i in range(n_rows):
+            d = logp[k, i] - peak[i]
+            e = exp(d) if d > negligible else 0.0
+            total[i] += e
+            if keep_exponentials:
+                logp[k, i] = e
 
 
 @kernel
@@ -133,102 +279,162 @@ def _accumulate_row(X, i, k, r, shift, out, diagonal, diff):
 
 
 @kernel
-def _unit_stats(X, weights, lo, hi, means, factor, const, shift, labels, resp, resp_offset,
-                source, diagonal, out):
-    n_components, n_features = means.shape
-    weighted = weights.shape[0] > 0
-    diff = np.empty(n_features)
-    # Dense responsibilities (posterior or given) go through the block accumulator; hard
-    # labels touch one component per row, so they are added row by row.
-    dense = source != LABELS
-    block = np.zeros((hi - lo if dense else 0, n_components))
-    if source == POSTERIOR:
-        weighted_log_prob_block(X, lo, hi, means, factor, const, block)
-    for i in range(lo, hi):
-        w = weights[i] if weighted else 1.0
-        if w == 0.0:
-            continue  # a zero weight drops the row, whatever its values
-        out[1] += w
-        if source == POSTERIOR:
-            row = block[i - lo]
-            norm = logsumexp_row(row)
-            out[0] += w * norm
-            for k in range(n_components):
-                row[k] = w * np.exp(row[k] - norm)
-        elif source == LABELS:
-            k = labels[i]
-            if k >= 0:
-                _accumulate_row(X, i, k, w, shift, out, diagonal, diff)
-        else:
-            for k in range(n_components):
-                block[i - lo, k] = w * resp[i - resp_offset, k]
-    if dense:
-        _accumulate_block(X, weights, lo, hi, block, shift, diagonal, out)
+def _scatter_tiles(scaled, centred_t, n_rows, n_features, out, base):
+    """out[base + a*D + b] += sum_i scaled[a, i] * centred_t[b, i] for b >= a.
+
+    4 x 4 tiles of dot products along the rows; the buffers have
+    round_up(D, TILE) rows, zero beyond D.
+    """
+    padded = _round_up(n_features, TILE)
+    zero = scaled[0, 0] - scaled[0, 0]
+    for a0 in range(0, padded, TILE):
+        for b0 in range(a0, padded, TILE):
+            t00 = t01 = t02 = t03 = t10 = t11 = t12 = t13 = zero
+            t20 = t21 = t22 = t23 = t30 = t31 = t32 = t33 = zero
+            for i in range(n_rows):
+                s0 = scaled[a0, i]
+                s1 = scaled[a0 + 1, i]
+                s2 = scaled[a0 + 2, i]
+                s3 = scaled[a0 + 3, i]
+                c0 = centred_t[b0, i]
+                c1 = centred_t[b0 + 1, i]
+                c2 = centred_t[b0 + 2, i]
+                c3 = centred_t[b0 + 3, i]
+                t00 += s0 * c0
+                t01 += s0 * c1
+                t02 += s0 * c2
+                t03 += s0 * c3
+                t10 += s1 * c0
+                t11 += s1 * c1
+                t12 += s1 * c2
+                t13 += s1 * c3
+                t20 += s2 * c0
+                t21 += s2 * c1
+                t22 += s2 * c2
+                t23 += s2 * c3
+                t30 += s3 * c0
+                t31 += s3 * c1
+                t32 += s3 * c2
+                t33 += s3 * c3
+            tile = (t00, t01, t02, t03, t10, t11, t12, t13,
+                    t20, t21, t22, t23, t30, t31, t32, t33)
+            for p in range(TILE):
+                a = a0 + p
+                if a >= n_features:
+                    break
+                for q in range(TILE):
+                    b = b0 + q
+                    if b >= a and b < n_features:
+                        out[base + a * n_features + b] += tile[p * TILE + q]
 
 
 @kernel
-def _accumulate_block(X, weights, lo, hi, resp, shift, diagonal, out):
-    """Add rows lo:hi with responsibilities ``resp`` to the statistics.
-
-    The moments of a unit are dot products over its rows, computed on
-    transposed copies so that the inner loops are contiguous, and the
-    statistics are written once per unit instead of once per row.
-    """
+def _accumulate_dense(xt, n_rows, resp, shift, diagonal, centred_t, scaled, out):
+    """Add the unit's rows with responsibilities ``resp`` (K, rows) to ``out``."""
     n_components, n_features = shift.shape
-    n_rows = hi - lo
-    weighted = weights.shape[0] > 0
     s_off = 2 + n_components
     q_off = s_off + n_components * n_features
-    centred = np.empty((n_features, n_rows))
-    scaled = np.empty((n_features, n_rows))
+    zero = scaled[0, 0] - scaled[0, 0]
     for k in range(n_components):
         mass = 0.0
         for i in range(n_rows):
-            r = resp[i, k]
-            if weighted and weights[lo + i] == 0.0:
-                r = 0.0  # a dropped row may hold anything; it must not reach the sums
-            mass += r
-            for a in range(n_features):
-                d = X[lo + i, a] - shift[k, a]
-                centred[a, i] = d
-                scaled[a, i] = r * d
+            mass += resp[k, i]
+        if mass == 0.0:
+            continue  # exactly nothing to add (far components underflow to 0 often)
         out[2 + k] += mass
+        if diagonal:
+            # One pass per feature; nothing stored.
+            for a in range(n_features):
+                c = shift[k, a]
+                first = zero
+                second = zero
+                for i in range(n_rows):
+                    d = np.float64(xt[a, i]) - c
+                    s = resp[k, i] * d
+                    first += s
+                    second += s * d
+                out[s_off + k * n_features + a] += first
+                out[q_off + k * n_features + a] += second
+            continue
         for a in range(n_features):
+            c = shift[k, a]
             first = 0.0
             for i in range(n_rows):
-                first += scaled[a, i]
+                d = np.float64(xt[a, i]) - c
+                s = resp[k, i] * d
+                centred_t[a, i] = d
+                scaled[a, i] = s
+                first += s
             out[s_off + k * n_features + a] += first
-        if diagonal:
-            for a in range(n_features):
-                total = 0.0
-                for i in range(n_rows):
-                    total += scaled[a, i] * centred[a, i]
-                out[q_off + k * n_features + a] += total
-            continue
-        base = q_off + k * n_features * n_features
-        for a in range(n_features):
-            # Four columns at a time: each loaded scaled[a, i] feeds four independent sums,
-            # which hides the latency of the reductions.
-            quad = a
-            while quad + 4 <= n_features:
-                t0 = t1 = t2 = t3 = 0.0
-                for i in range(n_rows):
-                    s_ai = scaled[a, i]
-                    t0 += s_ai * centred[quad, i]
-                    t1 += s_ai * centred[quad + 1, i]
-                    t2 += s_ai * centred[quad + 2, i]
-                    t3 += s_ai * centred[quad + 3, i]
-                row = base + a * n_features + quad
-                out[row] += t0
-                out[row + 1] += t1
-                out[row + 2] += t2
-                out[row + 3] += t3
-                quad += 4
-            for b in range(quad, n_features):
-                total = 0.0
-                for i in range(n_rows):
-                    total += scaled[a, i] * centred[b, i]
-                out[base + a * n_features + b] += total
+        _scatter_tiles(scaled, centred_t, n_rows, n_features, out,
+                       q_off + k * n_features * n_features)
+
+
+@kernel
+def _unit_buffers(X, n_components, n_features, unit_rows):
+    """Scratch space of one work unit, zero-initialised where padding is read."""
+    features4 = _round_up(n_features, TILE)
+    xt = np.empty((n_features, unit_rows), X.dtype)
+    centred_t = np.zeros((features4, unit_rows), X.dtype)
+    scaled = np.zeros((features4, unit_rows), X.dtype)
+    y = np.empty((TILE, unit_rows), X.dtype)
+    maha = np.empty(unit_rows, X.dtype)
+    logp = np.empty((n_components, unit_rows))
+    return xt, centred_t, scaled, y, maha, logp
+
+
+@kernel
+def _unit_stats(X, weights, lo, hi, means, factor, const, tiled, shift, labels, resp,
+                resp_offset, source, diagonal, out):
+    n_components, n_features = shift.shape
+    n_rows = hi - lo
+    weighted = weights.shape[0] > 0
+    if source == LABELS:
+        # Hard labels touch one component per row: added row by row.
+        diff = np.empty(n_features)
+        for i in range(lo, hi):
+            k = labels[i]
+            w = weights[i] if weighted else 1.0
+            if w == 0.0:
+                continue
+            out[1] += w
+            if k >= 0:
+                _accumulate_row(X, i, k, w, shift, out, diagonal, diff)
+        return
+    xt, centred_t, scaled, y, maha, logp = _unit_buffers(X, n_components, n_features, n_rows)
+    _transpose_rows(X, lo, n_rows, xt)
+    if source == POSTERIOR:
+        _weighted_log_prob_unit(xt, n_rows, means, factor, const, tiled, centred_t, y, maha,
+                                logp)
+        peak = np.empty(n_rows)
+        total = np.empty(n_rows)
+        single = X.itemsize == 4
+        _normaliser(logp, n_rows, peak, total, True,
+                    NEGLIGIBLE_LOG_RATIO_32 if single else NEGLIGIBLE_LOG_RATIO_64)
+        for i in range(n_rows):
+            w = weights[lo + i] if weighted else 1.0
+            if w == 0.0 or total[i] == 0.0:
+                # A zero weight drops the row; a row of zero density carries no
+                # responsibility (its -inf joins the log-likelihood).
+                total[i] = 0.0
+                if w != 0.0:
+                    out[1] += w
+                    out[0] = -np.inf
+                continue
+            out[1] += w
+            out[0] += w * (peak[i] + np.log(total[i]))
+            total[i] = w / total[i]
+        for k in range(n_components):
+            for i in range(n_rows):
+                logp[k, i] *= total[i]
+    else:
+        for i in range(n_rows):
+            w = weights[lo + i] if weighted else 1.0
+            if w != 0.0:
+                out[1] += w
+            for k in range(n_components):
+                logp[k, i] = w * resp[lo + i - resp_offset, k]
+    _accumulate_dense(xt, n_rows, logp, shift, diagonal, centred_t, scaled, out)
 
 
 @kernel(parallel=True)
@@ -253,6 +459,8 @@ def gaussian_stats(X, weights, means, factor, const, shift, labels, resp, resp_o
     """
     n_components, n_features = shift.shape
     size = stat_size(n_components, n_features, diagonal)
+    tiled = _uses_tiles(factor, n_features)
+    kernel_factor = _kernel_factor(X, factor)
     total = np.zeros(size)
     n_units = (hi - lo + unit_rows - 1) // unit_rows
     for first in range(0, n_units, batch_units):
@@ -261,8 +469,8 @@ def gaussian_stats(X, weights, means, factor, const, shift, labels, resp, resp_o
         for j in prange(n_batch):
             start = lo + (first + j) * unit_rows
             stop = min(start + unit_rows, hi)
-            _unit_stats(X, weights, start, stop, means, factor, const, shift, labels, resp,
-                        resp_offset, source, diagonal, partial[j])
+            _unit_stats(X, weights, start, stop, means, kernel_factor, const, tiled, shift,
+                        labels, resp, resp_offset, source, diagonal, partial[j])
         for j in range(n_batch):
             total += partial[j]
     return total
@@ -274,30 +482,40 @@ def gaussian_rows(X, means, factor, const, mode, unit_rows, out_values, out_matr
 
     Outputs not used by ``mode`` may be empty arrays.
     """
-    n = X.shape[0]
+    n, n_features = X.shape
     n_components = means.shape[0]
+    tiled = _uses_tiles(factor, n_features)
+    kernel_factor = _kernel_factor(X, factor)
     n_units = (n + unit_rows - 1) // unit_rows
     for u in prange(n_units):
         lo = u * unit_rows
         hi = min(lo + unit_rows, n)
-        logp = np.empty((hi - lo, n_components))
-        weighted_log_prob_block(X, lo, hi, means, factor, const, logp)
-        for i in range(lo, hi):
-            row = logp[i - lo]
-            if mode == ROW_LOGSUMEXP:
-                out_values[i] = logsumexp_row(row)
-            elif mode == ROW_LOG_RESP:
-                norm = logsumexp_row(row)
+        n_rows = hi - lo
+        xt, centred_t, _, y, maha, logp = _unit_buffers(X, n_components, n_features, n_rows)
+        _transpose_rows(X, lo, n_rows, xt)
+        _weighted_log_prob_unit(xt, n_rows, means, kernel_factor, const, tiled, centred_t, y,
+                                maha, logp)
+        if mode == ROW_LOGSUMEXP or mode == ROW_LOG_RESP:
+            peak = np.empty(n_rows)
+            total = np.empty(n_rows)
+            _normaliser(logp, n_rows, peak, total, False, -np.inf)
+            for i in range(n_rows):
+                norm = peak[i] + np.log(total[i])
+                if mode == ROW_LOGSUMEXP:
+                    out_values[lo + i] = norm
+                else:
+                    for k in range(n_components):
+                        out_matrix[lo + i, k] = logp[k, i] - norm
+        elif mode == ROW_WEIGHTED:
+            for i in range(n_rows):
                 for k in range(n_components):
-                    out_matrix[i, k] = row[k] - norm
-            elif mode == ROW_WEIGHTED:
-                for k in range(n_components):
-                    out_matrix[i, k] = row[k]
-            else:
+                    out_matrix[lo + i, k] = logp[k, i]
+        else:
+            for i in range(n_rows):
                 best = 0
                 for k in range(1, n_components):
-                    if row[k] > row[best]:
+                    if logp[k, i] > logp[best, i]:
                         best = k
-                out_labels[i] = best
+                out_labels[lo + i] = best
                 if mode == ROW_MAX:
-                    out_values[i] = row[best]
+                    out_values[lo + i] = logp[best, i]

@@ -26,8 +26,9 @@ class GaussianMixture(EstimatorBase):
     ``GaussianMixture``; see its documentation for the model. fastem adds
     ``sample_weight`` to :meth:`fit`, ``n_threads``, a per-iteration
     ``callback`` and ``random_state`` on :meth:`sample`. float32 input is not
-    copied to float64 (statistics are still accumulated in float64); fitted
-    parameters are float64.
+    copied to float64 and runs the float32 kernels (about 1.6x faster at D=16:
+    products and per-256-row sums in float32, everything across work units in
+    float64); fitted parameters are float64.
 
     Parameters
     ----------
