@@ -71,6 +71,7 @@ NEGLIGIBLE_LOG_RATIO_32 = -60.0
 POSTERIOR = 0  # the model's own posterior (the E-step)
 LABELS = 1  # hard labels, -1 for "no component" (k-means and one-hot initialisation)
 GIVEN = 2  # a responsibility matrix supplied by the caller (random initialisation)
+NEAREST = 3  # hard assignment to the most probable component, written to ``labels`` (k-means)
 
 # What gaussian_rows writes per row.
 ROW_LOGSUMEXP = 0  # log p(x) into out_values
@@ -177,22 +178,36 @@ def _tiled_mahalanobis(centred_t, upper, n_rows, y, out):
 
 
 @kernel
-def _columnwise_mahalanobis(centred_t, factor, n_rows, y, out):
-    """out[i] = Mahalanobis term of row i from the transposed centred rows.
+def _diagonal_mahalanobis(xt, mu, scale, n_rows, out):
+    """out[i] = sum_a ((xt[a, i] - mu[a]) * scale[a])^2, four features per pass."""
+    n_features = mu.shape[0]
+    for i in range(n_rows):
+        out[i] = 0.0
+    a = 0
+    while a + TILE <= n_features:
+        m0, m1, m2, m3 = mu[a], mu[a + 1], mu[a + 2], mu[a + 3]
+        u0, u1, u2, u3 = scale[a], scale[a + 1], scale[a + 2], scale[a + 3]
+        for i in range(n_rows):
+            t0 = (np.float64(xt[a, i]) - m0) * u0
+            t1 = (np.float64(xt[a + 1, i]) - m1) * u1
+            t2 = (np.float64(xt[a + 2, i]) - m2) * u2
+            t3 = (np.float64(xt[a + 3, i]) - m3) * u3
+            out[i] += t0 * t0 + t1 * t1 + t2 * t2 + t3 * t3
+        a += TILE
+    for b in range(a, n_features):
+        m, u = mu[b], scale[b]
+        for i in range(n_rows):
+            t = (np.float64(xt[b, i]) - m) * u
+            out[i] += t * t
 
-    For diagonal factors and small D: vector updates along the rows.
-    """
+
+@kernel
+def _columnwise_mahalanobis(centred_t, factor, n_rows, y, out):
+    """out[i] = ||centred_t[:, i] @ U||^2 for a small full factor U (D < TILED_MIN_FEATURES)."""
     n_features = factor.shape[1]  # centred_t may have padding rows
     zero = factor[0, 0] - factor[0, 0]
     for i in range(n_rows):
         out[i] = zero
-    if factor.shape[0] == 1:
-        for a in range(n_features):
-            u = factor[0, a]
-            for i in range(n_rows):
-                t = centred_t[a, i] * u
-                out[i] += t * t
-        return
     for j in range(n_features):
         for i in range(n_rows):
             y[0, i] = zero
@@ -205,15 +220,24 @@ def _columnwise_mahalanobis(centred_t, factor, n_rows, y, out):
 
 
 @kernel
-def _weighted_log_prob_unit(xt, n_rows, means, factor, const, tiled, centred_t, y, maha, logp):
+def _weighted_log_prob_unit(xt, n_rows, means, factor, const, tiled, centred_t, y, maha,
+                            diag_maha, logp):
     """logp[k, i] = weighted log-probability of the unit's row i under component k.
 
-    ``xt`` holds the unit's rows transposed.
+    ``xt`` holds the unit's rows transposed. ``maha`` (X's dtype) and
+    ``diag_maha`` (float64) are scratch of length rows.
     """
     n_components, n_features = means.shape
     shared = factor.shape[0] == 1
+    diagonal = factor.shape[1] == 1
     for k in range(n_components):
         f = 0 if shared else k
+        c = const[k]
+        if diagonal:
+            _diagonal_mahalanobis(xt, means[k], factor[f, 0], n_rows, diag_maha)
+            for i in range(n_rows):
+                logp[k, i] = c - 0.5 * diag_maha[i]
+            continue
         for a in range(n_features):
             mu = means[k, a]
             for i in range(n_rows):
@@ -222,7 +246,6 @@ def _weighted_log_prob_unit(xt, n_rows, means, factor, const, tiled, centred_t, 
             _tiled_mahalanobis(centred_t, factor[f], n_rows, y, maha)
         else:
             _columnwise_mahalanobis(centred_t, factor[f], n_rows, y, maha)
-        c = const[k]
         for i in range(n_rows):
             logp[k, i] = c - 0.5 * np.float64(maha[i])
 
@@ -253,6 +276,19 @@ def _normaliser(logp, n_rows, peak, total, keep_exponentials, negligible):
             total[i] += e
             if keep_exponentials:
                 logp[k, i] = e
+
+
+@kernel
+def _argmax_columns(logp, n_rows, best_value, best_index):
+    """Per row (column of logp): the largest value and its first index."""
+    for i in range(n_rows):
+        best_value[i] = logp[0, i]
+        best_index[i] = 0
+    for k in range(1, logp.shape[0]):
+        for i in range(n_rows):
+            if logp[k, i] > best_value[i]:
+                best_value[i] = logp[k, i]
+                best_index[i] = k
 
 
 @kernel
@@ -379,8 +415,9 @@ def _unit_buffers(X, n_components, n_features, unit_rows):
     scaled = np.zeros((features4, unit_rows), X.dtype)
     y = np.empty((TILE, unit_rows), X.dtype)
     maha = np.empty(unit_rows, X.dtype)
+    diag_maha = np.empty(unit_rows)
     logp = np.empty((n_components, unit_rows))
-    return xt, centred_t, scaled, y, maha, logp
+    return xt, centred_t, scaled, y, maha, diag_maha, logp
 
 
 @kernel
@@ -389,7 +426,16 @@ def _unit_stats(X, weights, lo, hi, means, factor, const, tiled, shift, labels, 
     n_components, n_features = shift.shape
     n_rows = hi - lo
     weighted = weights.shape[0] > 0
-    if source == LABELS:
+    if source == LABELS or source == NEAREST:
+        best_value = np.empty(0)
+        if source == NEAREST:
+            xt, centred_t, _, y, maha, diag_maha, logp = _unit_buffers(
+                X, n_components, n_features, n_rows)
+            _transpose_rows(X, lo, n_rows, xt)
+            _weighted_log_prob_unit(xt, n_rows, means, factor, const, tiled, centred_t, y, maha,
+                                    diag_maha, logp)
+            best_value = np.empty(n_rows)
+            _argmax_columns(logp, n_rows, best_value, labels[lo:hi])
         # Hard labels touch one component per row: added row by row.
         diff = np.empty(n_features)
         for i in range(lo, hi):
@@ -398,14 +444,17 @@ def _unit_stats(X, weights, lo, hi, means, factor, const, tiled, shift, labels, 
             if w == 0.0:
                 continue
             out[1] += w
+            if source == NEAREST:
+                out[0] += w * best_value[i - lo]
             if k >= 0:
                 _accumulate_row(X, i, k, w, shift, out, diagonal, diff)
         return
-    xt, centred_t, scaled, y, maha, logp = _unit_buffers(X, n_components, n_features, n_rows)
+    xt, centred_t, scaled, y, maha, diag_maha, logp = _unit_buffers(
+        X, n_components, n_features, n_rows)
     _transpose_rows(X, lo, n_rows, xt)
     if source == POSTERIOR:
         _weighted_log_prob_unit(xt, n_rows, means, factor, const, tiled, centred_t, y, maha,
-                                logp)
+                                diag_maha, logp)
         peak = np.empty(n_rows)
         total = np.empty(n_rows)
         single = X.itemsize == 4
@@ -446,12 +495,14 @@ def gaussian_stats(X, weights, means, factor, const, shift, labels, resp, resp_o
     ----------
     X : (n, D) float32 or float64, C-contiguous.
     weights : (n,) float64 sample weights, or an empty array for unit weights.
-    means, factor, const : the model (only read when ``source == POSTERIOR``).
+    means, factor, const : the model (only read when ``source`` is POSTERIOR or NEAREST).
     shift : (K, D) float64 centre for the moments.
-    labels : (n,) int64 hard assignments (``source == LABELS``), else empty.
+    labels : (n,) int64 hard assignments: read when ``source == LABELS``, written when
+        ``source == NEAREST`` (then ``out[0]`` sums the weighted largest log-probabilities);
+        else empty.
     resp : (hi - lo, K) float64 responsibilities for rows lo:hi (``source == GIVEN``),
         row 0 being row ``resp_offset`` of X; else empty.
-    source : POSTERIOR, LABELS or GIVEN.
+    source : POSTERIOR, LABELS, GIVEN or NEAREST.
     diagonal : accumulate only the diagonal of the second moments.
     lo, hi : the row range.
     unit_rows : rows per work unit (fixed by the caller from the data size only).
@@ -491,10 +542,11 @@ def gaussian_rows(X, means, factor, const, mode, unit_rows, out_values, out_matr
         lo = u * unit_rows
         hi = min(lo + unit_rows, n)
         n_rows = hi - lo
-        xt, centred_t, _, y, maha, logp = _unit_buffers(X, n_components, n_features, n_rows)
+        xt, centred_t, _, y, maha, diag_maha, logp = _unit_buffers(
+            X, n_components, n_features, n_rows)
         _transpose_rows(X, lo, n_rows, xt)
         _weighted_log_prob_unit(xt, n_rows, means, kernel_factor, const, tiled, centred_t, y,
-                                maha, logp)
+                                maha, diag_maha, logp)
         if mode == ROW_LOGSUMEXP or mode == ROW_LOG_RESP:
             peak = np.empty(n_rows)
             total = np.empty(n_rows)
@@ -511,11 +563,5 @@ def gaussian_rows(X, means, factor, const, mode, unit_rows, out_values, out_matr
                 for k in range(n_components):
                     out_matrix[lo + i, k] = logp[k, i]
         else:
-            for i in range(n_rows):
-                best = 0
-                for k in range(1, n_components):
-                    if logp[k, i] > logp[best, i]:
-                        best = k
-                out_labels[lo + i] = best
-                if mode == ROW_MAX:
-                    out_values[lo + i] = logp[best, i]
+            best_value = out_values[lo:hi] if mode == ROW_MAX else np.empty(n_rows)
+            _argmax_columns(logp, n_rows, best_value, out_labels[lo:hi])

@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import UNIT_ROWS, batch_units
+from ..kernels import distance
 from ..kernels import gaussian as gk
 
-_CHUNK_ROWS = 1 << 16  # bounds the (rows x candidates) distance block of k-means++
 _EMPTY = np.empty(0)
 _NO_LABELS = np.empty(0, dtype=np.int64)
 _NO_RESP = np.empty((0, 0))
@@ -60,6 +60,20 @@ def labelled_sums(X, weights, labels, shift, diagonal=True):
         UNIT_ROWS, batch_units(size))
 
 
+def assign_and_sum(X, weights, centers, labels):
+    """One Lloyd pass: nearest centre of every row (into ``labels``) and per-cluster sums.
+
+    Returns the flat statistics (moments about ``centers``); ``stats[0]`` is
+    -0.5 times the weighted inertia.
+    """
+    n_clusters, n_features = centers.shape
+    size = gk.stat_size(n_clusters, n_features, True)
+    return gk.gaussian_stats(
+        X, _EMPTY if weights is None else weights, centers, _unit_factor(n_features),
+        np.zeros(n_clusters), centers, labels, _NO_RESP, 0, gk.NEAREST, True, 0, X.shape[0],
+        UNIT_ROWS, batch_units(size))
+
+
 def weighted_moments(X, weights):
     """Weighted mean and variance of each column, computed about the first row."""
     n_features = X.shape[1]
@@ -81,28 +95,42 @@ def _draw(cumulative, u):
 def kmeans_plusplus(X, n_clusters, weights, random_state, n_local_trials=None):
     """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007, with local trials).
 
-    Returns the row indices of the chosen centres.
+    Returns the row indices of the chosen centres. Draws are proportional to
+    ``weight * closest squared distance``, located by cumulative sums per work
+    unit and then within the unit (no N-length cumulative array).
     """
     n = X.shape[0]
-    w = np.ones(n) if weights is None else weights
+    w_arg = _EMPTY if weights is None else weights
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
     indices = np.empty(n_clusters, dtype=np.int64)
+    w = np.ones(n) if weights is None else weights
     indices[0] = _draw(np.cumsum(w), random_state.uniform() * w.sum())
-    closest = squared_distances(X, X[indices[:1]])[:, 0]
+    closest = np.full(n, np.inf)
+    unit_sums = distance.lower_closest(X, w_arg, _center(X, indices[0]), closest, UNIT_ROWS)
     for c in range(1, n_clusters):
-        cumulative = np.cumsum(w * closest)
-        candidates = _draw(cumulative, random_state.uniform(size=n_local_trials) * cumulative[-1])
-        centers = X[candidates]
-        potentials = np.zeros(n_local_trials)
-        for lo in range(0, n, _CHUNK_ROWS):
-            hi = min(lo + _CHUNK_ROWS, n)
-            block = np.minimum(squared_distances(X, centers, lo, hi), closest[lo:hi, None])
-            potentials += (w[lo:hi, None] * block).sum(axis=0)
-        best = int(np.argmin(potentials))
-        indices[c] = candidates[best]
-        closest = np.minimum(closest, squared_distances(X, centers[best:best + 1])[:, 0])
+        unit_cumulative = np.cumsum(unit_sums)
+        targets = random_state.uniform(size=n_local_trials) * unit_cumulative[-1]
+        candidates = np.array([_draw_row(w, closest, unit_cumulative, t) for t in targets])
+        potentials = distance.candidate_potentials(
+            X, w_arg, np.ascontiguousarray(X[candidates], dtype=np.float64), closest, UNIT_ROWS)
+        indices[c] = candidates[int(np.argmin(potentials))]
+        unit_sums = distance.lower_closest(X, w_arg, _center(X, indices[c]), closest, UNIT_ROWS)
     return indices
+
+
+def _draw_row(w, closest, unit_cumulative, target):
+    """The row where the cumulative sum of ``w * closest`` first exceeds ``target``."""
+    unit = int(_draw(unit_cumulative, target))
+    lo = unit * UNIT_ROWS
+    hi = min(lo + UNIT_ROWS, len(closest))
+    before = unit_cumulative[unit - 1] if unit > 0 else 0.0
+    inside = before + np.cumsum(w[lo:hi] * closest[lo:hi])
+    return lo + int(_draw(inside, target))
+
+
+def _center(X, index):
+    return np.ascontiguousarray(X[index], dtype=np.float64)
 
 
 def lloyd(X, weights, centers, max_iter=300, tol=1e-4):
@@ -110,19 +138,22 @@ def lloyd(X, weights, centers, max_iter=300, tol=1e-4):
 
     Stops when labels no longer change or the total squared centre shift is
     at most ``tol`` times the mean feature variance (scikit-learn's rule). An
-    empty cluster is moved to the row farthest from its centre.
+    empty cluster is moved to the row farthest from its centre. Each iteration
+    is one pass over X that assigns rows and sums them per cluster.
     """
     _, variance = weighted_moments(X, weights)
     threshold = tol * float(np.mean(variance))
     centers = np.array(centers, dtype=np.float64)
     n_clusters, n_features = centers.shape
+    labels = np.empty(X.shape[0], dtype=np.int64)
     previous = None
+    settled = False
     for _ in range(max_iter):
-        labels, distance = nearest_center(X, centers)
+        stats = assign_and_sum(X, weights, centers, labels)
         if previous is not None and np.array_equal(labels, previous):
+            settled = True  # the centres are already the means of these labels
             break
-        previous = labels
-        stats = labelled_sums(X, weights, labels, centers)
+        previous = labels.copy()
         counts = stats[2:2 + n_clusters]
         sums = stats[2 + n_clusters:2 + n_clusters + n_clusters * n_features].reshape(
             n_clusters, n_features)
@@ -130,13 +161,15 @@ def lloyd(X, weights, centers, max_iter=300, tol=1e-4):
         filled = counts > 0
         new_centers[filled] += sums[filled] / counts[filled, None]
         if not filled.all():
+            _, distance_to_center = nearest_center(X, centers)
             if weights is not None:
-                distance = np.where(weights > 0, distance, -1.0)
-            far = np.argsort(-distance, kind="stable")[: int((~filled).sum())]
+                distance_to_center = np.where(weights > 0, distance_to_center, -1.0)
+            far = np.argsort(-distance_to_center, kind="stable")[: int((~filled).sum())]
             new_centers[~filled] = X[far]
         shift = float(((new_centers - centers) ** 2).sum())
         centers = new_centers
         if shift <= threshold:
             break
-    labels, _ = nearest_center(X, centers)
+    if not settled:
+        labels, _ = nearest_center(X, centers)
     return centers, labels
