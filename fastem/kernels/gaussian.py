@@ -71,7 +71,6 @@ NEGLIGIBLE_LOG_RATIO_32 = -60.0
 POSTERIOR = 0  # the model's own posterior (the E-step)
 LABELS = 1  # hard labels, -1 for "no component" (k-means and one-hot initialisation)
 GIVEN = 2  # a responsibility matrix supplied by the caller (random initialisation)
-NEAREST = 3  # hard assignment to the most probable component, written to ``labels`` (k-means)
 
 # What gaussian_rows writes per row.
 ROW_LOGSUMEXP = 0  # log p(x) into out_values
@@ -426,16 +425,7 @@ def _unit_stats(X, weights, lo, hi, means, factor, const, tiled, shift, labels, 
     n_components, n_features = shift.shape
     n_rows = hi - lo
     weighted = weights.shape[0] > 0
-    if source == LABELS or source == NEAREST:
-        best_value = np.empty(0)
-        if source == NEAREST:
-            xt, centred_t, _, y, maha, diag_maha, logp = _unit_buffers(
-                X, n_components, n_features, n_rows)
-            _transpose_rows(X, lo, n_rows, xt)
-            _weighted_log_prob_unit(xt, n_rows, means, factor, const, tiled, centred_t, y, maha,
-                                    diag_maha, logp)
-            best_value = np.empty(n_rows)
-            _argmax_columns(logp, n_rows, best_value, labels[lo:hi])
+    if source == LABELS:
         # Hard labels touch one component per row: added row by row.
         diff = np.empty(n_features)
         for i in range(lo, hi):
@@ -444,8 +434,6 @@ def _unit_stats(X, weights, lo, hi, means, factor, const, tiled, shift, labels, 
             if w == 0.0:
                 continue
             out[1] += w
-            if source == NEAREST:
-                out[0] += w * best_value[i - lo]
             if k >= 0:
                 _accumulate_row(X, i, k, w, shift, out, diagonal, diff)
         return
@@ -495,14 +483,12 @@ def gaussian_stats(X, weights, means, factor, const, shift, labels, resp, resp_o
     ----------
     X : (n, D) float32 or float64, C-contiguous.
     weights : (n,) float64 sample weights, or an empty array for unit weights.
-    means, factor, const : the model (only read when ``source`` is POSTERIOR or NEAREST).
+    means, factor, const : the model (only read when ``source == POSTERIOR``).
     shift : (K, D) float64 centre for the moments.
-    labels : (n,) int64 hard assignments: read when ``source == LABELS``, written when
-        ``source == NEAREST`` (then ``out[0]`` sums the weighted largest log-probabilities);
-        else empty.
+    labels : (n,) int64 hard assignments (``source == LABELS``), else empty.
     resp : (hi - lo, K) float64 responsibilities for rows lo:hi (``source == GIVEN``),
         row 0 being row ``resp_offset`` of X; else empty.
-    source : POSTERIOR, LABELS, GIVEN or NEAREST.
+    source : POSTERIOR, LABELS or GIVEN.
     diagonal : accumulate only the diagonal of the second moments.
     lo, hi : the row range.
     unit_rows : rows per work unit (fixed by the caller from the data size only).

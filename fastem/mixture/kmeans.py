@@ -60,20 +60,6 @@ def labelled_sums(X, weights, labels, shift, diagonal=True):
         UNIT_ROWS, batch_units(size))
 
 
-def assign_and_sum(X, weights, centers, labels):
-    """One Lloyd pass: nearest centre of every row (into ``labels``) and per-cluster sums.
-
-    Returns the flat statistics (moments about ``centers``); ``stats[0]`` is
-    -0.5 times the weighted inertia.
-    """
-    n_clusters, n_features = centers.shape
-    size = gk.stat_size(n_clusters, n_features, True)
-    return gk.gaussian_stats(
-        X, _EMPTY if weights is None else weights, centers, _unit_factor(n_features),
-        np.zeros(n_clusters), centers, labels, _NO_RESP, 0, gk.NEAREST, True, 0, X.shape[0],
-        UNIT_ROWS, batch_units(size))
-
-
 def weighted_moments(X, weights):
     """Weighted mean and variance of each column, computed about the first row."""
     n_features = X.shape[1]
@@ -141,25 +127,24 @@ def lloyd(X, weights, centers, max_iter=300, tol=1e-4):
     empty cluster is moved to the row farthest from its centre. Each iteration
     is one pass over X that assigns rows and sums them per cluster.
     """
-    _, variance = weighted_moments(X, weights)
+    origin, variance = weighted_moments(X, weights)
     threshold = tol * float(np.mean(variance))
     centers = np.array(centers, dtype=np.float64)
     n_clusters, n_features = centers.shape
+    w_arg = _EMPTY if weights is None else weights
+    batch = batch_units(2 + n_clusters * (1 + n_features))
     labels = np.empty(X.shape[0], dtype=np.int64)
-    previous = None
-    settled = False
-    for _ in range(max_iter):
-        stats = assign_and_sum(X, weights, centers, labels)
-        if previous is not None and np.array_equal(labels, previous):
-            settled = True  # the centres are already the means of these labels
-            break
-        previous = labels.copy()
+    previous = np.empty_like(labels)
+    for iteration in range(max_iter):
+        stats = distance.assign_nearest(X, w_arg, centers, origin, labels, UNIT_ROWS, batch)
+        if iteration > 0 and np.array_equal(labels, previous):
+            return centers, labels  # the centres are already the means of these labels
+        previous[:] = labels
         counts = stats[2:2 + n_clusters]
-        sums = stats[2 + n_clusters:2 + n_clusters + n_clusters * n_features].reshape(
-            n_clusters, n_features)
+        sums = stats[2 + n_clusters:].reshape(n_clusters, n_features)
         new_centers = centers.copy()
         filled = counts > 0
-        new_centers[filled] += sums[filled] / counts[filled, None]
+        new_centers[filled] = origin + sums[filled] / counts[filled, None]
         if not filled.all():
             _, distance_to_center = nearest_center(X, centers)
             if weights is not None:
@@ -170,6 +155,5 @@ def lloyd(X, weights, centers, max_iter=300, tol=1e-4):
         centers = new_centers
         if shift <= threshold:
             break
-    if not settled:
-        labels, _ = nearest_center(X, centers)
+    distance.assign_nearest(X, w_arg, centers, origin, labels, UNIT_ROWS, batch)
     return centers, labels
