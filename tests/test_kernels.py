@@ -138,3 +138,39 @@ def test_float32_data_gives_the_float64_fit_to_float32_precision(covariance_type
     np.testing.assert_allclose(fits[1].lower_bound_, fits[0].lower_bound_, rtol=1e-6)
     np.testing.assert_allclose(fits[1].score_samples(X32), fits[0].score_samples(X64),
                                rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_features", [1, 5, 16])
+def test_distance_kernels_match_numpy(dtype, n_features):
+    from fastem.engine import UNIT_ROWS
+    from fastem.kernels import distance
+
+    rng = np.random.RandomState(n_features)
+    X = (rng.normal(size=(1000, n_features)) + 50.0).astype(dtype)
+    Xd = X.astype(np.float64)
+    weights = rng.uniform(0.0, 2.0, size=1000)
+    centers = Xd[[3, 500, 999, 10, 20]] + 0.1
+    squared = ((Xd[:, None, :] - centers[None]) ** 2).sum(axis=2)
+
+    closest = np.full(1000, np.inf)
+    unit_sums = distance.lower_closest(X, weights, centers[0], closest, UNIT_ROWS)
+    np.testing.assert_allclose(closest, squared[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(unit_sums.sum(), (weights * squared[:, 0]).sum(), rtol=1e-12)
+
+    potentials = distance.candidate_potentials(X, weights, centers[1:], closest, UNIT_ROWS)
+    expected = (weights[:, None] * np.minimum(squared[:, 1:], closest[:, None])).sum(axis=0)
+    np.testing.assert_allclose(potentials, expected, rtol=1e-12)
+
+    labels = np.empty(1000, dtype=np.int64)
+    origin = Xd.mean(axis=0)
+    flat = distance.assign_nearest(X, weights, centers, origin, labels, UNIT_ROWS, 4)
+    np.testing.assert_array_equal(labels, squared.argmin(axis=1))
+    k = len(centers)
+    np.testing.assert_allclose(flat[0], (weights * squared.min(axis=1)).sum(), rtol=1e-9)
+    np.testing.assert_allclose(flat[1], weights.sum(), rtol=1e-12)
+    counts = np.bincount(labels, weights=weights, minlength=k)
+    np.testing.assert_allclose(flat[2:2 + k], counts, rtol=1e-12)
+    sums = np.array([(weights[labels == j, None] * (Xd[labels == j] - origin)).sum(axis=0)
+                     for j in range(k)])
+    np.testing.assert_allclose(flat[2 + k:].reshape(k, n_features), sums, rtol=1e-9, atol=1e-9)

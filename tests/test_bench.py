@@ -1,0 +1,50 @@
+"""The comparison tool: its measurements and report (python -m fastem.bench)."""
+
+import numpy as np
+import pytest
+
+from fastem.bench.__main__ import format_report, main
+from fastem.bench.measure import PeakMemory, per_iteration
+from fastem.bench.mixture import compare_iterations
+
+
+def test_peak_memory_sees_a_temporary_allocation():
+    with PeakMemory() as memory:
+        block = np.ones(40_000_000)  # 320 MB, touched
+        block.sum()
+        del block
+    assert memory.peak is not None
+    assert memory.peak > 250e6
+
+
+def test_per_iteration_is_the_difference_of_four_and_one_iterations():
+    calls = []
+
+    def fit(max_iter):
+        calls.append(max_iter)
+        np.ones(200_000 * max_iter).sum()
+
+    assert per_iteration(fit, repeats=2) >= 0.0
+    assert calls == [1, 1, 4, 4]
+
+
+def test_comparison_starts_both_libraries_from_the_same_parameters():
+    sklearn_mixture = pytest.importorskip("sklearn.mixture")
+    record = compare_iterations(3000, 3, 3, "full", 1, sklearn_mixture.GaussianMixture)
+    # Same start, same arithmetic: the final log-likelihoods agree to round-off.
+    assert record["loglik_diff"] < 1e-9
+    assert record["fastem_ms"] > 0 and record["sklearn_ms"] > 0
+    assert record["fastem_peak_mb"] is not None and record["sklearn_peak_mb"] is not None
+    report = format_report({"per_iteration": [record], "float32": [], "kmeans": [],
+                            "full_pass": [], "memory": []},
+                           {"cpu": "test cpu", "cores": 2, "python": "3"})
+    row = [line for line in report.splitlines() if line.startswith("| N=3,000 D=3 K=3 full")]
+    assert len(row) == 1
+    assert f"{record['ratio']:.1f}x" in row[0]
+
+
+def test_bad_option_is_a_clear_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--repeats", "0"])
+    assert exit_info.value.code == 2
+    assert "--repeats must be at least 1" in capsys.readouterr().err
