@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import kernel, prange
-from .gaussian import _diagonal_mahalanobis, _transpose_rows
+from .gaussian import _add_rows_in_order, _diagonal_mahalanobis, _transpose_rows
 
 
 @kernel(parallel=True)
@@ -68,8 +68,7 @@ def candidate_potentials(X, weights, candidates, closest, unit_rows):
                 total += (weights[i] if weighted else 1.0) * min(closest[i], dist[i - lo])
             partial[u, t] = total
     potentials = np.zeros(n_candidates)
-    for u in range(n_units):
-        potentials += partial[u]
+    _add_rows_in_order(partial, n_units, potentials)
     return potentials
 
 
@@ -143,7 +142,10 @@ def assign_nearest(X, weights, centers, origin, labels, unit_rows, batch_units):
             hi = min(lo + unit_rows, n)
             n_rows = hi - lo
             out = partial[j]
-            xt = np.zeros((padded_features, n_rows))
+            xt = np.empty((padded_features, n_rows))
+            for a in range(n_features, padded_features):
+                for i in range(n_rows):
+                    xt[a, i] = 0.0
             for i in range(n_rows):
                 for a in range(n_features):
                     xt[a, i] = np.float64(X[lo + i, a]) - origin[a]
@@ -181,13 +183,12 @@ def assign_nearest(X, weights, centers, origin, labels, unit_rows, batch_units):
                 mass += w
                 counts[k] += w
                 for a in range(n_features):
-                    sums[k, a] += w * xt[a, i]
+                    sums[k, a] += w * (np.float64(X[lo + i, a]) - origin[a])
             out[0] = inertia
             out[1] = mass
             for k in range(n_clusters):
                 out[2 + k] = counts[k]
                 for a in range(n_features):
                     out[2 + n_clusters + k * n_features + a] = sums[k, a]
-        for j in range(n_batch):
-            total += partial[j]
+        _add_rows_in_order(partial, n_batch, total)
     return total

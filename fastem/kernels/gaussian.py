@@ -88,6 +88,18 @@ def stat_size(n_components, n_features, diagonal):
 
 
 @kernel
+def _add_rows_in_order(partial, n_rows, total):
+    """total += partial[0] + ... + partial[n_rows - 1], row by row in order.
+
+    An explicit loop: numba's ``total += partial[j]`` allocates a temporary per
+    row, which cost 1.5 us per work unit (2 ms per pass at N=300,000).
+    """
+    for j in range(n_rows):
+        for q in range(total.shape[0]):
+            total[q] += partial[j, q]
+
+
+@kernel
 def _round_up(n, multiple):
     return (n + multiple - 1) // multiple * multiple
 
@@ -508,8 +520,7 @@ def gaussian_stats(X, weights, means, factor, const, shift, labels, resp, resp_o
             stop = min(start + unit_rows, hi)
             _unit_stats(X, weights, start, stop, means, kernel_factor, const, tiled, shift,
                         labels, resp, resp_offset, source, diagonal, partial[j])
-        for j in range(n_batch):
-            total += partial[j]
+        _add_rows_in_order(partial, n_batch, total)
     return total
 
 
