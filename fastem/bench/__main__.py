@@ -26,7 +26,7 @@ def format_report(results, machine):
     """The results as Markdown tables (what the README shows)."""
     lines = [f"Machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}",
              "", "| workload | fastem ms/iter | scikit-learn ms/iter | speed-up | "
-             "|Δ log-likelihood| | fastem peak MB | scikit-learn peak MB | data MB |",
+             "Δ log-likelihood (abs) | fastem peak MB | scikit-learn peak MB | data MB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["per_iteration"]:
         lines.append(
