@@ -56,10 +56,11 @@ def test_lloyd_pass(benchmark, problem):
 
     X, k = problem
     centers = X[:k].copy()
-    origin = X.mean(axis=0)
-    labels = np.empty(len(X), dtype=np.int64)
-    flat = benchmark(distance.assign_nearest, X, np.empty(0), centers, origin, labels,
-                     UNIT_ROWS, 256)
+    n = len(X)
+    labels = np.empty(n, dtype=np.int64)
+    upper, lower = np.empty(n), np.empty(n)
+    flat = benchmark(distance.lloyd_pass, X, np.empty(0), centers, X.mean(axis=0), labels,
+                     upper, lower, np.zeros(k), np.zeros(k), True, UNIT_ROWS, 256)
     head = X[:2000]
     nearest = ((head[:, None, :] - centers[None]) ** 2).sum(axis=2).argmin(axis=1)
     np.testing.assert_array_equal(labels[:2000], nearest)

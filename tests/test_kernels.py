@@ -162,15 +162,55 @@ def test_distance_kernels_match_numpy(dtype, n_features):
     expected = (weights[:, None] * np.minimum(squared[:, 1:], closest[:, None])).sum(axis=0)
     np.testing.assert_allclose(potentials, expected, rtol=1e-12)
 
-    labels = np.empty(1000, dtype=np.int64)
-    origin = Xd.mean(axis=0)
-    flat = distance.assign_nearest(X, weights, centers, origin, labels, UNIT_ROWS, 4)
-    np.testing.assert_array_equal(labels, squared.argmin(axis=1))
+
+
+@pytest.mark.parametrize("n_features", [1, 5, 16])
+def test_lloyd_pass_labels_bounds_and_sums(n_features):
+    from fastem.engine import UNIT_ROWS
+    from fastem.kernels import distance
+
+    rng = np.random.RandomState(n_features)
+    X = rng.normal(size=(1500, n_features)) * 2.0 + 50.0
+    weights = rng.uniform(0.0, 2.0, size=1500)
+    origin = X.mean(axis=0)
+    centers = X[rng.choice(1500, 6, replace=False)].copy()
     k = len(centers)
-    np.testing.assert_allclose(flat[0], (weights * squared.min(axis=1)).sum(), rtol=1e-9)
-    np.testing.assert_allclose(flat[1], weights.sum(), rtol=1e-12)
-    counts = np.bincount(labels, weights=weights, minlength=k)
-    np.testing.assert_allclose(flat[2:2 + k], counts, rtol=1e-12)
-    sums = np.array([(weights[labels == j, None] * (Xd[labels == j] - origin)).sum(axis=0)
+    labels = np.empty(1500, dtype=np.int64)
+    upper, lower = np.empty(1500), np.empty(1500)
+
+    def brute(c):
+        d = np.sqrt(((X[:, None, :] - c[None]) ** 2).sum(axis=2))
+        return d.argmin(axis=1), np.sort(d, axis=1)
+
+    def run(c, drift, first):
+        gaps = np.sqrt(((c[:, None] - c[None]) ** 2).sum(axis=2))
+        np.fill_diagonal(gaps, np.inf)
+        return distance.lloyd_pass(X, weights, c, origin, labels, upper, lower, drift,
+                                   0.5 * gaps.min(axis=1), first, UNIT_ROWS, 2)
+
+    totals = run(centers, np.zeros(k), True)
+    expected, ordered = brute(centers)
+    np.testing.assert_array_equal(labels, expected)
+    np.testing.assert_allclose(upper, ordered[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(lower, ordered[:, 1], rtol=1e-12)
+    # Move the centres as Lloyd does; the next pass must give plain Lloyd's labels and
+    # sums that add up to the totals computed from scratch.
+    for _ in range(4):
+        previous = labels.copy()
+        new = np.array([X[labels == j].mean(axis=0) for j in range(k)])
+        drift = np.sqrt(((new - centers) ** 2).sum(axis=1))
+        centers = new
+        change = run(centers, drift, False)
+        totals = totals + change
+        expected, ordered = brute(centers)
+        np.testing.assert_array_equal(labels, expected)
+        assert change[0] == np.sum(labels != previous)
+        assert np.all(upper >= ordered[:, 0] * (1 - 1e-12))
+        assert np.all(lower <= ordered[:, 1] * (1 + 1e-12))
+    np.testing.assert_allclose(totals[2:2 + k], np.bincount(labels, minlength=k))
+    np.testing.assert_allclose(totals[2 + k:2 + 2 * k],
+                               np.bincount(labels, weights=weights, minlength=k), rtol=1e-10)
+    sums = np.array([(weights[labels == j, None] * (X[labels == j] - origin)).sum(axis=0)
                      for j in range(k)])
-    np.testing.assert_allclose(flat[2 + k:].reshape(k, n_features), sums, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(totals[2 + 2 * k:].reshape(k, n_features), sums, rtol=1e-8,
+                               atol=1e-8)

@@ -43,3 +43,18 @@ def test_empty_cluster_is_relocated():
     assert np.isfinite(centers).all()
     assert set(np.unique(labels)) <= {0, 1, 2}
     assert not np.any(np.all(centers == [100.0, 100.0], axis=1))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_lloyd_matches_sklearn_on_overlapping_clusters(weighted):
+    # Overlapping clusters take many iterations, with many rows changing cluster: the
+    # bounds that skip rows must not change a single label.
+    X = blobs(n=6000, n_features=6, n_components=8, seed=3, spread=1.0)
+    w = np.random.RandomState(1).uniform(0.2, 3.0, size=len(X)) if weighted else None
+    start = X[np.random.RandomState(2).choice(len(X), 8, replace=False)]
+    ref = KMeans(8, init=start, n_init=1, algorithm="lloyd", tol=1e-6, max_iter=500).fit(
+        X, sample_weight=w)
+    centers, labels = kmeans.lloyd(X, w, start, tol=1e-6, max_iter=500)
+    assert ref.n_iter_ > 10
+    np.testing.assert_array_equal(labels, ref.labels_)
+    np.testing.assert_allclose(centers, ref.cluster_centers_, rtol=1e-8, atol=1e-8)

@@ -125,26 +125,31 @@ def lloyd(X, weights, centers, max_iter=300, tol=1e-4):
     Stops when labels no longer change or the total squared centre shift is
     at most ``tol`` times the mean feature variance (scikit-learn's rule). An
     empty cluster is moved to the row farthest from its centre. Each iteration
-    is one pass over X that assigns rows and sums them per cluster.
+    is one pass that assigns rows with Hamerly's bounds and updates the
+    per-cluster sums by the rows that changed cluster.
     """
     origin, variance = weighted_moments(X, weights)
     threshold = tol * float(np.mean(variance))
     centers = np.array(centers, dtype=np.float64)
     n_clusters, n_features = centers.shape
+    n = X.shape[0]
     w_arg = _EMPTY if weights is None else weights
-    batch = batch_units(2 + n_clusters * (1 + n_features))
-    labels = np.empty(X.shape[0], dtype=np.int64)
-    previous = np.empty_like(labels)
+    batch = batch_units(2 + n_clusters * (2 + n_features))
+    labels = np.empty(n, dtype=np.int64)
+    upper = np.empty(n)
+    lower = np.empty(n)
+    members = np.zeros(n_clusters)
+    mass = np.zeros(n_clusters)
+    sums = np.zeros((n_clusters, n_features))
+    drift = np.zeros(n_clusters)
     for iteration in range(max_iter):
-        stats = distance.assign_nearest(X, w_arg, centers, origin, labels, UNIT_ROWS, batch)
-        if iteration > 0 and np.array_equal(labels, previous):
+        changed = _pass(X, w_arg, centers, origin, labels, upper, lower, drift, iteration == 0,
+                        batch, members, mass, sums)
+        if iteration > 0 and changed == 0:
             return centers, labels  # the centres are already the means of these labels
-        previous[:] = labels
-        counts = stats[2:2 + n_clusters]
-        sums = stats[2 + n_clusters:].reshape(n_clusters, n_features)
         new_centers = centers.copy()
-        filled = counts > 0
-        new_centers[filled] = origin + sums[filled] / counts[filled, None]
+        filled = mass > 0  # clusters whose rows all have weight zero count as empty
+        new_centers[filled] = origin + sums[filled] / mass[filled, None]
         if not filled.all():
             _, distance_to_center = nearest_center(X, centers)
             if weights is not None:
@@ -152,8 +157,29 @@ def lloyd(X, weights, centers, max_iter=300, tol=1e-4):
             far = np.argsort(-distance_to_center, kind="stable")[: int((~filled).sum())]
             new_centers[~filled] = X[far]
         shift = float(((new_centers - centers) ** 2).sum())
+        drift = np.sqrt(((new_centers - centers) ** 2).sum(axis=1))
         centers = new_centers
         if shift <= threshold:
             break
-    distance.assign_nearest(X, w_arg, centers, origin, labels, UNIT_ROWS, batch)
+    _pass(X, w_arg, centers, origin, labels, upper, lower, drift, False, batch, members, mass,
+          sums)
     return centers, labels
+
+
+def _pass(X, w_arg, centers, origin, labels, upper, lower, drift, first, batch, members, mass,
+          sums):
+    """One Lloyd assignment; updates the cluster totals in place, returns rows that moved."""
+    n_clusters, n_features = centers.shape
+    gaps = np.sqrt(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
+    np.fill_diagonal(gaps, np.inf)
+    flat = distance.lloyd_pass(X, w_arg, centers, origin, labels, upper, lower, drift,
+                               0.5 * gaps.min(axis=1), first, UNIT_ROWS, batch)
+    k = n_clusters
+    members += flat[2:2 + k]
+    mass += flat[2 + k:2 + 2 * k]
+    sums += flat[2 + 2 * k:].reshape(k, n_features)
+    # A cluster left without members holds exactly nothing (no round-off residue).
+    empty = members <= 0
+    mass[empty] = 0.0
+    sums[empty] = 0.0
+    return int(flat[0])
