@@ -1,19 +1,23 @@
 """fastem: Numba-compiled, multi-core Expectation-Maximization.
 
-Drop-in replacements for scikit-learn's GaussianMixture (and, in coming
-releases, hmmlearn's HMMs) that run on compiled kernels over all cores.
+Drop-in replacements for scikit-learn's GaussianMixture and hmmlearn's HMMs
+(GaussianHMM and CategoricalHMM so far) that run on compiled kernels over all
+cores.
 """
 
 from . import _runtime  # noqa: F401  (selects a thread-safe numba layer first)
 from ._runtime import threads
 from .datasets import load_faithful
 from .exceptions import ConvergenceWarning, NotFittedError
+from .hmm import CategoricalHMM, GaussianHMM
 from .mixture import GaussianMixture
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CategoricalHMM",
     "ConvergenceWarning",
+    "GaussianHMM",
     "GaussianMixture",
     "NotFittedError",
     "load_faithful",

@@ -154,9 +154,14 @@ def check_random_state(seed) -> np.random.RandomState:
 
 
 def check_parameter_array(value, name, shape) -> np.ndarray:
-    """A user-supplied parameter array (e.g. ``means_init``): finite float64 of a given shape."""
+    """A user-supplied parameter array (e.g. ``means_init``): finite float64 of a given shape.
+
+    ``None`` in ``shape`` accepts any size along that axis.
+    """
     array = check_array(value, name=name, ensure_2d=False, min_samples=0)
-    if array.shape != tuple(shape):
+    if array.ndim != len(shape) or any(
+            want is not None and got != want
+            for got, want in zip(array.shape, shape, strict=False)):
         raise ValueError(f"The parameter '{name}' should have the shape of {tuple(shape)}, "
                          f"but got {array.shape}")
     return np.array(array, dtype=np.float64)  # a private copy

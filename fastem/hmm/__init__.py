@@ -1,0 +1,7 @@
+"""Hidden Markov models trained by Baum-Welch, with hmmlearn 0.3's API."""
+
+from .base import BaseHMM, ConvergenceMonitor
+from .categorical import CategoricalHMM
+from .gaussian import GaussianHMM
+
+__all__ = ["BaseHMM", "CategoricalHMM", "ConvergenceMonitor", "GaussianHMM"]

@@ -1,0 +1,428 @@
+"""The hmmlearn-compatible HMM estimator shared by every emission model.
+
+An HMM is initial probabilities + transitions + emissions. This module owns
+the first two, the forward-backward and Viterbi calls, and the estimator API;
+an emission subclass provides the emission log-likelihood table, its
+sufficient statistics from the posteriors, and its M-step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validation as v
+from .._base import EstimatorBase
+from .._runtime import threads
+from ..engine import run_em
+from ..kernels import hmm as hk
+from .sequences import check_lengths, sequence_units
+
+
+class ConvergenceMonitor:
+    """What happened during ``fit`` (hmmlearn's ``monitor_``, with honest flags).
+
+    Attributes
+    ----------
+    history : list of float
+        The objective EM increases (log-likelihood, plus the log prior under
+        Dirichlet priors) at every iteration, before that iteration's M-step.
+    iter : int
+        Number of EM iterations run.
+    converged : bool
+        True only when the change of the objective fell below ``tol``
+        (hmmlearn also says True when ``n_iter`` was reached).
+    reached_max_iter : bool
+        The run stopped because ``n_iter`` iterations were done.
+    decreased : bool
+        The objective decreased by more than round-off at some iteration.
+    """
+
+    def __init__(self, tol, n_iter, verbose):
+        self.tol = tol
+        self.n_iter = n_iter
+        self.verbose = verbose
+        self.history = []
+        self.iter = 0
+        self.converged = False
+        self.reached_max_iter = False
+        self.decreased = False
+
+    def __repr__(self):
+        return (f"ConvergenceMonitor(tol={self.tol!r}, n_iter={self.n_iter!r}, iter={self.iter}, "
+                f"converged={self.converged}, decreased={self.decreased})")
+
+    def _record(self, run):
+        self.history = list(run.history)
+        self.iter = run.n_iter
+        self.converged = bool(run.converged)
+        self.reached_max_iter = (not run.converged and not run.stopped_by_callback
+                                 and run.n_iter == self.n_iter)
+        steps = np.diff(self.history)
+        scale = np.maximum(1.0, np.abs(np.asarray(self.history[:-1])))
+        self.decreased = bool(np.any(steps < -1e-9 * scale))
+
+
+def _log(values):
+    with np.errstate(divide="ignore"):
+        return np.log(values)
+
+
+def _dirichlet_log_prior(prior, probabilities):
+    """sum (prior - 1) log p, with 0 * log 0 = 0 (constants dropped)."""
+    weight = np.asarray(prior, dtype=np.float64) - 1.0
+    logs = _log(probabilities)
+    with np.errstate(invalid="ignore"):
+        terms = np.where(weight == 0.0, 0.0, weight * logs)
+    return float(np.sum(terms))
+
+
+def _normalise(array):
+    total = array.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(total > 0, array / np.where(total > 0, total, 1.0), 0.0)
+    return out
+
+
+class _BaumWelch:
+    """A bound HMM as :class:`fastem.engine.EMModel` (parameters are dicts of arrays)."""
+
+    monotone = False  # checked by the monitor, which reports a decrease
+
+    def __init__(self, estimator, X, bounds):
+        self.estimator = estimator
+        self.X = X
+        self.bounds = bounds
+        self.units = sequence_units(bounds)
+
+    def initialize(self, random_state):
+        return self.estimator._initial_parameters(self.X, self.bounds, random_state)
+
+    def e_step(self, params):
+        est = self.estimator
+        log_b = est._emission_log_likelihood(self.X, params)
+        posteriors = np.empty_like(log_b)
+        loglik = np.empty(len(self.bounds) - 1)
+        counts = hk.forward_backward(log_b, self.bounds, self.units, params["startprob"],
+                                     params["transmat"], np.empty(0), posteriors, loglik)
+        k = est.n_components
+        stats = {"start": counts[:k], "trans": counts[k:].reshape(k, k),
+                 "emission": est._emission_statistics(self.X, posteriors, params)}
+        objective = float(loglik.sum()) + est._log_prior(params)
+        return objective, stats
+
+    def m_step(self, stats, params):
+        est = self.estimator
+        new = dict(params)
+        if "s" in est.params:
+            value = np.maximum(np.asarray(est.startprob_prior) - 1.0 + stats["start"], 0.0)
+            new["startprob"] = _normalise(np.where(params["startprob"] == 0, 0.0, value))
+        if "t" in est.params:
+            value = np.maximum(np.asarray(est.transmat_prior) - 1.0 + stats["trans"], 0.0)
+            new["transmat"] = _normalise(np.where(params["transmat"] == 0, 0.0, value))
+        new.update(est._emission_m_step(stats["emission"], params))
+        return new
+
+
+class BaseHMM(EstimatorBase):
+    """Hidden Markov model trained by Baum-Welch on compiled kernels (hmmlearn 0.3 API).
+
+    Subclasses define the emissions. Parameters shared by all models:
+
+    Parameters
+    ----------
+    n_components : int
+        Number of hidden states.
+    startprob_prior, transmat_prior : float or array
+        Dirichlet prior parameters of ``startprob_`` and each row of ``transmat_``
+        (1.0: no prior).
+    algorithm : {"viterbi", "map"}
+        Decoder used by :meth:`predict` and :meth:`decode`.
+    random_state : int, RandomState or None
+    n_iter : int
+        Maximum number of EM iterations.
+    tol : float
+        Convergence threshold on the change of the total objective (as hmmlearn).
+    verbose : bool
+    params, init_params : str
+        Letters of the parameters updated by EM / initialised by ``fit``
+        ('s' startprob, 't' transmat, plus the emission letters).
+    implementation : {"log", "scaling"}
+        Accepted for compatibility; fastem always runs its shifted and scaled
+        recursion, which never underflows.
+    n_init : int
+        EM runs from different initialisations; the best objective wins.
+    n_threads : int or None
+        Threads for the kernels (None: all).
+    """
+
+    _emission_letters = ""
+
+    def __sklearn_is_fitted__(self):
+        # Set by fit, or by a user who writes the parameters (hmmlearn allows scoring then).
+        return hasattr(self, "startprob_") and hasattr(self, "transmat_")
+
+    def _check_common(self):
+        k = v.check_int(self.n_components, "n_components", 1)
+        v.check_option(self.algorithm, "algorithm", ("viterbi", "map"))
+        v.check_int(self.n_iter, "n_iter", 0)
+        v.check_real(self.tol, "tol", 0.0)
+        v.check_option(self.implementation, "implementation", ("log", "scaling"))
+        v.check_int(self.n_init, "n_init", 1)
+        for name in ("params", "init_params"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a string of parameter letters, got "
+                                f"{type(value).__name__}")
+        return k
+
+    # -- hooks for the emission models -----------------------------------------
+    def _validate_X(self, X, fitting):
+        raise NotImplementedError
+
+    def _initial_emissions(self, X, random_state):
+        raise NotImplementedError
+
+    def _user_emissions(self):
+        raise NotImplementedError
+
+    def _emission_log_likelihood(self, X, params):
+        raise NotImplementedError
+
+    def _emission_statistics(self, X, posteriors, params):
+        raise NotImplementedError
+
+    def _emission_m_step(self, stats, params):
+        raise NotImplementedError
+
+    def _emission_log_prior(self, params):
+        return 0.0
+
+    def _n_emission_parameters(self):
+        raise NotImplementedError
+
+    def _set_emissions(self, params):
+        raise NotImplementedError
+
+    def _emission_sample(self, state, params, random_state):
+        raise NotImplementedError
+
+    # -- parameters ----------------------------------------------------------
+    def _needs_init(self, letter, attribute):
+        return letter in self.init_params or not hasattr(self, attribute)
+
+    def _initial_parameters(self, X, bounds, random_state):
+        k = self.n_components
+        params = {}
+        init = 1.0 / k
+        # hmmlearn's draws, in hmmlearn's order.
+        if self._needs_init("s", "startprob_"):
+            params["startprob"] = random_state.dirichlet(np.full(k, init))
+        else:
+            params["startprob"] = self._checked_startprob()
+        if self._needs_init("t", "transmat_"):
+            params["transmat"] = random_state.dirichlet(np.full(k, init), size=k)
+        else:
+            params["transmat"] = self._checked_transmat()
+        params.update(self._initial_emissions(X, random_state))
+        return params
+
+    def _checked_startprob(self):
+        k = self.n_components
+        startprob = v.check_parameter_array(self.startprob_, "startprob_", (k,))
+        if np.any(startprob < 0) or not np.isclose(startprob.sum(), 1.0):
+            raise ValueError(f"startprob_ must be non-negative and sum to 1, got sum "
+                             f"{startprob.sum():.6g}")
+        return startprob.copy()
+
+    def _checked_transmat(self):
+        k = self.n_components
+        transmat = v.check_parameter_array(self.transmat_, "transmat_", (k, k))
+        sums = transmat.sum(axis=1)
+        if np.any(transmat < 0) or not np.allclose(sums, 1.0):
+            raise ValueError(f"transmat_ rows must be non-negative and sum to 1, got row sums "
+                             f"{np.round(sums, 6).tolist()}")
+        return transmat.copy()
+
+    def _current_parameters(self):
+        self._check_is_fitted()
+        params = {"startprob": self._checked_startprob(), "transmat": self._checked_transmat()}
+        params.update(self._user_emissions())
+        return params
+
+    def _set_parameters(self, params):
+        self.startprob_ = params["startprob"]
+        self.transmat_ = params["transmat"]
+        self._set_emissions(params)
+
+    def _log_prior(self, params):
+        prior = 0.0
+        if "s" in self.params:
+            prior += _dirichlet_log_prior(self.startprob_prior, params["startprob"])
+        if "t" in self.params:
+            prior += _dirichlet_log_prior(self.transmat_prior, params["transmat"])
+        return prior + self._emission_log_prior(params)
+
+    # -- fitting -------------------------------------------------------------
+    def fit(self, X, lengths=None):
+        """Estimate the parameters with Baum-Welch (EM).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            All sequences, concatenated.
+        lengths : array-like of int, shape (n_sequences,), optional
+            Lengths of the sequences in X; they must sum to n_samples.
+
+        Returns
+        -------
+        self
+        """
+        self._check_common()
+        X = self._validate_X(X, fitting=True)
+        bounds = check_lengths(lengths, X.shape[0])
+        random_state = v.check_random_state(self.random_state)
+        model = _BaumWelch(self, X, bounds)
+        with threads(self.n_threads):
+            run = run_em(model, n_init=self.n_init, max_iter=self.n_iter, tol=self.tol,
+                         random_state=random_state, verbose=int(bool(self.verbose)),
+                         verbose_interval=1)
+        self._set_parameters(run.params)
+        self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
+        self.monitor_._record(run)
+        return self
+
+    # -- inference -----------------------------------------------------------
+    def _prepare(self, X, lengths):
+        self._check_common()
+        params = self._current_parameters()
+        X = self._validate_X(X, fitting=False)
+        return X, check_lengths(lengths, X.shape[0]), params
+
+    def _posteriors(self, X, bounds, params):
+        log_b = self._emission_log_likelihood(X, params)
+        posteriors = np.empty_like(log_b)
+        loglik = np.empty(len(bounds) - 1)
+        with threads(self.n_threads):
+            hk.forward_backward(log_b, bounds, sequence_units(bounds), params["startprob"],
+                                params["transmat"], np.empty(0), posteriors, loglik)
+        return loglik, posteriors
+
+    def score(self, X, lengths=None, per_sequence=False):
+        """Log-likelihood of X under the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        lengths : array-like of int, optional
+        per_sequence : bool, default=False
+            Return one log-likelihood per sequence instead of their sum.
+
+        Returns
+        -------
+        log_prob : float, or ndarray of shape (n_sequences,)
+        """
+        X, bounds, params = self._prepare(X, lengths)
+        loglik, _ = self._posteriors(X, bounds, params)
+        return loglik if per_sequence else float(loglik.sum())
+
+    def score_samples(self, X, lengths=None):
+        """Log-likelihood of X and the posterior probability of each state at each step.
+
+        Returns
+        -------
+        log_prob : float
+        posteriors : ndarray of shape (n_samples, n_components)
+        """
+        X, bounds, params = self._prepare(X, lengths)
+        loglik, posteriors = self._posteriors(X, bounds, params)
+        return float(loglik.sum()), posteriors
+
+    def predict_proba(self, X, lengths=None):
+        """Posterior state probabilities, shape (n_samples, n_components)."""
+        return self.score_samples(X, lengths)[1]
+
+    def decode(self, X, lengths=None, algorithm=None):
+        """Most likely state sequence.
+
+        Parameters
+        ----------
+        algorithm : {"viterbi", "map"}, optional
+            "viterbi": the jointly most probable path and its log joint
+            probability log p(X, path). "map": the most probable state at each
+            step and the sum over steps of the log of that posterior
+            probability (hmmlearn returns the sum of the probabilities).
+
+        Returns
+        -------
+        log_prob : float
+        state_sequence : ndarray of shape (n_samples,)
+        """
+        algorithm = self.algorithm if algorithm is None else algorithm
+        v.check_option(algorithm, "algorithm", ("viterbi", "map"))
+        X, bounds, params = self._prepare(X, lengths)
+        if algorithm == "map":
+            _, posteriors = self._posteriors(X, bounds, params)
+            states = posteriors.argmax(axis=1)
+            best = posteriors[np.arange(len(states)), states]
+            return float(_log(best).sum()), states
+        log_b = self._emission_log_likelihood(X, params)
+        states = np.empty(X.shape[0], dtype=np.int64)
+        logprob = np.empty(len(bounds) - 1)
+        with threads(self.n_threads):
+            hk.viterbi(log_b, bounds, _log(params["startprob"]), _log(params["transmat"]),
+                       states, logprob)
+        return float(logprob.sum()), states
+
+    def predict(self, X, lengths=None):
+        """Most likely state at each step (by ``algorithm``)."""
+        return self.decode(X, lengths)[1]
+
+    def sample(self, n_samples=1, random_state=None, currstate=None):
+        """Draw a sequence from the model.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        state_sequence : ndarray of shape (n_samples,)
+        """
+        params = self._current_parameters()
+        n_samples = v.check_int(n_samples, "n_samples", 1)
+        rng = v.check_random_state(self.random_state if random_state is None else random_state)
+        transmat_cdf = np.cumsum(params["transmat"], axis=1)
+        if currstate is None:
+            currstate = int((np.cumsum(params["startprob"]) > rng.rand()).argmax())
+        else:
+            currstate = v.check_int(currstate, "currstate", 0, self.n_components - 1)
+        states = [currstate]
+        rows = [self._emission_sample(currstate, params, rng)]
+        for _ in range(n_samples - 1):
+            currstate = int((transmat_cdf[currstate] > rng.rand()).argmax())
+            states.append(currstate)
+            rows.append(self._emission_sample(currstate, params, rng))
+        return np.atleast_2d(np.array(rows)), np.array(states, dtype=int)
+
+    def get_stationary_distribution(self):
+        """Stationary distribution of the transition matrix."""
+        transmat = self._current_parameters()["transmat"]
+        values, vectors = np.linalg.eig(transmat.T)
+        vector = np.real_if_close(vectors[:, np.argmax(values.real)])
+        return np.real(vector / vector.sum())
+
+    def _n_parameters(self):
+        k = self.n_components
+        count = self._n_emission_parameters()
+        if "s" in self.params:
+            count += k - 1
+        if "t" in self.params:
+            count += k * (k - 1)
+        return count
+
+    def aic(self, X, lengths=None):
+        """Akaike information criterion: -2 log L + 2 p."""
+        return -2.0 * self.score(X, lengths) + 2.0 * self._n_parameters()
+
+    def bic(self, X, lengths=None):
+        """Bayesian information criterion: -2 log L + p log(n_samples)."""
+        n = np.asarray(X).shape[0]
+        return -2.0 * self.score(X, lengths) + self._n_parameters() * np.log(n)
+

@@ -1,0 +1,146 @@
+"""HMM with categorical emissions (hmmlearn's CategoricalHMM)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validation as v
+from .._jit import kernel, prange
+from .base import BaseHMM, _dirichlet_log_prior, _log, _normalise
+
+
+@kernel(parallel=True)
+def _symbol_log_likelihood(symbols, log_emission, out):
+    for t in prange(symbols.shape[0]):
+        for k in range(log_emission.shape[0]):
+            out[t, k] = log_emission[k, symbols[t]]
+
+
+@kernel
+def _symbol_counts(symbols, posteriors, n_symbols):
+    counts = np.zeros((posteriors.shape[1], n_symbols))
+    for t in range(symbols.shape[0]):
+        s = symbols[t]
+        for k in range(posteriors.shape[1]):
+            counts[k, s] += posteriors[t, k]
+    return counts
+
+
+class CategoricalHMM(BaseHMM):
+    """Hidden Markov model with categorical emissions (symbols 0 .. n_features - 1).
+
+    Parameters are those of :class:`fastem.hmm.BaseHMM` plus:
+
+    Parameters
+    ----------
+    emissionprob_prior : float or array of shape (n_components, n_features)
+        Dirichlet prior of each row of ``emissionprob_`` (1.0: none).
+    n_features : int or None
+        Number of symbols; None: inferred (largest symbol + 1, or from ``emissionprob_``).
+
+    Attributes
+    ----------
+    startprob_, transmat_, emissionprob_ : ndarray
+    monitor_ : ConvergenceMonitor
+    """
+
+    def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0, *,
+                 emissionprob_prior=1.0, n_features=None, algorithm="viterbi",
+                 random_state=None, n_iter=10, tol=1e-2, verbose=False, params="ste",
+                 init_params="ste", implementation="log", n_init=1, n_threads=None):
+        self.n_components = n_components
+        self.startprob_prior = startprob_prior
+        self.transmat_prior = transmat_prior
+        self.emissionprob_prior = emissionprob_prior
+        self.n_features = n_features
+        self.algorithm = algorithm
+        self.random_state = random_state
+        self.n_iter = n_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.params = params
+        self.init_params = init_params
+        self.implementation = implementation
+        self.n_init = n_init
+        self.n_threads = n_threads
+
+    def _n_symbols(self):
+        if self.n_features is not None:
+            return v.check_int(self.n_features, "n_features", 1)
+        if hasattr(self, "emissionprob_"):
+            return np.asarray(self.emissionprob_).shape[1]
+        return None
+
+    def _validate_X(self, X, fitting):
+        array = np.asarray(X)
+        if array.dtype == object or not (np.issubdtype(array.dtype, np.integer)
+                                         or np.issubdtype(array.dtype, np.floating)
+                                         or array.dtype == bool):
+            raise TypeError(f"X must hold integer symbols, got dtype {array.dtype}")
+        if array.ndim == 1:
+            array = array[:, None]
+        if array.ndim != 2 or array.shape[1] != 1:
+            raise ValueError(f"X must have shape (n_samples, 1) of symbols, got {array.shape}")
+        if array.shape[0] == 0:
+            raise ValueError("X is empty: 0 samples")
+        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+            raise ValueError("X contains NaN or infinity")
+        if not np.all(array == np.round(array)) or np.any(array < 0):
+            raise ValueError("X must hold non-negative integer symbols")
+        symbols = np.ascontiguousarray(array[:, 0], dtype=np.int64)
+        n_symbols = self._n_symbols()
+        if n_symbols is None:
+            n_symbols = int(symbols.max()) + 1
+        if symbols.max() >= n_symbols:
+            raise ValueError(f"X holds symbol {int(symbols.max())}, but n_features is "
+                             f"{n_symbols} (symbols must be < n_features)")
+        self._fit_n_symbols = n_symbols
+        return symbols
+
+    def _initial_emissions(self, X, random_state):
+        k, n_symbols = self.n_components, self._fit_n_symbols
+        if self._needs_init("e", "emissionprob_"):
+            return {"emissionprob": _normalise(random_state.rand(k, n_symbols))}
+        return self._user_emissions()
+
+    def _user_emissions(self):
+        n_symbols = self._n_symbols()
+        emission = v.check_parameter_array(self.emissionprob_, "emissionprob_",
+                                           (self.n_components, n_symbols))
+        sums = emission.sum(axis=1)
+        if np.any(emission < 0) or not np.allclose(sums, 1.0):
+            raise ValueError(f"emissionprob_ rows must be non-negative and sum to 1, got row "
+                             f"sums {np.round(sums, 6).tolist()}")
+        return {"emissionprob": emission.copy()}
+
+    def _emission_log_likelihood(self, X, params):
+        out = np.empty((X.shape[0], self.n_components))
+        _symbol_log_likelihood(X, np.ascontiguousarray(_log(params["emissionprob"])), out)
+        return out
+
+    def _emission_statistics(self, X, posteriors, params):
+        return _symbol_counts(X, posteriors, params["emissionprob"].shape[1])
+
+    def _emission_m_step(self, counts, params):
+        if "e" not in self.params:
+            return {}
+        value = np.maximum(np.asarray(self.emissionprob_prior) - 1.0 + counts, 0.0)
+        return {"emissionprob": _normalise(value)}
+
+    def _emission_log_prior(self, params):
+        if "e" not in self.params:
+            return 0.0
+        return _dirichlet_log_prior(self.emissionprob_prior, params["emissionprob"])
+
+    def _n_emission_parameters(self):
+        n_symbols = self._n_symbols() or self._fit_n_symbols
+        return self.n_components * (n_symbols - 1) if "e" in self.params else 0
+
+    def _set_emissions(self, params):
+        self.emissionprob_ = params["emissionprob"]
+        if self.n_features is None:
+            self.n_features_in_ = 1
+
+    def _emission_sample(self, state, params, random_state):
+        cdf = np.cumsum(params["emissionprob"][state])
+        return [int((cdf > random_state.rand()).argmax())]

@@ -1,0 +1,218 @@
+"""HMM with Gaussian emissions (hmmlearn's GaussianHMM).
+
+Emission log-likelihoods and posterior-weighted moments come from the same
+Gaussian kernels as :class:`fastem.GaussianMixture` (the covariance spec objects
+of :mod:`fastem.mixture.covariance`, one implementation for both models).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validation as v
+from ..engine import UNIT_ROWS, batch_units
+from ..kernels import gaussian as gk
+from ..mixture import kmeans
+from ..mixture.covariance import SPECS, _scatter_about_new_means
+from ..mixture.model import MixtureParams, kernel_model, unpack_stats
+from .base import BaseHMM
+
+_NO_LABELS = np.empty(0, dtype=np.int64)
+_EMPTY = np.empty(0)
+
+
+def full_covariances(covars, covariance_type, n_components, n_features):
+    """(K, D, D) matrices from the covariance type's own shape (hmmlearn's ``covars_``)."""
+    covars = np.asarray(covars, dtype=np.float64)
+    if covariance_type == "full":
+        return covars.copy()
+    if covariance_type == "tied":
+        return np.repeat(covars[None], n_components, axis=0)
+    if covariance_type == "diag":
+        return np.array([np.diag(c) for c in covars])
+    return np.array([c * np.eye(n_features) for c in covars])
+
+
+class GaussianHMM(BaseHMM):
+    """Hidden Markov model with Gaussian emissions.
+
+    Parameters are those of :class:`fastem.hmm.BaseHMM` plus hmmlearn's:
+
+    Parameters
+    ----------
+    covariance_type : {"diag", "full", "tied", "spherical"}, default="diag"
+    min_covar : float, default=1e-3
+        Added to the diagonal of the data covariance that initialises ``covars_``.
+    means_prior, means_weight : float or array
+        Normal prior on the means (weight 0: none).
+    covars_prior, covars_weight : float or array
+        Inverse-gamma / Wishart-style prior on the covariances, as hmmlearn.
+
+    Attributes
+    ----------
+    startprob_, transmat_, means_ : ndarray
+    covars_ : ndarray of shape (n_components, n_features, n_features)
+        Full covariance matrices (hmmlearn's convention); set it with the
+        covariance type's own shape.
+    monitor_ : ConvergenceMonitor
+    """
+
+    def __init__(self, n_components=1, covariance_type="diag", min_covar=1e-3,
+                 startprob_prior=1.0, transmat_prior=1.0, means_prior=0, means_weight=0,
+                 covars_prior=1e-2, covars_weight=1, algorithm="viterbi", random_state=None,
+                 n_iter=10, tol=1e-2, verbose=False, params="stmc", init_params="stmc",
+                 implementation="log", n_init=1, n_threads=None):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.min_covar = min_covar
+        self.startprob_prior = startprob_prior
+        self.transmat_prior = transmat_prior
+        self.means_prior = means_prior
+        self.means_weight = means_weight
+        self.covars_prior = covars_prior
+        self.covars_weight = covars_weight
+        self.algorithm = algorithm
+        self.random_state = random_state
+        self.n_iter = n_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.params = params
+        self.init_params = init_params
+        self.implementation = implementation
+        self.n_init = n_init
+        self.n_threads = n_threads
+
+    # -- covariances in hmmlearn's two shapes --------------------------------
+    @property
+    def covars_(self):
+        """Covariances as full (n_components, n_features, n_features) matrices."""
+        return full_covariances(self._covars_, self.covariance_type, self.n_components,
+                                self.means_.shape[1])
+
+    @covars_.setter
+    def covars_(self, covars):
+        self._covars_ = np.array(covars, dtype=np.float64, copy=True)
+
+    @property
+    def _spec(self):
+        return SPECS[v.check_option(self.covariance_type, "covariance_type", tuple(SPECS))]
+
+    def _validate_X(self, X, fitting):
+        X = v.check_array(X, min_samples=1, estimator=type(self).__name__)
+        if not fitting and hasattr(self, "means_"):
+            n_features = np.asarray(self.means_).shape[1]
+            if X.shape[1] != n_features:
+                raise ValueError(f"X has {X.shape[1]} features, but the model has "
+                                 f"{n_features}")
+        if fitting and X.shape[0] < self.n_components:
+            raise ValueError(f"X has {X.shape[0]} samples, fewer than n_components="
+                             f"{self.n_components}")
+        return X
+
+    def _initial_emissions(self, X, random_state):
+        spec = self._spec
+        k, d = self.n_components, X.shape[1]
+        if self._needs_init("m", "means_"):
+            rng = v.check_random_state(self.random_state)
+            seeds = kmeans.kmeans_plusplus(X, k, None, rng)
+            means, _ = kmeans.lloyd(X, None, X[seeds])
+        else:
+            means = v.check_parameter_array(self.means_, "means_", (k, d)).copy()
+        if self._needs_init("c", "_covars_"):
+            cov = np.atleast_2d(np.cov(X.T)) + self.min_covar * np.eye(d)
+            if self.covariance_type == "full":
+                covars = np.repeat(cov[None], k, axis=0)
+            elif self.covariance_type == "tied":
+                covars = cov
+            elif self.covariance_type == "diag":
+                covars = np.tile(np.diag(cov), (k, 1))
+            else:
+                covars = np.full(k, np.diag(cov).mean())
+        else:
+            covars = self._checked_covars(spec, k, d)
+        return {"means": np.ascontiguousarray(means, dtype=np.float64), "covars": covars}
+
+    def _checked_covars(self, spec, k, d):
+        shapes = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}
+        covars = v.check_parameter_array(self._covars_, "covars_",
+                                         shapes[self.covariance_type]).copy()
+        spec.precisions_cholesky(covars, 0.0)  # raises a clear error if not positive definite
+        return covars
+
+    def _user_emissions(self):
+        means = v.check_parameter_array(self.means_, "means_", (self.n_components, None))
+        return {"means": np.ascontiguousarray(means, dtype=np.float64),
+                "covars": self._checked_covars(self._spec, self.n_components, means.shape[1])}
+
+    def _mixture_params(self, params):
+        spec = self._spec
+        chol = spec.precisions_cholesky(params["covars"], 0.0)
+        return MixtureParams(np.ones(self.n_components), params["means"], params["covars"], chol)
+
+    def _emission_log_likelihood(self, X, params):
+        means, factor, const = kernel_model(self._spec, self._mixture_params(params))
+        out = np.empty((X.shape[0], self.n_components))
+        gk.gaussian_rows(X, means, factor, const, gk.ROW_WEIGHTED, UNIT_ROWS, _EMPTY, out,
+                         _NO_LABELS)
+        return out
+
+    def _emission_statistics(self, X, posteriors, params):
+        spec = self._spec
+        means, factor, const = kernel_model(spec, self._mixture_params(params))
+        size = gk.stat_size(self.n_components, X.shape[1], spec.diagonal)
+        return gk.gaussian_stats(X, _EMPTY, means, factor, const, means, _NO_LABELS,
+                                 posteriors, 0, gk.GIVEN, spec.diagonal, 0, X.shape[0],
+                                 UNIT_ROWS, batch_units(size))
+
+    def _emission_m_step(self, flat, params):
+        k, d = params["means"].shape
+        shift = params["means"]
+        _, _, post, first, second = unpack_stats(flat, k, d, self._spec.diagonal)
+        new = {}
+        means_weight = np.asarray(self.means_weight, dtype=np.float64)
+        means_prior = np.asarray(self.means_prior, dtype=np.float64)
+        denom = post[:, None]
+        means = shift
+        if "m" in self.params:
+            # hmmlearn: (w0 mu0 + sum_t g x_t) / (w0 + sum_t g), from moments about the shift.
+            means = (means_weight * means_prior + first + denom * shift) / (means_weight + denom)
+            new["means"] = means
+        if "c" in self.params:
+            scatter = _scatter_about_new_means(post, first, second, means - shift)
+            meandiff = means - means_prior
+            covars_prior = np.asarray(self.covars_prior, dtype=np.float64)
+            covars_weight = np.asarray(self.covars_weight, dtype=np.float64)
+            if self.covariance_type in ("spherical", "diag"):
+                c_n = means_weight * meandiff**2 + scatter
+                c_d = np.maximum(covars_weight - 1, 0) + denom
+                covars = (covars_prior + c_n) / np.maximum(c_d, 1e-5)
+                if self.covariance_type == "spherical":
+                    covars = covars.mean(axis=1)
+            else:
+                c_n = means_weight * meandiff[:, :, None] * meandiff[:, None, :] + scatter
+                weight = np.maximum(covars_weight - d, 0)
+                if self.covariance_type == "tied":
+                    covars = (covars_prior + c_n.sum(axis=0)) / (weight + post.sum())
+                else:
+                    covars = (covars_prior + c_n) / (weight + post[:, None, None])
+            new["covars"] = covars
+        return new
+
+    def _n_emission_parameters(self):
+        k, d = self.n_components, np.asarray(self.means_).shape[1]
+        count = k * d if "m" in self.params else 0
+        if "c" in self.params:
+            count += {"spherical": k, "diag": k * d, "full": k * d * (d + 1) // 2,
+                      "tied": d * (d + 1) // 2}[self.covariance_type]
+        return count
+
+    def _set_emissions(self, params):
+        self.means_ = params["means"]
+        self._covars_ = params["covars"]
+        self.n_features = self.means_.shape[1]
+        self.n_features_in_ = self.n_features
+
+    def _emission_sample(self, state, params, random_state):
+        cov = full_covariances(params["covars"], self.covariance_type, self.n_components,
+                               params["means"].shape[1])[state]
+        return random_state.multivariate_normal(params["means"][state], cov)

@@ -1,0 +1,197 @@
+"""Hidden Markov model inference: scaled forward-backward and Viterbi.
+
+Kernels take the emission log-likelihood table ``log_b`` (n_samples, K), the
+sequence boundaries ``bounds`` (n_sequences + 1, cumulative lengths) and the
+initial / transition probabilities; they never see an emission model.
+
+Forward-backward (DESIGN.md's rule): each row of ``log_b`` is shifted by its
+maximum before exponentiating, so the largest emission factor of a step is 1
+and nothing underflows before scaling; the forward variables are then
+normalised at every step (scale ``c_t``). ``log p = sum_t (log c_t + max_t)``.
+This is as robust as the log-space recursion and needs no logarithm inside
+the K x K step. Expected transition counts are accumulated during the
+backward sweep, so memory is O(T K) per sequence, never T K K.
+
+Work units are groups of consecutive sequences fixed by the lengths alone;
+each writes its own partial counts, added in unit order, so results do not
+depend on the thread count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._jit import kernel, prange
+from .fast_math import exp
+
+
+@kernel
+def _sequence_forward_backward(log_b, lo, hi, startprob, transmat, posteriors, scale, b_next,
+                               beta, tmp, trans_counts, start_counts):
+    """One sequence (rows lo:hi). Writes posteriors[lo:hi]; adds the expected counts.
+
+    Returns the sequence's log-likelihood (-inf if it is impossible under the
+    model, in which case nothing is added and its posteriors are zero).
+    """
+    n_states = startprob.shape[0]
+    log_likelihood = 0.0
+    # Forward: posteriors[t] holds the scaled forward variables.
+    for t in range(lo, hi):
+        peak = log_b[t, 0]
+        for k in range(1, n_states):
+            peak = max(peak, log_b[t, k])
+        if peak == -np.inf:
+            scale[t - lo] = 0.0
+        else:
+            total = 0.0
+            for j in range(n_states):
+                if t == lo:
+                    prior = startprob[j]
+                else:
+                    prior = 0.0
+                    for i in range(n_states):
+                        prior += posteriors[t - 1, i] * transmat[i, j]
+                value = prior * exp(log_b[t, j] - peak)
+                posteriors[t, j] = value
+                total += value
+            scale[t - lo] = total
+        if scale[t - lo] == 0.0:
+            for tt in range(lo, hi):
+                for k in range(n_states):
+                    posteriors[tt, k] = 0.0
+            return -np.inf
+        inverse = 1.0 / scale[t - lo]
+        for j in range(n_states):
+            posteriors[t, j] *= inverse
+        log_likelihood += np.log(scale[t - lo]) + peak
+    # Backward: beta holds the scaled backward variables of step t + 1.
+    for k in range(n_states):
+        beta[k] = 1.0
+    for t in range(hi - 2, lo - 1, -1):
+        peak = log_b[t + 1, 0]
+        for k in range(1, n_states):
+            peak = max(peak, log_b[t + 1, k])
+        inverse = 1.0 / scale[t + 1 - lo]
+        for j in range(n_states):
+            b_next[j] = exp(log_b[t + 1, j] - peak)
+            tmp[j] = b_next[j] * beta[j] * inverse
+        # posteriors[t + 1] still holds alpha; turn it into gamma now that beta is known.
+        norm = 0.0
+        for j in range(n_states):
+            posteriors[t + 1, j] *= beta[j]
+            norm += posteriors[t + 1, j]
+        for j in range(n_states):
+            posteriors[t + 1, j] /= norm
+        for i in range(n_states):
+            a_i = posteriors[t, i]
+            total = 0.0
+            for j in range(n_states):
+                term = transmat[i, j] * tmp[j]
+                trans_counts[i, j] += a_i * term
+                total += term
+            beta[i] = total
+    norm = 0.0
+    for j in range(n_states):
+        posteriors[lo, j] *= beta[j]
+        norm += posteriors[lo, j]
+    for j in range(n_states):
+        posteriors[lo, j] /= norm
+        start_counts[j] += posteriors[lo, j]
+    return log_likelihood
+
+
+@kernel(parallel=True)
+def forward_backward(log_b, bounds, unit_bounds, startprob, transmat, weights, posteriors,
+                     sequence_loglik):
+    """Posteriors, per-sequence log-likelihoods and expected counts of all sequences.
+
+    Parameters
+    ----------
+    log_b : (n, K) emission log-likelihoods.
+    bounds : (S + 1,) int64 cumulative sequence lengths (bounds[0] = 0).
+    unit_bounds : (U + 1,) int64 sequence indices that start each work unit.
+    startprob, transmat : (K,), (K, K).
+    weights : (S,) per-sequence weights (scale that sequence's counts), or empty.
+    posteriors : (n, K) output.
+    sequence_loglik : (S,) output.
+
+    Returns
+    -------
+    counts : (K + K*K,) weighted expected start counts, then transition counts.
+    """
+    n_states = startprob.shape[0]
+    n_units = unit_bounds.shape[0] - 1
+    weighted = weights.shape[0] > 0
+    size = n_states + n_states * n_states
+    partial = np.zeros((n_units, size))
+    longest = 0
+    for s in range(bounds.shape[0] - 1):
+        longest = max(longest, bounds[s + 1] - bounds[s])
+    for u in prange(n_units):
+        scale = np.empty(longest)
+        b_next = np.empty(n_states)
+        beta = np.empty(n_states)
+        tmp = np.empty(n_states)
+        trans_counts = np.zeros((n_states, n_states))
+        start_counts = np.zeros(n_states)
+        for s in range(unit_bounds[u], unit_bounds[u + 1]):
+            trans_counts[:, :] = 0.0
+            start_counts[:] = 0.0
+            value = _sequence_forward_backward(
+                log_b, bounds[s], bounds[s + 1], startprob, transmat, posteriors, scale,
+                b_next, beta, tmp, trans_counts, start_counts)
+            sequence_loglik[s] = value
+            if value == -np.inf:
+                continue
+            w = weights[s] if weighted else 1.0
+            for k in range(n_states):
+                partial[u, k] += w * start_counts[k]
+            for i in range(n_states):
+                for j in range(n_states):
+                    partial[u, n_states + i * n_states + j] += w * trans_counts[i, j]
+    counts = np.zeros(size)
+    for u in range(n_units):
+        for q in range(size):
+            counts[q] += partial[u, q]
+    return counts
+
+
+@kernel(parallel=True)
+def viterbi(log_b, bounds, log_startprob, log_transmat, states, sequence_logprob):
+    """Most probable state path of every sequence (log space) and its log joint probability.
+
+    Ties go to the lowest state index. An impossible sequence gets -inf and
+    the path of the first maximum.
+    """
+    n_states = log_startprob.shape[0]
+    n_sequences = bounds.shape[0] - 1
+    for s in prange(n_sequences):
+        lo = bounds[s]
+        hi = bounds[s + 1]
+        back = np.empty((hi - lo, n_states), dtype=np.int64)
+        delta = np.empty(n_states)
+        previous = np.empty(n_states)
+        for k in range(n_states):
+            delta[k] = log_startprob[k] + log_b[lo, k]
+        for t in range(lo + 1, hi):
+            for k in range(n_states):
+                previous[k] = delta[k]
+            for j in range(n_states):
+                best = 0
+                best_value = previous[0] + log_transmat[0, j]
+                for i in range(1, n_states):
+                    value = previous[i] + log_transmat[i, j]
+                    if value > best_value:
+                        best_value = value
+                        best = i
+                back[t - lo, j] = best
+                delta[j] = best_value + log_b[t, j]
+        last = 0
+        for k in range(1, n_states):
+            if delta[k] > delta[last]:
+                last = k
+        sequence_logprob[s] = delta[last]
+        states[hi - 1] = last
+        for t in range(hi - 1, lo, -1):
+            last = back[t - lo, last]
+            states[t - 1] = last

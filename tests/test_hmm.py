@@ -1,0 +1,252 @@
+"""Hidden Markov models: brute force over all state paths, the umbrella example, hmmlearn."""
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+
+from fastem.hmm import CategoricalHMM, GaussianHMM
+from fastem.hmm.sequences import check_lengths, sequence_units
+from fastem.kernels import hmm as hk
+
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+
+
+def _umbrella():
+    model = CategoricalHMM(2)
+    model.startprob_ = np.array([0.5, 0.5])
+    model.transmat_ = np.array([[0.7, 0.3], [0.3, 0.7]])
+    model.emissionprob_ = np.array([[0.9, 0.1], [0.2, 0.8]])
+    return model, np.array([[0], [0], [1], [0], [0]])
+
+
+def test_umbrella_example():
+    model, X = _umbrella()
+    assert abs(model.score(X) - (-3.372502044332175)) < 1e-12
+    log_joint, path = model.decode(X, algorithm="viterbi")
+    np.testing.assert_array_equal(path, [0, 0, 1, 0, 0])
+    assert abs(log_joint - (-4.459028291034797)) < 1e-12
+
+
+def _random_model(rng, kind, k, d=2, n_symbols=3):
+    startprob = rng.dirichlet(np.ones(k))
+    transmat = rng.dirichlet(np.ones(k), size=k)
+    if kind == "categorical":
+        model = CategoricalHMM(k)
+        model.emissionprob_ = rng.dirichlet(np.ones(n_symbols), size=k)
+    else:
+        model = GaussianHMM(k, covariance_type=kind)
+        model.means_ = rng.normal(scale=1.5, size=(k, d))
+        a = rng.normal(size=(k, d, d))
+        full = a @ np.swapaxes(a, 1, 2) + 0.5 * np.eye(d)
+        model.covars_ = {"full": full, "tied": full[0], "diag": rng.uniform(0.3, 2, (k, d)),
+                         "spherical": rng.uniform(0.3, 2, k)}[kind]
+    model.startprob_ = startprob
+    model.transmat_ = transmat
+    return model
+
+
+def _emission_log_table(model, X):
+    from scipy.stats import multivariate_normal
+
+    if isinstance(model, CategoricalHMM):
+        return np.log(model.emissionprob_[:, X[:, 0]]).T
+    return np.column_stack([multivariate_normal(model.means_[k], model.covars_[k]).logpdf(X)
+                            for k in range(model.n_components)]).reshape(len(X), -1)
+
+
+def _brute_force(model, X):
+    """log p(X), posteriors, expected transition counts and the best path, from all K^T paths."""
+    log_b = _emission_log_table(model, X)
+    k, t_len = model.n_components, len(X)
+    log_a = np.log(model.transmat_)
+    paths, logs = [], []
+    for path in itertools.product(range(k), repeat=t_len):
+        value = np.log(model.startprob_[path[0]]) + log_b[0, path[0]]
+        for t in range(1, t_len):
+            value += log_a[path[t - 1], path[t]] + log_b[t, path[t]]
+        paths.append(path)
+        logs.append(value)
+    logs = np.array(logs)
+    total = np.logaddexp.reduce(logs)
+    weights = np.exp(logs - total)
+    posteriors = np.zeros((t_len, k))
+    transitions = np.zeros((k, k))
+    for path, w in zip(paths, weights, strict=True):
+        for t in range(t_len):
+            posteriors[t, path[t]] += w
+            if t:
+                transitions[path[t - 1], path[t]] += w
+    best = int(np.argmax(logs))
+    return total, posteriors, transitions, np.array(paths[best]), logs[best]
+
+
+def _sample_input(model, rng, t_len):
+    if isinstance(model, CategoricalHMM):
+        return rng.randint(model.emissionprob_.shape[1], size=(t_len, 1))
+    return rng.normal(scale=2.0, size=(t_len, model.means_.shape[1]))
+
+
+@pytest.mark.parametrize("kind", ["categorical", *COVARIANCE_TYPES])
+@pytest.mark.parametrize("k,t_len,seed", [(2, 6, 0), (3, 5, 1), (3, 6, 2), (1, 4, 3)])
+def test_matches_brute_force_over_all_paths(kind, k, t_len, seed):
+    pytest.importorskip("scipy")
+    rng = np.random.RandomState(seed)
+    model = _random_model(rng, kind, k)
+    X = _sample_input(model, rng, t_len)
+    total, posteriors, transitions, path, best = _brute_force(model, X)
+    assert abs(model.score(X) - total) < 1e-10 * max(1.0, abs(total))
+    np.testing.assert_allclose(model.predict_proba(X), posteriors, atol=1e-12)
+    log_b = _emission_log_table(model, X)
+    bounds = check_lengths(None, t_len)
+    out, loglik = np.empty_like(log_b), np.empty(1)
+    counts = hk.forward_backward(log_b, bounds, sequence_units(bounds), model.startprob_,
+                                 model.transmat_, np.empty(0), out, loglik)
+    np.testing.assert_allclose(counts[k:].reshape(k, k), transitions, atol=1e-12)
+    np.testing.assert_allclose(counts[:k], posteriors[0], atol=1e-12)
+    log_joint, states = model.decode(X, algorithm="viterbi")
+    np.testing.assert_array_equal(states, path)
+    assert abs(log_joint - best) < 1e-10 * max(1.0, abs(best))
+
+
+def test_sequences_are_independent():
+    rng = np.random.RandomState(5)
+    model = _random_model(rng, "diag", 3)
+    parts = [_sample_input(model, rng, n) for n in (7, 1, 30, 12)]
+    X = np.vstack(parts)
+    per_sequence = model.score(X, lengths=[7, 1, 30, 12], per_sequence=True)
+    np.testing.assert_allclose(per_sequence, [model.score(p) for p in parts], rtol=1e-12)
+    np.testing.assert_allclose(model.score(X, [7, 1, 30, 12]), per_sequence.sum(), rtol=1e-12)
+    posteriors = model.predict_proba(X, [7, 1, 30, 12])
+    np.testing.assert_allclose(posteriors[8:38], model.predict_proba(parts[2]), atol=1e-12)
+
+
+def _hmmlearn_pair(kind, seed):
+    hmm = pytest.importorskip("hmmlearn.hmm")
+    rng = np.random.RandomState(seed)
+    source = _random_model(rng, kind, 3, d=3, n_symbols=5)
+    if kind == "categorical":
+        ours = CategoricalHMM(3, n_iter=3, tol=0.0, init_params="")
+        theirs = hmm.CategoricalHMM(3, n_iter=3, tol=0.0, init_params="")
+        attributes = ["emissionprob_"]
+    else:
+        ours = GaussianHMM(3, covariance_type=kind, n_iter=3, tol=0.0, init_params="")
+        theirs = hmm.GaussianHMM(3, covariance_type=kind, n_iter=3, tol=0.0, init_params="")
+        attributes = ["means_", "_covars_"]
+    for model in (ours, theirs):
+        for name in ["startprob_", "transmat_", *attributes]:
+            setattr(model, name, np.array(getattr(source, name)))
+    return ours, theirs, attributes
+
+
+@pytest.mark.parametrize("kind", ["categorical", *COVARIANCE_TYPES])
+def test_parity_with_hmmlearn_from_identical_parameters(kind):
+    ours, theirs, attributes = _hmmlearn_pair(kind, seed=7)
+    rng = np.random.RandomState(8)
+    lengths = [150, 40, 210]
+    sampled = [ours.sample(n, random_state=rng)[0] for n in lengths]
+    X = np.vstack(sampled)
+    assert abs(ours.score(X, lengths) / theirs.score(X, lengths) - 1.0) < 1e-9
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours.fit(X, lengths)
+        theirs.fit(X, lengths)
+    for name in ["startprob_", "transmat_", *attributes]:
+        mine, reference = getattr(ours, name), getattr(theirs, name)
+        if kind == "spherical" and name == "_covars_":
+            reference = reference[:, 0]  # hmmlearn keeps spherical variances as (K, D) after fit
+        np.testing.assert_allclose(mine, reference, rtol=1e-7, atol=1e-9, err_msg=name)
+    np.testing.assert_allclose(ours.monitor_.history[-1], theirs.monitor_.history[-1],
+                               rtol=1e-9)
+
+
+def test_long_sequence_with_outliers_matches_log_space():
+    hmm = pytest.importorskip("hmmlearn.hmm")
+    rng = np.random.RandomState(0)
+    model = _random_model(rng, "diag", 4)
+    X = rng.normal(size=(1_000_000, 2))
+    X[rng.choice(len(X), 50, replace=False)] = 1e3  # every state gives these ~ -1e6
+    reference = hmm.GaussianHMM(4, covariance_type="diag", implementation="log")
+    for name in ("startprob_", "transmat_", "means_", "_covars_"):
+        setattr(reference, name, np.array(getattr(model, name)))
+    ours = model.score(X)
+    assert np.isfinite(ours)
+    assert abs(ours / reference.score(X) - 1.0) < 1e-9
+
+
+@pytest.mark.parametrize("kind", ["categorical", "diag", "full"])
+def test_objective_never_decreases(kind):
+    rng = np.random.RandomState(3)
+    source = _random_model(rng, kind, 3)
+    X, _ = source.sample(2000, random_state=4)
+    model = (CategoricalHMM(3, n_iter=40, tol=0.0, random_state=0) if kind == "categorical"
+             else GaussianHMM(3, covariance_type=kind, n_iter=40, tol=0.0, random_state=0))
+    model.fit(X, [500, 700, 800])
+    history = np.asarray(model.monitor_.history)
+    assert len(history) == 40
+    assert np.all(np.diff(history) >= -1e-9 * np.abs(history[:-1]))
+    assert not model.monitor_.decreased and not model.monitor_.converged
+    assert model.monitor_.reached_max_iter
+
+
+def test_left_right_zeros_stay_zero_and_thread_count_does_not_matter():
+    rng = np.random.RandomState(1)
+    X = np.vstack([rng.normal(size=(400, 2)) + shift for shift in (0, 4, 8)])
+    fits = []
+    for n_threads in (1, 2):
+        model = GaussianHMM(3, n_iter=15, tol=0.0, init_params="mc", params="stmc",
+                            n_threads=n_threads, random_state=0)
+        model.startprob_ = np.array([1.0, 0.0, 0.0])
+        model.transmat_ = np.array([[0.9, 0.1, 0.0], [0.0, 0.9, 0.1], [0.0, 0.0, 1.0]])
+        fits.append(model.fit(X, [600, 600]))
+    for name in ("startprob_", "transmat_", "means_", "_covars_"):
+        np.testing.assert_array_equal(getattr(fits[0], name), getattr(fits[1], name))
+    assert fits[0].startprob_[1] == 0.0 and fits[0].startprob_[2] == 0.0
+    assert fits[0].transmat_[0, 2] == 0.0 and np.all(np.tril(fits[0].transmat_, -1) == 0.0)
+    assert np.all(np.isfinite(fits[0].transmat_))
+
+
+def test_map_decode_returns_a_log_probability():
+    model, X = _umbrella()
+    log_prob, states = model.decode(X, algorithm="map")
+    posteriors = model.predict_proba(X)
+    np.testing.assert_array_equal(states, posteriors.argmax(axis=1))
+    np.testing.assert_allclose(log_prob, np.log(posteriors.max(axis=1)).sum(), rtol=1e-12)
+    assert log_prob < 0
+
+
+@pytest.mark.parametrize("lengths,match", [
+    ([2, 2], "sum to 4"), ([5, 0], "positive"), ([5, -1, 1], "positive"),
+    ([2.5, 2.5], "integers"), ([], "non-empty"),
+])
+def test_bad_lengths(lengths, match):
+    model, X = _umbrella()
+    with pytest.raises(ValueError, match=match):
+        model.score(X, lengths)
+
+
+@pytest.mark.parametrize("X,error,match", [
+    ([[0], [2]], ValueError, "symbol 2"), ([[0], [-1]], ValueError, "non-negative"),
+    ([[0.5], [1]], ValueError, "integer"), ([["a"], ["b"]], TypeError, "integer symbols"),
+    ([[0, 1]], ValueError, "shape"),
+])
+def test_bad_symbols(X, error, match):
+    model, _ = _umbrella()
+    with pytest.raises(error, match=match):
+        model.score(np.array(X))
+
+
+def test_bad_user_parameters():
+    model, X = _umbrella()
+    model.transmat_ = np.array([[0.7, 0.2], [0.3, 0.7]])
+    with pytest.raises(ValueError, match="transmat_ rows"):
+        model.score(X)
+    model, X = _umbrella()
+    model.startprob_ = np.array([0.5, 0.5, 0.0])
+    with pytest.raises(ValueError, match="startprob_"):
+        model.score(X)
+    model, X = _umbrella()
+    model.emissionprob_ = np.array([[0.9, 0.2], [0.2, 0.8]])
+    with pytest.raises(ValueError, match="emissionprob_"):
+        model.score(X)
