@@ -93,14 +93,18 @@ class _BaumWelch:
         self.X = X
         self.bounds = bounds
         self.units = sequence_units(bounds)
+        # Reused every iteration: fresh (n, K) arrays cost a page fault per 4 KiB each time.
+        shape = (X.shape[0], estimator.n_components)
+        self.log_b = np.empty(shape)
+        self.posteriors = np.empty(shape)
 
     def initialize(self, random_state):
         return self.estimator._initial_parameters(self.X, self.bounds, random_state)
 
     def e_step(self, params):
         est = self.estimator
-        log_b = est._emission_log_likelihood(self.X, params)
-        posteriors = np.empty_like(log_b)
+        log_b = est._emission_log_likelihood(self.X, params, out=self.log_b)
+        posteriors = self.posteriors
         loglik = np.empty(len(self.bounds) - 1)
         counts = hk.forward_backward(log_b, self.bounds, self.units, params["startprob"],
                                      params["transmat"], np.empty(0), posteriors, loglik)
@@ -185,7 +189,8 @@ class BaseHMM(EstimatorBase):
     def _user_emissions(self):
         raise NotImplementedError
 
-    def _emission_log_likelihood(self, X, params):
+    def _emission_log_likelihood(self, X, params, out=None):
+        """(n, K) emission log-likelihoods, written into ``out`` when given."""
         raise NotImplementedError
 
     def _emission_statistics(self, X, posteriors, params):

@@ -113,8 +113,9 @@ class CategoricalHMM(BaseHMM):
                              f"sums {np.round(sums, 6).tolist()}")
         return {"emissionprob": emission.copy()}
 
-    def _emission_log_likelihood(self, X, params):
-        out = np.empty((X.shape[0], self.n_components))
+    def _emission_log_likelihood(self, X, params, out=None):
+        if out is None:
+            out = np.empty((X.shape[0], self.n_components))
         _symbol_log_likelihood(X, np.ascontiguousarray(_log(params["emissionprob"])), out)
         return out
 

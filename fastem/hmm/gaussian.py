@@ -149,9 +149,10 @@ class GaussianHMM(BaseHMM):
         chol = spec.precisions_cholesky(params["covars"], 0.0)
         return MixtureParams(np.ones(self.n_components), params["means"], params["covars"], chol)
 
-    def _emission_log_likelihood(self, X, params):
+    def _emission_log_likelihood(self, X, params, out=None):
         means, factor, const = kernel_model(self._spec, self._mixture_params(params))
-        out = np.empty((X.shape[0], self.n_components))
+        if out is None:
+            out = np.empty((X.shape[0], self.n_components))
         gk.gaussian_rows(X, means, factor, const, gk.ROW_WEIGHTED, UNIT_ROWS, _EMPTY, out,
                          _NO_LABELS)
         return out

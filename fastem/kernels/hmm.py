@@ -26,12 +26,13 @@ from .fast_math import exp
 
 
 @kernel
-def _sequence_forward_backward(log_b, lo, hi, startprob, transmat, posteriors, scale, b_next,
-                               beta, tmp, trans_counts, start_counts):
+def _sequence_forward_backward(log_b, lo, hi, startprob, transmat, transmat_t, posteriors,
+                               scale, tmp, beta, outer, trans_counts, start_counts):
     """One sequence (rows lo:hi). Writes posteriors[lo:hi]; adds the expected counts.
 
-    Returns the sequence's log-likelihood (-inf if it is impossible under the
-    model, in which case nothing is added and its posteriors are zero).
+    ``log_b[lo:hi]`` is overwritten with the shifted emission probabilities
+    exp(log_b - row max). Returns the sequence's log-likelihood (-inf if it is
+    impossible under the model; then nothing is added and its posteriors are 0).
     """
     n_states = startprob.shape[0]
     log_likelihood = 0.0
@@ -41,55 +42,59 @@ def _sequence_forward_backward(log_b, lo, hi, startprob, transmat, posteriors, s
         for k in range(1, n_states):
             peak = max(peak, log_b[t, k])
         if peak == -np.inf:
-            scale[t - lo] = 0.0
-        else:
-            total = 0.0
-            for j in range(n_states):
-                if t == lo:
-                    prior = startprob[j]
-                else:
-                    prior = 0.0
-                    for i in range(n_states):
-                        prior += posteriors[t - 1, i] * transmat[i, j]
-                value = prior * exp(log_b[t, j] - peak)
-                posteriors[t, j] = value
-                total += value
-            scale[t - lo] = total
-        if scale[t - lo] == 0.0:
+            peak = 0.0  # every state impossible: the scale below is 0
+        for j in range(n_states):
+            log_b[t, j] = exp(log_b[t, j] - peak)
+        total = 0.0
+        for j in range(n_states):
+            if t == lo:
+                prior = startprob[j]
+            else:
+                prior = 0.0
+                for i in range(n_states):
+                    prior += posteriors[t - 1, i] * transmat_t[j, i]
+            value = prior * log_b[t, j]
+            posteriors[t, j] = value
+            total += value
+        scale[t - lo] = total
+        if total == 0.0:
             for tt in range(lo, hi):
                 for k in range(n_states):
                     posteriors[tt, k] = 0.0
             return -np.inf
-        inverse = 1.0 / scale[t - lo]
+        inverse = 1.0 / total
         for j in range(n_states):
             posteriors[t, j] *= inverse
-        log_likelihood += np.log(scale[t - lo]) + peak
-    # Backward: beta holds the scaled backward variables of step t + 1.
+        log_likelihood += np.log(total) + peak
+    # Backward: beta holds the scaled backward variables of step t + 1. The expected
+    # transition counts are A[i, j] * sum_t alpha_t[i] b_{t+1}[j] beta_{t+1}[j] / c_{t+1};
+    # the sum (``outer``) is accumulated here and multiplied by A once per sequence.
     for k in range(n_states):
         beta[k] = 1.0
+        for j in range(n_states):
+            outer[k, j] = 0.0
     for t in range(hi - 2, lo - 1, -1):
-        peak = log_b[t + 1, 0]
-        for k in range(1, n_states):
-            peak = max(peak, log_b[t + 1, k])
         inverse = 1.0 / scale[t + 1 - lo]
         for j in range(n_states):
-            b_next[j] = exp(log_b[t + 1, j] - peak)
-            tmp[j] = b_next[j] * beta[j] * inverse
+            tmp[j] = log_b[t + 1, j] * beta[j] * inverse
         # posteriors[t + 1] still holds alpha; turn it into gamma now that beta is known.
         norm = 0.0
         for j in range(n_states):
             posteriors[t + 1, j] *= beta[j]
             norm += posteriors[t + 1, j]
+        norm = 1.0 / norm
         for j in range(n_states):
-            posteriors[t + 1, j] /= norm
+            posteriors[t + 1, j] *= norm
         for i in range(n_states):
             a_i = posteriors[t, i]
             total = 0.0
             for j in range(n_states):
-                term = transmat[i, j] * tmp[j]
-                trans_counts[i, j] += a_i * term
-                total += term
+                outer[i, j] += a_i * tmp[j]
+                total += transmat[i, j] * tmp[j]
             beta[i] = total
+    for i in range(n_states):
+        for j in range(n_states):
+            trans_counts[i, j] += transmat[i, j] * outer[i, j]
     norm = 0.0
     for j in range(n_states):
         posteriors[lo, j] *= beta[j]
@@ -107,7 +112,7 @@ def forward_backward(log_b, bounds, unit_bounds, startprob, transmat, weights, p
 
     Parameters
     ----------
-    log_b : (n, K) emission log-likelihoods.
+    log_b : (n, K) emission log-likelihoods; overwritten with exp(log_b - row max).
     bounds : (S + 1,) int64 cumulative sequence lengths (bounds[0] = 0).
     unit_bounds : (U + 1,) int64 sequence indices that start each work unit.
     startprob, transmat : (K,), (K, K).
@@ -127,19 +132,22 @@ def forward_backward(log_b, bounds, unit_bounds, startprob, transmat, weights, p
     longest = 0
     for s in range(bounds.shape[0] - 1):
         longest = max(longest, bounds[s + 1] - bounds[s])
+    transmat_t = np.ascontiguousarray(transmat.T)
     for u in prange(n_units):
         scale = np.empty(longest)
-        b_next = np.empty(n_states)
         beta = np.empty(n_states)
         tmp = np.empty(n_states)
+        outer = np.empty((n_states, n_states))
         trans_counts = np.zeros((n_states, n_states))
         start_counts = np.zeros(n_states)
         for s in range(unit_bounds[u], unit_bounds[u + 1]):
-            trans_counts[:, :] = 0.0
-            start_counts[:] = 0.0
+            for i in range(n_states):
+                start_counts[i] = 0.0
+                for j in range(n_states):
+                    trans_counts[i, j] = 0.0
             value = _sequence_forward_backward(
-                log_b, bounds[s], bounds[s + 1], startprob, transmat, posteriors, scale,
-                b_next, beta, tmp, trans_counts, start_counts)
+                log_b, bounds[s], bounds[s + 1], startprob, transmat, transmat_t, posteriors,
+                scale, tmp, beta, outer, trans_counts, start_counts)
             sequence_loglik[s] = value
             if value == -np.inf:
                 continue
