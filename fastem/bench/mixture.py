@@ -190,6 +190,9 @@ def run_all(quick=False, repeats=3, reference=True, memory_reference=False, log=
     n, d, k, covariance_type = MEMORY
     results["memory"].append(fit_memory(n // scale, d, k, covariance_type,
                                         sklearn_gmm if memory_reference else None))
+    from . import hmm
+
+    results["hmm"] = hmm.run(quick, repeats, reference, log)
     return results
 
 

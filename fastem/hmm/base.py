@@ -327,7 +327,10 @@ class BaseHMM(EstimatorBase):
         log_prob : float, or ndarray of shape (n_sequences,)
         """
         X, bounds, params = self._prepare(X, lengths)
-        loglik, _ = self._posteriors(X, bounds, params)
+        log_b = self._emission_log_likelihood(X, params)
+        loglik = np.empty(len(bounds) - 1)
+        with threads(self.n_threads):
+            hk.forward_loglik(log_b, bounds, params["startprob"], params["transmat"], loglik)
         return loglik if per_sequence else float(loglik.sum())
 
     def score_samples(self, X, lengths=None):

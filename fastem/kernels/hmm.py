@@ -203,3 +203,43 @@ def viterbi(log_b, bounds, log_startprob, log_transmat, states, sequence_logprob
         for t in range(hi - 1, lo, -1):
             last = back[t - lo, last]
             states[t - 1] = last
+
+
+@kernel(parallel=True)
+def forward_loglik(log_b, bounds, startprob, transmat, sequence_loglik):
+    """Per-sequence log-likelihoods by the shifted, scaled forward recursion alone.
+
+    O(K) memory per sequence (no (n, K) lattice): what ``score`` needs.
+    """
+    n_states = startprob.shape[0]
+    n_sequences = bounds.shape[0] - 1
+    transmat_t = np.ascontiguousarray(transmat.T)
+    for s in prange(n_sequences):
+        alpha = np.empty(n_states)
+        previous = np.empty(n_states)
+        log_likelihood = 0.0
+        for t in range(bounds[s], bounds[s + 1]):
+            peak = log_b[t, 0]
+            for k in range(1, n_states):
+                peak = max(peak, log_b[t, k])
+            if peak == -np.inf:
+                log_likelihood = -np.inf
+                break
+            total = 0.0
+            for j in range(n_states):
+                if t == bounds[s]:
+                    prior = startprob[j]
+                else:
+                    prior = 0.0
+                    for i in range(n_states):
+                        prior += previous[i] * transmat_t[j, i]
+                alpha[j] = prior * exp(log_b[t, j] - peak)
+                total += alpha[j]
+            if total == 0.0:
+                log_likelihood = -np.inf
+                break
+            inverse = 1.0 / total
+            for j in range(n_states):
+                previous[j] = alpha[j] * inverse
+            log_likelihood += np.log(total) + peak
+        sequence_loglik[s] = log_likelihood
