@@ -1,7 +1,7 @@
 """fastem: Numba-compiled, multi-core Expectation-Maximization.
 
 Drop-in replacements for scikit-learn's GaussianMixture and hmmlearn's HMMs
-(GaussianHMM and CategoricalHMM so far) that run on compiled kernels over all
+(Gaussian, categorical, Poisson and multinomial emissions) that run on compiled kernels over all
 cores.
 """
 
@@ -9,7 +9,7 @@ from . import _runtime  # noqa: F401  (selects a thread-safe numba layer first)
 from ._runtime import threads
 from .datasets import load_faithful
 from .exceptions import ConvergenceWarning, NotFittedError
-from .hmm import CategoricalHMM, GaussianHMM
+from .hmm import CategoricalHMM, GaussianHMM, MultinomialHMM, PoissonHMM
 from .mixture import GaussianMixture
 
 __version__ = "0.1.0"
@@ -18,8 +18,10 @@ __all__ = [
     "CategoricalHMM",
     "ConvergenceWarning",
     "GaussianHMM",
+    "MultinomialHMM",
     "GaussianMixture",
     "NotFittedError",
+    "PoissonHMM",
     "load_faithful",
     "threads",
     "__version__",

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from fastem.hmm import CategoricalHMM, GaussianHMM
+from fastem.hmm import CategoricalHMM, GaussianHMM, MultinomialHMM, PoissonHMM
 from fastem.hmm.sequences import check_lengths, sequence_units
 from fastem.kernels import hmm as hk
 
@@ -35,6 +35,12 @@ def _random_model(rng, kind, k, d=2, n_symbols=3):
     if kind == "categorical":
         model = CategoricalHMM(k)
         model.emissionprob_ = rng.dirichlet(np.ones(n_symbols), size=k)
+    elif kind == "poisson":
+        model = PoissonHMM(k)
+        model.lambdas_ = rng.uniform(0.3, 5.0, size=(k, d))
+    elif kind == "multinomial":
+        model = MultinomialHMM(k, n_trials=5)
+        model.emissionprob_ = rng.dirichlet(np.ones(n_symbols), size=k)
     else:
         model = GaussianHMM(k, covariance_type=kind)
         model.means_ = rng.normal(scale=1.5, size=(k, d))
@@ -48,10 +54,15 @@ def _random_model(rng, kind, k, d=2, n_symbols=3):
 
 
 def _emission_log_table(model, X):
-    from scipy.stats import multivariate_normal
+    from scipy.stats import multinomial, multivariate_normal, poisson
 
     if isinstance(model, CategoricalHMM):
         return np.log(model.emissionprob_[:, X[:, 0]]).T
+    if isinstance(model, PoissonHMM):
+        return np.column_stack([poisson.logpmf(X, lam).sum(axis=1) for lam in model.lambdas_])
+    if isinstance(model, MultinomialHMM):
+        return np.column_stack([multinomial.logpmf(X, n=X.sum(axis=1), p=p)
+                                for p in model.emissionprob_])
     return np.column_stack([multivariate_normal(model.means_[k], model.covars_[k]).logpdf(X)
                             for k in range(model.n_components)]).reshape(len(X), -1)
 
@@ -85,10 +96,17 @@ def _brute_force(model, X):
 def _sample_input(model, rng, t_len):
     if isinstance(model, CategoricalHMM):
         return rng.randint(model.emissionprob_.shape[1], size=(t_len, 1))
+    if isinstance(model, PoissonHMM):
+        return rng.poisson(2.0, size=(t_len, model.lambdas_.shape[1]))
+    if isinstance(model, MultinomialHMM):
+        return rng.multinomial(5, np.ones(3) / 3, size=t_len)
     return rng.normal(scale=2.0, size=(t_len, model.means_.shape[1]))
 
 
-@pytest.mark.parametrize("kind", ["categorical", *COVARIANCE_TYPES])
+KINDS = ["categorical", "poisson", "multinomial", *COVARIANCE_TYPES]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("k,t_len,seed", [(2, 6, 0), (3, 5, 1), (3, 6, 2), (1, 4, 3)])
 def test_matches_brute_force_over_all_paths(kind, k, t_len, seed):
     pytest.importorskip("scipy")
@@ -131,6 +149,14 @@ def _hmmlearn_pair(kind, seed):
         ours = CategoricalHMM(3, n_iter=3, tol=0.0, init_params="")
         theirs = hmm.CategoricalHMM(3, n_iter=3, tol=0.0, init_params="")
         attributes = ["emissionprob_"]
+    elif kind == "poisson":
+        ours = PoissonHMM(3, n_iter=3, tol=0.0, init_params="")
+        theirs = hmm.PoissonHMM(3, n_iter=3, tol=0.0, init_params="")
+        attributes = ["lambdas_"]
+    elif kind == "multinomial":
+        ours = MultinomialHMM(3, n_trials=5, n_iter=3, tol=0.0, init_params="")
+        theirs = hmm.MultinomialHMM(3, n_trials=5, n_iter=3, tol=0.0, init_params="")
+        attributes = ["emissionprob_"]
     else:
         ours = GaussianHMM(3, covariance_type=kind, n_iter=3, tol=0.0, init_params="")
         theirs = hmm.GaussianHMM(3, covariance_type=kind, n_iter=3, tol=0.0, init_params="")
@@ -141,13 +167,15 @@ def _hmmlearn_pair(kind, seed):
     return ours, theirs, attributes
 
 
-@pytest.mark.parametrize("kind", ["categorical", *COVARIANCE_TYPES])
+@pytest.mark.parametrize("kind", KINDS)
 def test_parity_with_hmmlearn_from_identical_parameters(kind):
     ours, theirs, attributes = _hmmlearn_pair(kind, seed=7)
     rng = np.random.RandomState(8)
     lengths = [150, 40, 210]
     sampled = [ours.sample(n, random_state=rng)[0] for n in lengths]
     X = np.vstack(sampled)
+    if kind in ("categorical", "poisson", "multinomial"):
+        X = X.astype(int)
     assert abs(ours.score(X, lengths) / theirs.score(X, lengths) - 1.0) < 1e-9
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -176,13 +204,15 @@ def test_long_sequence_with_outliers_matches_log_space():
     assert abs(ours / reference.score(X) - 1.0) < 1e-9
 
 
-@pytest.mark.parametrize("kind", ["categorical", "diag", "full"])
+@pytest.mark.parametrize("kind", ["categorical", "poisson", "multinomial", "diag", "full"])
 def test_objective_never_decreases(kind):
     rng = np.random.RandomState(3)
     source = _random_model(rng, kind, 3)
     X, _ = source.sample(2000, random_state=4)
-    model = (CategoricalHMM(3, n_iter=40, tol=0.0, random_state=0) if kind == "categorical"
-             else GaussianHMM(3, covariance_type=kind, n_iter=40, tol=0.0, random_state=0))
+    model = {"categorical": CategoricalHMM(3), "poisson": PoissonHMM(3),
+             "multinomial": MultinomialHMM(3, n_trials=5)}.get(
+        kind, GaussianHMM(3, covariance_type=kind))
+    model.set_params(n_iter=40, tol=0.0, random_state=0)
     model.fit(X, [500, 700, 800])
     history = np.asarray(model.monitor_.history)
     assert len(history) == 40
@@ -251,3 +281,14 @@ def test_bad_user_parameters():
     model.emissionprob_ = np.array([[0.9, 0.2], [0.2, 0.8]])
     with pytest.raises(ValueError, match="emissionprob_"):
         model.score(X)
+
+
+@pytest.mark.parametrize("model,X,match", [
+    (PoissonHMM(2), [[1, 2], [-1, 0]], "non-negative integer counts"),
+    (PoissonHMM(2), [[1, 2], [0.5, 0]], "non-negative integer counts"),
+    (MultinomialHMM(2, n_trials=3), [[1, 2], [2, 2]], "row 1 of X sums to 4"),
+    (MultinomialHMM(2), [[1, 2], [-2, 5]], "non-negative integer counts"),
+])
+def test_bad_counts(model, X, match):
+    with pytest.raises(ValueError, match=match):
+        model.fit(np.array(X))

@@ -2,6 +2,8 @@
 
 from .base import BaseHMM, ConvergenceMonitor
 from .categorical import CategoricalHMM
+from .counts import MultinomialHMM, PoissonHMM
 from .gaussian import GaussianHMM
 
-__all__ = ["BaseHMM", "CategoricalHMM", "ConvergenceMonitor", "GaussianHMM"]
+__all__ = ["BaseHMM", "CategoricalHMM", "ConvergenceMonitor", "GaussianHMM", "MultinomialHMM",
+           "PoissonHMM"]
