@@ -36,7 +36,7 @@ def test_comparison_starts_both_libraries_from_the_same_parameters():
     assert record["fastem_ms"] >= 0 and record["sklearn_ms"] >= 0  # tiny data: noise-level
     assert record["fastem_peak_mb"] is not None and record["sklearn_peak_mb"] is not None
     report = format_report({"per_iteration": [record], "float32": [], "kmeans": [],
-                            "full_pass": [], "memory": []},
+                            "full_pass": [], "memory": [], "hmm": []},
                            {"cpu": "test cpu", "cores": 2, "python": "3"})
     row = [line for line in report.splitlines() if line.startswith("| N=3,000 D=3 K=3 full")]
     assert len(row) == 1
@@ -48,3 +48,12 @@ def test_bad_option_is_a_clear_error(capsys):
         main(["--repeats", "0"])
     assert exit_info.value.code == 2
     assert "--repeats must be at least 1" in capsys.readouterr().err
+
+
+def test_hmm_comparison_runs_both_libraries_from_the_same_start():
+    reference = pytest.importorskip("hmmlearn.hmm")
+    from fastem.bench.hmm import compare
+
+    record = compare("tiny", "gaussian", 3, 200, 3, 2, 1, reference)
+    assert record["loglik_diff"] < 1e-8 * 1e3
+    assert {"hmmlearn_log_ms", "hmmlearn_scaling_ms", "ratio_log"} <= set(record)

@@ -23,52 +23,50 @@ def _cell(value, fmt):
     return "-" if value is None else format(value, fmt)
 
 
+def _table(header, rows):
+    """A Markdown table; nothing when there are no rows."""
+    if not rows:
+        return []
+    columns = header.count("|") - 1
+    return ["", header, "|---" + "|---:" * (columns - 1) + "|", *rows]
+
+
 def format_report(results, machine):
     """The results as Markdown tables (what the README shows)."""
-    lines = [f"Machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}",
-             "", "| workload | fastem ms/iter | scikit-learn ms/iter | speed-up | "
-             "Δ log-likelihood (abs) | fastem peak MB | scikit-learn peak MB | data MB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in results["per_iteration"]:
-        lines.append(
-            f"| {r['workload']} | {r['fastem_ms']:.1f} | {_cell(r.get('sklearn_ms'), '.1f')} | "
-            f"{_cell(r.get('ratio'), '.1f')}x | {_cell(r.get('loglik_diff'), '.1e')} | "
-            f"{_cell(r.get('fastem_peak_mb'), '.1f')} | {_cell(r.get('sklearn_peak_mb'), '.1f')} "
-            f"| {r['data_mb']:.0f} |")
-    lines += ["", "| float32 vs float64 | float64 ms/iter | float32 ms/iter | speed-up |",
-              "|---|---:|---:|---:|"]
-    for r in results["float32"]:
-        lines.append(f"| {r['workload']} | {r['float64_ms']:.1f} | {r['float32_ms']:.1f} | "
-                     f"{r['ratio']:.2f}x |")
-    lines += ["", "| k-means++ and Lloyd | fastem ms | KMeans(n_init=1) ms | speed-up |",
-              "|---|---:|---:|---:|"]
-    for r in results["kmeans"]:
-        lines.append(f"| {r['workload']} | {r['fastem_ms']:.0f} | "
-                     f"{_cell(r.get('sklearn_ms'), '.0f')} | {_cell(r.get('ratio'), '.1f')}x |")
-    lines += ["", "| full-covariance E-step | ms | GFLOP/s | numpy dgemm GFLOP/s | fraction |",
-              "|---|---:|---:|---:|---:|"]
-    for r in results["full_pass"]:
-        lines.append(f"| {r['workload']} | {r['ms']:.1f} | {r['gflops']:.1f} | "
-                     f"{r['dgemm_gflops']:.1f} | {100 * r['fraction']:.0f}% |")
-    lines += ["", "| fit(X) memory | data MB | fastem peak MB above start | ratio to data | "
-              "scikit-learn peak MB | ratio to data |", "|---|---:|---:|---:|---:|---:|"]
-    for r in results["memory"]:
-        lines.append(
-            f"| {r['workload']} | {r['data_mb']:.0f} | {_cell(r.get('fastem_peak_mb'), '.0f')} | "
-            f"{_cell(r.get('fastem_peak_over_data'), '.2f')} | "
-            f"{_cell(r.get('sklearn_peak_mb'), '.0f')} | "
-            f"{_cell(r.get('sklearn_peak_over_data'), '.2f')} |")
-    if results.get("hmm"):
-        lines += ["", "| HMM (Baum-Welch) | fastem ms/iter | hmmlearn log ms/iter | speed-up | "
-                  "hmmlearn scaling ms/iter | speed-up | Δ log-likelihood (abs) |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
-        for r in results["hmm"]:
-            lines.append(
-                f"| {r['workload']} | {r['fastem_ms']:.1f} | "
-                f"{_cell(r.get('hmmlearn_log_ms'), '.1f')} | {_cell(r.get('ratio_log'), '.1f')}x "
-                f"| {_cell(r.get('hmmlearn_scaling_ms'), '.1f')} | "
-                f"{_cell(r.get('ratio_scaling'), '.1f')}x | "
-                f"{_cell(r.get('loglik_diff'), '.1e')} |")
+    lines = [f"Machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}"]
+    lines += _table(
+        "| workload | fastem ms/iter | scikit-learn ms/iter | speed-up | Δ log-likelihood (abs) "
+        "| fastem peak MB | scikit-learn peak MB | data MB |",
+        [f"| {r['workload']} | {r['fastem_ms']:.1f} | {_cell(r.get('sklearn_ms'), '.1f')} | "
+         f"{_cell(r.get('ratio'), '.1f')}x | {_cell(r.get('loglik_diff'), '.1e')} | "
+         f"{_cell(r.get('fastem_peak_mb'), '.1f')} | {_cell(r.get('sklearn_peak_mb'), '.1f')} "
+         f"| {r['data_mb']:.0f} |" for r in results["per_iteration"]])
+    lines += _table(
+        "| float32 vs float64 | float64 ms/iter | float32 ms/iter | speed-up |",
+        [f"| {r['workload']} | {r['float64_ms']:.1f} | {r['float32_ms']:.1f} | "
+         f"{r['ratio']:.2f}x |" for r in results["float32"]])
+    lines += _table(
+        "| k-means++ and Lloyd | fastem ms | KMeans(n_init=1) ms | speed-up |",
+        [f"| {r['workload']} | {r['fastem_ms']:.0f} | {_cell(r.get('sklearn_ms'), '.0f')} | "
+         f"{_cell(r.get('ratio'), '.1f')}x |" for r in results["kmeans"]])
+    lines += _table(
+        "| full-covariance E-step | ms | GFLOP/s | numpy dgemm GFLOP/s | fraction |",
+        [f"| {r['workload']} | {r['ms']:.1f} | {r['gflops']:.1f} | {r['dgemm_gflops']:.1f} | "
+         f"{100 * r['fraction']:.0f}% |" for r in results["full_pass"]])
+    lines += _table(
+        "| fit(X) memory | data MB | fastem peak MB above start | ratio to data | "
+        "scikit-learn peak MB | ratio to data |",
+        [f"| {r['workload']} | {r['data_mb']:.0f} | {_cell(r.get('fastem_peak_mb'), '.0f')} | "
+         f"{_cell(r.get('fastem_peak_over_data'), '.2f')} | "
+         f"{_cell(r.get('sklearn_peak_mb'), '.0f')} | "
+         f"{_cell(r.get('sklearn_peak_over_data'), '.2f')} |" for r in results["memory"]])
+    lines += _table(
+        "| HMM (Baum-Welch) | fastem ms/iter | hmmlearn log ms/iter | speed-up | "
+        "hmmlearn scaling ms/iter | speed-up | Δ log-likelihood (abs) |",
+        [f"| {r['workload']} | {r['fastem_ms']:.1f} | {_cell(r.get('hmmlearn_log_ms'), '.1f')} "
+         f"| {_cell(r.get('ratio_log'), '.1f')}x | {_cell(r.get('hmmlearn_scaling_ms'), '.1f')} "
+         f"| {_cell(r.get('ratio_scaling'), '.1f')}x | {_cell(r.get('loglik_diff'), '.1e')} |"
+         for r in results.get("hmm", [])])
     return "\n".join(lines)
 
 
@@ -113,6 +111,8 @@ def main(argv=None):
     parser.add_argument("--memory-reference", action="store_true",
                         help="also measure scikit-learn's peak memory on the large fit "
                              "(needs about 12x the data size)")
+    parser.add_argument("--only", choices=("mixture", "hmm"),
+                        help="run one family of comparisons")
     parser.add_argument("--plot", metavar="FILE.png", help="write a chart of the speed-ups")
     parser.add_argument("--json", metavar="FILE", help="write the raw records as JSON")
     args = parser.parse_args(argv)
@@ -127,7 +127,7 @@ def main(argv=None):
     print(f"fastem benchmark on {machine['cpu']} ({machine['cores']} cores)", flush=True)
     results = run_all(quick=args.quick, repeats=args.repeats, reference=not args.no_reference,
                       memory_reference=args.memory_reference,
-                      log=lambda text: print(text, flush=True))
+                      log=lambda text: print(text, flush=True), only=args.only)
     print()
     print(format_report(results, machine))
     if args.json:

@@ -163,9 +163,17 @@ def fit_memory(n, d, k, covariance_type, reference):
     return record
 
 
-def run_all(quick=False, repeats=3, reference=True, memory_reference=False, log=print):
-    """Run every comparison; returns a dict of lists of records (see ``__main__``)."""
+def run_all(quick=False, repeats=3, reference=True, memory_reference=False, log=print,
+            only=None):
+    """Run every comparison (or ``only`` "mixture" / "hmm"); returns a dict of lists of
+    records (see ``__main__``)."""
     scale = 10 if quick else 1
+    results = {"per_iteration": [], "float32": [], "kmeans": [], "full_pass": [], "memory": []}
+    if only == "hmm":
+        from . import hmm
+
+        results["hmm"] = hmm.run(quick, repeats, reference, log)
+        return results
     sklearn_gmm = sklearn_kmeans = None
     if reference:
         try:
@@ -175,7 +183,6 @@ def run_all(quick=False, repeats=3, reference=True, memory_reference=False, log=
             log("scikit-learn is not installed: fastem timings only")
         else:
             sklearn_gmm, sklearn_kmeans = GaussianMixture, KMeans
-    results = {"per_iteration": [], "float32": [], "kmeans": [], "full_pass": [], "memory": []}
     for n, d, k, covariance_type in PER_ITERATION:
         results["per_iteration"].append(
             compare_iterations(n // scale, d, k, covariance_type, repeats, sklearn_gmm))
@@ -190,6 +197,8 @@ def run_all(quick=False, repeats=3, reference=True, memory_reference=False, log=
     n, d, k, covariance_type = MEMORY
     results["memory"].append(fit_memory(n // scale, d, k, covariance_type,
                                         sklearn_gmm if memory_reference else None))
+    if only == "mixture":
+        return results
     from . import hmm
 
     results["hmm"] = hmm.run(quick, repeats, reference, log)
