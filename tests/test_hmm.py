@@ -67,9 +67,9 @@ def _emission_log_table(model, X):
                             for k in range(model.n_components)]).reshape(len(X), -1)
 
 
-def _brute_force(model, X):
+def _brute_force(model, X, log_b=None):
     """log p(X), posteriors, expected transition counts and the best path, from all K^T paths."""
-    log_b = _emission_log_table(model, X)
+    log_b = _emission_log_table(model, X) if log_b is None else log_b
     k, t_len = model.n_components, len(X)
     log_a = np.log(model.transmat_)
     paths, logs = [], []
@@ -292,3 +292,64 @@ def test_bad_user_parameters():
 def test_bad_counts(model, X, match):
     with pytest.raises(ValueError, match=match):
         model.fit(np.array(X))
+
+
+def test_integer_sequence_weights_equal_repeated_sequences():
+    rng = np.random.RandomState(11)
+    source = _random_model(rng, "diag", 3)
+    a, _ = source.sample(120, random_state=1)
+    b, _ = source.sample(80, random_state=2)
+
+    def fitted():
+        model = GaussianHMM(3, n_iter=5, tol=0.0, init_params="")
+        for name in ("startprob_", "transmat_", "means_", "_covars_"):
+            setattr(model, name, np.array(getattr(source, name)))
+        return model
+
+    weighted = fitted().fit(np.vstack([a, b]), [120, 80], sample_weight=[2, 1])
+    repeated = fitted().fit(np.vstack([a, a, b]), [120, 120, 80])
+    for name in ("startprob_", "transmat_", "means_", "_covars_"):
+        np.testing.assert_allclose(getattr(weighted, name), getattr(repeated, name),
+                                   rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(weighted.monitor_.history, repeated.monitor_.history,
+                               rtol=1e-11)
+    dropped = fitted().fit(np.vstack([a, b]), [120, 80], sample_weight=[1, 0])
+    alone = fitted().fit(a)
+    np.testing.assert_allclose(dropped.means_, alone.means_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["categorical", "diag", "full"])
+def test_missing_rows_have_likelihood_one(kind):
+    pytest.importorskip("scipy")
+    rng = np.random.RandomState(4)
+    model = _random_model(rng, kind, 3)
+    model.missing = "marginalize"
+    observed = _sample_input(model, rng, 6)
+    log_b = _emission_log_table(model, observed)
+    X = observed.astype(np.float64)
+    X[[1, 4]] = np.nan
+    log_b[[1, 4]] = 0.0
+    total, posteriors, _, path, best = _brute_force(model, X, log_b)
+    assert abs(model.score(X) - total) < 1e-10 * abs(total)
+    np.testing.assert_allclose(model.predict_proba(X), posteriors, atol=1e-12)
+    log_joint, states = model.decode(X)
+    np.testing.assert_array_equal(states, path)
+    assert abs(log_joint - best) < 1e-10 * abs(best)
+
+
+def test_fit_with_missing_rows_and_the_errors_around_them():
+    rng = np.random.RandomState(5)
+    source = _random_model(rng, "diag", 2)
+    X, _ = source.sample(600, random_state=3)
+    X[rng.choice(600, 60, replace=False)] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        GaussianHMM(2).fit(X)
+    model = GaussianHMM(2, missing="marginalize", n_iter=20, tol=0.0, random_state=0).fit(X)
+    history = np.asarray(model.monitor_.history)
+    assert np.all(np.isfinite(model.means_)) and np.all(np.isfinite(model._covars_))
+    assert np.all(np.diff(history) >= -1e-9 * np.abs(history[:-1]))
+    partial = X.copy()
+    partial[0, 0] = np.nan
+    partial[0, 1] = 1.0
+    with pytest.raises(ValueError, match="some \\(not all\\) entries missing"):
+        model.score(partial)

@@ -88,10 +88,14 @@ class _BaumWelch:
 
     monotone = False  # checked by the monitor, which reports a decrease
 
-    def __init__(self, estimator, X, bounds):
+    def __init__(self, estimator, X, missing, bounds, sequence_weight):
         self.estimator = estimator
         self.X = X
+        self.missing = missing
         self.bounds = bounds
+        self.sequence_weight = sequence_weight
+        self.row_weight = (None if sequence_weight is None
+                           else np.repeat(sequence_weight, np.diff(bounds)))
         self.units = sequence_units(bounds)
         # Reused every iteration: fresh (n, K) arrays cost a page fault per 4 KiB each time.
         shape = (X.shape[0], estimator.n_components)
@@ -99,19 +103,31 @@ class _BaumWelch:
         self.posteriors = np.empty(shape)
 
     def initialize(self, random_state):
-        return self.estimator._initial_parameters(self.X, self.bounds, random_state)
+        observed = self.X if self.missing is None else self.X[~self.missing]
+        return self.estimator._initial_parameters(observed, self.bounds, random_state)
 
     def e_step(self, params):
         est = self.estimator
-        log_b = est._emission_log_likelihood(self.X, params, out=self.log_b)
+        log_b = est._emission_table(self.X, self.missing, params, out=self.log_b)
         posteriors = self.posteriors
         loglik = np.empty(len(self.bounds) - 1)
+        weights = np.empty(0) if self.sequence_weight is None else self.sequence_weight
         counts = hk.forward_backward(log_b, self.bounds, self.units, params["startprob"],
-                                     params["transmat"], np.empty(0), posteriors, loglik)
+                                     params["transmat"], weights, posteriors, loglik)
+        # Emission statistics: weighted posteriors, and nothing from missing rows.
+        if self.row_weight is not None:
+            posteriors *= self.row_weight[:, None]
+        if self.missing is not None:
+            posteriors[self.missing] = 0.0
         k = est.n_components
         stats = {"start": counts[:k], "trans": counts[k:].reshape(k, k),
                  "emission": est._emission_statistics(self.X, posteriors, params)}
-        objective = float(loglik.sum()) + est._log_prior(params)
+        if self.sequence_weight is None:
+            loglik_total = float(loglik.sum())
+        else:
+            used = self.sequence_weight > 0
+            loglik_total = float(np.dot(self.sequence_weight[used], loglik[used]))
+        objective = loglik_total + est._log_prior(params)
         return objective, stats
 
     def m_step(self, stats, params):
@@ -157,6 +173,10 @@ class BaseHMM(EstimatorBase):
         EM runs from different initialisations; the best objective wins.
     n_threads : int or None
         Threads for the kernels (None: all).
+    missing : {"raise", "marginalize"}
+        "raise": NaN in X is an error. "marginalize": a row of NaN is a missing
+        observation (emission likelihood 1 in every state; its state is still
+        inferred from its neighbours).
     """
 
     _emission_letters = ""
@@ -210,6 +230,38 @@ class BaseHMM(EstimatorBase):
 
     def _emission_sample(self, state, params, random_state):
         raise NotImplementedError
+
+    def _emission_table(self, X, missing, params, out=None):
+        """Emission log-likelihoods; a missing row (all NaN) has likelihood 1 in every state."""
+        table = self._emission_log_likelihood(X, params, out=out)
+        if missing is not None:
+            table[missing] = 0.0
+        return table
+
+    def _validate(self, X, fitting):
+        """(validated X, boolean mask of missing rows or None)."""
+        v.check_option(self.missing, "missing", ("raise", "marginalize"))
+        missing = None
+        if self.missing == "marginalize":
+            array = np.asarray(X)
+            if array.dtype.kind == "f" or array.dtype == object:
+                try:
+                    values = np.array(array, dtype=np.float64)
+                except (TypeError, ValueError):
+                    values = None
+                if values is not None and values.ndim in (1, 2):
+                    nan = np.isnan(values.reshape(len(values), -1))
+                    rows = nan.all(axis=1)
+                    if np.any(nan.any(axis=1) & ~rows):
+                        raise ValueError("X has rows with some (not all) entries missing; "
+                                         "missing='marginalize' handles whole missing rows")
+                    if rows.any():
+                        if rows.all():
+                            raise ValueError("every row of X is missing")
+                        values[rows] = 0.0  # placeholder; the row's likelihood is set to 1
+                        X = values
+                        missing = rows
+        return self._validate_X(X, fitting), missing
 
     # -- parameters ----------------------------------------------------------
     def _needs_init(self, letter, attribute):
@@ -268,25 +320,34 @@ class BaseHMM(EstimatorBase):
         return prior + self._emission_log_prior(params)
 
     # -- fitting -------------------------------------------------------------
-    def fit(self, X, lengths=None):
+    def fit(self, X, lengths=None, sample_weight=None):
         """Estimate the parameters with Baum-Welch (EM).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            All sequences, concatenated.
+            All sequences, concatenated. With ``missing="marginalize"``, a row of
+            NaN is a missing observation.
         lengths : array-like of int, shape (n_sequences,), optional
             Lengths of the sequences in X; they must sum to n_samples.
+        sample_weight : array-like of shape (n_sequences,), optional
+            Non-negative weight of each sequence (its expected counts and
+            log-likelihood are multiplied by it; 0 drops it).
 
         Returns
         -------
         self
         """
         self._check_common()
-        X = self._validate_X(X, fitting=True)
+        X, missing = self._validate(X, fitting=True)
         bounds = check_lengths(lengths, X.shape[0])
+        weights = None
+        if sample_weight is not None:
+            weights = v.check_sample_weight(sample_weight, len(bounds) - 1)
+            if weights is not None and not np.any(weights > 0):
+                raise ValueError("sample_weight must have at least one positive weight")
         random_state = v.check_random_state(self.random_state)
-        model = _BaumWelch(self, X, bounds)
+        model = _BaumWelch(self, X, missing, bounds, weights)
         with threads(self.n_threads):
             run = run_em(model, n_init=self.n_init, max_iter=self.n_iter, tol=self.tol,
                          random_state=random_state, verbose=int(bool(self.verbose)),
@@ -300,11 +361,11 @@ class BaseHMM(EstimatorBase):
     def _prepare(self, X, lengths):
         self._check_common()
         params = self._current_parameters()
-        X = self._validate_X(X, fitting=False)
-        return X, check_lengths(lengths, X.shape[0]), params
+        X, missing = self._validate(X, fitting=False)
+        return X, missing, check_lengths(lengths, X.shape[0]), params
 
-    def _posteriors(self, X, bounds, params):
-        log_b = self._emission_log_likelihood(X, params)
+    def _posteriors(self, X, missing, bounds, params):
+        log_b = self._emission_table(X, missing, params)
         posteriors = np.empty_like(log_b)
         loglik = np.empty(len(bounds) - 1)
         with threads(self.n_threads):
@@ -326,8 +387,8 @@ class BaseHMM(EstimatorBase):
         -------
         log_prob : float, or ndarray of shape (n_sequences,)
         """
-        X, bounds, params = self._prepare(X, lengths)
-        log_b = self._emission_log_likelihood(X, params)
+        X, missing, bounds, params = self._prepare(X, lengths)
+        log_b = self._emission_table(X, missing, params)
         loglik = np.empty(len(bounds) - 1)
         with threads(self.n_threads):
             hk.forward_loglik(log_b, bounds, params["startprob"], params["transmat"], loglik)
@@ -341,8 +402,8 @@ class BaseHMM(EstimatorBase):
         log_prob : float
         posteriors : ndarray of shape (n_samples, n_components)
         """
-        X, bounds, params = self._prepare(X, lengths)
-        loglik, posteriors = self._posteriors(X, bounds, params)
+        X, missing, bounds, params = self._prepare(X, lengths)
+        loglik, posteriors = self._posteriors(X, missing, bounds, params)
         return float(loglik.sum()), posteriors
 
     def predict_proba(self, X, lengths=None):
@@ -367,13 +428,13 @@ class BaseHMM(EstimatorBase):
         """
         algorithm = self.algorithm if algorithm is None else algorithm
         v.check_option(algorithm, "algorithm", ("viterbi", "map"))
-        X, bounds, params = self._prepare(X, lengths)
+        X, missing, bounds, params = self._prepare(X, lengths)
         if algorithm == "map":
-            _, posteriors = self._posteriors(X, bounds, params)
+            _, posteriors = self._posteriors(X, missing, bounds, params)
             states = posteriors.argmax(axis=1)
             best = posteriors[np.arange(len(states)), states]
             return float(_log(best).sum()), states
-        log_b = self._emission_log_likelihood(X, params)
+        log_b = self._emission_table(X, missing, params)
         states = np.empty(X.shape[0], dtype=np.int64)
         logprob = np.empty(len(bounds) - 1)
         with threads(self.n_threads):

@@ -47,7 +47,8 @@ class CategoricalHMM(BaseHMM):
     def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0, *,
                  emissionprob_prior=1.0, n_features=None, algorithm="viterbi",
                  random_state=None, n_iter=10, tol=1e-2, verbose=False, params="ste",
-                 init_params="ste", implementation="log", n_init=1, n_threads=None):
+                 init_params="ste", implementation="log", n_init=1, n_threads=None,
+                 missing="raise"):
         self.n_components = n_components
         self.startprob_prior = startprob_prior
         self.transmat_prior = transmat_prior
@@ -63,6 +64,7 @@ class CategoricalHMM(BaseHMM):
         self.implementation = implementation
         self.n_init = n_init
         self.n_threads = n_threads
+        self.missing = missing
 
     def _n_symbols(self):
         if self.n_features is not None:

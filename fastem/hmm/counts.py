@@ -73,7 +73,8 @@ class PoissonHMM(BaseHMM):
     def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0,
                  lambdas_prior=0.0, lambdas_weight=0.0, algorithm="viterbi", random_state=None,
                  n_iter=10, tol=1e-2, verbose=False, params="stl", init_params="stl",
-                 implementation="log", n_init=1, n_threads=None):
+                 implementation="log", n_init=1, n_threads=None,
+                 missing="raise"):
         self.n_components = n_components
         self.startprob_prior = startprob_prior
         self.transmat_prior = transmat_prior
@@ -89,6 +90,7 @@ class PoissonHMM(BaseHMM):
         self.implementation = implementation
         self.n_init = n_init
         self.n_threads = n_threads
+        self.missing = missing
 
     def _validate_X(self, X, fitting):
         known = None if fitting or not hasattr(self, "lambdas_") else np.shape(self.lambdas_)[1]
@@ -177,7 +179,8 @@ class MultinomialHMM(BaseHMM):
     def __init__(self, n_components=1, n_trials=None, startprob_prior=1.0,
                  transmat_prior=1.0, algorithm="viterbi", random_state=None, n_iter=10,
                  tol=1e-2, verbose=False, params="ste", init_params="ste",
-                 implementation="log", n_init=1, n_threads=None):
+                 implementation="log", n_init=1, n_threads=None,
+                 missing="raise"):
         self.n_components = n_components
         self.n_trials = n_trials
         self.startprob_prior = startprob_prior
@@ -192,6 +195,7 @@ class MultinomialHMM(BaseHMM):
         self.implementation = implementation
         self.n_init = n_init
         self.n_threads = n_threads
+        self.missing = missing
 
     def _validate_X(self, X, fitting):
         known = (None if fitting or not hasattr(self, "emissionprob_")

@@ -61,7 +61,8 @@ class GaussianHMM(BaseHMM):
                  startprob_prior=1.0, transmat_prior=1.0, means_prior=0, means_weight=0,
                  covars_prior=1e-2, covars_weight=1, algorithm="viterbi", random_state=None,
                  n_iter=10, tol=1e-2, verbose=False, params="stmc", init_params="stmc",
-                 implementation="log", n_init=1, n_threads=None):
+                 implementation="log", n_init=1, n_threads=None,
+                 missing="raise"):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.min_covar = min_covar
@@ -81,6 +82,7 @@ class GaussianHMM(BaseHMM):
         self.implementation = implementation
         self.n_init = n_init
         self.n_threads = n_threads
+        self.missing = missing
 
     # -- covariances in hmmlearn's two shapes --------------------------------
     @property
