@@ -1,7 +1,8 @@
 """fastem: Numba-compiled, multi-core Expectation-Maximization.
 
 Drop-in replacements for scikit-learn's GaussianMixture and hmmlearn's HMMs
-(Gaussian, categorical, Poisson and multinomial emissions) that run on compiled kernels over all
+(Gaussian, Gaussian-mixture, categorical, Poisson and multinomial
+emissions) that run on compiled kernels over all
 cores.
 """
 
@@ -9,7 +10,7 @@ from . import _runtime  # noqa: F401  (selects a thread-safe numba layer first)
 from ._runtime import threads
 from .datasets import load_faithful
 from .exceptions import ConvergenceWarning, NotFittedError
-from .hmm import CategoricalHMM, GaussianHMM, MultinomialHMM, PoissonHMM
+from .hmm import GMMHMM, CategoricalHMM, GaussianHMM, MultinomialHMM, PoissonHMM
 from .mixture import GaussianMixture
 
 __version__ = "0.1.0"
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CategoricalHMM",
     "ConvergenceWarning",
+    "GMMHMM",
     "GaussianHMM",
     "MultinomialHMM",
     "GaussianMixture",

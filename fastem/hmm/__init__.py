@@ -4,6 +4,7 @@ from .base import BaseHMM, ConvergenceMonitor
 from .categorical import CategoricalHMM
 from .counts import MultinomialHMM, PoissonHMM
 from .gaussian import GaussianHMM
+from .gmm import GMMHMM
 
-__all__ = ["BaseHMM", "CategoricalHMM", "ConvergenceMonitor", "GaussianHMM", "MultinomialHMM",
-           "PoissonHMM"]
+__all__ = ["BaseHMM", "CategoricalHMM", "ConvergenceMonitor", "GMMHMM", "GaussianHMM",
+           "MultinomialHMM", "PoissonHMM"]

@@ -1,0 +1,300 @@
+"""HMM whose states emit Gaussian mixtures (hmmlearn's GMMHMM).
+
+The K states x M mixture components run as one K*M-component mixture on the
+Gaussian kernels: the emission table is a per-state log-sum-exp of the
+weighted component log-densities, and the statistics are the component
+moments with responsibilities ``posterior(state) * responsibility(component
+| state)``. A "tied" model ties the covariance of the M components of each
+state (hmmlearn's meaning); the kernels then see it as a full covariance per
+component.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validation as v
+from ..engine import UNIT_ROWS, batch_units
+from ..kernels import gaussian as gk
+from ..mixture import kmeans
+from ..mixture.covariance import SPECS, _scatter_about_new_means
+from ..mixture.model import MixtureParams, kernel_model, unpack_stats
+from .base import BaseHMM, _dirichlet_log_prior
+from .gaussian import GaussianHMM
+
+_NO_LABELS = np.empty(0, dtype=np.int64)
+_EMPTY = np.empty(0)
+
+
+class GMMHMM(BaseHMM):
+    """Hidden Markov model with Gaussian-mixture emissions (``n_mix`` components per state).
+
+    Parameters are those of :class:`fastem.hmm.BaseHMM` plus hmmlearn's:
+
+    Parameters
+    ----------
+    n_mix : int, default=1
+    min_covar : float, default=1e-3
+        Added to the diagonal of the data covariance that initialises ``covars_``.
+    covariance_type : {"diag", "full", "tied", "spherical"}, default="diag"
+        "tied": the components of a state share one covariance.
+    weights_prior, means_prior, means_weight, covars_prior, covars_weight
+        hmmlearn's priors (``None`` covariance priors take hmmlearn's defaults
+        for the covariance type, which amount to maximum likelihood).
+
+    Attributes
+    ----------
+    startprob_, transmat_ : ndarray
+    weights_ : ndarray of shape (n_components, n_mix)
+    means_ : ndarray of shape (n_components, n_mix, n_features)
+    covars_ : ndarray, shape by covariance type as hmmlearn's
+    monitor_ : ConvergenceMonitor
+    """
+
+    def __init__(self, n_components=1, n_mix=1, min_covar=1e-3, startprob_prior=1.0,
+                 transmat_prior=1.0, weights_prior=1.0, means_prior=0.0, means_weight=0.0,
+                 covars_prior=None, covars_weight=None, algorithm="viterbi",
+                 covariance_type="diag", random_state=None, n_iter=10, tol=1e-2,
+                 verbose=False, params="stmcw", init_params="stmcw", implementation="log",
+                 n_init=1, n_threads=None, missing="raise"):
+        self.n_components = n_components
+        self.n_mix = n_mix
+        self.min_covar = min_covar
+        self.startprob_prior = startprob_prior
+        self.transmat_prior = transmat_prior
+        self.weights_prior = weights_prior
+        self.means_prior = means_prior
+        self.means_weight = means_weight
+        self.covars_prior = covars_prior
+        self.covars_weight = covars_weight
+        self.algorithm = algorithm
+        self.covariance_type = covariance_type
+        self.random_state = random_state
+        self.n_iter = n_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.params = params
+        self.init_params = init_params
+        self.implementation = implementation
+        self.n_init = n_init
+        self.n_threads = n_threads
+        self.missing = missing
+
+    _validate_X = GaussianHMM._validate_X
+
+    # -- shapes ----------------------------------------------------------------
+    def _shapes(self, d):
+        k, m = self.n_components, v.check_int(self.n_mix, "n_mix", 1)
+        return {"spherical": (k, m), "diag": (k, m, d), "full": (k, m, d, d),
+                "tied": (k, d, d)}[self._type()]
+
+    def _type(self):
+        return v.check_option(self.covariance_type, "covariance_type", tuple(SPECS))
+
+    def _covariance_priors(self, d):
+        """hmmlearn's defaults for None priors (they make the update maximum likelihood)."""
+        m = self.n_mix
+        prior, weight = self.covars_prior, self.covars_weight
+        defaults = {"full": (0.0, -(1.0 + d + 1.0)), "tied": (0.0, -(m + d + 1.0)),
+                    "diag": (-1.5, 0.0), "spherical": (-(m + 2.0) / 2.0, 0.0)}[self._type()]
+        return (defaults[0] if prior is None else prior,
+                defaults[1] if weight is None else weight)
+
+    # -- parameters ----------------------------------------------------------
+    def _initial_emissions(self, X, random_state):
+        k, m = self.n_components, self.n_mix
+        n, d = X.shape
+        params = {}
+        if self._needs_init("m", "means_"):
+            rng = v.check_random_state(self.random_state)
+            centers, labels = kmeans.lloyd(X, None, X[kmeans.kmeans_plusplus(X, k, None, rng)])
+            means = np.empty((k, m, d))
+            cov = np.atleast_2d(np.cov(X.T)) + self.min_covar * np.eye(d)
+            for state in range(k):
+                rows = X[labels == state]
+                if len(rows) >= m:
+                    seeds = kmeans.kmeans_plusplus(np.ascontiguousarray(rows), m, None, rng)
+                    means[state], _ = kmeans.lloyd(np.ascontiguousarray(rows), None, rows[seeds])
+                else:
+                    means[state] = rng.multivariate_normal(centers.mean(axis=0), cov, size=m)
+            params["means"] = means
+        else:
+            params["means"] = v.check_parameter_array(self.means_, "means_", (k, m, d)).copy()
+        if self._needs_init("w", "weights_"):
+            params["weights"] = np.full((k, m), 1.0 / m)
+        else:
+            params["weights"] = self._checked_weights()
+        if self._needs_init("c", "covars_"):
+            cov = np.atleast_2d(np.cov(X.T)) + self.min_covar * np.eye(d)
+            params["covars"] = {"tied": lambda: np.broadcast_to(cov, (k, d, d)),
+                                "full": lambda: np.broadcast_to(cov, (k, m, d, d)),
+                                "diag": lambda: np.broadcast_to(np.diag(cov), (k, m, d)),
+                                "spherical": lambda: np.full((k, m), np.diag(cov).mean()),
+                                }[self._type()]().copy()
+        else:
+            params["covars"] = self._checked_covars(d)
+        return params
+
+    def _checked_weights(self):
+        weights = v.check_parameter_array(self.weights_, "weights_",
+                                          (self.n_components, self.n_mix))
+        if np.any(weights < 0) or not np.allclose(weights.sum(axis=1), 1.0):
+            raise ValueError("weights_ rows must be non-negative and sum to 1")
+        return weights.copy()
+
+    def _checked_covars(self, d):
+        covars = v.check_parameter_array(self.covars_, "covars_", self._shapes(d)).copy()
+        self._flat_spec_and_covariances(covars)  # positive definite, or a clear error
+        return covars
+
+    def _user_emissions(self):
+        means = v.check_parameter_array(self.means_, "means_",
+                                        (self.n_components, self.n_mix, None))
+        return {"means": means.copy(), "weights": self._checked_weights(),
+                "covars": self._checked_covars(means.shape[2])}
+
+    def _flat_spec_and_covariances(self, covars):
+        """(spec, covariances) of the K*M-component mixture the kernels run."""
+        k, m = self.n_components, self.n_mix
+        kind = self._type()
+        if kind == "tied":
+            d = covars.shape[-1]
+            return SPECS["full"], np.repeat(covars, m, axis=0).reshape(k * m, d, d)
+        flat = covars.reshape((k * m,) + covars.shape[2:])
+        spec = SPECS[kind]
+        spec.precisions_cholesky(flat, 0.0)
+        return spec, flat
+
+    def _flat_model(self, params):
+        k, m, d = params["means"].shape
+        spec, covariances = self._flat_spec_and_covariances(params["covars"])
+        chol = spec.precisions_cholesky(covariances, 0.0)
+        mixture = MixtureParams(params["weights"].reshape(k * m), params["means"].reshape(k * m, d),
+                                covariances, chol)
+        return spec, kernel_model(spec, mixture)
+
+    def _component_table(self, X, params):
+        _, (means, factor, const) = self._flat_model(params)
+        table = np.empty((X.shape[0], len(const)))
+        gk.gaussian_rows(X, means, factor, const, gk.ROW_WEIGHTED, UNIT_ROWS, _EMPTY, table,
+                         _NO_LABELS)
+        return table
+
+    def _emission_log_likelihood(self, X, params, out=None):
+        k, m = self.n_components, self.n_mix
+        table = self._component_table(X, params).reshape(X.shape[0], k, m)
+        peak = table.max(axis=2, keepdims=True)
+        peak = np.where(np.isfinite(peak), peak, 0.0)
+        with np.errstate(divide="ignore"):
+            result = np.log(np.exp(table - peak).sum(axis=2)) + peak[:, :, 0]
+        if out is None:
+            return result
+        out[:] = result
+        return out
+
+    def _emission_statistics(self, X, posteriors, params):
+        k, m = self.n_components, self.n_mix
+        n = X.shape[0]
+        table = self._component_table(X, params).reshape(n, k, m)
+        peak = table.max(axis=2, keepdims=True)
+        peak = np.where(np.isfinite(peak), peak, 0.0)
+        within = np.exp(table - peak)
+        within /= np.where(within.sum(axis=2, keepdims=True) > 0,
+                           within.sum(axis=2, keepdims=True), 1.0)
+        resp = np.ascontiguousarray((posteriors[:, :, None] * within).reshape(n, k * m))
+        spec, (means, factor, const) = self._flat_model(params)
+        size = gk.stat_size(k * m, X.shape[1], spec.diagonal)
+        return gk.gaussian_stats(X, _EMPTY, means, factor, const, means, _NO_LABELS, resp, 0,
+                                 gk.GIVEN, spec.diagonal, 0, n, UNIT_ROWS, batch_units(size))
+
+    def _emission_m_step(self, flat, params):
+        k, m, d = params["means"].shape
+        spec, _ = self._flat_spec_and_covariances(params["covars"])
+        shift = params["means"].reshape(k * m, d)
+        _, _, mass, first, second = unpack_stats(flat, k * m, d, spec.diagonal)
+        post_mix = mass.reshape(k, m)
+        post = post_mix.sum(axis=1)
+        new = {}
+        weights = params["weights"]
+        if "w" in self.params:
+            alpha = np.broadcast_to(np.asarray(self.weights_prior, dtype=np.float64), (k, m)) - 1
+            weights = (post_mix + alpha) / (post + alpha.sum(axis=1))[:, None]
+            new["weights"] = weights
+        lam = np.broadcast_to(np.asarray(self.means_weight, dtype=np.float64), (k, m))
+        mu0 = np.broadcast_to(np.asarray(self.means_prior, dtype=np.float64), (k, m, d))
+        means = params["means"]
+        if "m" in self.params:
+            numerator = lam[:, :, None] * mu0 + (first + mass[:, None] * shift).reshape(k, m, d)
+            denominator = post_mix + lam
+            denominator = np.where((weights == 0) & (numerator == 0).all(axis=-1), 1.0,
+                                   denominator)
+            means = numerator / denominator[:, :, None]
+            new["means"] = means
+        if "c" in self.params:
+            # Scatter about the new means (hmmlearn uses the previous means here, which is
+            # not the EM update and can decrease the likelihood).
+            scatter = _scatter_about_new_means(mass, first, second,
+                                               means.reshape(k * m, d) - shift)
+            prior, weight = self._covariance_priors(d)
+            centred = means - mu0
+            kind = self._type()
+            if kind == "full":
+                psi = np.broadcast_to(np.asarray(prior, dtype=np.float64), (k, m, d, d))
+                nu = np.broadcast_to(np.asarray(weight, dtype=np.float64), (k, m))
+                c_n = (np.swapaxes(psi, 2, 3) + lam[:, :, None, None]
+                       * centred[..., :, None] * centred[..., None, :]
+                       + scatter.reshape(k, m, d, d))
+                covars = c_n / (post_mix + 1 + nu + d + 1)[:, :, None, None]
+            elif kind == "diag":
+                alpha = np.broadcast_to(np.asarray(prior, dtype=np.float64), (k, m, d))
+                beta = np.broadcast_to(np.asarray(weight, dtype=np.float64), (k, m, d))
+                c_n = lam[:, :, None] * centred**2 + 2 * beta + scatter.reshape(k, m, d)
+                covars = c_n / (post_mix[:, :, None] + 1 + 2 * (alpha + 1))
+            elif kind == "spherical":
+                alpha = np.broadcast_to(np.asarray(prior, dtype=np.float64), (k, m))
+                beta = np.broadcast_to(np.asarray(weight, dtype=np.float64), (k, m))
+                c_n = (lam * (centred**2).sum(axis=2) + 2 * beta
+                       + scatter.reshape(k, m, d).sum(axis=2))
+                covars = c_n / (d * (post_mix + 1) + 2 * (alpha + 1))
+            else:
+                psi = np.broadcast_to(np.asarray(prior, dtype=np.float64), (k, d, d))
+                nu = np.broadcast_to(np.asarray(weight, dtype=np.float64), (k,))
+                c_n = (np.einsum("ij,ijkl->ikl", lam,
+                                 centred[..., :, None] * centred[..., None, :])
+                       + np.swapaxes(psi, 1, 2) + scatter.reshape(k, m, d, d).sum(axis=1))
+                covars = c_n / (post + m + nu + d + 1)[:, None, None]
+            new["covars"] = covars
+        return new
+
+    def _emission_log_prior(self, params):
+        if "w" not in self.params:
+            return 0.0
+        return _dirichlet_log_prior(self.weights_prior, params["weights"])
+
+    def _n_emission_parameters(self):
+        k, m = self.n_components, self.n_mix
+        d = np.shape(self.means_)[2]
+        count = k * (m - 1) if "w" in self.params else 0
+        if "m" in self.params:
+            count += k * m * d
+        if "c" in self.params:
+            count += {"spherical": k * m, "diag": k * m * d, "full": k * m * d * (d + 1) // 2,
+                      "tied": k * d * (d + 1) // 2}[self._type()]
+        return count
+
+    def _set_emissions(self, params):
+        self.weights_ = params["weights"]
+        self.means_ = params["means"]
+        self.covars_ = params["covars"]
+        self.n_features = self.means_.shape[2]
+        self.n_features_in_ = self.n_features
+
+    def _emission_sample(self, state, params, random_state):
+        component = random_state.choice(self.n_mix, p=params["weights"][state])
+        covars = params["covars"][state]
+        d = params["means"].shape[2]
+        cov = {"tied": lambda: covars, "full": lambda: covars[component],
+               "diag": lambda: np.diag(covars[component]),
+               "spherical": lambda: covars[component] * np.eye(d)}[self._type()]()
+        return random_state.multivariate_normal(params["means"][state, component], cov)
+
