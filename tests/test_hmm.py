@@ -353,3 +353,14 @@ def test_fit_with_missing_rows_and_the_errors_around_them():
     partial[0, 1] = 1.0
     with pytest.raises(ValueError, match="some \\(not all\\) entries missing"):
         model.score(partial)
+
+
+def test_stationary_distribution_and_information_criteria_match_hmmlearn():
+    ours, theirs, _ = _hmmlearn_pair("diag", seed=9)
+    stationary = ours.get_stationary_distribution()
+    np.testing.assert_allclose(stationary @ ours.transmat_, stationary, atol=1e-12)
+    np.testing.assert_allclose(stationary, theirs.get_stationary_distribution(), rtol=1e-10)
+    X, _ = ours.sample(300, random_state=0)
+    theirs.n_features = X.shape[1]
+    np.testing.assert_allclose(ours.aic(X), theirs.aic(X), rtol=1e-10)
+    np.testing.assert_allclose(ours.bic(X), theirs.bic(X), rtol=1e-10)
