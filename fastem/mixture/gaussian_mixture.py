@@ -13,6 +13,7 @@ from .._runtime import resolve_n_threads, threads
 from ..engine import run_em
 from ..exceptions import ConvergenceWarning, compatible
 from ..kernels import gaussian as gk
+from . import missing as missing_data
 from .covariance import SPECS
 from .model import GaussianMixtureEM, MixtureParams, row_outputs
 
@@ -63,6 +64,12 @@ class GaussianMixture(EstimatorBase):
         ``callback(iteration, objective, model)`` is called after every
         iteration with the model holding the current parameters; returning
         True stops the current initialisation.
+    missing : {"raise", "marginalize"}, default="raise"
+        "raise": NaN in X is an error (scikit-learn's behaviour). "marginalize":
+        NaN marks a missing entry (missing at random); EM runs on the
+        observed-data likelihood, with the conditional mean and covariance of
+        the missing entries in the statistics. A row with nothing observed is
+        left out of the fit and gets the mixture weights as its posterior.
 
     Attributes
     ----------
@@ -97,7 +104,8 @@ class GaussianMixture(EstimatorBase):
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
                  max_iter=100, n_init=1, init_params="kmeans", weights_init=None,
                  means_init=None, precisions_init=None, random_state=None, warm_start=False,
-                 verbose=0, verbose_interval=10, n_threads=None, callback=None):
+                 verbose=0, verbose_interval=10, n_threads=None, callback=None,
+                 missing="raise"):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -114,6 +122,7 @@ class GaussianMixture(EstimatorBase):
         self.verbose_interval = verbose_interval
         self.n_threads = n_threads
         self.callback = callback
+        self.missing = missing
 
     # -- validation -------------------------------------------------------
     def _check_hyperparameters(self):
@@ -124,6 +133,7 @@ class GaussianMixture(EstimatorBase):
         v.check_int(self.max_iter, "max_iter", 0)
         v.check_int(self.n_init, "n_init", 1)
         v.check_option(self.init_params, "init_params", INIT_PARAMS)
+        v.check_option(self.missing, "missing", ("raise", "marginalize"))
         v.check_bool(self.warm_start, "warm_start")
         v.check_int(self.verbose, "verbose", 0)
         v.check_int(self.verbose_interval, "verbose_interval", 1)
@@ -156,7 +166,17 @@ class GaussianMixture(EstimatorBase):
 
     def _validate_X(self, X, *, fitting=False):
         name = type(self).__name__
-        X = v.check_array(X, min_samples=2 if fitting else 1, estimator=name)
+        marginalize = getattr(self, "missing", "raise") == "marginalize"
+        X = v.check_array(X, min_samples=2 if fitting else 1, estimator=name,
+                          allow_nan=marginalize)
+        if marginalize:
+            if np.isinf(X).any():
+                raise ValueError("Input X contains infinity (missing='marginalize' only "
+                                 "accepts NaN as a missing entry).")
+            if fitting and X.shape[0] and np.isnan(X).all(axis=0).any():
+                column = int(np.flatnonzero(np.isnan(X).all(axis=0))[0])
+                raise ValueError(f"Column {column} of X has no observed entry; it cannot be "
+                                 "fitted (drop it).")
         if not fitting:
             self._check_is_fitted()
             if X.shape[1] != self.n_features_in_:
@@ -221,8 +241,10 @@ class GaussianMixture(EstimatorBase):
                              f"{self.n_components}, n_samples = {n_rows}")
         spec = self._spec
         weights_init, means_init, chol_init = self._check_initial_parameters(spec, X.shape[1])
-        model = GaussianMixtureEM(X, weights, spec, self.n_components, float(self.reg_covar),
-                                  self.init_params, weights_init, means_init, chol_init)
+        has_missing = self.missing == "marginalize" and bool(np.isnan(X).any())
+        model_class = missing_data.MissingGaussianMixtureEM if has_missing else GaussianMixtureEM
+        model = model_class(X, weights, spec, self.n_components, float(self.reg_covar),
+                            self.init_params, weights_init, means_init, chol_init)
         # Warm start needs parameters of the same shapes; otherwise initialise afresh.
         warm = (self.warm_start and hasattr(self, "converged_")
                 and self.means_.shape == (self.n_components, X.shape[1])
@@ -255,13 +277,17 @@ class GaussianMixture(EstimatorBase):
                               "init parameters, or increase max_iter, tol, or check for "
                               "degenerate data.", compatible(ConvergenceWarning), stacklevel=2)
             # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
-            return row_outputs(spec, run.params, X, gk.ROW_ARGMAX)
+            return self._rows(X, gk.ROW_ARGMAX, validated=True)
 
     # -- inference -----------------------------------------------------------
     def _rows(self, X, mode, validated=False):
         if not validated:
             X = self._validate_X(X)
         with threads(self.n_threads):
+            if self.missing == "marginalize" and np.isnan(X).any():
+                what = "logsumexp" if mode == gk.ROW_LOGSUMEXP else "log_resp"
+                values = missing_data.row_outputs(self._spec, self._get_parameters(), X, what)
+                return values.argmax(axis=1) if mode == gk.ROW_ARGMAX else values
             return row_outputs(self._spec, self._get_parameters(), X, mode)
 
     def score_samples(self, X):

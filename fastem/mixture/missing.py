@@ -1,0 +1,211 @@
+"""Gaussian mixtures on rows with missing entries (NaN), by exact EM.
+
+Rows are grouped by their pattern of observed entries; per pattern and
+component the observed block of the covariance is factorised once per
+iteration. For a row x with observed part o and missing part m under
+component k:
+
+* the responsibility uses the marginal density N(x_o; mu_o, S_oo) (the Gaussian
+  kernels evaluate it on the observed columns);
+* the missing entries are replaced by their conditional mean
+  mu_m + B (x_o - mu_o), with B = S_mo S_oo^-1;
+* the conditional covariance S_mm - B S_om is added to the second moments
+  (leaving it out would bias the covariances down).
+
+The statistics have the layout of :mod:`fastem.kernels.gaussian` (moments about
+the current means), so the M-step is the ordinary one. The objective is the
+observed-data log-likelihood, which EM never decreases. A row with every entry
+missing carries no information: it is left out of the fit, its density is 1
+and its posterior the mixture weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine import UNIT_ROWS
+from ..kernels import gaussian as gk
+from .model import GaussianMixtureEM
+
+_EMPTY = np.empty(0)
+_NO_LABELS = np.empty(0, dtype=np.int64)
+
+
+def missing_patterns(X):
+    """Rows grouped by pattern: a list of (observed column indices, row indices).
+
+    Rows with every entry missing form no group; they are returned separately.
+    """
+    missing = np.isnan(X)
+    n_features = X.shape[1]
+    if n_features <= 62:
+        keys = missing.astype(np.int64) @ (np.int64(1) << np.arange(n_features, dtype=np.int64))
+    else:  # one key per distinct row of the mask
+        _, keys = np.unique(missing, axis=0, return_inverse=True)
+    order = np.argsort(keys, kind="stable")
+    boundaries = np.flatnonzero(np.diff(keys[order])) + 1
+    groups = []
+    empty_rows = np.empty(0, dtype=np.int64)
+    for rows in np.split(order, boundaries):
+        observed = np.flatnonzero(~missing[rows[0]])
+        if observed.size == 0:
+            empty_rows = rows
+        else:
+            groups.append((observed, rows))
+    return groups, empty_rows
+
+
+def full_covariances(spec, covariances, n_components, n_features):
+    """(K, D, D) covariance matrices from the spec's public shape."""
+    if spec.name == "full":
+        return np.asarray(covariances)
+    if spec.name == "tied":
+        return np.broadcast_to(covariances, (n_components, n_features, n_features))
+    if spec.name == "diag":
+        return np.einsum("kd,de->kde", covariances, np.eye(n_features))
+    return np.asarray(covariances)[:, None, None] * np.eye(n_features)
+
+
+class _Pattern:
+    """One missingness pattern's per-component factorisation under fixed parameters."""
+
+    def __init__(self, observed, n_features, log_weights, means, covariances, diagonal):
+        self.observed = observed
+        self.missing = np.setdiff1d(np.arange(n_features), observed)
+        n_obs = observed.size
+        s_oo = covariances[:, observed][:, :, observed]
+        lower = np.linalg.cholesky(s_oo)
+        inverse_lower = np.linalg.inv(lower)
+        upper = np.swapaxes(inverse_lower, 1, 2)  # precision = upper @ upper.T
+        log_det = np.log(np.diagonal(upper, axis1=1, axis2=2)).sum(axis=1)
+        self.const = np.ascontiguousarray(log_weights + log_det - 0.5 * n_obs * gk.LOG_2PI)
+        self.means = np.ascontiguousarray(means[:, observed])
+        if diagonal:
+            self.factor = np.ascontiguousarray(np.diagonal(upper, axis1=1, axis2=2)[:, None, :])
+        else:
+            self.factor = np.ascontiguousarray(upper)
+        if self.missing.size:
+            s_mo = covariances[:, self.missing][:, :, observed]
+            precision = np.swapaxes(inverse_lower, 1, 2) @ inverse_lower
+            self.regression = s_mo @ precision  # B = S_mo S_oo^-1, (K, m, o)
+            s_mm = covariances[:, self.missing][:, :, self.missing]
+            self.conditional = s_mm - self.regression @ np.swapaxes(s_mo, 1, 2)
+
+    def weighted_log_prob(self, X_observed):
+        out = np.empty((X_observed.shape[0], self.const.shape[0]))
+        gk.gaussian_rows(X_observed, self.means, self.factor, self.const, gk.ROW_WEIGHTED,
+                         UNIT_ROWS, _EMPTY, out, _NO_LABELS)
+        return out
+
+
+def _patterns(groups, spec, params, n_features):
+    k = params.means.shape[0]
+    covariances = full_covariances(spec, params.covariances, k, n_features)
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(params.weights)
+    return [(_Pattern(observed, n_features, log_weights, params.means, covariances,
+                      spec.diagonal), rows) for observed, rows in groups]
+
+
+def _normalise(table):
+    peak = table.max(axis=1, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0.0)
+    exponentials = np.exp(table - peak)
+    total = exponentials.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        norm = np.log(total[:, 0]) + peak[:, 0]
+    return norm, exponentials / np.where(total > 0, total, 1.0)
+
+
+def row_outputs(spec, params, X, what):
+    """Per-row log-density ("logsumexp") or log-posteriors ("log_resp") of X with NaN."""
+    n, n_features = X.shape
+    k = params.means.shape[0]
+    groups, empty_rows = missing_patterns(X)
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(params.weights)
+    values = np.empty(n) if what == "logsumexp" else np.empty((n, k))
+    for pattern, rows in _patterns(groups, spec, params, n_features):
+        table = pattern.weighted_log_prob(np.ascontiguousarray(X[np.ix_(rows,
+                                                                        pattern.observed)]))
+        norm, _ = _normalise(table)
+        values[rows] = norm if what == "logsumexp" else table - norm[:, None]
+    # A row with nothing observed: density 1, posterior = the mixture weights.
+    values[empty_rows] = 0.0 if what == "logsumexp" else log_weights
+    return values
+
+
+class MissingGaussianMixtureEM:
+    """A Gaussian mixture on data with NaN entries, as :class:`fastem.engine.EMModel`."""
+
+    def __init__(self, X, sample_weight, spec, n_components, reg_covar, init_params,
+                 weights_init=None, means_init=None, precisions_cholesky_init=None):
+        self.X = X
+        self.sample_weight = sample_weight
+        self.spec = spec
+        self.n_components = n_components
+        self.reg_covar = reg_covar
+        self.monotone = reg_covar == 0.0
+        self.groups, _ = missing_patterns(X)
+        # Initialisation runs the ordinary one on a column-mean-imputed copy.
+        self._init_model = GaussianMixtureEM(
+            mean_imputed(X, sample_weight), sample_weight, spec, n_components, reg_covar,
+            init_params, weights_init, means_init, precisions_cholesky_init)
+
+    def initialize(self, random_state):
+        return self._init_model.initialize(random_state)
+
+    def e_step(self, params):
+        k, d = params.means.shape
+        diagonal = self.spec.diagonal
+        n_mass = np.zeros(k)
+        first = np.zeros((k, d))
+        second = np.zeros((k, d, d))
+        loglik = 0.0
+        total_weight = 0.0
+        for pattern, rows in _patterns(self.groups, self.spec, params, d):
+            observed, missing = pattern.observed, pattern.missing
+            X_observed = np.ascontiguousarray(self.X[np.ix_(rows, observed)])
+            norm, resp = _normalise(pattern.weighted_log_prob(X_observed))
+            if self.sample_weight is not None:
+                w = self.sample_weight[rows]
+                keep = w > 0
+                loglik += float(w[keep] @ norm[keep])
+                total_weight += float(w.sum())
+                resp = resp * w[:, None]
+            else:
+                loglik += float(norm.sum())
+                total_weight += len(rows)
+            centred = np.empty((len(rows), d))
+            for j in range(k):
+                r = resp[:, j]
+                mass = r.sum()
+                if mass == 0.0:
+                    continue
+                centred[:, observed] = X_observed - params.means[j, observed]
+                if missing.size:
+                    centred[:, missing] = centred[:, observed] @ pattern.regression[j].T
+                n_mass[j] += mass
+                first[j] += r @ centred
+                second[j] += (centred * r[:, None]).T @ centred
+                if missing.size:
+                    second[j][np.ix_(missing, missing)] += mass * pattern.conditional[j]
+        if diagonal:
+            second_flat = np.einsum("kdd->kd", second).ravel()
+        else:
+            second_flat = np.triu(second).ravel()
+        flat = np.concatenate([[loglik, total_weight], n_mass, first.ravel(), second_flat])
+        return loglik / total_weight, flat
+
+    def m_step(self, flat, params):
+        return self._init_model.m_step(flat, params)
+
+
+def mean_imputed(X, sample_weight=None):
+    """A copy of X with each NaN replaced by its column's (weighted) observed mean."""
+    observed = ~np.isnan(X)
+    weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    filled = np.where(observed, X, 0.0)
+    mass = weights @ observed
+    means = (weights @ filled) / np.where(mass > 0, mass, 1.0)
+    return np.ascontiguousarray(np.where(observed, X, means[None, :]))
