@@ -11,12 +11,13 @@ from ._runtime import threads
 from .datasets import load_faithful
 from .exceptions import ConvergenceWarning, NotFittedError
 from .hmm import GMMHMM, CategoricalHMM, GaussianHMM, MultinomialHMM, PoissonHMM
-from .mixture import GaussianMixture
+from .mixture import EMImputer, GaussianMixture
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CategoricalHMM",
+    "EMImputer",
     "ConvergenceWarning",
     "GMMHMM",
     "GaussianHMM",

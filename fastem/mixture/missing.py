@@ -209,3 +209,49 @@ def mean_imputed(X, sample_weight=None):
     mass = weights @ observed
     means = (weights @ filled) / np.where(mass > 0, mass, 1.0)
     return np.ascontiguousarray(np.where(observed, X, means[None, :]))
+
+
+def conditional_fill(spec, params, X, random_state=None):
+    """X with each NaN replaced by its conditional expectation under the mixture, or, with a
+    ``random_state``, by a draw from the conditional distribution (component first)."""
+    n, n_features = X.shape
+    out = np.array(X, dtype=np.float64, copy=True)
+    groups, empty_rows = missing_patterns(out)
+    k = params.means.shape[0]
+    covariances = full_covariances(spec, params.covariances, k, n_features)
+    for pattern, rows in _patterns(groups, spec, params, n_features):
+        missing = pattern.missing
+        if missing.size == 0:
+            continue
+        observed = pattern.observed
+        X_observed = np.ascontiguousarray(out[np.ix_(rows, observed)])
+        _, resp = _normalise(pattern.weighted_log_prob(X_observed))
+        # conditional means of the missing entries under each component: (n_p, K, m)
+        centred = X_observed[:, None, :] - params.means[None, :, observed]
+        conditional_means = (params.means[None, :, missing]
+                             + np.einsum("kmo,nko->nkm", pattern.regression, centred))
+        if random_state is None:
+            out[np.ix_(rows, missing)] = np.einsum("nk,nkm->nm", resp, conditional_means)
+            continue
+        draws = np.empty((len(rows), missing.size))
+        cumulative = np.cumsum(resp, axis=1)
+        chosen = np.minimum((cumulative < random_state.rand(len(rows))[:, None]).sum(axis=1),
+                            k - 1)
+        for j in range(k):
+            members = np.flatnonzero(chosen == j)
+            if members.size:
+                noise = random_state.multivariate_normal(
+                    np.zeros(missing.size), pattern.conditional[j], size=members.size)
+                draws[members] = conditional_means[members, j] + noise
+        out[np.ix_(rows, missing)] = draws
+    if empty_rows.size:
+        if random_state is None:
+            out[empty_rows] = params.weights @ params.means
+        else:
+            chosen = random_state.choice(k, size=empty_rows.size, p=params.weights)
+            for j in range(k):
+                members = empty_rows[chosen == j]
+                if members.size:
+                    out[members] = random_state.multivariate_normal(
+                        params.means[j], covariances[j], size=members.size)
+    return out

@@ -1,0 +1,128 @@
+"""EMImputer: fill missing entries from a Gaussian mixture fitted by exact EM."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validation as v
+from .._base import EstimatorBase
+from .._runtime import threads
+from .gaussian_mixture import GaussianMixture
+from .missing import conditional_fill
+
+
+class EMImputer(EstimatorBase):
+    """Impute missing values (NaN) with their conditional expectation under a Gaussian mixture.
+
+    ``fit`` runs exact EM on the observed entries (:class:`fastem.GaussianMixture`
+    with ``missing="marginalize"``); ``transform`` replaces each missing entry
+    by E[x_missing | x_observed] under the fitted mixture, which for one
+    component is the classical multivariate-normal EM imputation. With
+    ``sample_posterior=True`` the entries are drawn from the conditional
+    distribution instead (reproducibly under ``random_state``).
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Mixture components (1: one multivariate normal; more for multi-modal data).
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        "full" (or "tied") is what lets observed columns inform missing ones.
+    tol, reg_covar, max_iter, n_init, init_params : as :class:`fastem.GaussianMixture`.
+    sample_posterior : bool, default=False
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation and the draws of ``sample_posterior``.
+    n_threads : int or None, default=None
+
+    Attributes
+    ----------
+    mixture_ : GaussianMixture
+        The fitted mixture.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Column names, when ``fit`` saw a data frame with string column names.
+    """
+
+    def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
+                 max_iter=100, n_init=1, init_params="kmeans", sample_posterior=False,
+                 random_state=None, n_threads=None):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.sample_posterior = sample_posterior
+        self.random_state = random_state
+        self.n_threads = n_threads
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False),
+                    transformer_tags=TransformerTags(),
+                    input_tags=InputTags(allow_nan=True, sparse=False))
+
+    def _mixture(self):
+        return GaussianMixture(self.n_components, covariance_type=self.covariance_type,
+                               tol=self.tol, reg_covar=self.reg_covar, max_iter=self.max_iter,
+                               n_init=self.n_init, init_params=self.init_params,
+                               random_state=self.random_state, n_threads=self.n_threads,
+                               missing="marginalize")
+
+    def fit(self, X, y=None):
+        """Fit the mixture on the observed entries of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), NaN for missing entries
+        y : ignored
+
+        Returns
+        -------
+        self : EMImputer
+        """
+        v.check_bool(self.sample_posterior, "sample_posterior")
+        names = getattr(X, "columns", None)
+        self.mixture_ = self._mixture().fit(X)
+        self.n_features_in_ = self.mixture_.n_features_in_
+        if names is not None and all(isinstance(name, str) for name in names):
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return self
+
+    def transform(self, X):
+        """X with its missing entries filled in (a new array; X is not modified).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_filled : ndarray of shape (n_samples, n_features), float64
+        """
+        self._check_is_fitted()
+        X = self.mixture_._validate_X(X)
+        rng = v.check_random_state(self.random_state) if self.sample_posterior else None
+        with threads(self.n_threads):
+            return conditional_fill(self.mixture_._spec, self.mixture_._get_parameters(), X,
+                                    rng)
+
+    def fit_transform(self, X, y=None):
+        """Fit on X, then fill its missing entries."""
+        return self.fit(X).transform(X)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns: the input's (imputation keeps every column)."""
+        self._check_is_fitted()
+        if input_features is not None:
+            names = np.asarray(input_features, dtype=object)
+            if names.shape != (self.n_features_in_,):
+                raise ValueError(f"input_features should have length {self.n_features_in_}, "
+                                 f"got {names.shape[0] if names.ndim else 0}")
+            return names
+        if hasattr(self, "feature_names_in_"):
+            return self.feature_names_in_.copy()
+        return np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
