@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine import UNIT_ROWS
+from ..engine import UNIT_ROWS, batch_units
 from ..kernels import gaussian as gk
+from ..kernels import gaussian_missing as gmk
 from .model import GaussianMixtureEM
 
 _EMPTY = np.empty(0)
@@ -147,55 +148,75 @@ class MissingGaussianMixtureEM:
         self.reg_covar = reg_covar
         self.monotone = reg_covar == 0.0
         self.groups, _ = missing_patterns(X)
+        self._prepare_units(X.shape[1])
         # Initialisation runs the ordinary one on a column-mean-imputed copy.
         self._init_model = GaussianMixtureEM(
             mean_imputed(X, sample_weight), sample_weight, spec, n_components, reg_covar,
             init_params, weights_init, means_init, precisions_cholesky_init)
+
+    def _prepare_units(self, n_features):
+        """Kernel arrays fixed by the data: patterns, and work units of one pattern each."""
+        n_patterns = len(self.groups)
+        self._observed = np.zeros((n_patterns, n_features), dtype=np.int64)
+        self._missing = np.zeros((n_patterns, n_features), dtype=np.int64)
+        self._n_observed = np.zeros(n_patterns, dtype=np.int64)
+        self._n_missing = np.zeros(n_patterns, dtype=np.int64)
+        rows_in_order, bounds, unit_pattern = [], [0], []
+        for index, (observed, rows) in enumerate(self.groups):
+            missing = np.setdiff1d(np.arange(n_features), observed)
+            self._observed[index, :observed.size] = observed
+            self._missing[index, :missing.size] = missing
+            self._n_observed[index] = observed.size
+            self._n_missing[index] = missing.size
+            rows_in_order.append(rows)
+            for lo in range(0, len(rows), UNIT_ROWS):
+                bounds.append(bounds[-1] + min(UNIT_ROWS, len(rows) - lo))
+                unit_pattern.append(index)
+        self._sorted_rows = np.concatenate(rows_in_order).astype(np.int64)
+        self._unit_bounds = np.asarray(bounds, dtype=np.int64)
+        self._unit_pattern = np.asarray(unit_pattern, dtype=np.int64)
+        self._obs4 = (int(self._n_observed.max()) + 3) // 4 * 4
+        self._weights_arg = _EMPTY if self.sample_weight is None else self.sample_weight
+        size = gk.stat_size(self.n_components, n_features, False)
+        self._batch = batch_units(size)
 
     def initialize(self, random_state):
         return self._init_model.initialize(random_state)
 
     def e_step(self, params):
         k, d = params.means.shape
-        diagonal = self.spec.diagonal
-        n_mass = np.zeros(k)
-        first = np.zeros((k, d))
-        second = np.zeros((k, d, d))
-        loglik = 0.0
-        total_weight = 0.0
-        for pattern, rows in _patterns(self.groups, self.spec, params, d):
-            observed, missing = pattern.observed, pattern.missing
-            X_observed = np.ascontiguousarray(self.X[np.ix_(rows, observed)])
-            norm, resp = _normalise(pattern.weighted_log_prob(X_observed))
-            if self.sample_weight is not None:
-                w = self.sample_weight[rows]
-                keep = w > 0
-                loglik += float(w[keep] @ norm[keep])
-                total_weight += float(w.sum())
-                resp = resp * w[:, None]
-            else:
-                loglik += float(norm.sum())
-                total_weight += len(rows)
-            centred = np.empty((len(rows), d))
-            for j in range(k):
-                r = resp[:, j]
-                mass = r.sum()
-                if mass == 0.0:
-                    continue
-                centred[:, observed] = X_observed - params.means[j, observed]
-                if missing.size:
-                    centred[:, missing] = centred[:, observed] @ pattern.regression[j].T
-                n_mass[j] += mass
-                first[j] += r @ centred
-                second[j] += (centred * r[:, None]).T @ centred
-                if missing.size:
-                    second[j][np.ix_(missing, missing)] += mass * pattern.conditional[j]
-        if diagonal:
-            second_flat = np.einsum("kdd->kd", second).ravel()
-        else:
-            second_flat = np.triu(second).ravel()
-        flat = np.concatenate([[loglik, total_weight], n_mass, first.ravel(), second_flat])
-        return loglik / total_weight, flat
+        arrays = self._factorised(params)
+        flat = gmk.missing_stats(self.X, self._weights_arg, self._sorted_rows, self._unit_bounds,
+                                 self._unit_pattern, self._observed, self._n_observed,
+                                 self._missing, self._n_missing, *arrays,
+                                 np.ascontiguousarray(params.means), self._batch)
+        if self.spec.diagonal:
+            head = flat[:2 + k + k * d]
+            second = flat[2 + k + k * d:].reshape(k, d, d)
+            flat = np.concatenate([head, np.einsum("kdd->kd", second).ravel()])
+        return flat[0] / flat[1], flat
+
+    def _factorised(self, params):
+        """Per (pattern, component): observed precision factor, constant, regression and
+        conditional covariance, padded into the kernel's arrays."""
+        k, d = params.means.shape
+        covariances = full_covariances(self.spec, params.covariances, k, d)
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(params.weights)
+        n_patterns = len(self.groups)
+        factors = np.zeros((n_patterns, k, self._obs4, self._obs4))
+        const = np.empty((n_patterns, k))
+        regression = np.zeros((n_patterns, k, d, d))
+        conditional = np.zeros((n_patterns, k, d, d))
+        for index, (observed, _) in enumerate(self.groups):
+            pattern = _Pattern(observed, d, log_weights, params.means, covariances, False)
+            n_obs, n_mis = observed.size, pattern.missing.size
+            factors[index, :, :n_obs, :n_obs] = pattern.factor
+            const[index] = pattern.const
+            if n_mis:
+                regression[index, :, :n_mis, :n_obs] = pattern.regression
+                conditional[index, :, :n_mis, :n_mis] = pattern.conditional
+        return factors, const, regression, conditional
 
     def m_step(self, flat, params):
         return self._init_model.m_step(flat, params)

@@ -1,0 +1,152 @@
+"""E-step statistics of a Gaussian mixture on rows with missing entries.
+
+Rows are grouped by missingness pattern and cut into work units that hold
+rows of one pattern only, so inside a unit the observed columns are fixed and
+the blocked kernels of :mod:`fastem.kernels.gaussian` apply: the unit's
+observed columns are transposed once; per component the marginal
+Mahalanobis term uses the Cholesky factor of the observed block (zero padded);
+the missing entries are completed with their conditional means along the rows;
+the scatter of the completed rows is the ordinary 4 x 4 tiled one; and the
+conditional covariance, times the unit's responsibility mass, is added to the
+missing block of the second moments.
+
+Statistics have the layout of :mod:`fastem.kernels.gaussian` (moments about
+``shift`` = the current means), with full second moments.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._jit import kernel, prange
+from .gaussian import (
+    NEGLIGIBLE_LOG_RATIO_32,
+    NEGLIGIBLE_LOG_RATIO_64,
+    _add_rows_in_order,
+    _normaliser,
+    _scatter_tiles,
+    _tiled_mahalanobis,
+    stat_size,
+)
+
+
+@kernel
+def _missing_unit(X, weights, rows, p, observed, n_observed, missing, n_missing, factors, const,
+                  regression, conditional, means, out):
+    n_rows = rows.shape[0]
+    n_components, n_features = means.shape
+    n_obs = n_observed[p]
+    n_mis = n_missing[p]
+    obs4 = factors.shape[2]
+    features4 = (n_features + 3) // 4 * 4
+    weighted = weights.shape[0] > 0
+    xt = np.zeros((obs4, n_rows))
+    for i in range(n_rows):
+        for a in range(n_obs):
+            xt[a, i] = X[rows[i], observed[p, a]]
+    centred = np.zeros((obs4, n_rows))
+    completed = np.zeros((features4, n_rows))
+    scaled = np.zeros((features4, n_rows))
+    y = np.empty((4, n_rows))
+    maha = np.empty(n_rows)
+    logp = np.empty((n_components, n_rows))
+    for k in range(n_components):
+        for a in range(n_obs):
+            mu = means[k, observed[p, a]]
+            for i in range(n_rows):
+                centred[a, i] = xt[a, i] - mu
+        _tiled_mahalanobis(centred, factors[p, k], n_rows, y, maha)
+        c = const[p, k]
+        for i in range(n_rows):
+            logp[k, i] = c - 0.5 * maha[i]
+    peak = np.empty(n_rows)
+    total = np.empty(n_rows)
+    negligible = NEGLIGIBLE_LOG_RATIO_32 if X.itemsize == 4 else NEGLIGIBLE_LOG_RATIO_64
+    _normaliser(logp, n_rows, peak, total, True, negligible)
+    for i in range(n_rows):
+        w = weights[rows[i]] if weighted else 1.0
+        if w == 0.0 or total[i] == 0.0:
+            if w != 0.0:
+                out[1] += w
+                out[0] = -np.inf
+            total[i] = 0.0
+            continue
+        out[1] += w
+        out[0] += w * (peak[i] + np.log(total[i]))
+        total[i] = w / total[i]
+    s_off = 2 + n_components
+    q_off = s_off + n_components * n_features
+    for k in range(n_components):
+        mass = 0.0
+        for i in range(n_rows):
+            logp[k, i] *= total[i]
+            mass += logp[k, i]
+        if mass == 0.0:
+            continue
+        out[2 + k] += mass
+        # Completed rows about the component mean: observed x - mu, missing B (x_o - mu_o).
+        for a in range(n_obs):
+            mu = means[k, observed[p, a]]
+            row = observed[p, a]
+            for i in range(n_rows):
+                completed[row, i] = xt[a, i] - mu
+        for b in range(n_mis):
+            row = missing[p, b]
+            for i in range(n_rows):
+                completed[row, i] = 0.0
+            for a in range(n_obs):
+                coefficient = regression[p, k, b, a]
+                source = observed[p, a]
+                for i in range(n_rows):
+                    completed[row, i] += coefficient * completed[source, i]
+        for a in range(n_features):
+            first = 0.0
+            for i in range(n_rows):
+                s = logp[k, i] * completed[a, i]
+                scaled[a, i] = s
+                first += s
+            out[s_off + k * n_features + a] += first
+        base = q_off + k * n_features * n_features
+        _scatter_tiles(scaled, completed, n_rows, n_features, out, base)
+        for b1 in range(n_mis):
+            for b2 in range(n_mis):
+                r1 = missing[p, b1]
+                r2 = missing[p, b2]
+                if r1 <= r2:
+                    out[base + r1 * n_features + r2] += mass * conditional[p, k, b1, b2]
+
+
+@kernel(parallel=True)
+def missing_stats(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, n_observed,
+                  missing, n_missing, factors, const, regression, conditional, means,
+                  batch_units):
+    """Flat statistics (full second moments about ``means``) of rows with missing entries.
+
+    Parameters
+    ----------
+    X : (n, D) data; missing entries are never read.
+    weights : (n,) sample weights or empty.
+    sorted_rows : row indices grouped by pattern; unit u covers
+        ``sorted_rows[unit_bounds[u]:unit_bounds[u + 1]]``, all of pattern ``unit_pattern[u]``.
+    observed, missing : (P, D) column indices of each pattern (first n_observed[p] /
+        n_missing[p] used).
+    factors : (P, K, O4, O4) upper Cholesky factors of the observed precision, zero padded.
+    const : (P, K) log weight + log det(factor) - n_obs/2 log(2 pi).
+    regression : (P, K, D, D) B = S_mo S_oo^-1 (n_missing x n_observed used).
+    conditional : (P, K, D, D) S_mm - B S_om (n_missing x n_missing used).
+    means : (K, D) component means (also the shift of the moments).
+    """
+    n_components, n_features = means.shape
+    size = stat_size(n_components, n_features, False)
+    n_units = unit_bounds.shape[0] - 1
+    total = np.zeros(size)
+    for first in range(0, n_units, batch_units):
+        n_batch = min(batch_units, n_units - first)
+        partial = np.zeros((n_batch, size))
+        for j in prange(n_batch):
+            u = first + j
+            _missing_unit(X, weights, sorted_rows[unit_bounds[u]:unit_bounds[u + 1]],
+                          unit_pattern[u], observed, n_observed, missing, n_missing, factors,
+                          const, regression, conditional, means, partial[j])
+        _add_rows_in_order(partial, n_batch, total)
+    return total
