@@ -233,3 +233,32 @@ def test_imputer_in_a_pipeline():
     names = pipeline[0].get_feature_names_out()
     np.testing.assert_array_equal(names, [f"x{i}" for i in range(5)])
     assert sklearn.base.clone(pipeline[0]).get_params() == pipeline[0].get_params()
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_gaussian_hmm_marginalises_partially_missing_rows(covariance_type):
+    rng = np.random.RandomState(20)
+    X = np.vstack([rng.normal(size=(150, 3)), rng.normal(size=(150, 3)) + 3])
+    Xm = _holes(X, 0.25, seed=21)
+    Xm[7] = np.nan
+    model = fastem.GaussianHMM(2, covariance_type=covariance_type, missing="marginalize",
+                               n_iter=20, tol=0.0, random_state=0).fit(Xm, [100, 200])
+    history = np.asarray(model.monitor_.history)
+    assert np.all(np.diff(history) >= -1e-9 * np.abs(history[:-1]))
+    # Log-space forward recursion over SciPy's marginal densities of the observed entries.
+    log_b = np.zeros((len(Xm), 2))
+    for t, row in enumerate(Xm):
+        o = ~np.isnan(row)
+        if o.any():
+            log_b[t] = [multivariate_normal(model.means_[k][o],
+                                            model.covars_[k][np.ix_(o, o)]).logpdf(row[o])
+                        for k in range(2)]
+    expected = 0.0
+    with np.errstate(divide="ignore"):
+        log_a = np.log(model.transmat_)
+        for lo, hi in ((0, 100), (100, 300)):
+            alpha = np.log(model.startprob_) + log_b[lo]
+            for t in range(lo + 1, hi):
+                alpha = logsumexp(alpha[:, None] + log_a, axis=0) + log_b[t]
+            expected += logsumexp(alpha)
+    assert abs(model.score(Xm, [100, 200]) - expected) < 1e-9 * abs(expected)

@@ -15,6 +15,7 @@ from .._base import EstimatorBase
 from .._runtime import threads
 from ..engine import run_em
 from ..kernels import hmm as hk
+from ..mixture.missing import mean_imputed
 from .sequences import check_lengths, sequence_units
 
 
@@ -104,6 +105,10 @@ class _BaumWelch:
 
     def initialize(self, random_state):
         observed = self.X if self.missing is None else self.X[~self.missing]
+        if np.issubdtype(observed.dtype, np.floating) and np.isnan(observed).any():
+            # Partially missing rows: initialise on the mean-imputed rows with anything seen.
+            seen = ~np.isnan(observed).all(axis=1)
+            observed = mean_imputed(np.ascontiguousarray(observed[seen]))
         return self.estimator._initial_parameters(observed, self.bounds, random_state)
 
     def e_step(self, params):
@@ -180,6 +185,8 @@ class BaseHMM(EstimatorBase):
     """
 
     _emission_letters = ""
+    #: True when the emission model marginalises partially missing rows itself.
+    _partial_missing = False
 
     def __sklearn_is_fitted__(self):
         # Set by fit, or by a user who writes the parameters (hmmlearn allows scoring then).
@@ -253,8 +260,13 @@ class BaseHMM(EstimatorBase):
                     nan = np.isnan(values.reshape(len(values), -1))
                     rows = nan.all(axis=1)
                     if np.any(nan.any(axis=1) & ~rows):
-                        raise ValueError("X has rows with some (not all) entries missing; "
-                                         "missing='marginalize' handles whole missing rows")
+                        if self._partial_missing:
+                            if rows.all():
+                                raise ValueError("every row of X is missing")
+                            return self._validate_X(values, fitting, allow_nan=True), None
+                        raise ValueError(f"X has rows with some (not all) entries missing; "
+                                         f"{type(self).__name__} handles whole missing rows "
+                                         f"only")
                     if rows.any():
                         if rows.all():
                             raise ValueError("every row of X is missing")

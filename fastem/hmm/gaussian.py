@@ -13,6 +13,7 @@ from .. import _validation as v
 from ..engine import UNIT_ROWS, batch_units
 from ..kernels import gaussian as gk
 from ..mixture import kmeans
+from ..mixture import missing as missing_data
 from ..mixture.covariance import SPECS, _scatter_about_new_means
 from ..mixture.model import MixtureParams, kernel_model, unpack_stats
 from .base import BaseHMM
@@ -99,8 +100,13 @@ class GaussianHMM(BaseHMM):
     def _spec(self):
         return SPECS[v.check_option(self.covariance_type, "covariance_type", tuple(SPECS))]
 
-    def _validate_X(self, X, fitting):
-        X = v.check_array(X, min_samples=1, estimator=type(self).__name__)
+    _partial_missing = True
+
+    def _validate_X(self, X, fitting, allow_nan=False):
+        X = v.check_array(X, min_samples=1, estimator=type(self).__name__, allow_nan=allow_nan)
+        if allow_nan and np.isinf(X).any():
+            raise ValueError("Input X contains infinity (missing='marginalize' only accepts NaN "
+                             "as a missing entry).")
         if not fitting and hasattr(self, "means_"):
             n_features = np.asarray(self.means_).shape[1]
             if X.shape[1] != n_features:
@@ -151,7 +157,25 @@ class GaussianHMM(BaseHMM):
         chol = spec.precisions_cholesky(params["covars"], 0.0)
         return MixtureParams(np.ones(self.n_components), params["means"], params["covars"], chol)
 
+    def _missing_layout(self, X):
+        """The missing-data layout of X when it has NaN entries, else None (cached per X)."""
+        cached = getattr(self, "_layout_cache", None)
+        if cached is not None and cached[0] is X:
+            return cached[1]
+        layout = None
+        if np.isnan(X).any():
+            layout = missing_data.MissingLayout(X, self.n_components)
+        self._layout_cache = (X, layout)
+        return layout
+
     def _emission_log_likelihood(self, X, params, out=None):
+        if self._missing_layout(X) is not None:
+            table = missing_data.row_outputs(self._spec, self._mixture_params(params), X,
+                                             "weighted")
+            if out is None:
+                return table
+            out[:] = table
+            return out
         means, factor, const = kernel_model(self._spec, self._mixture_params(params))
         if out is None:
             out = np.empty((X.shape[0], self.n_components))
@@ -160,6 +184,10 @@ class GaussianHMM(BaseHMM):
         return out
 
     def _emission_statistics(self, X, posteriors, params):
+        layout = self._missing_layout(X)
+        if layout is not None:
+            return layout.statistics(self._spec, self._mixture_params(params),
+                                     responsibilities=np.ascontiguousarray(posteriors))
         spec = self._spec
         means, factor, const = kernel_model(spec, self._mixture_params(params))
         size = gk.stat_size(self.n_components, X.shape[1], spec.diagonal)

@@ -32,7 +32,7 @@ from .gaussian import (
 
 @kernel
 def _missing_unit(X, weights, rows, p, observed, n_observed, missing, n_missing, factors, const,
-                  regression, conditional, means, out):
+                  regression, conditional, means, given, out):
     n_rows = rows.shape[0]
     n_components, n_features = means.shape
     n_obs = n_observed[p]
@@ -50,6 +50,18 @@ def _missing_unit(X, weights, rows, p, observed, n_observed, missing, n_missing,
     y = np.empty((4, n_rows))
     maha = np.empty(n_rows)
     logp = np.empty((n_components, n_rows))
+    peak = np.empty(n_rows)
+    total = np.empty(n_rows)
+    if given.shape[0] > 0:
+        # Responsibilities supplied (already weighted): no posterior, no log-likelihood.
+        for i in range(n_rows):
+            total[i] = 1.0
+            out[1] += weights[rows[i]] if weighted else 1.0
+            for k in range(n_components):
+                logp[k, i] = given[rows[i], k]
+        _complete_and_accumulate(xt, logp, total, p, observed, n_obs, missing, n_mis,
+                                 regression, conditional, means, completed, scaled, out)
+        return
     for k in range(n_components):
         for a in range(n_obs):
             mu = means[k, observed[p, a]]
@@ -59,8 +71,6 @@ def _missing_unit(X, weights, rows, p, observed, n_observed, missing, n_missing,
         c = const[p, k]
         for i in range(n_rows):
             logp[k, i] = c - 0.5 * maha[i]
-    peak = np.empty(n_rows)
-    total = np.empty(n_rows)
     negligible = NEGLIGIBLE_LOG_RATIO_32 if X.itemsize == 4 else NEGLIGIBLE_LOG_RATIO_64
     _normaliser(logp, n_rows, peak, total, True, negligible)
     for i in range(n_rows):
@@ -74,13 +84,23 @@ def _missing_unit(X, weights, rows, p, observed, n_observed, missing, n_missing,
         out[1] += w
         out[0] += w * (peak[i] + np.log(total[i]))
         total[i] = w / total[i]
+    _complete_and_accumulate(xt, logp, total, p, observed, n_obs, missing, n_mis, regression,
+                             conditional, means, completed, scaled, out)
+
+
+@kernel
+def _complete_and_accumulate(xt, resp, scale, p, observed, n_obs, missing, n_mis, regression,
+                             conditional, means, completed, scaled, out):
+    """Add the unit's completed rows with responsibilities resp[k, i] * scale[i]."""
+    n_components, n_features = means.shape
+    n_rows = resp.shape[1]
     s_off = 2 + n_components
     q_off = s_off + n_components * n_features
     for k in range(n_components):
         mass = 0.0
         for i in range(n_rows):
-            logp[k, i] *= total[i]
-            mass += logp[k, i]
+            resp[k, i] *= scale[i]
+            mass += resp[k, i]
         if mass == 0.0:
             continue
         out[2 + k] += mass
@@ -102,7 +122,7 @@ def _missing_unit(X, weights, rows, p, observed, n_observed, missing, n_missing,
         for a in range(n_features):
             first = 0.0
             for i in range(n_rows):
-                s = logp[k, i] * completed[a, i]
+                s = resp[k, i] * completed[a, i]
                 scaled[a, i] = s
                 first += s
             out[s_off + k * n_features + a] += first
@@ -118,7 +138,7 @@ def _missing_unit(X, weights, rows, p, observed, n_observed, missing, n_missing,
 
 @kernel(parallel=True)
 def missing_stats(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, n_observed,
-                  missing, n_missing, factors, const, regression, conditional, means,
+                  missing, n_missing, factors, const, regression, conditional, means, given,
                   batch_units):
     """Flat statistics (full second moments about ``means``) of rows with missing entries.
 
@@ -135,6 +155,8 @@ def missing_stats(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, 
     regression : (P, K, D, D) B = S_mo S_oo^-1 (n_missing x n_observed used).
     conditional : (P, K, D, D) S_mm - B S_om (n_missing x n_missing used).
     means : (K, D) component means (also the shift of the moments).
+    given : (n, K) responsibilities to use instead of the mixture posterior (weights
+        already applied; ``out[0]`` stays 0), or an empty (0, 0) array.
     """
     n_components, n_features = means.shape
     size = stat_size(n_components, n_features, False)
@@ -147,6 +169,6 @@ def missing_stats(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, 
             u = first + j
             _missing_unit(X, weights, sorted_rows[unit_bounds[u]:unit_bounds[u + 1]],
                           unit_pattern[u], observed, n_observed, missing, n_missing, factors,
-                          const, regression, conditional, means, partial[j])
+                          const, regression, conditional, means, given, partial[j])
         _add_rows_in_order(partial, n_batch, total)
     return total

@@ -29,6 +29,7 @@ from ..kernels import gaussian_missing as gmk
 from .model import GaussianMixtureEM
 
 _EMPTY = np.empty(0)
+_EMPTY_MATRIX = np.empty((0, 0))
 _NO_LABELS = np.empty(0, dtype=np.int64)
 
 
@@ -119,7 +120,8 @@ def _normalise(table):
 
 
 def row_outputs(spec, params, X, what):
-    """Per-row log-density ("logsumexp") or log-posteriors ("log_resp") of X with NaN."""
+    """Per-row log-density ("logsumexp"), log-posteriors ("log_resp") or weighted
+    component log-densities ("weighted") of X with NaN (marginal over missing entries)."""
     n, n_features = X.shape
     k = params.means.shape[0]
     groups, empty_rows = missing_patterns(X)
@@ -129,6 +131,9 @@ def row_outputs(spec, params, X, what):
     for pattern, rows in _patterns(groups, spec, params, n_features):
         table = pattern.weighted_log_prob(np.ascontiguousarray(X[np.ix_(rows,
                                                                         pattern.observed)]))
+        if what == "weighted":
+            values[rows] = table
+            continue
         norm, _ = _normalise(table)
         values[rows] = norm if what == "logsumexp" else table - norm[:, None]
     # A row with nothing observed: density 1, posterior = the mixture weights.
@@ -136,75 +141,46 @@ def row_outputs(spec, params, X, what):
     return values
 
 
-class MissingGaussianMixtureEM:
-    """A Gaussian mixture on data with NaN entries, as :class:`fastem.engine.EMModel`."""
+class MissingLayout:
+    """What the missing-data kernel needs that depends on the data only: the patterns,
+    and the rows cut into work units of one pattern each (fixed by the data, never by
+    the thread count)."""
 
-    def __init__(self, X, sample_weight, spec, n_components, reg_covar, init_params,
-                 weights_init=None, means_init=None, precisions_cholesky_init=None):
+    def __init__(self, X, n_components):
+        n_features = X.shape[1]
         self.X = X
-        self.sample_weight = sample_weight
-        self.spec = spec
-        self.n_components = n_components
-        self.reg_covar = reg_covar
-        self.monotone = reg_covar == 0.0
-        self.groups, _ = missing_patterns(X)
-        self._prepare_units(X.shape[1])
-        # Initialisation runs the ordinary one on a column-mean-imputed copy.
-        self._init_model = GaussianMixtureEM(
-            mean_imputed(X, sample_weight), sample_weight, spec, n_components, reg_covar,
-            init_params, weights_init, means_init, precisions_cholesky_init)
-
-    def _prepare_units(self, n_features):
-        """Kernel arrays fixed by the data: patterns, and work units of one pattern each."""
+        self.groups, self.empty_rows = missing_patterns(X)
         n_patterns = len(self.groups)
-        self._observed = np.zeros((n_patterns, n_features), dtype=np.int64)
-        self._missing = np.zeros((n_patterns, n_features), dtype=np.int64)
-        self._n_observed = np.zeros(n_patterns, dtype=np.int64)
-        self._n_missing = np.zeros(n_patterns, dtype=np.int64)
+        self.observed = np.zeros((n_patterns, n_features), dtype=np.int64)
+        self.missing = np.zeros((n_patterns, n_features), dtype=np.int64)
+        self.n_observed = np.zeros(n_patterns, dtype=np.int64)
+        self.n_missing = np.zeros(n_patterns, dtype=np.int64)
         rows_in_order, bounds, unit_pattern = [], [0], []
         for index, (observed, rows) in enumerate(self.groups):
             missing = np.setdiff1d(np.arange(n_features), observed)
-            self._observed[index, :observed.size] = observed
-            self._missing[index, :missing.size] = missing
-            self._n_observed[index] = observed.size
-            self._n_missing[index] = missing.size
+            self.observed[index, :observed.size] = observed
+            self.missing[index, :missing.size] = missing
+            self.n_observed[index] = observed.size
+            self.n_missing[index] = missing.size
             rows_in_order.append(rows)
             for lo in range(0, len(rows), UNIT_ROWS):
                 bounds.append(bounds[-1] + min(UNIT_ROWS, len(rows) - lo))
                 unit_pattern.append(index)
-        self._sorted_rows = np.concatenate(rows_in_order).astype(np.int64)
-        self._unit_bounds = np.asarray(bounds, dtype=np.int64)
-        self._unit_pattern = np.asarray(unit_pattern, dtype=np.int64)
-        self._obs4 = (int(self._n_observed.max()) + 3) // 4 * 4
-        self._weights_arg = _EMPTY if self.sample_weight is None else self.sample_weight
-        size = gk.stat_size(self.n_components, n_features, False)
-        self._batch = batch_units(size)
+        self.sorted_rows = np.concatenate(rows_in_order).astype(np.int64)
+        self.unit_bounds = np.asarray(bounds, dtype=np.int64)
+        self.unit_pattern = np.asarray(unit_pattern, dtype=np.int64)
+        self.obs4 = (int(self.n_observed.max()) + 3) // 4 * 4
+        self.batch = batch_units(gk.stat_size(n_components, n_features, False))
 
-    def initialize(self, random_state):
-        return self._init_model.initialize(random_state)
-
-    def e_step(self, params):
-        k, d = params.means.shape
-        arrays = self._factorised(params)
-        flat = gmk.missing_stats(self.X, self._weights_arg, self._sorted_rows, self._unit_bounds,
-                                 self._unit_pattern, self._observed, self._n_observed,
-                                 self._missing, self._n_missing, *arrays,
-                                 np.ascontiguousarray(params.means), self._batch)
-        if self.spec.diagonal:
-            head = flat[:2 + k + k * d]
-            second = flat[2 + k + k * d:].reshape(k, d, d)
-            flat = np.concatenate([head, np.einsum("kdd->kd", second).ravel()])
-        return flat[0] / flat[1], flat
-
-    def _factorised(self, params):
+    def _factorised(self, spec, params):
         """Per (pattern, component): observed precision factor, constant, regression and
         conditional covariance, padded into the kernel's arrays."""
         k, d = params.means.shape
-        covariances = full_covariances(self.spec, params.covariances, k, d)
+        covariances = full_covariances(spec, params.covariances, k, d)
         with np.errstate(divide="ignore"):
             log_weights = np.log(params.weights)
         n_patterns = len(self.groups)
-        factors = np.zeros((n_patterns, k, self._obs4, self._obs4))
+        factors = np.zeros((n_patterns, k, self.obs4, self.obs4))
         const = np.empty((n_patterns, k))
         regression = np.zeros((n_patterns, k, d, d))
         conditional = np.zeros((n_patterns, k, d, d))
@@ -217,6 +193,46 @@ class MissingGaussianMixtureEM:
                 regression[index, :, :n_mis, :n_obs] = pattern.regression
                 conditional[index, :, :n_mis, :n_mis] = pattern.conditional
         return factors, const, regression, conditional
+
+    def statistics(self, spec, params, weights=None, responsibilities=None):
+        """Flat statistics (spec's layout) of the rows with something observed.
+
+        With ``responsibilities`` (n, K) given (e.g. HMM posteriors, already
+        weighted), they replace the mixture posterior and ``flat[0]`` is 0.
+        """
+        k, d = params.means.shape
+        flat = gmk.missing_stats(
+            self.X, _EMPTY if weights is None else weights, self.sorted_rows, self.unit_bounds,
+            self.unit_pattern, self.observed, self.n_observed, self.missing, self.n_missing,
+            *self._factorised(spec, params), np.ascontiguousarray(params.means),
+            _EMPTY_MATRIX if responsibilities is None else responsibilities, self.batch)
+        if spec.diagonal:
+            head = flat[:2 + k + k * d]
+            second = flat[2 + k + k * d:].reshape(k, d, d)
+            flat = np.concatenate([head, np.einsum("kdd->kd", second).ravel()])
+        return flat
+
+
+class MissingGaussianMixtureEM:
+    """A Gaussian mixture on data with NaN entries, as :class:`fastem.engine.EMModel`."""
+
+    def __init__(self, X, sample_weight, spec, n_components, reg_covar, init_params,
+                 weights_init=None, means_init=None, precisions_cholesky_init=None):
+        self.sample_weight = sample_weight
+        self.spec = spec
+        self.monotone = reg_covar == 0.0
+        self.layout = MissingLayout(X, n_components)
+        # Initialisation runs the ordinary one on a column-mean-imputed copy.
+        self._init_model = GaussianMixtureEM(
+            mean_imputed(X, sample_weight), sample_weight, spec, n_components, reg_covar,
+            init_params, weights_init, means_init, precisions_cholesky_init)
+
+    def initialize(self, random_state):
+        return self._init_model.initialize(random_state)
+
+    def e_step(self, params):
+        flat = self.layout.statistics(self.spec, params, self.sample_weight)
+        return flat[0] / flat[1], flat
 
     def m_step(self, flat, params):
         return self._init_model.m_step(flat, params)
