@@ -355,3 +355,25 @@ def test_fit_with_missing_rows_and_the_errors_around_them():
     counts = np.array([[1.0, 2.0], [np.nan, 3.0], [0.0, 1.0]])
     with pytest.raises(ValueError, match="whole missing rows only"):
         PoissonHMM(1, missing="marginalize").fit(counts)
+
+
+def test_stationary_distribution_and_information_criteria_match_hmmlearn():
+    ours, theirs, _ = _hmmlearn_pair("diag", seed=9)
+    stationary = ours.get_stationary_distribution()
+    np.testing.assert_allclose(stationary @ ours.transmat_, stationary, atol=1e-12)
+    np.testing.assert_allclose(stationary, theirs.get_stationary_distribution(), rtol=1e-10)
+    X, _ = ours.sample(300, random_state=0)
+    theirs.n_features = X.shape[1]
+    np.testing.assert_allclose(ours.aic(X), theirs.aic(X), rtol=1e-10)
+    np.testing.assert_allclose(ours.bic(X), theirs.bic(X), rtol=1e-10)
+
+
+def test_restarts_keep_the_best_run():
+    rng = np.random.RandomState(12)
+    source = _random_model(rng, "diag", 3)
+    X, _ = source.sample(800, random_state=5)
+    one = GaussianHMM(3, n_iter=15, random_state=0).fit(X)
+    three = GaussianHMM(3, n_iter=15, random_state=0, n_init=3).fit(X)
+    # The first restart is the single run (same random stream), so the best of three
+    # can only be better.
+    assert three.monitor_.history[-1] >= one.monitor_.history[-1] - 1e-9
