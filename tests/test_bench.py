@@ -36,7 +36,7 @@ def test_comparison_starts_both_libraries_from_the_same_parameters():
     assert record["fastem_ms"] >= 0 and record["sklearn_ms"] >= 0  # tiny data: noise-level
     assert record["fastem_peak_mb"] is not None and record["sklearn_peak_mb"] is not None
     report = format_report({"per_iteration": [record], "float32": [], "kmeans": [],
-                            "full_pass": [], "memory": [], "hmm": []},
+                            "full_pass": [], "memory": [], "hmm": [], "missing": []},
                            {"cpu": "test cpu", "cores": 2, "python": "3"})
     row = [line for line in report.splitlines() if line.startswith("| N=3,000 D=3 K=3 full")]
     assert len(row) == 1
@@ -57,3 +57,11 @@ def test_hmm_comparison_runs_both_libraries_from_the_same_start():
     record = compare("tiny", "gaussian", 3, 200, 3, 2, 1, reference)
     assert record["loglik_diff"] < 1e-8 * 1e3
     assert {"hmmlearn_log_ms", "hmmlearn_scaling_ms", "ratio_log"} <= set(record)
+
+
+def test_missing_data_comparison_times_both_fits():
+    from fastem.bench.mixture import compare_missing
+
+    record = compare_missing(4000, 3, 2, "full", 0.2, 1)
+    assert record["complete_ms"] >= 0 and record["missing_ms"] >= 0
+    assert "20% missing" in record["workload"]

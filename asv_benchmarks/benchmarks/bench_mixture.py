@@ -88,3 +88,23 @@ class PredictAndInit:
 
     def peakmem_fit(self, shape):
         fastem.GaussianMixture(self.k, random_state=0, max_iter=5).fit(self.X)
+
+
+class FitWithMissingEntries:
+    """Exact EM on 20% missing entries against the same data complete."""
+
+    params = (["complete", "missing"],)
+    param_names = ["data"]
+    timeout = 300
+
+    def setup(self, data):
+        n, d, k = 200_000, 8, 8
+        X = _data(n, d, k)
+        self.kwargs = dict(_fixed_start(X, k, "full"), missing="marginalize")
+        if data == "missing":
+            X[np.random.RandomState(1).rand(*X.shape) < 0.2] = np.nan
+        self.X = X
+        fastem.GaussianMixture(**self.kwargs).fit(self.X[:2000])
+
+    def time_fit_10_iterations(self, data):
+        fastem.GaussianMixture(**self.kwargs).fit(self.X)

@@ -29,6 +29,7 @@ FLOAT32 = (300_000, 16, 16, "full")
 KMEANS = (300_000, 16, 16)
 FULL_PASS = [(300_000, 16, 16), (40_000, 64, 32)]
 MEMORY = (2_000_000, 16, 32, "full")
+MISSING = (1_000_000, 8, 8, "full", 0.2)
 
 
 def blobs(n, n_features, n_components, seed=0, dtype=np.float64):
@@ -108,6 +109,25 @@ def compare_float32(n, d, k, covariance_type, repeats):
             "float32_ms": times["float32"], "ratio": times["float64"] / times["float32"]}
 
 
+def compare_missing(n, d, k, covariance_type, fraction, repeats):
+    """fastem per-iteration time with a fraction of entries missing at random, against the
+    same data complete (same starting parameters)."""
+    import fastem
+
+    X = blobs(n, d, k)
+    holes = X.copy()
+    holes[np.random.RandomState(1).rand(*X.shape) < fraction] = np.nan
+    start = _start(X, k, covariance_type)
+    times = {}
+    for name, data in (("complete", X), ("missing", holes)):
+        fit = _fitter(fastem.GaussianMixture, data, dict(start, missing="marginalize"))
+        fit(1)
+        times[name] = 1e3 * per_iteration(fit, repeats)
+    return {"workload": _name(n, d, k, covariance_type) + f", {fraction:.0%} missing",
+            "complete_ms": times["complete"], "missing_ms": times["missing"],
+            "ratio": times["missing"] / times["complete"]}
+
+
 def compare_kmeans(n, d, k, repeats, reference):
     """k-means++ seeding plus Lloyd's iterations, against KMeans(n_init=1)."""
     from ..mixture import kmeans
@@ -168,7 +188,8 @@ def run_all(quick=False, repeats=3, reference=True, memory_reference=False, log=
     """Run every comparison (or ``only`` "mixture" / "hmm"); returns a dict of lists of
     records (see ``__main__``)."""
     scale = 10 if quick else 1
-    results = {"per_iteration": [], "float32": [], "kmeans": [], "full_pass": [], "memory": []}
+    results = {"per_iteration": [], "float32": [], "kmeans": [], "full_pass": [], "memory": [],
+               "missing": []}
     if only == "hmm":
         from . import hmm
 
@@ -189,6 +210,9 @@ def run_all(quick=False, repeats=3, reference=True, memory_reference=False, log=
         log(_progress(results["per_iteration"][-1]))
     n, d, k, covariance_type = FLOAT32
     results["float32"].append(compare_float32(n // scale, d, k, covariance_type, repeats))
+    n, d, k, covariance_type, fraction = MISSING
+    results["missing"].append(compare_missing(n // scale, d, k, covariance_type, fraction,
+                                              repeats))
     n, d, k = KMEANS
     results["kmeans"].append(compare_kmeans(n // scale, d, k, repeats, sklearn_kmeans))
     dgemm = dgemm_rate()
