@@ -18,11 +18,54 @@ Why these settings:
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 import numba
+
+from . import _runtime
 
 SAFE_FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
 prange = numba.prange
+
+
+def _compile(fn, *, parallel, cache):
+    return numba.njit(cache=cache, nogil=True, parallel=parallel, error_model="numpy",
+                      fastmath=set(SAFE_FASTMATH))(fn)
+
+
+class _ParallelKernel:
+    """A parallel entry point that falls back to a serial build where threads cannot run.
+
+    In a process forked after GNU OpenMP ran, entering a parallel region
+    terminates the process; there the same function is compiled without
+    ``parallel`` (``prange`` becomes ``range``; work units and reduction order
+    are unchanged) and used instead, with one warning. The serial build is not
+    cached: it only exists in such children.
+    """
+
+    _warned = False
+
+    def __init__(self, fn, compiled):
+        functools.update_wrapper(self, fn)
+        self.parallel = compiled
+        self._fn = fn
+        self._serial = None
+
+    def __call__(self, *args):
+        if not _runtime.serial_only():
+            return self.parallel(*args)
+        if self._serial is None:
+            if not _ParallelKernel._warned:
+                _ParallelKernel._warned = True
+                warnings.warn("fastem runs serially in this process: it was forked after the "
+                              "OpenMP threading layer ran, which cannot be used again after "
+                              "fork. Install tbb (pip install 'fastem[tbb]') or start worker "
+                              "processes with the 'spawn' or 'forkserver' method.",
+                              RuntimeWarning, stacklevel=2)
+            self._serial = _compile(self._fn, parallel=False, cache=False)
+        return self._serial(*args)
 
 
 def kernel(function=None, *, parallel: bool = False):
@@ -34,13 +77,8 @@ def kernel(function=None, *, parallel: bool = False):
     """
 
     def decorate(fn):
-        return numba.njit(
-            cache=True,
-            nogil=True,
-            parallel=parallel,
-            error_model="numpy",
-            fastmath=set(SAFE_FASTMATH),
-        )(fn)
+        compiled = _compile(fn, parallel=parallel, cache=True)
+        return _ParallelKernel(fn, compiled) if parallel else compiled
 
     if function is not None:
         return decorate(function)
