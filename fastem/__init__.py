@@ -11,6 +11,7 @@ from ._runtime import threads
 from .datasets import load_faithful
 from .exceptions import ConvergenceWarning, NotFittedError
 from .hmm import GMMHMM, CategoricalHMM, GaussianHMM, MultinomialHMM, PoissonHMM
+from .io import load
 from .mixture import EMImputer, GaussianMixture
 
 __version__ = "0.1.0"
@@ -25,6 +26,7 @@ __all__ = [
     "GaussianMixture",
     "NotFittedError",
     "PoissonHMM",
+    "load",
     "load_faithful",
     "threads",
     "__version__",

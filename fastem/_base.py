@@ -61,6 +61,13 @@ class EstimatorBase:
         ]
         return f"{type(self).__name__}({', '.join(changed)})"
 
+    def save(self, path):
+        """Write this estimator to ``path`` (see :func:`fastem.io.save`); read it back with
+        :func:`fastem.load`. The format executes nothing on load."""
+        from .io import save
+
+        save(self, path)
+
     def __sklearn_is_fitted__(self):
         return hasattr(self, "n_features_in_")
 

@@ -192,6 +192,11 @@ class BaseHMM(EstimatorBase):
         # Set by fit, or by a user who writes the parameters (hmmlearn allows scoring then).
         return hasattr(self, "startprob_") and hasattr(self, "transmat_")
 
+    def _validate_loaded(self):
+        """Re-check parameters read from a file (the estimator's own checks)."""
+        self._check_common()
+        self._current_parameters()
+
     def _check_common(self):
         k = v.check_int(self.n_components, "n_components", 1)
         v.check_option(self.algorithm, "algorithm", ("viterbi", "map"))

@@ -108,7 +108,7 @@ class GaussianHMM(BaseHMM):
             raise ValueError("Input X contains infinity (missing='marginalize' only accepts NaN "
                              "as a missing entry).")
         if not fitting and hasattr(self, "means_"):
-            n_features = np.asarray(self.means_).shape[1]
+            n_features = np.shape(self.means_)[-1]
             if X.shape[1] != n_features:
                 raise ValueError(f"X has {X.shape[1]} features, but the model has "
                                  f"{n_features}")

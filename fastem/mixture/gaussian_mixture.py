@@ -184,6 +184,21 @@ class GaussianMixture(EstimatorBase):
                                  f"{self.n_features_in_} features as input.")
         return X
 
+    def _validate_loaded(self):
+        """Re-check fitted parameters read from a file."""
+        self._check_hyperparameters()
+        k = self.n_components
+        d = int(self.n_features_in_)
+        spec = self._spec
+        weights = v.check_parameter_array(self.weights_, "weights_", (k,))
+        if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0):
+            raise ValueError("weights_ must be non-negative and sum to 1")
+        v.check_parameter_array(self.means_, "means_", (k, d))
+        shape = spec.precisions_shape(k, d)
+        v.check_parameter_array(self.covariances_, "covariances_", shape)
+        v.check_parameter_array(self.precisions_cholesky_, "precisions_cholesky_", shape)
+        spec.precisions_cholesky(self.covariances_, 0.0)  # positive definite
+
     # -- parameters ----------------------------------------------------------
     @property
     def _spec(self):
