@@ -8,6 +8,7 @@ cores.
 
 from . import _runtime  # noqa: F401  (selects a thread-safe numba layer first)
 from ._runtime import threads
+from ._warmup import warmup
 from .datasets import load_faithful
 from .exceptions import ConvergenceWarning, NotFittedError
 from .hmm import GMMHMM, CategoricalHMM, GaussianHMM, MultinomialHMM, PoissonHMM
@@ -29,5 +30,6 @@ __all__ = [
     "load",
     "load_faithful",
     "threads",
+    "warmup",
     "__version__",
 ]

@@ -95,3 +95,15 @@ def test_a_forked_child_completes_its_fit(tmp_path, layer):
         assert words[2] == "serial"  # detected, and ran serially instead of dying
     else:
         assert words[2] == "parallel"
+
+
+def test_warmup_compiles_the_common_signatures():
+    from fastem.kernels import gaussian as gk
+    from fastem.kernels import hmm as hk
+
+    seconds = fastem.warmup()
+    assert seconds >= 0.0
+    dtypes = {str(signature[0].dtype) for signature in gk.gaussian_stats.parallel.signatures}
+    assert {"float64", "float32"} <= dtypes
+    assert gk.gaussian_rows.parallel.signatures
+    assert hk.forward_backward.parallel.signatures and hk.viterbi.parallel.signatures

@@ -1,0 +1,59 @@
+"""Ahead-of-time compilation of the common kernel signatures (``fastem.warmup``)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+
+def warmup(float32=True, hmm=True, verbose=False):
+    """Compile (or load from the on-disk cache) the kernels that fits commonly use.
+
+    Call it once at service start-up or in a Docker build step, so that the
+    first request does not pay for compilation. Compiled kernels are cached on
+    disk next to fastem's sources, or in numba's user-wide cache directory
+    when that is read-only (``NUMBA_CACHE_DIR`` moves it).
+
+    Parameters
+    ----------
+    float32 : bool, default=True
+        Also compile the float32 kernels of GaussianMixture.
+    hmm : bool, default=True
+        Also compile the HMM kernels (Gaussian and categorical emissions).
+    verbose : bool, default=False
+        Print what was compiled and how long it took.
+
+    Returns
+    -------
+    seconds : float
+        Time taken.
+    """
+    from . import CategoricalHMM, GaussianHMM, GaussianMixture
+
+    started = time.perf_counter()
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(64, 3))
+    dtypes = (np.float64, np.float32) if float32 else (np.float64,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for dtype in dtypes:
+            data = X.astype(dtype)
+            for covariance_type in ("full", "tied", "diag", "spherical"):
+                model = GaussianMixture(2, covariance_type=covariance_type, max_iter=2,
+                                        random_state=0).fit(data)
+                model.score_samples(data)
+                model.predict_proba(data)
+            if verbose:
+                print(f"GaussianMixture {np.dtype(dtype).name}: "
+                      f"{time.perf_counter() - started:.1f} s", flush=True)
+        if hmm:
+            model = GaussianHMM(2, n_iter=2, random_state=0).fit(X, [32, 32])
+            model.score(X)
+            model.decode(X)
+            symbols = rng.randint(3, size=(64, 1))
+            CategoricalHMM(2, n_iter=2, random_state=0).fit(symbols).decode(symbols)
+            if verbose:
+                print(f"HMMs: {time.perf_counter() - started:.1f} s", flush=True)
+    return time.perf_counter() - started
