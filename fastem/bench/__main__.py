@@ -65,6 +65,10 @@ def format_report(results, machine):
          f"{_cell(r.get('sklearn_peak_mb'), '.0f')} | "
          f"{_cell(r.get('sklearn_peak_over_data'), '.2f')} |" for r in results["memory"]])
     lines += _table(
+        "| cold start (fresh process) | no kernel cache, s | warm cache, s |",
+        [f"| {r['workload']} | {_cell(r.get('no_cache_s'), '.2f')} | "
+         f"{_cell(r.get('warm_cache_s'), '.2f')} |" for r in results.get("cold_start", [])])
+    lines += _table(
         "| HMM (Baum-Welch) | fastem ms/iter | hmmlearn log ms/iter | speed-up | "
         "hmmlearn scaling ms/iter | speed-up | Δ log-likelihood (abs) |",
         [f"| {r['workload']} | {r['fastem_ms']:.1f} | {_cell(r.get('hmmlearn_log_ms'), '.1f')} "

@@ -221,6 +221,9 @@ def run_all(quick=False, repeats=3, reference=True, memory_reference=False, log=
     n, d, k, covariance_type = MEMORY
     results["memory"].append(fit_memory(n // scale, d, k, covariance_type,
                                         sklearn_gmm if memory_reference else None))
+    from . import coldstart
+
+    results["cold_start"] = [coldstart.run(log)]
     if only == "mixture":
         return results
     from . import hmm
