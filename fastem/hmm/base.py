@@ -357,6 +357,9 @@ class BaseHMM(EstimatorBase):
         """
         self._check_common()
         X, missing = self._validate(X, fitting=True)
+        if X.shape[0] < self.n_components:
+            raise ValueError(f"X has {X.shape[0]} samples, fewer than n_components="
+                             f"{self.n_components}")
         bounds = check_lengths(lengths, X.shape[0])
         weights = None
         if sample_weight is not None:

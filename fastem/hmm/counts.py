@@ -38,8 +38,13 @@ def _check_counts(X, estimator, n_features=None):
         raise ValueError(f"X must be 2-d (n_samples, n_features), got shape {array.shape}")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"X is empty: shape {array.shape}")
-    if np.iscomplexobj(array) or not np.all(np.isfinite(array)):
-        raise ValueError("X must hold finite non-negative integer counts")
+    if np.iscomplexobj(array):
+        raise ValueError("X must hold non-negative integer counts, got complex numbers")
+    if np.isnan(array).any():
+        raise ValueError("X contains NaN (with missing='marginalize', a row of NaN is a "
+                         "missing observation)")
+    if np.isinf(array).any():
+        raise ValueError("X contains infinity; counts must be finite")
     if np.any(array < 0) or not np.all(array == np.round(array)):
         raise ValueError("X must hold non-negative integer counts (negative or fractional "
                          "values found)")
