@@ -77,10 +77,15 @@ def _dirichlet_log_prior(prior, probabilities):
     return float(np.sum(terms))
 
 
-def _normalise(array):
+def _normalise(array, previous=None):
+    """Rows scaled to sum to 1. A row with no mass (e.g. a state that no expected
+    transition leaves) keeps ``previous`` (EM has no information to change it), so the
+    result stays a valid distribution instead of a row of zeros or NaN."""
     total = array.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(total > 0, array / np.where(total > 0, total, 1.0), 0.0)
+    if previous is not None:
+        out = np.where(total > 0, out, previous)
     return out
 
 
@@ -140,10 +145,12 @@ class _BaumWelch:
         new = dict(params)
         if "s" in est.params:
             value = np.maximum(np.asarray(est.startprob_prior) - 1.0 + stats["start"], 0.0)
-            new["startprob"] = _normalise(np.where(params["startprob"] == 0, 0.0, value))
+            new["startprob"] = _normalise(np.where(params["startprob"] == 0, 0.0, value),
+                                          params["startprob"])
         if "t" in est.params:
             value = np.maximum(np.asarray(est.transmat_prior) - 1.0 + stats["trans"], 0.0)
-            new["transmat"] = _normalise(np.where(params["transmat"] == 0, 0.0, value))
+            new["transmat"] = _normalise(np.where(params["transmat"] == 0, 0.0, value),
+                                         params["transmat"])
         new.update(est._emission_m_step(stats["emission"], params))
         return new
 

@@ -128,7 +128,7 @@ class CategoricalHMM(BaseHMM):
         if "e" not in self.params:
             return {}
         value = np.maximum(np.asarray(self.emissionprob_prior) - 1.0 + counts, 0.0)
-        return {"emissionprob": _normalise(value)}
+        return {"emissionprob": _normalise(value, params["emissionprob"])}
 
     def _emission_log_prior(self, params):
         if "e" not in self.params:

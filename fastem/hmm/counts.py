@@ -248,7 +248,7 @@ class MultinomialHMM(BaseHMM):
     def _emission_m_step(self, stats, params):
         if "e" not in self.params:
             return {}
-        return {"emissionprob": _normalise(stats["obs"])}
+        return {"emissionprob": _normalise(stats["obs"], params["emissionprob"])}
 
     def _n_emission_parameters(self):
         k, n_features = np.shape(self.emissionprob_)

@@ -200,13 +200,17 @@ class GaussianHMM(BaseHMM):
         shift = params["means"]
         _, _, post, first, second = unpack_stats(flat, k, d, self._spec.diagonal)
         new = {}
+        empty = post <= 0  # states without posterior mass keep their parameters
         means_weight = np.asarray(self.means_weight, dtype=np.float64)
         means_prior = np.asarray(self.means_prior, dtype=np.float64)
         denom = post[:, None]
         means = shift
         if "m" in self.params:
             # hmmlearn: (w0 mu0 + sum_t g x_t) / (w0 + sum_t g), from moments about the shift.
-            means = (means_weight * means_prior + first + denom * shift) / (means_weight + denom)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means = ((means_weight * means_prior + first + denom * shift)
+                         / (means_weight + denom))
+            means = np.where(empty[:, None] & ~np.isfinite(means), shift, means)
             new["means"] = means
         if "c" in self.params:
             scatter = _scatter_about_new_means(post, first, second, means - shift)
@@ -226,6 +230,9 @@ class GaussianHMM(BaseHMM):
                     covars = (covars_prior + c_n.sum(axis=0)) / (weight + post.sum())
                 else:
                     covars = (covars_prior + c_n) / (weight + post[:, None, None])
+            if self.covariance_type != "tied" and np.any(empty):
+                covars = np.where(empty.reshape((-1,) + (1,) * (covars.ndim - 1)),
+                                  params["covars"], covars)
             new["covars"] = covars
         return new
 
