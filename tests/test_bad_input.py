@@ -112,3 +112,26 @@ def test_bad_hyperparameters_name_the_argument(name):
     model.set_params(tol=-1.0)
     with pytest.raises(ValueError, match="tol"):
         model.fit(X)
+
+
+@pytest.mark.parametrize("covars,covariance_type", [
+    (-np.ones((2, 3)), "diag"), (np.array([[[1.0, 2, 0], [2, 1, 0], [0, 0, 1]]] * 2), "full"),
+    (np.zeros(2), "spherical"),
+])
+def test_user_covariances_must_be_positive_definite(covars, covariance_type):
+    model = fastem.GaussianHMM(2, covariance_type=covariance_type)
+    model.startprob_ = np.array([0.5, 0.5])
+    model.transmat_ = np.eye(2)
+    model.means_ = np.zeros((2, 3))
+    model.covars_ = covars
+    with pytest.raises(ValueError, match="covars_ must hold positive definite"):
+        model.score(CONTINUOUS)
+
+
+@pytest.mark.parametrize("weights,match", [
+    ([1.0, -1.0], "negative|non-negative"), ([1.0], "shape|length|samples"),
+    ([np.nan, 1.0], "NaN|finite"), ([0.0, 0.0], "positive|zero"),
+])
+def test_bad_sequence_weights(weights, match):
+    with pytest.raises(ValueError, match=match):
+        fastem.GaussianHMM(2).fit(CONTINUOUS, [30, 30], sample_weight=weights)

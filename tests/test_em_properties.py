@@ -98,6 +98,8 @@ rng = np.random.RandomState(0)
 X = np.vstack([rng.normal(c, 1.0, size=(4000, 3)) for c in (-4.0, 0.0, 4.0)])
 m = fastem.GaussianMixture(3, random_state=0, tol=0.0, max_iter=10).fit(X)
 print(repr(m.means_.tobytes().hex()), repr(m.covariances_.tobytes().hex()), m.lower_bound_.hex())
+h = fastem.GaussianHMM(3, random_state=0, n_iter=5, tol=0.0).fit(X, [4000, 8000])
+print(h.means_.tobytes().hex(), h.transmat_.tobytes().hex())
 """
 
 

@@ -144,7 +144,11 @@ class GaussianHMM(BaseHMM):
         shapes = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}
         covars = v.check_parameter_array(self._covars_, "covars_",
                                          shapes[self.covariance_type]).copy()
-        spec.precisions_cholesky(covars, 0.0)  # raises a clear error if not positive definite
+        try:
+            spec.precisions_cholesky(covars, 0.0)
+        except (ValueError, np.linalg.LinAlgError):
+            raise ValueError(f"covars_ must hold positive definite {self.covariance_type!r} "
+                             "covariances (positive variances)") from None
         return covars
 
     def _user_emissions(self):
