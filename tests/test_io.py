@@ -175,3 +175,13 @@ def test_files_that_are_not_models(tmp_path):
         fastem.load(plain)
     with pytest.raises(FileNotFoundError):
         fastem.load(tmp_path / "missing.npz")
+
+
+def test_fitted_hmms_keep_no_reference_to_the_training_data():
+    X = blobs(n=300, n_features=2, n_components=2, seed=3)
+    X[::7, 0] = np.nan
+    model = fastem.GaussianHMM(2, missing="marginalize", random_state=0).fit(X)
+    mixture = fastem.GMMHMM(2, n_mix=2, random_state=0).fit(np.nan_to_num(X))
+    for fitted in (model, mixture):
+        assert not any(isinstance(value, tuple) for value in vars(fitted).values())
+        assert len(pickle.dumps(fitted)) < X.nbytes

@@ -195,6 +195,10 @@ class BaseHMM(EstimatorBase):
     #: True when the emission model marginalises partially missing rows itself.
     _partial_missing = False
 
+    def __getstate__(self):
+        # Per-call caches hold the last data set: never pickle them with the model.
+        return {key: value for key, value in vars(self).items() if not key.endswith("_cache")}
+
     def __sklearn_is_fitted__(self):
         # Set by fit, or by a user who writes the parameters (hmmlearn allows scoring then).
         return hasattr(self, "startprob_") and hasattr(self, "transmat_")
@@ -380,6 +384,8 @@ class BaseHMM(EstimatorBase):
                          random_state=random_state, verbose=int(bool(self.verbose)),
                          verbose_interval=1)
         self._set_parameters(run.params)
+        for key in [key for key in vars(self) if key.endswith("_cache")]:
+            delattr(self, key)  # caches of this fit's data must not outlive it
         self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
         self.monitor_._record(run)
         return self

@@ -24,14 +24,8 @@ _EMPTY = np.empty(0)
 
 def full_covariances(covars, covariance_type, n_components, n_features):
     """(K, D, D) matrices from the covariance type's own shape (hmmlearn's ``covars_``)."""
-    covars = np.asarray(covars, dtype=np.float64)
-    if covariance_type == "full":
-        return covars.copy()
-    if covariance_type == "tied":
-        return np.repeat(covars[None], n_components, axis=0)
-    if covariance_type == "diag":
-        return np.array([np.diag(c) for c in covars])
-    return np.array([c * np.eye(n_features) for c in covars])
+    return np.array(missing_data.full_covariances(SPECS[covariance_type], covars,
+                                                  n_components, n_features), dtype=np.float64)
 
 
 class GaussianHMM(BaseHMM):

@@ -174,10 +174,17 @@ class GMMHMM(BaseHMM):
         return spec, kernel_model(spec, mixture)
 
     def _component_table(self, X, params):
+        # The E-step asks for the table twice (emissions, then statistics) with the same
+        # parameters: keep the last one.
+        key = (X, params["weights"], params["means"], params["covars"])
+        cached = getattr(self, "_table_cache", None)
+        if cached is not None and all(a is b for a, b in zip(cached[0], key, strict=True)):
+            return cached[1]
         _, (means, factor, const) = self._flat_model(params)
         table = np.empty((X.shape[0], len(const)))
         gk.gaussian_rows(X, means, factor, const, gk.ROW_WEIGHTED, UNIT_ROWS, _EMPTY, table,
                          _NO_LABELS)
+        self._table_cache = (key, table)
         return table
 
     def _emission_log_likelihood(self, X, params, out=None):

@@ -62,7 +62,7 @@ def full_covariances(spec, covariances, n_components, n_features):
     if spec.name == "full":
         return np.asarray(covariances)
     if spec.name == "tied":
-        return np.broadcast_to(covariances, (n_components, n_features, n_features))
+        return np.repeat(np.asarray(covariances)[None], n_components, axis=0)
     if spec.name == "diag":
         return np.einsum("kd,de->kde", covariances, np.eye(n_features))
     return np.asarray(covariances)[:, None, None] * np.eye(n_features)
@@ -109,7 +109,7 @@ def _patterns(groups, spec, params, n_features):
                       spec.diagonal), rows) for observed, rows in groups]
 
 
-def _normalise(table):
+def _log_normalise(table):
     peak = table.max(axis=1, keepdims=True)
     peak = np.where(np.isfinite(peak), peak, 0.0)
     exponentials = np.exp(table - peak)
@@ -134,7 +134,7 @@ def row_outputs(spec, params, X, what):
         if what == "weighted":
             values[rows] = table
             continue
-        norm, _ = _normalise(table)
+        norm, _ = _log_normalise(table)
         values[rows] = norm if what == "logsumexp" else table - norm[:, None]
     # A row with nothing observed: density 1, posterior = the mixture weights.
     values[empty_rows] = 0.0 if what == "logsumexp" else log_weights
@@ -262,7 +262,7 @@ def conditional_fill(spec, params, X, random_state=None):
             continue
         observed = pattern.observed
         X_observed = np.ascontiguousarray(out[np.ix_(rows, observed)])
-        _, resp = _normalise(pattern.weighted_log_prob(X_observed))
+        _, resp = _log_normalise(pattern.weighted_log_prob(X_observed))
         # conditional means of the missing entries under each component: (n_p, K, m)
         centred = X_observed[:, None, :] - params.means[None, :, observed]
         conditional_means = (params.means[None, :, missing]
