@@ -1,0 +1,417 @@
+"""The ``fastem`` command: fit, predict, score, sample, select and bench from the shell.
+
+Errors a user can cause (a missing file, unparsable data, bad options) print
+one line on stderr and exit with status 2; they never print a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from . import _tabular
+
+KINDS = {
+    "gmm": "GaussianMixture",
+    "hmm-gaussian": "GaussianHMM",
+    "hmm-gmm": "GMMHMM",
+    "hmm-categorical": "CategoricalHMM",
+    "hmm-poisson": "PoissonHMM",
+    "hmm-multinomial": "MultinomialHMM",
+}
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+class _UserError(Exception):
+    """A problem with the command line or the data, reported in one line."""
+
+
+def _parse_range(text):
+    try:
+        if "-" in text:
+            low, high = (int(part) for part in text.split("-", 1))
+        else:
+            low = high = int(text)
+    except ValueError:
+        raise _UserError(f"--n-components: expected K or LOW-HIGH, got {text!r}") from None
+    if low < 1 or high < low:
+        raise _UserError(f"--n-components: expected 1 <= LOW <= HIGH, got {text!r}")
+    return list(range(low, high + 1))
+
+
+class _Progress:
+    """A one-line progress display on a terminal for fits longer than a second."""
+
+    def __init__(self, enabled, stream=sys.stderr):
+        self.enabled = enabled and stream.isatty()
+        self.stream = stream
+        self.started = time.perf_counter()
+        self.previous = None
+        self.shown = False
+
+    def __call__(self, iteration, objective, model):
+        if self.enabled and time.perf_counter() - self.started > 1.0:
+            change = "" if self.previous is None else f"  change {objective - self.previous:+.3e}"
+            self.stream.write(f"\r  iteration {iteration:4d}  objective {objective:.6f}{change}")
+            self.stream.flush()
+            self.shown = True
+        self.previous = objective
+        return False
+
+    def close(self):
+        if self.shown:
+            self.stream.write("\n")
+
+
+def _load_data(args):
+    X, names, ids = _tabular.read_table(args.data, getattr(args, "columns", None),
+                                        getattr(args, "sequence_column", None))
+    lengths = None
+    if getattr(args, "lengths", None):
+        lengths = _tabular.read_lengths(args.lengths)
+    elif ids is not None:
+        lengths = _tabular.lengths_from_ids(ids)
+    return X, names, lengths
+
+
+def _estimator(kind, args, progress):
+    import fastem
+
+    cls = getattr(fastem, KINDS[kind])
+    options = {"random_state": args.random_state, "n_threads": args.threads}
+    if args.n_components is not None:
+        options["n_components"] = args.n_components
+    if args.n_init is not None:
+        options["n_init"] = args.n_init
+    if args.tol is not None:
+        options["tol"] = args.tol
+    if args.missing:
+        options["missing"] = "marginalize"
+    if kind == "gmm":
+        if args.max_iter is not None:
+            options["max_iter"] = args.max_iter
+        options["covariance_type"] = args.covariance_type or "full"
+        options["verbose"] = 2 if args.verbose else 0
+        options["verbose_interval"] = 1
+        options["callback"] = progress
+    else:
+        if args.max_iter is not None:
+            options["n_iter"] = args.max_iter
+        options["verbose"] = bool(args.verbose)
+        if kind in ("hmm-gaussian", "hmm-gmm"):
+            options["covariance_type"] = args.covariance_type or "diag"
+    return cls(**options)
+
+
+def _is_hmm(model):
+    from .hmm import BaseHMM
+
+    return isinstance(model, BaseHMM)
+
+
+def _fit_arguments(model, X, lengths):
+    if _is_hmm(model):
+        if type(model).__name__ == "CategoricalHMM" and X.shape[1] != 1:
+            raise _UserError(f"hmm-categorical needs one column of symbols, got {X.shape[1]} "
+                             "columns (choose one with --columns)")
+        return X, lengths
+    if lengths is not None:
+        raise _UserError("--lengths/--sequence-column only apply to the hmm-* models")
+    return (X,)
+
+
+def _summary(model, data, seconds):
+    lines = [f"fastem: {type(model).__name__}, {model.n_components} components"]
+    X = data[0]
+    if _is_hmm(model):
+        log_likelihood = model.score(*data)
+        monitor = model.monitor_
+        lines.append(f"  iterations {monitor.iter}, converged {monitor.converged}, "
+                     f"{seconds:.2f} s")
+        lines.append(f"  log-likelihood {log_likelihood:.4f}, BIC {model.bic(*data):.2f}, "
+                     f"AIC {model.aic(*data):.2f}")
+        lines.append("  start probabilities " + np.array2string(model.startprob_, precision=3))
+        lines.append("  transition matrix\n" + np.array2string(model.transmat_, precision=3))
+        for name in ("means_", "emissionprob_", "lambdas_", "weights_"):
+            if hasattr(model, name):
+                lines.append(f"  {name[:-1]}\n" + np.array2string(getattr(model, name),
+                                                                  precision=3))
+    else:
+        lines.append(f"  covariance '{model.covariance_type}', iterations {model.n_iter_}, "
+                     f"converged {model.converged_}, {seconds:.2f} s")
+        lines.append(f"  log-likelihood {model.score(X) * len(X):.4f} (mean "
+                     f"{model.score(X):.5f}), BIC {model.bic(X):.2f}, AIC {model.aic(X):.2f}")
+        for k in range(model.n_components):
+            lines.append(f"  component {k}: weight {model.weights_[k]:.4f}, mean "
+                         + np.array2string(model.means_[k], precision=4))
+        lines.append("  covariances\n" + np.array2string(model.covariances_, precision=4))
+    return "\n".join(lines)
+
+
+def _report(model, data, seconds):
+    report = {"model": type(model).__name__, "n_components": model.n_components,
+              "seconds": seconds, "n_samples": int(data[0].shape[0])}
+    if _is_hmm(model):
+        report.update(log_likelihood=model.score(*data), bic=model.bic(*data),
+                      aic=model.aic(*data), iterations=model.monitor_.iter,
+                      converged=model.monitor_.converged, history=model.monitor_.history,
+                      startprob=model.startprob_.tolist(), transmat=model.transmat_.tolist())
+    else:
+        report.update(log_likelihood=float(model.score(data[0]) * len(data[0])),
+                      bic=model.bic(data[0]), aic=model.aic(data[0]),
+                      iterations=model.n_iter_, converged=model.converged_,
+                      history=[float(h) for h in model.lower_bounds_],
+                      weights=model.weights_.tolist(), means=model.means_.tolist())
+    return report
+
+
+def _plot_fit(model, data, names, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    X = data[0]
+    fig, ax = plt.subplots(figsize=(7, 5))
+    if _is_hmm(model):
+        states = model.predict(*data)
+        ax.scatter(np.arange(len(X)), X[:, 0], c=states, s=4, cmap="tab10")
+        ax.set_xlabel("step")
+        ax.set_ylabel(names[0])
+        ax.set_title(f"{type(model).__name__}: Viterbi states")
+    else:
+        labels = model.predict(X)
+        y = X[:, 1] if X.shape[1] > 1 else np.zeros(len(X))
+        ax.scatter(X[:, 0], y, c=labels, s=6, cmap="tab10")
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1] if X.shape[1] > 1 else "")
+        ax.set_title(f"GaussianMixture, {model.n_components} components")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _command_fit(args):
+    if args.kind is None:
+        from .__main__ import main as main_job
+
+        return main_job([])
+    if args.kind not in KINDS:
+        raise _UserError(f"unknown model {args.kind!r}; choose one of {', '.join(KINDS)}")
+    if args.data is None:
+        raise _UserError("fit: DATA is required with a model kind")
+    X, names, lengths = _load_data(args)
+    progress = _Progress(not args.quiet and not args.verbose)
+    model = _estimator(args.kind, args, progress)
+    data = _fit_arguments(model, X, lengths)
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        if args.quiet:
+            warnings.simplefilter("ignore")
+        model.fit(*data)
+    seconds = time.perf_counter() - started
+    progress.close()
+    if not args.quiet:
+        print(_summary(model, data, seconds))
+    if args.output:
+        model.save(args.output)
+    if args.report:
+        with open(args.report, "w") as handle:
+            json.dump(_report(model, data, seconds), handle, indent=2)
+    if args.plot:
+        _plot_fit(model, data, names, args.plot)
+    return 0
+
+
+def _loaded(args):
+    import fastem
+
+    model = fastem.load(args.model)
+    X, _, lengths = _tabular.read_table(args.data, getattr(args, "columns", None))
+    if getattr(args, "lengths", None):
+        lengths = _tabular.read_lengths(args.lengths)
+    data = _fit_arguments(model, X, lengths) if _is_hmm(model) else (X,)
+    return model, data
+
+
+def _write_rows(rows, path, fmt):
+    if path:
+        np.savetxt(path, rows, fmt=fmt, delimiter=",")
+    else:
+        np.savetxt(sys.stdout, rows, fmt=fmt, delimiter=",")
+
+
+def _command_predict(args):
+    model, data = _loaded(args)
+    if args.proba:
+        _write_rows(model.predict_proba(*data), args.output, "%.6g")
+    else:
+        _write_rows(np.asarray(model.predict(*data))[:, None], args.output, "%d")
+    return 0
+
+
+def _command_score(args):
+    model, data = _loaded(args)
+    if _is_hmm(model):
+        value = model.score(*data)
+    else:
+        value = float(model.score_samples(data[0]).sum())
+    print(f"{value:.6f}")
+    return 0
+
+
+def _command_sample(args):
+    import fastem
+
+    model = fastem.load(args.model)
+    if args.n < 1:
+        raise _UserError(f"sample: N must be at least 1, got {args.n}")
+    X, labels = model.sample(args.n, random_state=args.random_state)
+    _write_rows(np.column_stack([X, labels]), args.output, "%.6g")
+    return 0
+
+
+def _command_select(args):
+    import fastem
+
+    X, names, _ = _tabular.read_table(args.data, args.columns)
+    ks = _parse_range(args.n_components)
+    types = (COVARIANCE_TYPES if args.covariance_type == "all"
+             else tuple(t.strip() for t in args.covariance_type.split(",")))
+    for name in types:
+        if name not in COVARIANCE_TYPES:
+            raise _UserError(f"--covariance-type: unknown {name!r}")
+    results = {}
+    best = None
+    print(f"{'K':>3} " + " ".join(f"{t + ' BIC':>15}" for t in types))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for k in ks:
+            row = []
+            for name in types:
+                model = fastem.GaussianMixture(
+                    k, covariance_type=name, n_init=args.n_init,
+                    random_state=args.random_state,
+                    missing="marginalize" if args.missing else "raise").fit(X)
+                bic, aic = model.bic(X), model.aic(X)
+                results[(name, k)] = (bic, aic)
+                row.append(bic)
+                if best is None or bic < best[0]:
+                    best = (bic, name, k, aic)
+            print(f"{k:>3} " + " ".join(f"{value:15.2f}" for value in row))
+    print(f"best: {best[2]} components, covariance '{best[1]}', BIC {best[0]:.2f}, "
+          f"AIC {best[3]:.2f}")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for name in types:
+            ax.plot(ks, [results[(name, k)][0] for k in ks], marker="o", label=name)
+        ax.set_xlabel("number of components")
+        ax.set_ylabel("BIC (lower is better)")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=110)
+        plt.close(fig)
+    return 0
+
+
+def _command_bench(args):
+    from .bench.__main__ import main as bench_main
+
+    return bench_main(["--quick"] if args.quick else [])
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="fastem", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    fit = commands.add_parser("fit", help="fit a model (no arguments: the bundled example)")
+    fit.add_argument("kind", nargs="?", help=f"one of {', '.join(KINDS)}")
+    fit.add_argument("data", nargs="?", help="CSV/TSV (header detected), .npy or .parquet")
+    fit.add_argument("--columns", help="comma-separated column names or indices")
+    fit.add_argument("--n-components", type=int)
+    fit.add_argument("--covariance-type", choices=COVARIANCE_TYPES)
+    fit.add_argument("--n-init", type=int)
+    fit.add_argument("--max-iter", type=int)
+    fit.add_argument("--tol", type=float)
+    fit.add_argument("--random-state", type=int, default=0)
+    fit.add_argument("--threads", type=int)
+    fit.add_argument("--lengths", help="file of sequence lengths (hmm-*)")
+    fit.add_argument("--sequence-column", help="column whose runs of equal values are sequences")
+    fit.add_argument("--missing", choices=("marginalize",), help="treat NaN as missing")
+    fit.add_argument("--output", help="save the fitted model (.npz)")
+    fit.add_argument("--report", help="write a JSON report")
+    fit.add_argument("--plot", help="draw the fit (PNG; needs matplotlib)")
+    fit.add_argument("--quiet", action="store_true", help="no summary, no progress")
+    fit.add_argument("--verbose", action="store_true", help="one line per iteration")
+    fit.set_defaults(run=_command_fit)
+
+    predict = commands.add_parser("predict", help="labels (or probabilities) of every row")
+    predict.add_argument("model")
+    predict.add_argument("data")
+    predict.add_argument("--columns")
+    predict.add_argument("--lengths")
+    predict.add_argument("--proba", action="store_true")
+    predict.add_argument("--output")
+    predict.set_defaults(run=_command_predict)
+
+    score = commands.add_parser("score", help="total log-likelihood of the data")
+    score.add_argument("model")
+    score.add_argument("data")
+    score.add_argument("--columns")
+    score.add_argument("--lengths")
+    score.set_defaults(run=_command_score)
+
+    sample = commands.add_parser("sample", help="draw N rows from a fitted model")
+    sample.add_argument("model")
+    sample.add_argument("n", type=int)
+    sample.add_argument("--random-state", type=int)
+    sample.add_argument("--output")
+    sample.set_defaults(run=_command_sample)
+
+    select = commands.add_parser("select", help="BIC/AIC over a grid of Gaussian mixtures")
+    select.add_argument("data")
+    select.add_argument("--columns")
+    select.add_argument("--n-components", default="1-6", help="K or LOW-HIGH")
+    select.add_argument("--covariance-type", default="full", help="a type, a list, or 'all'")
+    select.add_argument("--n-init", type=int, default=1)
+    select.add_argument("--random-state", type=int, default=0)
+    select.add_argument("--missing", choices=("marginalize",))
+    select.add_argument("--plot", help="draw BIC curves (PNG)")
+    select.set_defaults(run=_command_select)
+
+    bench = commands.add_parser("bench", help="compare with scikit-learn and hmmlearn")
+    bench.add_argument("--quick", action="store_true")
+    bench.set_defaults(run=_command_bench)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``fastem`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except BrokenPipeError:  # e.g. `fastem predict ... | head`: the reader left
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the final flush
+        return 0
+    except (_UserError, ValueError, TypeError, OSError) as error:
+        print(f"fastem {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except ImportError as error:
+        print(f"fastem {args.command}: error: {error.msg} (an optional package is missing)",
+              file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

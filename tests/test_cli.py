@@ -1,0 +1,127 @@
+"""The `fastem` command through its installed entry point (subprocesses)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastem
+
+
+def _command():
+    script = os.path.join(os.path.dirname(sys.executable), "fastem")
+    if os.path.exists(script):
+        return [script]
+    found = shutil.which("fastem")
+    return [found] if found else [sys.executable, "-m", "fastem.cli"]
+
+
+def run(*args, check=True):
+    done = subprocess.run([*_command(), *map(str, args)], capture_output=True, text=True,
+                          timeout=600, check=False)
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(size=(150, 2)), rng.normal(size=(150, 2)) + 4])
+    data = folder / "data.csv"
+    np.savetxt(data, X, delimiter=",", header="a,b", comments="")
+    sequences = folder / "seq.csv"
+    ids = np.repeat([1, 2, 3], 100)
+    np.savetxt(sequences, np.c_[ids, X], delimiter=",", header="seq,a,b", comments="",
+               fmt=["%d", "%.6f", "%.6f"])
+    lengths = folder / "lengths.txt"
+    lengths.write_text("100 100 100\n")
+    return folder, X, data, sequences, lengths
+
+
+def test_fit_without_arguments_is_the_main_job():
+    done = run("fit")
+    assert "Old Faithful" in done.stdout and "K=2" in done.stdout
+
+
+def test_fit_save_predict_round_trip_matches_the_library(files):
+    folder, X, data, _, _ = files
+    model_path = folder / "gmm.npz"
+    report = folder / "report.json"
+    done = run("fit", "gmm", data, "--n-components", 2, "--output", model_path,
+               "--report", report)
+    assert "GaussianMixture, 2 components" in done.stdout
+    library = fastem.load(model_path)
+    labels = np.loadtxt(run("predict", model_path, data).stdout.splitlines(), dtype=int)
+    np.testing.assert_array_equal(labels, library.predict(X))
+    proba = np.loadtxt(run("predict", model_path, data, "--proba").stdout.splitlines(),
+                       delimiter=",")
+    np.testing.assert_allclose(proba, library.predict_proba(X), rtol=1e-5, atol=1e-6)
+    score = float(run("score", model_path, data).stdout)
+    assert abs(score - library.score_samples(X).sum()) < 1e-5 * abs(score)
+    content = json.loads(report.read_text())
+    assert content["model"] == "GaussianMixture" and content["n_components"] == 2
+    assert abs(content["log_likelihood"] - score) < 1e-5 * abs(score)
+    rows = run("sample", model_path, 7, "--random-state", 1).stdout.splitlines()
+    assert len(rows) == 7 and len(rows[0].split(",")) == 3
+
+
+def test_hmm_fit_with_sequences_from_a_column_or_a_file(files):
+    folder, X, _, sequences, lengths = files
+    model_path = folder / "hmm.npz"
+    run("fit", "hmm-gaussian", sequences, "--sequence-column", "seq", "--n-components", 2,
+        "--output", model_path, "--quiet")
+    library = fastem.load(model_path)
+    X = np.loadtxt(sequences, delimiter=",", skiprows=1)[:, 1:]  # the values as written
+    expected = fastem.GaussianHMM(2, random_state=0).fit(X, [100, 100, 100])
+    np.testing.assert_allclose(library.means_, expected.means_, rtol=1e-10)
+    states = np.loadtxt(run("predict", model_path, sequences, "--columns", "a,b", "--lengths",
+                            lengths).stdout.splitlines(), dtype=int)
+    np.testing.assert_array_equal(states, library.predict(X, [100, 100, 100]))
+
+
+def test_select_prints_the_grid_and_the_best_model(files):
+    _, _, data, _, _ = files
+    done = run("select", data, "--n-components", "1-3", "--covariance-type", "full,diag")
+    assert "full BIC" in done.stdout and "diag BIC" in done.stdout
+    assert "best: 2 components" in done.stdout
+
+
+def test_plots_are_written(files):
+    pytest.importorskip("matplotlib")
+    folder, _, data, _, _ = files
+    run("fit", "gmm", data, "--n-components", 2, "--plot", folder / "fit.png", "--quiet")
+    run("select", data, "--n-components", "1-2", "--plot", folder / "bic.png")
+    for name in ("fit.png", "bic.png"):
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["fit", "gmm", "/no/such/file.csv"], "no such file"),
+    (["fit", "gmm", "DATA", "--columns", "zz"], "no column 'zz'"),
+    (["fit", "hmm-categorical", "DATA"], "one column of symbols"),
+    (["fit", "nonsense", "DATA"], "unknown model"),
+    (["select", "DATA", "--n-components", "5-2"], "--n-components"),
+    (["predict", "/no/model.npz", "DATA"], "No such file|no such file"),
+])
+def test_errors_are_one_line_without_traceback(files, args, message):
+    _, _, data, _, _ = files
+    done = run(*[str(data) if a == "DATA" else a for a in args], check=False)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message.split("|")[0].lower() in lines[0].lower() or \
+        message.split("|")[-1] in lines[0]
+
+
+def test_unparsable_data(files):
+    folder = files[0]
+    bad = folder / "bad.csv"
+    bad.write_text("a,b\n1,2\n3,oops\n")
+    done = run("fit", "gmm", bad, check=False)
+    assert done.returncode == 2 and "'oops' is not a number" in done.stderr
