@@ -104,6 +104,7 @@ def _estimator(kind, args, progress):
         if args.max_iter is not None:
             options["n_iter"] = args.max_iter
         options["verbose"] = bool(args.verbose)
+        options["callback"] = progress
         if kind in ("hmm-gaussian", "hmm-gmm"):
             options["covariance_type"] = args.covariance_type or "diag"
     return cls(**options)

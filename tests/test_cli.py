@@ -125,3 +125,27 @@ def test_unparsable_data(files):
     bad.write_text("a,b\n1,2\n3,oops\n")
     done = run("fit", "gmm", bad, check=False)
     assert done.returncode == 2 and "'oops' is not a number" in done.stderr
+
+
+def test_progress_line_only_on_a_terminal_and_after_a_second():
+    import io
+
+    from fastem.cli import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    progress = _Progress(True, stream=terminal)
+    progress(1, -3.0, None)  # within the first second: nothing shown
+    assert terminal.getvalue() == ""
+    progress.started -= 2.0
+    assert progress(2, -2.5, None) is False  # never stops the fit
+    progress.close()
+    assert "iteration    2" in terminal.getvalue() and "change +5.000e-01" in terminal.getvalue()
+    pipe = io.StringIO()
+    quiet = _Progress(True, stream=pipe)
+    quiet.started -= 2.0
+    quiet(1, -1.0, None)
+    assert pipe.getvalue() == ""

@@ -377,3 +377,20 @@ def test_restarts_keep_the_best_run():
     # The first restart is the single run (same random stream), so the best of three
     # can only be better.
     assert three.monitor_.history[-1] >= one.monitor_.history[-1] - 1e-9
+
+
+def test_callback_sees_every_iteration_and_can_stop_the_fit():
+    rng = np.random.RandomState(13)
+    source = _random_model(rng, "diag", 2)
+    X, _ = source.sample(500, random_state=1)
+    seen = []
+
+    def callback(iteration, objective, model):
+        seen.append((iteration, objective, model.means_.copy()))
+        return iteration == 3
+
+    model = GaussianHMM(2, n_iter=50, tol=0.0, random_state=0, callback=callback).fit(X)
+    assert [s[0] for s in seen] == [1, 2, 3]
+    assert model.monitor_.iter == 3 and not model.monitor_.converged
+    np.testing.assert_allclose([s[1] for s in seen], model.monitor_.history)
+    np.testing.assert_array_equal(seen[-1][2], model.means_)

@@ -185,6 +185,9 @@ class BaseHMM(EstimatorBase):
         EM runs from different initialisations; the best objective wins.
     n_threads : int or None
         Threads for the kernels (None: all).
+    callback : callable or None
+        ``callback(iteration, objective, model)`` after every iteration, with the
+        model holding the current parameters; returning True stops the fit.
     missing : {"raise", "marginalize"}
         "raise": NaN in X is an error. "marginalize": a row of NaN is a missing
         observation (emission likelihood 1 in every state; its state is still
@@ -379,10 +382,19 @@ class BaseHMM(EstimatorBase):
                 raise ValueError("sample_weight must have at least one positive weight")
         random_state = v.check_random_state(self.random_state)
         model = _BaumWelch(self, X, missing, bounds, weights)
+        callback = None
+        if self.callback is not None:
+            if not callable(self.callback):
+                raise TypeError(f"callback must be callable or None, got {self.callback!r}")
+
+            def callback(iteration, objective, params):
+                self._set_parameters(params)
+                return bool(self.callback(iteration, objective, self))
+
         with threads(self.n_threads):
             run = run_em(model, n_init=self.n_init, max_iter=self.n_iter, tol=self.tol,
                          random_state=random_state, verbose=int(bool(self.verbose)),
-                         verbose_interval=1)
+                         verbose_interval=1, callback=callback)
         self._set_parameters(run.params)
         for key in [key for key in vars(self) if key.endswith("_cache")]:
             delattr(self, key)  # caches of this fit's data must not outlive it

@@ -48,7 +48,7 @@ class CategoricalHMM(BaseHMM):
                  emissionprob_prior=1.0, n_features=None, algorithm="viterbi",
                  random_state=None, n_iter=10, tol=1e-2, verbose=False, params="ste",
                  init_params="ste", implementation="log", n_init=1, n_threads=None,
-                 missing="raise"):
+                 missing="raise", callback=None):
         self.n_components = n_components
         self.startprob_prior = startprob_prior
         self.transmat_prior = transmat_prior
@@ -65,6 +65,7 @@ class CategoricalHMM(BaseHMM):
         self.n_init = n_init
         self.n_threads = n_threads
         self.missing = missing
+        self.callback = callback
 
     def _n_symbols(self):
         if self.n_features is not None:

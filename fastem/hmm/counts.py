@@ -79,7 +79,7 @@ class PoissonHMM(BaseHMM):
                  lambdas_prior=0.0, lambdas_weight=0.0, algorithm="viterbi", random_state=None,
                  n_iter=10, tol=1e-2, verbose=False, params="stl", init_params="stl",
                  implementation="log", n_init=1, n_threads=None,
-                 missing="raise"):
+                 missing="raise", callback=None):
         self.n_components = n_components
         self.startprob_prior = startprob_prior
         self.transmat_prior = transmat_prior
@@ -96,6 +96,7 @@ class PoissonHMM(BaseHMM):
         self.n_init = n_init
         self.n_threads = n_threads
         self.missing = missing
+        self.callback = callback
 
     def _validate_X(self, X, fitting):
         known = None if fitting or not hasattr(self, "lambdas_") else np.shape(self.lambdas_)[1]
@@ -185,7 +186,7 @@ class MultinomialHMM(BaseHMM):
                  transmat_prior=1.0, algorithm="viterbi", random_state=None, n_iter=10,
                  tol=1e-2, verbose=False, params="ste", init_params="ste",
                  implementation="log", n_init=1, n_threads=None,
-                 missing="raise"):
+                 missing="raise", callback=None):
         self.n_components = n_components
         self.n_trials = n_trials
         self.startprob_prior = startprob_prior
@@ -201,6 +202,7 @@ class MultinomialHMM(BaseHMM):
         self.n_init = n_init
         self.n_threads = n_threads
         self.missing = missing
+        self.callback = callback
 
     def _validate_X(self, X, fitting):
         known = (None if fitting or not hasattr(self, "emissionprob_")

@@ -57,7 +57,7 @@ class GaussianHMM(BaseHMM):
                  covars_prior=1e-2, covars_weight=1, algorithm="viterbi", random_state=None,
                  n_iter=10, tol=1e-2, verbose=False, params="stmc", init_params="stmc",
                  implementation="log", n_init=1, n_threads=None,
-                 missing="raise"):
+                 missing="raise", callback=None):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.min_covar = min_covar
@@ -78,6 +78,7 @@ class GaussianHMM(BaseHMM):
         self.n_init = n_init
         self.n_threads = n_threads
         self.missing = missing
+        self.callback = callback
 
     # -- covariances in hmmlearn's two shapes --------------------------------
     @property

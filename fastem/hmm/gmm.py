@@ -56,7 +56,7 @@ class GMMHMM(BaseHMM):
                  covars_prior=None, covars_weight=None, algorithm="viterbi",
                  covariance_type="diag", random_state=None, n_iter=10, tol=1e-2,
                  verbose=False, params="stmcw", init_params="stmcw", implementation="log",
-                 n_init=1, n_threads=None, missing="raise"):
+                 n_init=1, n_threads=None, missing="raise", callback=None):
         self.n_components = n_components
         self.n_mix = n_mix
         self.min_covar = min_covar
@@ -79,6 +79,7 @@ class GMMHMM(BaseHMM):
         self.n_init = n_init
         self.n_threads = n_threads
         self.missing = missing
+        self.callback = callback
 
     _validate_X = GaussianHMM._validate_X
 
