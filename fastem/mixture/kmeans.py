@@ -1,9 +1,10 @@
-"""k-means++ seeding and Lloyd's k-means on the shared Gaussian kernels.
+"""k-means++ seeding and Lloyd's k-means.
 
-Squared Euclidean distance is the Mahalanobis term of a unit-variance
-Gaussian, so with identity precision factors and zero constants the Gaussian
-kernels give distances (-2 x the weighted log-probability), nearest centres
-(the arg-max) and per-cluster sums (the statistics with hard labels).
+The seeding and the Lloyd passes run on :mod:`fastem.kernels.distance`
+(k-means++ potentials; one pass per Lloyd iteration with Hamerly's bounds).
+The rarely needed distance of every row to its nearest centre (empty-cluster
+relocation) and the column moments reuse the Gaussian kernels with unit
+precision factors.
 
 Sampling uses inverse-CDF draws on cumulative weights, so a row with weight w
 is drawn exactly as w repeated rows would be: weighted and repeated data seed
@@ -27,17 +28,6 @@ def _unit_factor(n_features):
     return np.ones((1, 1, n_features))
 
 
-def squared_distances(X, centers, lo=0, hi=None):
-    """(hi - lo, C) squared distances from rows lo:hi of X to each centre."""
-    hi = X.shape[0] if hi is None else hi
-    out = np.empty((hi - lo, centers.shape[0]))
-    gk.gaussian_rows(X[lo:hi], np.ascontiguousarray(centers, dtype=np.float64),
-                     _unit_factor(X.shape[1]), np.zeros(centers.shape[0]), gk.ROW_WEIGHTED,
-                     UNIT_ROWS, _EMPTY, out, _NO_LABELS)
-    out *= -2.0
-    return out
-
-
 def nearest_center(X, centers):
     """Labels (int64) and squared distance of every row to its nearest centre."""
     n = X.shape[0]
@@ -48,16 +38,6 @@ def nearest_center(X, centers):
                      UNIT_ROWS, best, _NO_RESP, labels)
     best *= -2.0
     return labels, best
-
-
-def labelled_sums(X, weights, labels, shift, diagonal=True):
-    """Flat Gaussian statistics of X grouped by hard labels (-1 = no group)."""
-    n_groups, n_features = shift.shape
-    size = gk.stat_size(n_groups, n_features, diagonal)
-    return gk.gaussian_stats(
-        X, _EMPTY if weights is None else weights, shift, _unit_factor(n_features),
-        np.zeros(n_groups), shift, labels, _NO_RESP, 0, gk.LABELS, diagonal, 0, X.shape[0],
-        UNIT_ROWS, batch_units(size))
 
 
 def weighted_moments(X, weights):
