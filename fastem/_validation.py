@@ -11,6 +11,8 @@ import numbers
 import numpy as np
 
 FLOAT_DTYPES = (np.float64, np.float32)
+MAX_N_INIT = 100_000
+"""More initialisations than this is a mistake (it would run for days), not a request."""
 
 
 def _describe(value) -> str:
@@ -51,6 +53,8 @@ def check_array(X, *, name="X", min_samples=1, ensure_2d=True, estimator=None,
         raise TypeError(f"{name} must contain numbers, got dtype {array.dtype}.")
     if array.dtype not in FLOAT_DTYPES:
         array = array.astype(np.float64)
+    if array.ndim == 0:
+        raise ValueError(f"{name} must be an array, got a scalar ({_describe(X)}).")
     if ensure_2d and array.ndim != 2:
         raise ValueError(
             f"Expected 2D array for {name} of shape (n_samples, n_features), got a {array.ndim}-D "
@@ -69,7 +73,23 @@ def check_array(X, *, name="X", min_samples=1, ensure_2d=True, estimator=None,
         )
     if not allow_nan:
         _check_finite(array, name)
+    if array.dtype == np.float32 and array.size and not _float32_is_safe(array):
+        # Squared deviations of such values overflow the float32 kernels' per-unit sums:
+        # run the float64 kernels instead (a copy only for this rare data).
+        array = array.astype(np.float64)
     return np.ascontiguousarray(array)
+
+
+def _float32_is_safe(array) -> bool:
+    """True when squared deviations of ``array``'s values, summed over a work unit of
+    256 rows and all features with a 16x margin, stay far from float32's maximum."""
+    # fmax/fmin skip NaN (missing entries) and allocate nothing.
+    high = float(np.fmax.reduce(array, axis=None))
+    low = float(np.fmin.reduce(array, axis=None))
+    peak = max(abs(high), abs(low)) if not np.isnan(high) else 0.0
+    columns = array.shape[1] if array.ndim == 2 else 1
+    limit = np.sqrt(float(np.finfo(np.float32).max) / (4.0 * 256.0 * 16.0 * columns))
+    return peak <= limit
 
 
 def _check_finite(array, name):
@@ -165,3 +185,67 @@ def check_parameter_array(value, name, shape) -> np.ndarray:
         raise ValueError(f"The parameter '{name}' should have the shape of {tuple(shape)}, "
                          f"but got {array.shape}")
     return np.array(array, dtype=np.float64)  # a private copy
+
+
+MAX_EXACT_INTEGER = 2**53
+"""Largest integer below which every integer is exact in float64: counts and symbols
+beyond it cannot even be checked for being integers."""
+
+
+def check_nonnegative_integers(array, name, *, below=None, below_name=None,
+                               noun="value") -> int:
+    """Check that ``array`` holds non-negative integers (< ``below`` when given, and
+    <= 2**53 in any case) and return the largest, as a Python int (-1 when empty).
+
+    The checks run in the array's own dtype, before any cast: a uint64 value of
+    2**63 or more is refused here instead of wrapping to a negative index.
+    """
+    kind = array.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"{name} must hold non-negative integer {noun}s, got dtype "
+                        f"{array.dtype}.")
+    if array.size == 0:
+        return -1
+    if kind == "f":
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name} contains NaN or infinity; it must hold non-negative "
+                             f"integer {noun}s.")
+        if not np.array_equal(array, np.floor(array)):
+            raise ValueError(f"{name} must hold non-negative integer {noun}s, got fractional "
+                             "values.")
+    low, high = array.min(), array.max()
+    if low < 0:
+        raise ValueError(f"{name} must hold non-negative integer {noun}s, got {low.item()!r}.")
+    high = int(high)
+    if high > MAX_EXACT_INTEGER:
+        raise ValueError(f"{name} holds {noun} {float(high):.4g}, beyond 2**53 (the largest "
+                         "exactly representable integer).")
+    if below is not None and high >= below:
+        raise ValueError(f"{name} holds {noun} {high}, but {below_name or 'the limit'} is "
+                         f"{below} ({noun}s must be < {below}).")
+    return high
+
+
+def check_prior(value, name, shape, low=None) -> np.ndarray:
+    """A prior hyperparameter: finite reals (>= ``low``) that broadcast to ``shape``.
+
+    Returns a read-only float64 view of ``shape``.
+    """
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real number or an array of real numbers, got "
+                        f"{_describe(value)} (dtype {array.dtype}).")
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must be finite, got NaN or infinity.")
+    if low is not None and array.size and array.min() < low:
+        raise ValueError(f"{name} must be >= {low}, got {array.min()!r}.")
+    shape = tuple(int(s) for s in shape)
+    try:
+        fits = np.broadcast_shapes(array.shape, shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name} must be a scalar or an array that broadcasts to shape "
+                         f"{shape}, got shape {array.shape}.")
+    return np.broadcast_to(array, shape)

@@ -217,15 +217,39 @@ class BaseHMM(EstimatorBase):
         v.check_int(self.n_iter, "n_iter", 0)
         v.check_real(self.tol, "tol", 0.0)
         v.check_option(self.implementation, "implementation", ("log", "scaling"))
-        v.check_int(self.n_init, "n_init", 1)
+        v.check_int(self.n_init, "n_init", 1, v.MAX_N_INIT)
+        letters = "st" + self._emission_letters
         for name in ("params", "init_params"):
             value = getattr(self, name)
             if not isinstance(value, str):
                 raise TypeError(f"{name} must be a string of parameter letters, got "
                                 f"{type(value).__name__}")
+            unknown = sorted(set(value) - set(letters))
+            if unknown:
+                raise ValueError(f"{name} may only contain the letters {letters!r} of "
+                                 f"{type(self).__name__}'s parameters, got {value!r} "
+                                 f"(unknown: {''.join(unknown)!r})")
+        self._check_emission_hyperparameters()
         return k
 
+    def _check_priors(self, n_features):
+        """Dirichlet priors of startprob_ and transmat_ rows, then the emission priors."""
+        k = self.n_components
+        v.check_prior(self.startprob_prior, "startprob_prior", (k,), low=0.0)
+        v.check_prior(self.transmat_prior, "transmat_prior", (k, k), low=0.0)
+        self._check_emission_priors(n_features)
+
     # -- hooks for the emission models -----------------------------------------
+    def _check_emission_hyperparameters(self):
+        """Validate the emission model's own constructor arguments (not the priors)."""
+
+    def _n_emission_features(self, X):
+        """The emission parameters' feature count for validated data X."""
+        return X.shape[1]
+
+    def _check_emission_priors(self, n_features):
+        """Validate the emission priors against the model's shapes."""
+
     def _validate_X(self, X, fitting):
         raise NotImplementedError
 
@@ -375,6 +399,7 @@ class BaseHMM(EstimatorBase):
             raise ValueError(f"X has {X.shape[0]} samples, fewer than n_components="
                              f"{self.n_components}")
         bounds = check_lengths(lengths, X.shape[0])
+        self._check_priors(self._n_emission_features(X))
         weights = None
         if sample_weight is not None:
             weights = v.check_sample_weight(sample_weight, len(bounds) - 1)

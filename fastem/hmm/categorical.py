@@ -26,6 +26,15 @@ def _symbol_counts(symbols, posteriors, n_symbols):
     return counts
 
 
+MAX_INFERRED_TABLE = 1 << 24
+"""Largest n_components x n_features emission table inferred from the data (128 MiB of
+float64); a larger alphabet must be declared with ``n_features``."""
+
+
+MAX_TABLE = 1 << 31
+"""Largest n_components x n_features table at all (16 GiB of float64)."""
+
+
 class CategoricalHMM(BaseHMM):
     """Hidden Markov model with categorical emissions (symbols 0 .. n_features - 1).
 
@@ -67,18 +76,30 @@ class CategoricalHMM(BaseHMM):
         self.missing = missing
         self.callback = callback
 
+    _emission_letters = "e"
+
+    def _n_emission_features(self, X):
+        return self._fit_n_symbols
+
+    def _check_emission_priors(self, n_features):
+        v.check_prior(self.emissionprob_prior, "emissionprob_prior",
+                      (self.n_components, n_features), low=0.0)
+
     def _n_symbols(self):
         if self.n_features is not None:
-            return v.check_int(self.n_features, "n_features", 1)
+            k = v.check_int(self.n_components, "n_components", 1)
+            return v.check_int(self.n_features, "n_features", 1, MAX_TABLE // k)
         if hasattr(self, "emissionprob_"):
-            return np.asarray(self.emissionprob_).shape[1]
+            shape = np.shape(self.emissionprob_)
+            if len(shape) != 2 or shape[1] < 1:
+                raise ValueError(f"emissionprob_ must have shape (n_components, n_features), "
+                                 f"got {shape}")
+            return shape[1]
         return None
 
     def _validate_X(self, X, fitting):
         array = np.asarray(X)
-        if array.dtype == object or not (np.issubdtype(array.dtype, np.integer)
-                                         or np.issubdtype(array.dtype, np.floating)
-                                         or array.dtype == bool):
+        if array.dtype.kind not in "biuf":
             raise TypeError(f"X must hold integer symbols, got dtype {array.dtype}")
         if array.ndim == 1:
             array = array[:, None]
@@ -86,17 +107,19 @@ class CategoricalHMM(BaseHMM):
             raise ValueError(f"X must have shape (n_samples, 1) of symbols, got {array.shape}")
         if array.shape[0] == 0:
             raise ValueError("X is empty: 0 samples")
-        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
-            raise ValueError("X contains NaN or infinity")
-        if not np.all(array == np.round(array)) or np.any(array < 0):
-            raise ValueError("X must hold non-negative integer symbols")
-        symbols = np.ascontiguousarray(array[:, 0], dtype=np.int64)
         n_symbols = self._n_symbols()
+        # Range-checked in X's own dtype before the cast to int64 indices.
+        largest = v.check_nonnegative_integers(array, "X", below=n_symbols,
+                                               below_name="n_features", noun="symbol")
         if n_symbols is None:
-            n_symbols = int(symbols.max()) + 1
-        if symbols.max() >= n_symbols:
-            raise ValueError(f"X holds symbol {int(symbols.max())}, but n_features is "
-                             f"{n_symbols} (symbols must be < n_features)")
+            n_symbols = largest + 1
+            if n_symbols * self.n_components > MAX_INFERRED_TABLE:
+                raise ValueError(
+                    f"X holds symbol {largest}: inferring n_features={n_symbols} would need "
+                    f"{self.n_components} x {n_symbols} emission tables; symbols must be "
+                    "0 .. n_features - 1, so recode them, or set n_features explicitly if "
+                    "the alphabet really is that large")
+        symbols = np.ascontiguousarray(array[:, 0], dtype=np.int64)
         self._fit_n_symbols = n_symbols
         return symbols
 

@@ -31,23 +31,16 @@ def _row_log_factorials(X, out):
 
 def _check_counts(X, estimator, n_features=None):
     array = np.asarray(X)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
-                                     or array.dtype == bool):
+    if array.dtype.kind not in "biuf":
         raise TypeError(f"X must hold non-negative integer counts, got dtype {array.dtype}")
     if array.ndim != 2:
         raise ValueError(f"X must be 2-d (n_samples, n_features), got shape {array.shape}")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"X is empty: shape {array.shape}")
-    if np.iscomplexobj(array):
-        raise ValueError("X must hold non-negative integer counts, got complex numbers")
-    if np.isnan(array).any():
+    if array.dtype.kind == "f" and np.isnan(array).any():
         raise ValueError("X contains NaN (with missing='marginalize', a row of NaN is a "
                          "missing observation)")
-    if np.isinf(array).any():
-        raise ValueError("X contains infinity; counts must be finite")
-    if np.any(array < 0) or not np.all(array == np.round(array)):
-        raise ValueError("X must hold non-negative integer counts (negative or fractional "
-                         "values found)")
+    v.check_nonnegative_integers(array, "X", noun="count")
     if n_features is not None and array.shape[1] != n_features:
         raise ValueError(f"X has {array.shape[1]} features, but {estimator} has {n_features}")
     return np.ascontiguousarray(array, dtype=np.float64)
@@ -97,6 +90,13 @@ class PoissonHMM(BaseHMM):
         self.n_threads = n_threads
         self.missing = missing
         self.callback = callback
+
+    _emission_letters = "l"
+
+    def _check_emission_priors(self, n_features):
+        shape = (self.n_components, n_features)
+        v.check_prior(self.lambdas_prior, "lambdas_prior", shape, low=0.0)
+        v.check_prior(self.lambdas_weight, "lambdas_weight", shape, low=0.0)
 
     def _validate_X(self, X, fitting):
         known = None if fitting or not hasattr(self, "lambdas_") else np.shape(self.lambdas_)[1]
@@ -204,18 +204,31 @@ class MultinomialHMM(BaseHMM):
         self.missing = missing
         self.callback = callback
 
+    _emission_letters = "e"
+
     def _validate_X(self, X, fitting):
         known = (None if fitting or not hasattr(self, "emissionprob_")
                  else np.shape(self.emissionprob_)[1])
         X = _check_counts(X, type(self).__name__, known)
-        if self.n_trials is not None:
-            trials = np.broadcast_to(np.asarray(self.n_trials), (X.shape[0],))
+        trials = self._checked_trials(X.shape[0])
+        if trials is not None:
             sums = X.sum(axis=1)
             if not np.array_equal(sums, trials):
                 bad = int(np.flatnonzero(sums != trials)[0])
                 raise ValueError(f"row {bad} of X sums to {sums[bad]:g}, but n_trials is "
-                                 f"{trials[bad]}")
+                                 f"{trials[bad]:g}")
         return X
+
+    def _checked_trials(self, n_samples):
+        """``n_trials`` as one count per row (float64), or None."""
+        if self.n_trials is None:
+            return None
+        trials = np.asarray(self.n_trials)
+        if trials.ndim > 1 or (trials.ndim == 1 and trials.shape[0] != n_samples):
+            raise ValueError(f"n_trials must be an int or a 1-d array with one count per row "
+                             f"of X ({n_samples}), got shape {trials.shape}")
+        v.check_nonnegative_integers(trials, "n_trials")
+        return np.broadcast_to(trials.astype(np.float64), (n_samples,))
 
     def _initial_emissions(self, X, random_state):
         if self._needs_init("e", "emissionprob_"):

@@ -96,6 +96,26 @@ class GaussianHMM(BaseHMM):
         return SPECS[v.check_option(self.covariance_type, "covariance_type", tuple(SPECS))]
 
     _partial_missing = True
+    _emission_letters = "mc"
+
+    def _check_emission_hyperparameters(self):
+        v.check_option(self.covariance_type, "covariance_type", tuple(SPECS))
+        v.check_real(self.min_covar, "min_covar", 0.0)
+
+    def _check_emission_priors(self, n_features):
+        k, d = self.n_components, n_features
+        v.check_prior(self.means_prior, "means_prior", (k, d))
+        v.check_prior(self.means_weight, "means_weight", (k, d), low=0.0)
+        kind = self.covariance_type
+        if kind in ("diag", "spherical"):
+            v.check_prior(self.covars_prior, "covars_prior", (k, d), low=0.0)
+            v.check_prior(self.covars_weight, "covars_weight", (k, d))
+        elif kind == "full":
+            v.check_prior(self.covars_prior, "covars_prior", (k, d, d))
+            v.check_prior(self.covars_weight, "covars_weight", (k, 1, 1))
+        else:
+            v.check_prior(self.covars_prior, "covars_prior", (d, d))
+            v.check_prior(self.covars_weight, "covars_weight", ())
 
     def _validate_X(self, X, fitting, allow_nan=False):
         X = v.check_array(X, min_samples=1, estimator=type(self).__name__, allow_nan=allow_nan)

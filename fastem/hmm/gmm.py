@@ -82,6 +82,23 @@ class GMMHMM(BaseHMM):
         self.callback = callback
 
     _validate_X = GaussianHMM._validate_X
+    _emission_letters = "mcw"
+
+    def _check_emission_hyperparameters(self):
+        v.check_int(self.n_mix, "n_mix", 1)
+        self._type()
+        v.check_real(self.min_covar, "min_covar", 0.0)
+
+    def _check_emission_priors(self, n_features):
+        k, m, d = self.n_components, self.n_mix, n_features
+        v.check_prior(self.weights_prior, "weights_prior", (k, m), low=0.0)
+        v.check_prior(self.means_prior, "means_prior", (k, m, d))
+        v.check_prior(self.means_weight, "means_weight", (k, m), low=0.0)
+        prior, weight = self._covariance_priors(d)
+        shapes = {"full": ((k, m, d, d), (k, m)), "diag": ((k, m, d), (k, m, d)),
+                  "spherical": ((k, m), (k, m)), "tied": ((k, d, d), (k,))}[self._type()]
+        v.check_prior(prior, "covars_prior", shapes[0])
+        v.check_prior(weight, "covars_weight", shapes[1])
 
     # -- shapes ----------------------------------------------------------------
     def _shapes(self, d):

@@ -9,19 +9,32 @@ _UNITS_TARGET = 256
 
 
 def check_lengths(lengths, n_samples):
-    """Cumulative bounds (S + 1,) int64 from hmmlearn's ``lengths`` (None: one sequence)."""
+    """Cumulative bounds (S + 1,) int64 from hmmlearn's ``lengths`` (None: one sequence).
+
+    Every length is range-checked (1 <= length <= n_samples) before any sum, so that
+    no combination of huge lengths can wrap around and match n_samples.
+    """
     if lengths is None:
         return np.array([0, n_samples], dtype=np.int64)
     array = np.asarray(lengths)
     if array.ndim != 1 or array.size == 0:
         raise ValueError(f"lengths must be a non-empty 1-d array of sequence lengths, got shape "
                          f"{array.shape}")
-    if not np.issubdtype(array.dtype, np.integer):
-        if not (np.issubdtype(array.dtype, np.floating) and np.all(array == np.round(array))):
-            raise ValueError(f"lengths must hold integers, got dtype {array.dtype}")
-    array = array.astype(np.int64)
-    if np.any(array <= 0):
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"lengths must hold integers, got dtype {array.dtype}")
+    if array.size > n_samples:
+        raise ValueError(f"lengths has {array.size} sequences, but X has only {n_samples} "
+                         "samples")
+    if array.dtype.kind == "f" and not (np.isfinite(array).all()
+                                        and np.array_equal(array, np.floor(array))):
+        raise ValueError(f"lengths must hold integers, got dtype {array.dtype} with "
+                         "fractional or non-finite values")
+    if array.min() <= 0:
         raise ValueError(f"lengths must be positive, got {array[array <= 0][:5].tolist()}")
+    if array.max() > n_samples:
+        raise ValueError(f"lengths holds {array.max().item():.6g}, more than the {n_samples} "
+                         "samples of X")
+    array = array.astype(np.int64)  # each in [1, n_samples]: the sum cannot overflow
     if array.sum() != n_samples:
         raise ValueError(f"lengths sum to {int(array.sum())}, but X has {n_samples} samples")
     return np.concatenate([[0], np.cumsum(array)]).astype(np.int64)

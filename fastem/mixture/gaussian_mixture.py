@@ -131,7 +131,7 @@ class GaussianMixture(EstimatorBase):
         v.check_real(self.tol, "tol", 0.0)
         v.check_real(self.reg_covar, "reg_covar", 0.0)
         v.check_int(self.max_iter, "max_iter", 0)
-        v.check_int(self.n_init, "n_init", 1)
+        v.check_int(self.n_init, "n_init", 1, v.MAX_N_INIT)
         v.check_option(self.init_params, "init_params", INIT_PARAMS)
         v.check_option(self.missing, "missing", ("raise", "marginalize"))
         v.check_bool(self.warm_start, "warm_start")

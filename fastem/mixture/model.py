@@ -74,18 +74,75 @@ def params_from_stats(spec, flat, shift, reg_covar, total_weight=None):
 
 
 def row_outputs(spec, params, X, mode):
-    """Per-row log-density, log-posteriors or labels of X under ``params``."""
+    """Per-row log-density, log-posteriors or labels of X under ``params``.
+
+    Rows so far from every component that all their log-densities round to -inf
+    (squared distances beyond float64) get the limiting posterior from
+    :func:`far_rows_log_resp` instead of NaN or an arbitrary label.
+    """
     means, factor, const = kernel_model(spec, params)
     n = X.shape[0]
-    values = np.empty(n) if mode in (gk.ROW_LOGSUMEXP, gk.ROW_MAX) else _EMPTY
-    matrix = np.empty((n, len(const))) if mode in (gk.ROW_LOG_RESP, gk.ROW_WEIGHTED) else _NO_RESP
-    labels = np.empty(n, dtype=np.int64) if mode in (gk.ROW_ARGMAX, gk.ROW_MAX) else _NO_LABELS
-    gk.gaussian_rows(X, means, factor, const, mode, UNIT_ROWS, values, matrix, labels)
+    # Labels come with their best log-probability, which tells the far rows apart.
+    kernel_mode = gk.ROW_MAX if mode == gk.ROW_ARGMAX else mode
+    values = np.empty(n) if kernel_mode in (gk.ROW_LOGSUMEXP, gk.ROW_MAX) else _EMPTY
+    matrix = (np.empty((n, len(const))) if kernel_mode in (gk.ROW_LOG_RESP, gk.ROW_WEIGHTED)
+              else _NO_RESP)
+    labels = (np.empty(n, dtype=np.int64) if kernel_mode in (gk.ROW_ARGMAX, gk.ROW_MAX)
+              else _NO_LABELS)
+    gk.gaussian_rows(X, means, factor, const, kernel_mode, UNIT_ROWS, values, matrix, labels)
     if mode == gk.ROW_LOGSUMEXP:
-        return values
+        return values  # -inf is the correctly rounded log-density of a far row
     if mode == gk.ROW_ARGMAX:
+        far = np.flatnonzero(values == -np.inf)
+        if far.size:
+            labels[far] = far_rows_log_resp(X[far], means, factor, const).argmax(axis=1)
         return labels
+    if mode == gk.ROW_LOG_RESP:
+        far = np.flatnonzero(np.isnan(matrix).any(axis=1))
+        if far.size:
+            matrix[far] = far_rows_log_resp(X[far], means, factor, const)
     return matrix
+
+
+def far_rows_log_resp(rows, means, factor, const):
+    """Log-posteriors of rows whose squared Mahalanobis distances overflow float64.
+
+    With a per-row scale c, a_k = U_k^T x / c and b_k = U_k^T mu_k, the distance
+    is c^2 |a_k|^2 - 2 c a_k.b_k + |b_k|^2; every term is finite. The log-odds
+    against the best component are c (r_k - r_best) with
+    r_k = (const_k - |b_k|^2 / 2) / c + a_k.b_k - c (|a_k|^2 - min_j |a_j|^2) / 2,
+    which may round to -inf (probability 0) but is never inf - inf. Keeping the
+    linear term matters: with a tied covariance it alone decides.
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    n_components = len(const)
+    scale = np.abs(rows).max(axis=1)
+    scale = np.where(scale > 0, scale, 1.0)[:, None]
+    x = rows / scale
+    if factor.shape[1] == 1:  # diagonal factors, (K or 1, 1, D)
+        u = np.broadcast_to(factor[:, 0, :], (n_components, rows.shape[1]))
+        a = x[:, None, :] * u[None]
+        b = means * u
+    else:  # triangular factors, (K or 1, D, D): y = (x - mu) U
+        u = np.broadcast_to(factor, (n_components,) + factor.shape[1:])
+        a = np.einsum("nd,kde->nke", x, u)
+        b = np.einsum("kd,kde->ke", means, u)
+    quadratic = np.einsum("nke,nke->nk", a, a)
+    linear = np.einsum("nke,ke->nk", a, b)
+    offset = np.einsum("ke,ke->k", b, b)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        usable = np.isfinite(const)[None, :] & np.isfinite(quadratic) & np.isfinite(linear)
+        best_quadratic = np.where(usable, quadratic, np.inf).min(axis=1, keepdims=True)
+        r = ((const - 0.5 * offset)[None, :] / scale + linear
+             - 0.5 * scale * (quadratic - best_quadratic))
+        r = np.where(usable & ~np.isnan(r), r, -np.inf)
+        relative = scale * (r - r.max(axis=1, keepdims=True))
+    relative = np.where(np.isnan(relative), -np.inf, relative)
+    hopeless = ~np.isfinite(relative).any(axis=1)  # nothing usable: the mixture weights
+    relative[hopeless] = const
+    peak = relative.max(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        return relative - (peak + np.log(np.exp(relative - peak).sum(axis=1, keepdims=True)))
 
 
 class GaussianMixtureEM:
