@@ -7,6 +7,7 @@ in Pipelines, GridSearchCV and ``sklearn.base.clone``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import numpy as np
@@ -23,6 +24,30 @@ def _same(a, b) -> bool:
         return bool(a == b) and type(a) is type(b)
     except (TypeError, ValueError):
         return False
+
+
+def transactional(fit_method):
+    """Make a fitting method all-or-nothing.
+
+    If it raises anything, KeyboardInterrupt included (a callback that fails,
+    Ctrl-C, a degenerate component), the estimator's attributes are put back
+    exactly as they were before the call: a refit never leaves parameters of the
+    new data beside ``n_features_in_`` of the old. A shallow copy suffices
+    because fitting assigns new arrays and never writes into fitted ones.
+    """
+
+    @functools.wraps(fit_method)
+    def fit_all_or_nothing(self, *args, **kwargs):
+        saved = dict(vars(self))
+        try:
+            return fit_method(self, *args, **kwargs)
+        except BaseException:
+            state = vars(self)
+            state.clear()
+            state.update(saved)
+            raise
+
+    return fit_all_or_nothing
 
 
 class EstimatorBase:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validation as v
-from .._base import EstimatorBase
+from .._base import EstimatorBase, transactional
 from .._runtime import threads
 from ..engine import run_em
 from ..kernels import hmm as hk
@@ -375,6 +375,7 @@ class BaseHMM(EstimatorBase):
         return prior + self._emission_log_prior(params)
 
     # -- fitting -------------------------------------------------------------
+    @transactional
     def fit(self, X, lengths=None, sample_weight=None):
         """Estimate the parameters with Baum-Welch (EM).
 

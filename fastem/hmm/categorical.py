@@ -9,8 +9,20 @@ from .._jit import kernel, prange
 from .base import BaseHMM, _dirichlet_log_prior, _log, _normalise
 
 
+@kernel
+def _check_symbols(symbols, n_symbols, n_rows):
+    if n_rows < symbols.shape[0]:
+        raise ValueError("categorical kernel: the output is shorter than the symbols")
+    for t in range(symbols.shape[0]):
+        if symbols[t] < 0 or symbols[t] >= n_symbols:
+            raise ValueError("categorical kernel: a symbol is outside 0 .. n_features - 1")
+
+
 @kernel(parallel=True)
 def _symbol_log_likelihood(symbols, log_emission, out):
+    _check_symbols(symbols, log_emission.shape[1], out.shape[0])
+    if out.shape[1] != log_emission.shape[0]:
+        raise ValueError("categorical kernel: the output needs one column per state")
     for t in prange(symbols.shape[0]):
         for k in range(log_emission.shape[0]):
             out[t, k] = log_emission[k, symbols[t]]
@@ -18,6 +30,7 @@ def _symbol_log_likelihood(symbols, log_emission, out):
 
 @kernel
 def _symbol_counts(symbols, posteriors, n_symbols):
+    _check_symbols(symbols, n_symbols, posteriors.shape[0])
     counts = np.zeros((posteriors.shape[1], n_symbols))
     for t in range(symbols.shape[0]):
         s = symbols[t]

@@ -24,6 +24,16 @@ def _squared_distance(X, i, center):
     return total
 
 
+@kernel
+def _check_rows(X, weights, per_row, unit_rows):
+    """O(1) shape checks shared by the distance kernels."""
+    n = X.shape[0]
+    if per_row.shape[0] != n or (weights.shape[0] != 0 and weights.shape[0] != n):
+        raise ValueError("distance kernel: per-row arrays must have one entry per row of X")
+    if unit_rows < 1:
+        raise ValueError("distance kernel: unit_rows must be positive")
+
+
 @kernel(parallel=True)
 def lower_closest(X, weights, center, closest, unit_rows):
     """closest[i] = min(closest[i], ||X[i] - center||^2) in place.
@@ -34,6 +44,9 @@ def lower_closest(X, weights, center, closest, unit_rows):
     features beat transposing the unit.
     """
     n = X.shape[0]
+    _check_rows(X, weights, closest, unit_rows)
+    if center.shape[0] != X.shape[1]:
+        raise ValueError("lower_closest: the centre must have the features of X")
     weighted = weights.shape[0] > 0
     n_units = (n + unit_rows - 1) // unit_rows
     unit_sums = np.zeros(n_units)
@@ -56,6 +69,9 @@ def candidate_potentials(X, weights, candidates, closest, unit_rows):
     ``weights`` may be empty (unit weights).
     """
     n = X.shape[0]
+    _check_rows(X, weights, closest, unit_rows)
+    if candidates.shape[1] != X.shape[1]:
+        raise ValueError("candidate_potentials: candidates must have the features of X")
     n_candidates = candidates.shape[0]
     weighted = weights.shape[0] > 0
     n_units = (n + unit_rows - 1) // unit_rows
@@ -116,6 +132,11 @@ def lloyd_pass(X, weights, centers, origin, labels, upper, lower, drift, half_ga
     """
     n, n_features = X.shape
     n_clusters = centers.shape[0]
+    _check_rows(X, weights, labels, unit_rows)
+    if (centers.shape[1] != n_features or origin.shape[0] != n_features
+            or upper.shape[0] != n or lower.shape[0] != n or drift.shape[0] != n_clusters
+            or half_gap.shape[0] != n_clusters or batch_units < 1):
+        raise ValueError("lloyd_pass: centres, bounds or drifts do not match X")
     weighted = weights.shape[0] > 0
     # Largest drift of any other centre: the largest, or the runner-up for its owner.
     top, runner_up, top_index = 0.0, 0.0, -1

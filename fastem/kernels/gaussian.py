@@ -418,6 +418,23 @@ def _accumulate_dense(xt, n_rows, resp, shift, diagonal, centred_t, scaled, out)
 
 
 @kernel
+def _check_model(X, means, factor, const, n_components, used):
+    """The shapes every Gaussian kernel relies on (O(1)); a violation is a ValueError."""
+    if not used:
+        return
+    n_features = X.shape[1]
+    if means.shape[0] != n_components or means.shape[1] != n_features:
+        raise ValueError("Gaussian kernel: means must have shape (n_components, n_features "
+                         "of X)")
+    if const.shape[0] != n_components:
+        raise ValueError("Gaussian kernel: const must have one entry per component")
+    if (factor.shape[0] != 1 and factor.shape[0] != n_components) or (
+            factor.shape[1] != 1 and factor.shape[1] != n_features) or (
+            factor.shape[2] != n_features):
+        raise ValueError("Gaussian kernel: precision factors do not match the means")
+
+
+@kernel
 def _unit_buffers(X, n_components, n_features, unit_rows):
     """Scratch space of one work unit, zero-initialised where padding is read."""
     features4 = _round_up(n_features, TILE)
@@ -446,7 +463,7 @@ def _unit_stats(X, weights, lo, hi, means, factor, const, tiled, shift, labels, 
             if w == 0.0:
                 continue
             out[1] += w
-            if k >= 0:
+            if 0 <= k < n_components:
                 _accumulate_row(X, i, k, w, shift, out, diagonal, diff)
         return
     xt, centred_t, scaled, y, maha, diag_maha, logp = _unit_buffers(
@@ -507,6 +524,19 @@ def gaussian_stats(X, weights, means, factor, const, shift, labels, resp, resp_o
     batch_units : units whose partials are held at once (memory only; no effect on results).
     """
     n_components, n_features = shift.shape
+    _check_model(X, means, factor, const, n_components, source == POSTERIOR)
+    if X.shape[1] != n_features:
+        raise ValueError("gaussian_stats: X and shift have different numbers of features")
+    if lo < 0 or hi < lo or hi > X.shape[0] or unit_rows < 1 or batch_units < 1:
+        raise ValueError("gaussian_stats: row range or unit sizes out of bounds")
+    if weights.shape[0] != 0 and weights.shape[0] < hi:
+        raise ValueError("gaussian_stats: fewer weights than rows")
+    if source == LABELS and labels.shape[0] < hi:
+        raise ValueError("gaussian_stats: fewer labels than rows")
+    if source == GIVEN and (resp_offset < 0 or resp_offset > lo
+                            or resp.shape[0] < hi - resp_offset
+                            or resp.shape[1] < n_components):
+        raise ValueError("gaussian_stats: responsibilities do not cover the rows and components")
     size = stat_size(n_components, n_features, diagonal)
     tiled = _uses_tiles(factor, n_features)
     kernel_factor = _kernel_factor(X, factor)
@@ -532,6 +562,16 @@ def gaussian_rows(X, means, factor, const, mode, unit_rows, out_values, out_matr
     """
     n, n_features = X.shape
     n_components = means.shape[0]
+    _check_model(X, means, factor, const, n_components, True)
+    if unit_rows < 1:
+        raise ValueError("gaussian_rows: unit_rows must be positive")
+    if (mode == ROW_LOGSUMEXP or mode == ROW_MAX) and out_values.shape[0] < n:
+        raise ValueError("gaussian_rows: out_values is shorter than X")
+    if (mode == ROW_LOG_RESP or mode == ROW_WEIGHTED) and (
+            out_matrix.shape[0] < n or out_matrix.shape[1] < n_components):
+        raise ValueError("gaussian_rows: out_matrix is smaller than (n_samples, n_components)")
+    if (mode == ROW_ARGMAX or mode == ROW_MAX) and out_labels.shape[0] < n:
+        raise ValueError("gaussian_rows: out_labels is shorter than X")
     tiled = _uses_tiles(factor, n_features)
     kernel_factor = _kernel_factor(X, factor)
     n_units = (n + unit_rows - 1) // unit_rows

@@ -136,6 +136,56 @@ def _complete_and_accumulate(xt, resp, scale, p, observed, n_obs, missing, n_mis
                     out[base + r1 * n_features + r2] += mass * conditional[p, k, b1, b2]
 
 
+@kernel
+def _check_layout(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, n_observed,
+                  missing, n_missing, factors, const, regression, conditional, means, given):
+    """Every index the missing-data kernel follows is in range (O(n + P D)); a violation
+    is a ValueError, never a read outside X."""
+    n, n_features = X.shape
+    n_components = means.shape[0]
+    n_patterns = observed.shape[0]
+    if means.shape[1] != n_features or (weights.shape[0] != 0 and weights.shape[0] != n):
+        raise ValueError("missing_stats: means or weights do not match X")
+    for i in range(sorted_rows.shape[0]):
+        if sorted_rows[i] < 0 or sorted_rows[i] >= n:
+            raise ValueError("missing_stats: a row index is outside X")
+    n_units = unit_bounds.shape[0] - 1
+    if unit_pattern.shape[0] < n_units or (n_units >= 0 and unit_bounds.shape[0] > 0 and (
+            unit_bounds[0] < 0 or unit_bounds[n_units] > sorted_rows.shape[0])):
+        raise ValueError("missing_stats: work units do not match the sorted rows")
+    for u in range(n_units):
+        if unit_bounds[u + 1] < unit_bounds[u]:
+            raise ValueError("missing_stats: work units must be in order")
+        if unit_pattern[u] < 0 or unit_pattern[u] >= n_patterns:
+            raise ValueError("missing_stats: a work unit names an unknown pattern")
+    if (missing.shape[0] != n_patterns or n_observed.shape[0] != n_patterns
+            or n_missing.shape[0] != n_patterns or observed.shape[1] < n_features
+            or missing.shape[1] < n_features):
+        raise ValueError("missing_stats: pattern tables disagree")
+    for p in range(n_patterns):
+        n_obs = n_observed[p]
+        n_mis = n_missing[p]
+        if n_obs < 0 or n_mis < 0 or n_obs + n_mis != n_features:
+            raise ValueError("missing_stats: a pattern does not split the features")
+        for a in range(n_obs):
+            if observed[p, a] < 0 or observed[p, a] >= n_features:
+                raise ValueError("missing_stats: an observed column is out of range")
+        for a in range(n_mis):
+            if missing[p, a] < 0 or missing[p, a] >= n_features:
+                raise ValueError("missing_stats: a missing column is out of range")
+        if factors.shape[2] < n_obs or factors.shape[3] < n_obs:
+            raise ValueError("missing_stats: observed factors are too small")
+    if (factors.shape[0] != n_patterns or factors.shape[1] != n_components
+            or const.shape[0] != n_patterns or const.shape[1] != n_components
+            or regression.shape[0] != n_patterns or regression.shape[1] != n_components
+            or regression.shape[2] < n_features or regression.shape[3] < n_features
+            or conditional.shape[0] != n_patterns or conditional.shape[1] != n_components
+            or conditional.shape[2] < n_features or conditional.shape[3] < n_features):
+        raise ValueError("missing_stats: per-pattern tables do not match the model")
+    if given.shape[0] > 0 and (given.shape[0] < n or given.shape[1] < n_components):
+        raise ValueError("missing_stats: given responsibilities do not cover X")
+
+
 @kernel(parallel=True)
 def missing_stats(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, n_observed,
                   missing, n_missing, factors, const, regression, conditional, means, given,
@@ -159,6 +209,8 @@ def missing_stats(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, 
         already applied; ``out[0]`` stays 0), or an empty (0, 0) array.
     """
     n_components, n_features = means.shape
+    _check_layout(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, n_observed,
+                  missing, n_missing, factors, const, regression, conditional, means, given)
     size = stat_size(n_components, n_features, False)
     n_units = unit_bounds.shape[0] - 1
     total = np.zeros(size)

@@ -26,6 +26,26 @@ from .fast_math import exp
 
 
 @kernel
+def _check_lattice(log_b, bounds, startprob, transmat, n_outputs):
+    """Shapes and sequence boundaries every HMM kernel relies on; O(n_sequences).
+
+    A violation is a ValueError, never a read outside ``log_b``.
+    """
+    n_states = startprob.shape[0]
+    if log_b.shape[1] != n_states:
+        raise ValueError("HMM kernel: log_b must have one column per state")
+    if transmat.shape[0] != n_states or transmat.shape[1] != n_states:
+        raise ValueError("HMM kernel: transmat must be (n_states, n_states)")
+    if bounds.shape[0] < 2 or bounds[0] != 0 or bounds[bounds.shape[0] - 1] != log_b.shape[0]:
+        raise ValueError("HMM kernel: sequence bounds must run from 0 to n_samples")
+    for s in range(bounds.shape[0] - 1):
+        if bounds[s + 1] <= bounds[s]:
+            raise ValueError("HMM kernel: sequence bounds must be increasing")
+    if n_outputs < bounds.shape[0] - 1:
+        raise ValueError("HMM kernel: the per-sequence output is too short")
+
+
+@kernel
 def _sequence_forward_backward(log_b, lo, hi, startprob, transmat, transmat_t, posteriors,
                                scale, tmp, beta, outer, trans_counts, start_counts):
     """One sequence (rows lo:hi). Writes posteriors[lo:hi]; adds the expected counts.
@@ -125,7 +145,18 @@ def forward_backward(log_b, bounds, unit_bounds, startprob, transmat, weights, p
     counts : (K + K*K,) weighted expected start counts, then transition counts.
     """
     n_states = startprob.shape[0]
+    _check_lattice(log_b, bounds, startprob, transmat, sequence_loglik.shape[0])
+    n_sequences = bounds.shape[0] - 1
+    if posteriors.shape[0] != log_b.shape[0] or posteriors.shape[1] != n_states:
+        raise ValueError("forward_backward: posteriors must have the shape of log_b")
+    if weights.shape[0] != 0 and weights.shape[0] != n_sequences:
+        raise ValueError("forward_backward: one weight per sequence expected")
     n_units = unit_bounds.shape[0] - 1
+    if n_units < 1 or unit_bounds[0] != 0 or unit_bounds[n_units] != n_sequences:
+        raise ValueError("forward_backward: work units must cover the sequences")
+    for u in range(n_units):
+        if unit_bounds[u + 1] < unit_bounds[u]:
+            raise ValueError("forward_backward: work units must be in order")
     weighted = weights.shape[0] > 0
     size = n_states + n_states * n_states
     partial = np.zeros((n_units, size))
@@ -172,6 +203,9 @@ def viterbi(log_b, bounds, log_startprob, log_transmat, states, sequence_logprob
     the path of the first maximum.
     """
     n_states = log_startprob.shape[0]
+    _check_lattice(log_b, bounds, log_startprob, log_transmat, sequence_logprob.shape[0])
+    if states.shape[0] != log_b.shape[0]:
+        raise ValueError("viterbi: one state per sample expected")
     n_sequences = bounds.shape[0] - 1
     for s in prange(n_sequences):
         lo = bounds[s]
@@ -212,6 +246,7 @@ def forward_loglik(log_b, bounds, startprob, transmat, sequence_loglik):
     O(K) memory per sequence (no (n, K) lattice): what ``score`` needs.
     """
     n_states = startprob.shape[0]
+    _check_lattice(log_b, bounds, startprob, transmat, sequence_loglik.shape[0])
     n_sequences = bounds.shape[0] - 1
     transmat_t = np.ascontiguousarray(transmat.T)
     for s in prange(n_sequences):

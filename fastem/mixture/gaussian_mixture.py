@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 from .. import _validation as v
-from .._base import EstimatorBase
+from .._base import EstimatorBase, transactional
 from .._runtime import resolve_n_threads, threads
 from ..engine import run_em
 from ..exceptions import ConvergenceWarning, compatible
@@ -234,6 +234,7 @@ class GaussianMixture(EstimatorBase):
         self.fit_predict(X, y, sample_weight=sample_weight)
         return self
 
+    @transactional
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then return the most probable component of every row of X.
 
@@ -268,7 +269,10 @@ class GaussianMixture(EstimatorBase):
         callback = None
         if self.callback is not None:
             def callback(iteration, objective, params):
+                # The model the callback sees is consistent: parameters and feature count
+                # of this fit (all of it is undone if the fit does not complete).
                 self._set_parameters(params)
+                self.n_features_in_ = X.shape[1]
                 return bool(self.callback(iteration, objective, self))
 
         with threads(self.n_threads):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validation as v
-from .._base import EstimatorBase
+from .._base import EstimatorBase, transactional
 from .._runtime import threads
 from .gaussian_mixture import GaussianMixture
 from .missing import conditional_fill
@@ -70,6 +70,7 @@ class EMImputer(EstimatorBase):
                                random_state=self.random_state, n_threads=self.n_threads,
                                missing="marginalize")
 
+    @transactional
     def fit(self, X, y=None):
         """Fit the mixture on the observed entries of X.
 
