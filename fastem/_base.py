@@ -96,6 +96,28 @@ class EstimatorBase:
     def __sklearn_is_fitted__(self):
         return hasattr(self, "n_features_in_")
 
+    # -- model files ----------------------------------------------------------
+    #: Fitted attributes that a model file must hold (all of them, or none).
+    _required_fitted: tuple = ()
+    #: Fitted attributes that a model file may hold besides.
+    _optional_fitted: tuple = ()
+
+    @classmethod
+    def _saved_attributes(cls):
+        """Attributes a model file may set: name -> None, or the class of a nested object."""
+        return dict.fromkeys(cls._required_fitted + cls._optional_fitted)
+
+    def _require_fitted_attributes(self):
+        absent = [name for name in self._required_fitted if not hasattr(self, name)]
+        if absent:
+            raise ValueError(f"incomplete fitted {type(self).__name__}: {', '.join(absent)} "
+                             "missing")
+
+    def _validate_loaded(self):
+        """Validate a model read from a file: every fitted attribute, and their shapes
+        against each other. Subclasses extend it."""
+        self._require_fitted_attributes()
+
     def _check_is_fitted(self):
         if not self.__sklearn_is_fitted__():
             raise compatible(NotFittedError)(

@@ -11,6 +11,8 @@ import numbers
 import numpy as np
 
 FLOAT_DTYPES = (np.float64, np.float32)
+MAX_SAMPLE_VALUES = 1 << 31
+"""Most values ``sample`` draws in one call (16 GiB of float64); draw larger sets in batches."""
 MAX_N_INIT = 100_000
 """More initialisations than this is a mistake (it would run for days), not a request."""
 
@@ -249,3 +251,32 @@ def check_prior(value, name, shape, low=None) -> np.ndarray:
         raise ValueError(f"{name} must be a scalar or an array that broadcasts to shape "
                          f"{shape}, got shape {array.shape}.")
     return np.broadcast_to(array, shape)
+
+
+def check_fitted_scalars(estimator, integers=(), flags=(), reals=(), real_lists=()):
+    """Type checks of scalar fitted attributes (e.g. read from a model file)."""
+    for name in integers:
+        if hasattr(estimator, name):
+            check_int(getattr(estimator, name), name, 0)
+    for name in flags:
+        if hasattr(estimator, name):
+            check_bool(getattr(estimator, name), name)
+    for name in reals:
+        if hasattr(estimator, name):
+            value = getattr(estimator, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or np.isnan(value):
+                raise ValueError(f"{name} must be a real number, got {_describe(value)}.")
+    for name in real_lists:
+        if hasattr(estimator, name):
+            values = getattr(estimator, name)
+            if not isinstance(values, list) or not all(
+                    isinstance(x, numbers.Real) and not isinstance(x, bool) for x in values):
+                raise ValueError(f"{name} must be a list of real numbers.")
+
+
+def check_consistent(value, expected, name, source):
+    """``value`` (a derived parameter) must agree with ``expected`` (recomputed from
+    ``source``) to rounding."""
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    if not np.allclose(value, expected, rtol=1e-6, atol=1e-9 * scale):
+        raise ValueError(f"{name} does not agree with {source}.")

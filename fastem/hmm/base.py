@@ -8,6 +8,8 @@ sufficient statistics from the posteriors, and its M-step.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import _validation as v
@@ -17,6 +19,9 @@ from ..engine import run_em
 from ..kernels import hmm as hk
 from ..mixture.missing import mean_imputed
 from .sequences import check_lengths, sequence_units
+
+MAX_HMM_SAMPLES = 10**7
+"""Most steps one ``sample`` call draws."""
 
 
 class ConvergenceMonitor:
@@ -52,6 +57,17 @@ class ConvergenceMonitor:
         return (f"ConvergenceMonitor(tol={self.tol!r}, n_iter={self.n_iter!r}, iter={self.iter}, "
                 f"converged={self.converged}, decreased={self.decreased})")
 
+    @classmethod
+    def _from_saved(cls, info):
+        """A monitor from its saved fields (e.g. a model file), type-checked."""
+        monitor = cls(info["tol"], info["n_iter"], info["verbose"])
+        for name in ("iter", "converged", "reached_max_iter", "decreased", "history"):
+            setattr(monitor, name, info[name])
+        v.check_fitted_scalars(monitor, integers=("n_iter", "iter"),
+                               flags=("converged", "reached_max_iter", "decreased"),
+                               reals=("tol",), real_lists=("history",))
+        return monitor
+
     def _record(self, run):
         self.history = list(run.history)
         self.iter = run.n_iter
@@ -61,6 +77,19 @@ class ConvergenceMonitor:
         steps = np.diff(self.history)
         scale = np.maximum(1.0, np.abs(np.asarray(self.history[:-1])))
         self.decreased = bool(np.any(steps < -1e-9 * scale))
+
+
+def _without_caches(method):
+    """Run an inference method, then drop the caches it filled (they hold the caller's X)."""
+
+    @functools.wraps(method)
+    def call_and_forget(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._drop_caches()
+
+    return call_and_forget
 
 
 def _log(values):
@@ -206,10 +235,45 @@ class BaseHMM(EstimatorBase):
         # Set by fit, or by a user who writes the parameters (hmmlearn allows scoring then).
         return hasattr(self, "startprob_") and hasattr(self, "transmat_")
 
+    #: The emission model's fitted attributes (besides startprob_ and transmat_).
+    _emission_attributes: tuple = ()
+
+    @classmethod
+    def _saved_attributes(cls):
+        names = ("startprob_", "transmat_") + cls._emission_attributes
+        return {**dict.fromkeys(names + ("n_features", "n_features_in_")),
+                "monitor_": ConvergenceMonitor}
+
+    @property
+    def _required_fitted(self):
+        return ("startprob_", "transmat_") + self._emission_attributes
+
     def _validate_loaded(self):
-        """Re-check parameters read from a file (the estimator's own checks)."""
+        """Re-check parameters read from a file: each, and their shapes against each other
+        and against ``n_features_in_`` / ``n_features``."""
+        super()._validate_loaded()
         self._check_common()
-        self._current_parameters()
+        params = self._current_parameters()
+        n_features = self._features_of(params)
+        self._check_priors(n_features)
+        expected = {"n_features_in_": self._n_features_in(n_features)}
+        if "n_features" in self._saved_attributes() and not self._n_features_is_parameter:
+            expected["n_features"] = n_features
+        for name, value in expected.items():
+            if hasattr(self, name) and (isinstance(getattr(self, name), bool) or
+                                        getattr(self, name) != value):
+                raise ValueError(f"{name} is {getattr(self, name)!r}, but the parameters "
+                                 f"have {value} features")
+
+    #: True when ``n_features`` is a constructor argument (CategoricalHMM).
+    _n_features_is_parameter = False
+
+    def _features_of(self, params):
+        """Number of features of the emission parameters."""
+        raise NotImplementedError
+
+    def _n_features_in(self, n_features):
+        return n_features
 
     def _check_common(self):
         k = v.check_int(self.n_components, "n_components", 1)
@@ -422,11 +486,15 @@ class BaseHMM(EstimatorBase):
                          random_state=random_state, verbose=int(bool(self.verbose)),
                          verbose_interval=1, callback=callback)
         self._set_parameters(run.params)
-        for key in [key for key in vars(self) if key.endswith("_cache")]:
-            delattr(self, key)  # caches of this fit's data must not outlive it
+        self._drop_caches()
         self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
         self.monitor_._record(run)
         return self
+
+    def _drop_caches(self):
+        """Forget per-call caches: nothing of the caller's data outlives a call."""
+        for key in [key for key in vars(self) if key.endswith("_cache")]:
+            delattr(self, key)
 
     # -- inference -----------------------------------------------------------
     def _prepare(self, X, lengths):
@@ -444,6 +512,7 @@ class BaseHMM(EstimatorBase):
                                 params["transmat"], np.empty(0), posteriors, loglik)
         return loglik, posteriors
 
+    @_without_caches
     def score(self, X, lengths=None, per_sequence=False):
         """Log-likelihood of X under the model.
 
@@ -465,6 +534,7 @@ class BaseHMM(EstimatorBase):
             hk.forward_loglik(log_b, bounds, params["startprob"], params["transmat"], loglik)
         return loglik if per_sequence else float(loglik.sum())
 
+    @_without_caches
     def score_samples(self, X, lengths=None):
         """Log-likelihood of X and the posterior probability of each state at each step.
 
@@ -481,6 +551,7 @@ class BaseHMM(EstimatorBase):
         """Posterior state probabilities, shape (n_samples, n_components)."""
         return self.score_samples(X, lengths)[1]
 
+    @_without_caches
     def decode(self, X, lengths=None, algorithm=None):
         """Most likely state sequence.
 
@@ -526,7 +597,9 @@ class BaseHMM(EstimatorBase):
         state_sequence : ndarray of shape (n_samples,)
         """
         params = self._current_parameters()
-        n_samples = v.check_int(n_samples, "n_samples", 1)
+        # Drawn step by step in hmmlearn's order (a Python loop): bounded so that an
+        # absurd request fails at once instead of running for days.
+        n_samples = v.check_int(n_samples, "n_samples", 1, MAX_HMM_SAMPLES)
         rng = v.check_random_state(self.random_state if random_state is None else random_state)
         transmat_cdf = np.cumsum(params["transmat"], axis=1)
         if currstate is None:

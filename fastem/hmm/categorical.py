@@ -90,6 +90,14 @@ class CategoricalHMM(BaseHMM):
         self.callback = callback
 
     _emission_letters = "e"
+    _emission_attributes = ("emissionprob_",)
+    _n_features_is_parameter = True
+
+    def _features_of(self, params):
+        return params["emissionprob"].shape[1]
+
+    def _n_features_in(self, n_features):
+        return 1  # one column of symbols
 
     def _n_emission_features(self, X):
         return self._fit_n_symbols
@@ -120,7 +128,9 @@ class CategoricalHMM(BaseHMM):
             raise ValueError(f"X must have shape (n_samples, 1) of symbols, got {array.shape}")
         if array.shape[0] == 0:
             raise ValueError("X is empty: 0 samples")
-        n_symbols = self._n_symbols()
+        # A fit that initialises the emissions learns the alphabet from the data.
+        learn = fitting and self.n_features is None and self._needs_init("e", "emissionprob_")
+        n_symbols = None if learn else self._n_symbols()
         # Range-checked in X's own dtype before the cast to int64 indices.
         largest = v.check_nonnegative_integers(array, "X", below=n_symbols,
                                                below_name="n_features", noun="symbol")

@@ -92,6 +92,10 @@ class PoissonHMM(BaseHMM):
         self.callback = callback
 
     _emission_letters = "l"
+    _emission_attributes = ("lambdas_",)
+
+    def _features_of(self, params):
+        return params["lambdas"].shape[1]
 
     def _check_emission_priors(self, n_features):
         shape = (self.n_components, n_features)
@@ -205,6 +209,10 @@ class MultinomialHMM(BaseHMM):
         self.callback = callback
 
     _emission_letters = "e"
+    _emission_attributes = ("emissionprob_",)
+
+    def _features_of(self, params):
+        return params["emissionprob"].shape[1]
 
     def _validate_X(self, X, fitting):
         known = (None if fitting or not hasattr(self, "emissionprob_")

@@ -97,6 +97,10 @@ class GaussianHMM(BaseHMM):
 
     _partial_missing = True
     _emission_letters = "mc"
+    _emission_attributes = ("means_", "_covars_")
+
+    def _features_of(self, params):
+        return params["means"].shape[1]
 
     def _check_emission_hyperparameters(self):
         v.check_option(self.covariance_type, "covariance_type", tuple(SPECS))

@@ -83,6 +83,10 @@ class GMMHMM(BaseHMM):
 
     _validate_X = GaussianHMM._validate_X
     _emission_letters = "mcw"
+    _emission_attributes = ("weights_", "means_", "covars_")
+
+    def _features_of(self, params):
+        return params["means"].shape[2]
 
     def _check_emission_hyperparameters(self):
         v.check_int(self.n_mix, "n_mix", 1)

@@ -589,12 +589,13 @@ def gaussian_rows(X, means, factor, const, mode, unit_rows, out_values, out_matr
             total = np.empty(n_rows)
             _normaliser(logp, n_rows, peak, total, False, -np.inf)
             for i in range(n_rows):
-                norm = peak[i] + np.log(total[i])
+                log_total = np.log(total[i])
                 if mode == ROW_LOGSUMEXP:
-                    out_values[lo + i] = norm
+                    out_values[lo + i] = peak[i] + log_total
                 else:
+                    # Shift first: with |peak| beyond 2**53, peak + log_total == peak.
                     for k in range(n_components):
-                        out_matrix[lo + i, k] = logp[k, i] - norm
+                        out_matrix[lo + i, k] = (logp[k, i] - peak[i]) - log_total
         elif mode == ROW_WEIGHTED:
             for i in range(n_rows):
                 for k in range(n_components):

@@ -184,20 +184,35 @@ class GaussianMixture(EstimatorBase):
                                  f"{self.n_features_in_} features as input.")
         return X
 
+    _required_fitted = ("weights_", "means_", "covariances_", "precisions_cholesky_",
+                        "precisions_", "n_features_in_", "converged_", "n_iter_",
+                        "lower_bound_", "lower_bounds_")
+
     def _validate_loaded(self):
-        """Re-check fitted parameters read from a file."""
+        """Re-check fitted parameters read from a file, each and against each other."""
+        super()._validate_loaded()
         self._check_hyperparameters()
         k = self.n_components
-        d = int(self.n_features_in_)
+        d = v.check_int(self.n_features_in_, "n_features_in_", 1)
         spec = self._spec
         weights = v.check_parameter_array(self.weights_, "weights_", (k,))
         if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0):
             raise ValueError("weights_ must be non-negative and sum to 1")
         v.check_parameter_array(self.means_, "means_", (k, d))
         shape = spec.precisions_shape(k, d)
-        v.check_parameter_array(self.covariances_, "covariances_", shape)
-        v.check_parameter_array(self.precisions_cholesky_, "precisions_cholesky_", shape)
-        spec.precisions_cholesky(self.covariances_, 0.0)  # positive definite
+        covariances = v.check_parameter_array(self.covariances_, "covariances_", shape)
+        chol = v.check_parameter_array(self.precisions_cholesky_, "precisions_cholesky_", shape)
+        precisions = v.check_parameter_array(self.precisions_, "precisions_", shape)
+        if spec.diagonal:
+            if not np.all(covariances > 0):
+                raise ValueError("covariances_ must be positive")
+        elif not np.allclose(covariances, np.swapaxes(covariances, -1, -2)):
+            raise ValueError("covariances_ must be symmetric")
+        expected = spec.precisions_cholesky(covariances, 0.0)  # positive definite, or raises
+        v.check_consistent(chol, expected, "precisions_cholesky_", "covariances_")
+        v.check_consistent(precisions, spec.precisions(expected), "precisions_", "covariances_")
+        v.check_fitted_scalars(self, integers=("n_iter_",), flags=("converged_",),
+                               reals=("lower_bound_",), real_lists=("lower_bounds_",))
 
     # -- parameters ----------------------------------------------------------
     @property
@@ -380,7 +395,8 @@ class GaussianMixture(EstimatorBase):
             Component of each sample.
         """
         self._check_is_fitted()
-        n_samples = v.check_int(n_samples, "n_samples", 1)
+        n_samples = v.check_int(n_samples, "n_samples", 1,
+                                v.MAX_SAMPLE_VALUES // self.means_.shape[1])
         rng = v.check_random_state(self.random_state if random_state is None else random_state)
         counts = rng.multinomial(n_samples, self.weights_)
         parts = self._spec.sample(rng, self.means_, self.covariances_, counts)

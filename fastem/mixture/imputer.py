@@ -93,6 +93,29 @@ class EMImputer(EstimatorBase):
             del self.feature_names_in_
         return self
 
+    _required_fitted = ("mixture_", "n_features_in_")
+    _optional_fitted = ("feature_names_in_",)
+
+    @classmethod
+    def _saved_attributes(cls):
+        return {**super()._saved_attributes(), "mixture_": GaussianMixture}
+
+    def _validate_loaded(self):
+        """The fitted mixture (already validated by its own class when loaded) must be a
+        fitted missing-data mixture of this imputer's width."""
+        super()._validate_loaded()
+        v.check_bool(self.sample_posterior, "sample_posterior")
+        if not (isinstance(self.mixture_, GaussianMixture) and self.mixture_.__sklearn_is_fitted__()
+                and self.mixture_.missing == "marginalize"):
+            raise ValueError("mixture_ must be a fitted GaussianMixture(missing='marginalize')")
+        width = v.check_int(self.n_features_in_, "n_features_in_", 1)
+        if width != self.mixture_.n_features_in_:
+            raise ValueError(f"n_features_in_ ({width}) does not match mixture_ "
+                             f"({self.mixture_.n_features_in_})")
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and np.shape(names) != (width,):
+            raise ValueError("feature_names_in_ must hold one name per feature")
+
     def transform(self, X):
         """X with its missing entries filled in (a new array; X is not modified).
 

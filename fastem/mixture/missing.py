@@ -26,7 +26,7 @@ import numpy as np
 from ..engine import UNIT_ROWS, batch_units
 from ..kernels import gaussian as gk
 from ..kernels import gaussian_missing as gmk
-from .model import GaussianMixtureEM
+from .model import GaussianMixtureEM, far_rows_log_resp
 
 _EMPTY = np.empty(0)
 _EMPTY_MATRIX = np.empty((0, 0))
@@ -119,6 +119,15 @@ def _log_normalise(table):
     return norm, exponentials / np.where(total > 0, total, 1.0)
 
 
+def _log_posteriors(table):
+    """log softmax of each row, as (table - peak) - log(total): subtracting the peak first
+    keeps log(total) even when |peak| is so large that peak + log(total) == peak."""
+    peak = table.max(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shifted = table - peak
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
 def row_outputs(spec, params, X, what):
     """Per-row log-density ("logsumexp"), log-posteriors ("log_resp") or weighted
     component log-densities ("weighted") of X with NaN (marginal over missing entries)."""
@@ -134,8 +143,15 @@ def row_outputs(spec, params, X, what):
         if what == "weighted":
             values[rows] = table
             continue
-        norm, _ = _log_normalise(table)
-        values[rows] = norm if what == "logsumexp" else table - norm[:, None]
+        if what == "logsumexp":
+            values[rows] = _log_normalise(table)[0]
+            continue
+        log_resp = _log_posteriors(table)
+        far = np.flatnonzero(np.isnan(log_resp).any(axis=1))
+        if far.size:  # squared distances beyond float64: the limiting posterior
+            log_resp[far] = far_rows_log_resp(X[np.ix_(rows[far], pattern.observed)],
+                                              pattern.means, pattern.factor, pattern.const)
+        values[rows] = log_resp
     # A row with nothing observed: density 1, posterior = the mixture weights.
     values[empty_rows] = 0.0 if what == "logsumexp" else log_weights
     return values

@@ -98,10 +98,24 @@ def row_outputs(spec, params, X, mode):
             labels[far] = far_rows_log_resp(X[far], means, factor, const).argmax(axis=1)
         return labels
     if mode == gk.ROW_LOG_RESP:
-        far = np.flatnonzero(np.isnan(matrix).any(axis=1))
+        far = np.flatnonzero(~(np.abs(_row_mass(matrix) - 1.0) <= 1e-6))
         if far.size:
             matrix[far] = far_rows_log_resp(X[far], means, factor, const)
     return matrix
+
+
+def _row_mass(log_resp, block=1 << 16):
+    """sum_k exp(log_resp) of every row (1 up to rounding for a valid row), in blocks.
+
+    It finds rows the kernel cannot normalise: all log-densities -inf (squared
+    distances beyond float64: NaN), or log-densities beyond 2**53 in magnitude, where
+    the kernel's fast-math reassociation turns (logp - peak) - log(total) into
+    logp - (peak + log(total)) and log(total) is lost.
+    """
+    mass = np.empty(log_resp.shape[0])
+    for lo in range(0, log_resp.shape[0], block):
+        mass[lo:lo + block] = np.exp(log_resp[lo:lo + block]).sum(axis=1)
+    return mass
 
 
 def far_rows_log_resp(rows, means, factor, const):
