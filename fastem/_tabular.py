@@ -26,11 +26,17 @@ def _is_number(text):
 
 
 def _read_text(path):
-    with open(path, newline="") as handle:
+    # utf-8-sig drops a byte-order mark, which would otherwise turn the first data row
+    # of a headerless file into a "header" (one row silently lost).
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         sample = handle.read(65536)
         handle.seek(0)
         tab = path.lower().endswith((".tsv", ".tab")) or ("\t" in sample and "," not in sample)
-        rows = [row for row in csv.reader(handle, delimiter="\t" if tab else ",") if row]
+        reader = csv.reader(handle, delimiter="\t" if tab else ",")
+        try:
+            rows = [row for row in reader if row]
+        except csv.Error as error:  # e.g. a field beyond csv's size limit
+            raise ValueError(f"{path}, line {reader.line_num}: {error}") from None
     if not rows:
         raise ValueError(f"{path}: the file is empty")
     has_header = not all(_is_number(field) for field in rows[0])
@@ -124,7 +130,7 @@ def lengths_from_ids(ids):
 
 def read_lengths(path):
     """Sequence lengths from a text file: integers separated by whitespace or commas."""
-    with open(path) as handle:
+    with open(path, encoding="utf-8-sig") as handle:
         text = handle.read().replace(",", " ").split()
     try:
         return [int(value) for value in text]

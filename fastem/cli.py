@@ -7,9 +7,11 @@ one line on stderr and exit with status 2; they never print a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import tempfile
 import time
 import warnings
 
@@ -221,12 +223,14 @@ def _command_fit(args):
     if not args.quiet:
         print(_summary(model, data, seconds))
     if args.output:
-        model.save(args.output)
+        with _replaced_on_success(args.output) as temporary:
+            model.save(temporary)
     if args.report:
-        with open(args.report, "w") as handle:
+        with _replaced_on_success(args.report) as temporary, open(temporary, "w") as handle:
             json.dump(_report(model, data, seconds), handle, indent=2)
     if args.plot:
-        _plot_fit(model, data, names, args.plot)
+        with _replaced_on_success(args.plot) as temporary:
+            _plot_fit(model, data, names, temporary)
     return 0
 
 
@@ -241,9 +245,26 @@ def _loaded(args):
     return model, data
 
 
+@contextlib.contextmanager
+def _replaced_on_success(path):
+    """Yield a temporary name beside ``path``; it becomes ``path`` only if the block
+    completes, so an error or Ctrl-C never leaves a partial output file."""
+    folder, name = os.path.split(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=os.path.splitext(name)[1],
+                                         dir=folder)
+    os.close(handle)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
 def _write_rows(rows, path, fmt):
     if path:
-        np.savetxt(path, rows, fmt=fmt, delimiter=",")
+        with _replaced_on_success(path) as temporary:
+            np.savetxt(temporary, rows, fmt=fmt, delimiter=",")
     else:
         np.savetxt(sys.stdout, rows, fmt=fmt, delimiter=",")
 
@@ -283,6 +304,9 @@ def _command_select(args):
 
     X, names, _ = _tabular.read_table(args.data, args.columns)
     ks = _parse_range(args.n_components)
+    if ks[-1] > X.shape[0]:  # refuse before minutes of fitting, not at K = n_rows + 1
+        raise _UserError(f"--n-components: at most {X.shape[0]} components for {X.shape[0]} "
+                         f"rows, got {args.n_components!r}")
     types = (COVARIANCE_TYPES if args.covariance_type == "all"
              else tuple(t.strip() for t in args.covariance_type.split(",")))
     for name in types:
@@ -402,10 +426,13 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
+    except KeyboardInterrupt:  # Ctrl-C: quiet, partial outputs already removed
+        print(file=sys.stderr)
+        return 130
     except BrokenPipeError:  # e.g. `fastem predict ... | head`: the reader left
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the final flush
         return 0
-    except (_UserError, ValueError, TypeError, OSError) as error:
+    except (_UserError, ValueError, TypeError, OSError, OverflowError, MemoryError) as error:
         print(f"fastem {args.command}: error: {error}", file=sys.stderr)
         return 2
     except ImportError as error:

@@ -149,3 +149,55 @@ def test_progress_line_only_on_a_terminal_and_after_a_second():
     quiet.started -= 2.0
     quiet(1, -1.0, None)
     assert pipe.getvalue() == ""
+
+
+# -- issue 11, item 13: robustness of the command ---------------------------------------------
+def test_byte_order_mark_loses_no_row(tmp_path, files):
+    X = np.random.RandomState(1).normal(size=(300, 2))
+    text = "\n".join(f"{a:.6f},{b:.6f}" for a, b in X)
+    plain = tmp_path / "bom.csv"
+    plain.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    run("fit", "gmm", plain, "--n-components", 2, "--quiet", "--output", tmp_path / "m.npz")
+    out = tmp_path / "labels.csv"
+    run("predict", tmp_path / "m.npz", plain, "--output", out)
+    assert len(out.read_text().split()) == 300
+    header = tmp_path / "bom_header.csv"
+    header.write_bytes(b"\xef\xbb\xbfa,b\n" + text.encode())
+    assert fastem._tabular.read_table(str(header))[1] == ["a", "b"]
+
+
+def test_oversized_field_and_absurd_sample_are_one_line_errors(tmp_path, files):
+    wide = tmp_path / "wide.csv"
+    wide.write_text("a,b\n1," + "9" * 200_000 + "\n2,3\n")
+    done = run("fit", "gmm", wide, check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    run("fit", "gmm", files[2], "--quiet", "--output", tmp_path / "m.npz")
+    done = run("sample", tmp_path / "m.npz", 1_000_000_000_000, check=False)
+    assert done.returncode == 2 and "n_samples" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_select_refuses_more_components_than_rows_at_once(files):
+    done = run("select", files[2], "--n-components", "1-400", check=False)
+    assert done.returncode == 2 and "at most 300" in done.stderr
+
+
+def test_ctrl_c_exits_130_quietly_and_leaves_no_partial_output(tmp_path):
+    import signal
+    import time
+
+    X = np.random.RandomState(2).normal(size=(300_000, 8))
+    data = tmp_path / "big.npy"
+    np.save(data, X)
+    output = tmp_path / "model.npz"
+    process = subprocess.Popen(
+        [*_command(), "fit", "gmm", str(data), "--n-components", "30", "--max-iter", "10000",
+         "--tol", "0", "--quiet", "--output", str(output)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert not output.exists() and not list(tmp_path.glob(".model.npz*"))
