@@ -19,6 +19,7 @@ Why these settings:
 from __future__ import annotations
 
 import functools
+import types
 import warnings
 
 import numba
@@ -35,14 +36,26 @@ def _compile(fn, *, parallel, cache):
                       fastmath=set(SAFE_FASTMATH))(fn)
 
 
+def _renamed_copy(fn, suffix):
+    """The same Python function under another qualified name (a separate cache entry)."""
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix,
+                              fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = fn.__qualname__ + suffix
+    copy.__module__ = fn.__module__
+    copy.__doc__ = fn.__doc__
+    return copy
+
+
 class _ParallelKernel:
     """A parallel entry point that falls back to a serial build where threads cannot run.
 
     In a process forked after GNU OpenMP ran, entering a parallel region
     terminates the process; there the same function is compiled without
     ``parallel`` (``prange`` becomes ``range``; work units and reduction order
-    are unchanged) and used instead, with one warning. The serial build is not
-    cached: it only exists in such children.
+    are unchanged) and used instead, with one warning. The serial build is cached
+    on disk under its own name (numba keys its cache by the function's qualified
+    name, so the parallel and serial builds must not share one): only the first
+    such child anywhere compiles it.
     """
 
     _warned = False
@@ -64,7 +77,8 @@ class _ParallelKernel:
                               "fork. Install tbb (pip install 'fastem[tbb]') or start worker "
                               "processes with the 'spawn' or 'forkserver' method.",
                               RuntimeWarning, stacklevel=2)
-            self._serial = _compile(self._fn, parallel=False, cache=False)
+            self._serial = _compile(_renamed_copy(self._fn, "_serial"), parallel=False,
+                                    cache=True)
         return self._serial(*args)
 
 

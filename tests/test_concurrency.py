@@ -107,3 +107,47 @@ def test_warmup_compiles_the_common_signatures():
     assert {"float64", "float32"} <= dtypes
     assert gk.gaussian_rows.parallel.signatures
     assert hk.forward_backward.parallel.signatures and hk.viterbi.parallel.signatures
+
+
+_SERIAL_CACHE_SCRIPT = """
+import os, sys, warnings
+import numpy as np
+import fastem
+from fastem.kernels import gaussian, hmm
+warnings.simplefilter("ignore")
+X = np.random.RandomState(0).normal(size=(500, 3))
+fastem.GaussianHMM(2, random_state=0).fit(X)  # the parent runs OpenMP, then forks
+reader, writer = os.pipe()
+pid = os.fork()
+if pid == 0:
+    fastem.GaussianHMM(2, random_state=0).fit(X)
+    misses = sum(len(k._serial.stats.cache_misses) for k in
+                 (gaussian.gaussian_rows, gaussian.gaussian_stats, hmm.forward_backward)
+                 if k._serial is not None)
+    hits = sum(len(k._serial.stats.cache_hits) for k in
+               (gaussian.gaussian_rows, gaussian.gaussian_stats, hmm.forward_backward)
+               if k._serial is not None)
+    os.write(writer, f"{misses} {hits}".encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+print(os.read(reader, 100).decode())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_serial_builds_of_forked_children_are_cached(tmp_path):
+    # Issue 11, item 12: after fork under OpenMP, children compile the serial kernels once
+    # (first child anywhere), then load them from the cache like every other kernel.
+    script = tmp_path / "serial_cache.py"
+    script.write_text(_SERIAL_CACHE_SCRIPT)
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "omp",
+           "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    counts = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                              env=env, timeout=600, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        counts.append([int(word) for word in done.stdout.split()])
+    first, second = counts
+    assert first[0] > 0  # compiled in the first child...
+    assert second == [0, first[0]]  # ...and only loaded in the second
