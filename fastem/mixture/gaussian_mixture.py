@@ -319,9 +319,9 @@ class GaussianMixture(EstimatorBase):
             X = self._validate_X(X)
         with threads(self.n_threads):
             if self.missing == "marginalize" and np.isnan(X).any():
-                what = "logsumexp" if mode == gk.ROW_LOGSUMEXP else "log_resp"
-                values = missing_data.row_outputs(self._spec, self._get_parameters(), X, what)
-                return values.argmax(axis=1) if mode == gk.ROW_ARGMAX else values
+                what = {gk.ROW_LOGSUMEXP: "logsumexp", gk.ROW_ARGMAX: "argmax"}.get(mode,
+                                                                                   "log_resp")
+                return missing_data.row_outputs(self._spec, self._get_parameters(), X, what)
             return row_outputs(self._spec, self._get_parameters(), X, mode)
 
     def score_samples(self, X):

@@ -41,7 +41,9 @@ def missing_patterns(X):
     missing = np.isnan(X)
     n_features = X.shape[1]
     if n_features <= 62:
-        keys = missing.astype(np.int64) @ (np.int64(1) << np.arange(n_features, dtype=np.int64))
+        keys = np.zeros(X.shape[0], dtype=np.int64)  # column by column: no (n, D) int copy
+        for column in range(n_features):
+            keys |= missing[:, column].astype(np.int64) << column
     else:  # one key per distinct row of the mask
         _, keys = np.unique(missing, axis=0, return_inverse=True)
     order = np.argsort(keys, kind="stable")
@@ -129,17 +131,28 @@ def _log_posteriors(table):
 
 
 def row_outputs(spec, params, X, what):
-    """Per-row log-density ("logsumexp"), log-posteriors ("log_resp") or weighted
-    component log-densities ("weighted") of X with NaN (marginal over missing entries)."""
+    """Per-row log-density ("logsumexp"), log-posteriors ("log_resp"), most probable
+    component ("argmax") or weighted component log-densities ("weighted") of X with NaN
+    (marginal over missing entries)."""
     n, n_features = X.shape
     k = params.means.shape[0]
     groups, empty_rows = missing_patterns(X)
     with np.errstate(divide="ignore"):
         log_weights = np.log(params.weights)
-    values = np.empty(n) if what == "logsumexp" else np.empty((n, k))
+    values = (np.empty(n) if what == "logsumexp" else np.empty(n, dtype=np.int64)
+              if what == "argmax" else np.empty((n, k)))
     for pattern, rows in _patterns(groups, spec, params, n_features):
         table = pattern.weighted_log_prob(np.ascontiguousarray(X[np.ix_(rows,
                                                                         pattern.observed)]))
+        if what == "argmax":  # labels without an (n, K) array
+            labels = table.argmax(axis=1)
+            far = np.flatnonzero(table.max(axis=1) == -np.inf)
+            if far.size:
+                labels[far] = far_rows_log_resp(X[np.ix_(rows[far], pattern.observed)],
+                                                pattern.means, pattern.factor,
+                                                pattern.const).argmax(axis=1)
+            values[rows] = labels
+            continue
         if what == "weighted":
             values[rows] = table
             continue
@@ -153,8 +166,13 @@ def row_outputs(spec, params, X, what):
                                               pattern.means, pattern.factor, pattern.const)
         values[rows] = log_resp
     # A row with nothing observed: density 1, posterior = the mixture weights.
-    values[empty_rows] = 0.0 if what == "logsumexp" else log_weights
+    values[empty_rows] = (0.0 if what == "logsumexp" else int(np.argmax(log_weights))
+                          if what == "argmax" else log_weights)
     return values
+
+
+_TABLE_BYTES = 32 << 20
+"""Per-pattern tables built at once by the missing-data E-step."""
 
 
 class MissingLayout:
@@ -188,20 +206,19 @@ class MissingLayout:
         self.obs4 = (int(self.n_observed.max()) + 3) // 4 * 4
         self.batch = batch_units(gk.stat_size(n_components, n_features, False))
 
-    def _factorised(self, spec, params):
-        """Per (pattern, component): observed precision factor, constant, regression and
-        conditional covariance, padded into the kernel's arrays."""
-        k, d = params.means.shape
-        covariances = full_covariances(spec, params.covariances, k, d)
-        with np.errstate(divide="ignore"):
-            log_weights = np.log(params.weights)
-        n_patterns = len(self.groups)
-        factors = np.zeros((n_patterns, k, self.obs4, self.obs4))
-        const = np.empty((n_patterns, k))
-        regression = np.zeros((n_patterns, k, d, d))
-        conditional = np.zeros((n_patterns, k, d, d))
-        for index, (observed, _) in enumerate(self.groups):
-            pattern = _Pattern(observed, d, log_weights, params.means, covariances, False)
+    def _factorised(self, patterns, covariances, log_weights, means):
+        """Per (pattern, component) of the patterns ``patterns`` (a range): observed
+        precision factor, constant, regression and conditional covariance, padded into
+        the kernel's arrays."""
+        k, d = means.shape
+        count = len(patterns)
+        factors = np.zeros((count, k, self.obs4, self.obs4))
+        const = np.empty((count, k))
+        regression = np.zeros((count, k, d, d))
+        conditional = np.zeros((count, k, d, d))
+        for index, group in enumerate(patterns):
+            observed = self.groups[group][0]
+            pattern = _Pattern(observed, d, log_weights, means, covariances, False)
             n_obs, n_mis = observed.size, pattern.missing.size
             factors[index, :, :n_obs, :n_obs] = pattern.factor
             const[index] = pattern.const
@@ -210,6 +227,18 @@ class MissingLayout:
                 conditional[index, :, :n_mis, :n_mis] = pattern.conditional
         return factors, const, regression, conditional
 
+    def _pattern_chunks(self, n_components, n_features):
+        """Ranges of patterns whose tables fit in _TABLE_BYTES, with their unit ranges.
+
+        Random missingness makes thousands of patterns; all their tables at once cost
+        many times the data. The chunks depend on the data only (never on threads)."""
+        per_pattern = 8 * n_components * (self.obs4 ** 2 + 2 * n_features ** 2)
+        size = max(1, _TABLE_BYTES // per_pattern)
+        n_patterns = len(self.groups)
+        starts = np.searchsorted(self.unit_pattern, np.arange(0, n_patterns + size, size))
+        for chunk, first in enumerate(range(0, n_patterns, size)):
+            yield range(first, min(first + size, n_patterns)), starts[chunk], starts[chunk + 1]
+
     def statistics(self, spec, params, weights=None, responsibilities=None):
         """Flat statistics (spec's layout) of the rows with something observed.
 
@@ -217,11 +246,23 @@ class MissingLayout:
         weighted), they replace the mixture posterior and ``flat[0]`` is 0.
         """
         k, d = params.means.shape
-        flat = gmk.missing_stats(
-            self.X, _EMPTY if weights is None else weights, self.sorted_rows, self.unit_bounds,
-            self.unit_pattern, self.observed, self.n_observed, self.missing, self.n_missing,
-            *self._factorised(spec, params), np.ascontiguousarray(params.means),
-            _EMPTY_MATRIX if responsibilities is None else responsibilities, self.batch)
+        covariances = full_covariances(spec, params.covariances, k, d)
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(params.weights)
+        means = np.ascontiguousarray(params.means)
+        flat = None
+        for patterns, lo, hi in self._pattern_chunks(k, d):
+            first = patterns.start
+            part = gmk.missing_stats(
+                self.X, _EMPTY if weights is None else weights, self.sorted_rows,
+                self.unit_bounds[lo:hi + 1], self.unit_pattern[lo:hi] - first,
+                self.observed[patterns.start:patterns.stop],
+                self.n_observed[patterns.start:patterns.stop],
+                self.missing[patterns.start:patterns.stop],
+                self.n_missing[patterns.start:patterns.stop],
+                *self._factorised(patterns, covariances, log_weights, means), means,
+                _EMPTY_MATRIX if responsibilities is None else responsibilities, self.batch)
+            flat = part if flat is None else flat + part
         if spec.diagonal:
             head = flat[:2 + k + k * d]
             second = flat[2 + k + k * d:].reshape(k, d, d)
@@ -255,13 +296,20 @@ class MissingGaussianMixtureEM:
 
 
 def mean_imputed(X, sample_weight=None):
-    """A copy of X with each NaN replaced by its column's (weighted) observed mean."""
-    observed = ~np.isnan(X)
+    """A copy of X with each NaN replaced by its column's (weighted) observed mean.
+
+    Built in place in one copy (plus a boolean mask), never with full-size temporaries.
+    """
+    filled = np.array(X, dtype=np.float64, order="C", copy=True)
+    missing = np.isnan(filled)
+    filled[missing] = 0.0
     weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
-    filled = np.where(observed, X, 0.0)
-    mass = weights @ observed
-    means = (weights @ filled) / np.where(mass > 0, mass, 1.0)
-    return np.ascontiguousarray(np.where(observed, X, means[None, :]))
+    sums = weights @ filled
+    mass = np.array([weights.sum() - weights[missing[:, d]].sum()
+                     for d in range(filled.shape[1])])
+    means = sums / np.where(mass > 0, mass, 1.0)
+    filled[missing] = np.broadcast_to(means, filled.shape)[missing]
+    return filled
 
 
 def conditional_fill(spec, params, X, random_state=None):
