@@ -94,7 +94,7 @@ class HypothesisChooser:
 
 
 # -- generating ----------------------------------------------------------------------------
-def _values(choose, shape, dtype, scale, special, seed):
+def _values(shape, dtype, scale, special, seed):
     rng = np.random.RandomState(seed)
     base = rng.normal(size=shape) * scale
     if dtype in ("bool", "int8", "uint8", "int64", "uint64"):
@@ -262,7 +262,7 @@ def run_case(case):
             if case["kind"] == "file":
                 return _run_file_case(case)
             spec = case["data"]
-            X = _values(None, tuple(spec["shape"]), spec["dtype"], spec["scale"],
+            X = _values(tuple(spec["shape"]), spec["dtype"], spec["scale"],
                         spec["special"], spec["seed"])
             lengths = case["lengths"]
             before = (_fingerprint(X), _fingerprint(lengths))
