@@ -421,13 +421,25 @@ def _parser():
     return parser
 
 
+def _interrupted(error):
+    """True when ``error`` was raised because of Ctrl-C (a KeyboardInterrupt delivered
+    while a compiled kernel returned surfaces as a SystemError chained to it)."""
+    while error is not None:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def main(argv=None):
     """Entry point of the ``fastem`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
-    except KeyboardInterrupt:  # Ctrl-C: quiet, partial outputs already removed
-        print(file=sys.stderr)
+    except (KeyboardInterrupt, SystemError) as error:
+        if not _interrupted(error):
+            raise
+        print(file=sys.stderr)  # Ctrl-C: quiet, partial outputs already removed
         return 130
     except BrokenPipeError:  # e.g. `fastem predict ... | head`: the reader left
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the final flush

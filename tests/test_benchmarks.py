@@ -12,8 +12,9 @@ from helpers import blobs
 pytest.importorskip("pytest_benchmark")
 
 import fastem  # noqa: E402
+from fastem.engine import Block, pass_stats  # noqa: E402
 from fastem.mixture.covariance import SPECS  # noqa: E402
-from fastem.mixture.model import GaussianMixtureEM  # noqa: E402
+from fastem.mixture.model import GaussianMixtureModel  # noqa: E402
 
 SHAPES = [(200_000, 2, 5), (100_000, 16, 16)]
 
@@ -30,11 +31,11 @@ def test_e_step(benchmark, problem, covariance_type):
     X, k = problem
     fitted = fastem.GaussianMixture(k, covariance_type=covariance_type, max_iter=1,
                                     random_state=0).fit(X)
-    model = GaussianMixtureEM(X, None, SPECS[covariance_type], k, 1e-6, "kmeans")
+    model = GaussianMixtureModel(SPECS[covariance_type], k, X.shape[1], 1e-6, "kmeans")
     params = fitted._get_parameters()
-    objective, stats = benchmark(model.e_step, params)
-    np.testing.assert_allclose(objective, fitted.score(X), rtol=1e-10)
-    np.testing.assert_allclose(stats[2:2 + k].sum(), len(X), rtol=1e-10)
+    stats = benchmark(pass_stats, model, params, [Block(X)])
+    np.testing.assert_allclose(model.objective(stats, params), fitted.score(X), rtol=1e-10)
+    np.testing.assert_allclose(stats.mass.sum(), len(X), rtol=1e-10)
 
 
 def test_score_samples(benchmark, problem):

@@ -5,10 +5,10 @@ import pytest
 from helpers import COVARIANCE_TYPES, blobs
 
 import fastem
-from fastem.engine import UNIT_ROWS, batch_units
+from fastem.engine import UNIT_ROWS, Block, batch_units, pass_stats
 from fastem.kernels import gaussian as gk
 from fastem.mixture.covariance import SPECS
-from fastem.mixture.model import GaussianMixtureEM, kernel_model
+from fastem.mixture.model import GaussianMixtureModel, kernel_model
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -42,7 +42,7 @@ def _stats(X, model_params, spec, lo=0, hi=None):
     size = gk.stat_size(len(means), X.shape[1], spec.diagonal)
     return gk.gaussian_stats(X, np.empty(0), means, factor, const, means,
                              np.empty(0, dtype=np.int64), np.empty((0, 0)), 0, gk.POSTERIOR,
-                             spec.diagonal, lo, hi, UNIT_ROWS, batch_units(size))
+                             spec.diagonal, lo, hi, UNIT_ROWS, batch_units(size), np.zeros(size))
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -65,8 +65,10 @@ def test_e_step_statistics_match_numpy():
     X = blobs(n=700, n_features=3, n_components=3, seed=9)
     fitted = fastem.GaussianMixture(3, max_iter=3, random_state=0).fit(X)
     spec = SPECS["full"]
-    model = GaussianMixtureEM(X, None, spec, 3, 1e-6, "kmeans")
-    objective, flat = model.e_step(fitted._get_parameters())
+    model = GaussianMixtureModel(spec, 3, X.shape[1], 1e-6, "kmeans")
+    params = fitted._get_parameters()
+    stats = pass_stats(model, params, [Block(X)])
+    objective, flat = model.objective(stats, params), stats.flat
     weighted = np.log(fitted.predict_proba(X)) + fitted.score_samples(X)[:, None]
     resp = np.exp(weighted - fitted.score_samples(X)[:, None])
     np.testing.assert_allclose(objective, fitted.score(X), rtol=1e-12)

@@ -5,35 +5,43 @@ import pytest
 from helpers import blobs
 
 import fastem
-from fastem.engine import run_em
+from fastem.engine import ModelBase, run_em
 
 
-class Scripted:
+class Scripted(ModelBase):
     """A model whose objective follows a script; params count E-steps."""
-
-    monotone = False
 
     def __init__(self, scripts):
         self.scripts = scripts  # one list of objectives per restart
         self.restart = -1
 
-    def initialize(self, random_state):
+    def initialize(self, block, random_state):
         self.restart += 1
         return (self.restart, 0)
 
-    def e_step(self, params):
+    def objective(self, stats, params):
         restart, step = params
-        return self.scripts[restart][step], None
+        return self.scripts[restart][step]
 
     def m_step(self, stats, params):
         return (params[0], params[1] + 1)
+
+
+class NoData:
+    """A backend without data: the statistics are the parameters themselves."""
+
+    def initialization_block(self):
+        return None
+
+    def stats(self, model, params):
+        return params
 
 
 def _run(model, **kwargs):
     options = dict(n_init=len(model.scripts), max_iter=10, tol=1e-3,
                    random_state=np.random.RandomState(0))
     options.update(kwargs)
-    return run_em(model, **options)
+    return run_em(model, NoData(), **options)
 
 
 def test_stops_when_change_below_tol_and_keeps_best_restart():

@@ -120,7 +120,7 @@ def test_matches_brute_force_over_all_paths(kind, k, t_len, seed):
     bounds = check_lengths(None, t_len)
     out, loglik = np.empty_like(log_b), np.empty(1)
     counts = hk.forward_backward(log_b, bounds, sequence_units(bounds), model.startprob_,
-                                 model.transmat_, np.empty(0), out, loglik)
+                                 model.transmat_, np.empty(0), out, loglik, np.zeros(k + k * k))
     assert abs(loglik[0] - total) < 1e-10 * max(1.0, abs(total))
     np.testing.assert_allclose(counts[k:].reshape(k, k), transitions, atol=1e-12)
     np.testing.assert_allclose(counts[:k], posteriors[0], atol=1e-12)

@@ -155,17 +155,19 @@ def full_pass_rate(n, d, k, repeats, dgemm_gflops):
     component: the triangular Mahalanobis product and the symmetric scatter)."""
     import fastem
 
+    from ..engine import Block, pass_stats
     from ..mixture.covariance import SPECS
-    from ..mixture.model import GaussianMixtureEM
+    from ..mixture.model import GaussianMixtureModel
 
     X = blobs(n, d, k)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fitted = fastem.GaussianMixture(k, max_iter=1, random_state=0).fit(X)
-    model = GaussianMixtureEM(X, None, SPECS["full"], k, 1e-6, "kmeans")
+    model = GaussianMixtureModel(SPECS["full"], k, d, 1e-6, "kmeans")
     params = fitted._get_parameters()
-    model.e_step(params)
-    seconds = median_time(lambda: model.e_step(params), repeats)
+    blocks = [Block(X)]
+    pass_stats(model, params, blocks)
+    seconds = median_time(lambda: pass_stats(model, params, blocks), repeats)
     gflops = n * k * 2.0 * d * (d + 1) / seconds / 1e9
     return {"workload": _name(n, d, k, "full"), "ms": 1e3 * seconds, "gflops": gflops,
             "dgemm_gflops": dgemm_gflops, "fraction": gflops / dgemm_gflops}

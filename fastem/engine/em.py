@@ -1,10 +1,10 @@
 """The one EM loop of fastem.
 
-A model plugs in through :class:`EMModel`: it creates initial parameters, runs
-a fused E-step that returns the mean per-sample objective of the current
-parameters together with additive sufficient statistics, and maps statistics to
-new parameters in closed form. :func:`run_em` owns everything else: restarts,
-warm starts, the convergence test, the history, verbose output and callbacks.
+A model plugs in through :class:`fastem.engine.BlockModel`, its data through
+a backend (:mod:`fastem.engine.backends`), and the choice of the next point
+through a schedule (:mod:`fastem.engine.schedules`). :func:`run_em` owns
+everything else: restarts, warm starts, the convergence test, the check for a
+decrease, the history, verbose output and callbacks.
 """
 
 from __future__ import annotations
@@ -13,26 +13,14 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from .schedules import PlainEM
 
-class EMModel(Protocol):
-    """What a model provides to :func:`run_em`."""
-
-    #: True when each EM iteration provably cannot decrease the objective
-    #: (exact M-step); a decrease beyond round-off is then reported.
-    monotone: bool
-
-    def initialize(self, random_state: np.random.RandomState) -> Any:
-        """Initial parameters for one restart."""
-
-    def e_step(self, params: Any) -> tuple[float, Any]:
-        """Mean per-sample objective of ``params`` and the sufficient statistics."""
-
-    def m_step(self, stats: Any, params: Any) -> Any:
-        """Parameters maximising the expected complete-data objective."""
+# A trial point (SQUAREM) whose pass raises one of these is rejected, not fatal.
+_TRIAL_FAILURES = (ValueError, FloatingPointError, np.linalg.LinAlgError)
 
 
 @dataclass
@@ -52,13 +40,25 @@ def _say(verbose, message):
         print(message, flush=True)
 
 
+def _warn_decrease(previous, objective, n_iter):
+    warnings.warn(
+        f"EM objective decreased by {previous - objective:.3g} at iteration {n_iter} "
+        f"(from {previous:.12g} to {objective:.12g}); this indicates "
+        "numerical trouble, e.g. a nearly singular component.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
 def run_em(
-    model: EMModel,
+    model,
+    backend,
     *,
     n_init: int,
     max_iter: int,
     tol: float,
     random_state: np.random.RandomState,
+    schedule=None,
     warm_params: Any = None,
     warm_objective: float = -np.inf,
     verbose: int = 0,
@@ -67,13 +67,16 @@ def run_em(
 ) -> EMRun:
     """Run EM with restarts and return the best run.
 
-    Convergence follows scikit-learn: iteration n computes the objective of the
-    parameters from iteration n-1 in the same pass as the statistics, and the
-    run stops once the absolute change of that mean per-sample objective is
-    below ``tol``. With ``max_iter == 0`` the initial parameters are returned.
-    ``warm_params`` replaces initialisation (and forces a single run).
+    Convergence follows scikit-learn: each pass computes the objective of the
+    point it evaluates in the same pass as the statistics, and the run stops
+    once the absolute change between consecutive accepted objectives is below
+    ``tol``. ``n_iter`` counts E-step passes (rejected SQUAREM trials
+    included); the history holds every accepted objective. With
+    ``max_iter == 0`` the initial parameters are returned. ``warm_params``
+    replaces initialisation (and forces a single run).
     ``callback(iteration, objective, params)`` returning True stops the run.
     """
+    schedule = PlainEM() if schedule is None else schedule
     if warm_params is not None:
         n_init = 1
     best = None
@@ -81,7 +84,10 @@ def run_em(
         _say(verbose, f"Initialization {init}")
         started = time.perf_counter()
         last_time = started
-        params = warm_params if warm_params is not None else model.initialize(random_state)
+        if warm_params is not None:
+            params = warm_params
+        else:
+            params = model.initialize(backend.initialization_block(), random_state)
         objective = warm_objective if warm_params is not None else -np.inf
         if max_iter == 0:
             best = EMRun(params=params, objective=-np.inf)
@@ -89,20 +95,27 @@ def run_em(
         history = []
         converged = stopped = False
         n_iter = 0
+        schedule.start(model, params)
         for n_iter in range(1, max_iter + 1):
-            previous = objective
-            objective, stats = model.e_step(params)
-            params = model.m_step(stats, params)
+            point = schedule.next_point()
+            try:
+                stats = backend.stats(model, point)
+                value = model.objective(stats, point)
+                new_params = model.m_step(stats, point)
+            except _TRIAL_FAILURES:
+                if not schedule.trial:
+                    raise
+                schedule.reject()
+                continue
+            if not schedule.acceptable(value):
+                schedule.reject()
+                continue
+            schedule.accept(value, new_params)
+            previous, objective = objective, value
             history.append(objective)
             change = objective - previous
             if model.monotone and change < -1e-12 * max(1.0, abs(previous)):
-                warnings.warn(
-                    f"EM objective decreased by {-change:.3g} at iteration {n_iter} "
-                    f"(from {previous:.12g} to {objective:.12g}); this indicates "
-                    "numerical trouble, e.g. a nearly singular component.",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
+                _warn_decrease(previous, objective, n_iter)
             if verbose and n_iter % verbose_interval == 0:
                 if verbose >= 2:
                     now = time.perf_counter()
@@ -111,12 +124,13 @@ def run_em(
                     last_time = now
                 else:
                     _say(verbose, f"  Iteration {n_iter}")
-            if callback is not None and callback(n_iter, objective, params):
+            if callback is not None and callback(n_iter, objective, schedule.current):
                 stopped = True
                 break
             if abs(change) < tol:
                 converged = True
                 break
+        params = schedule.current
         message = "converged" if converged else "did not converge"
         if verbose >= 2:
             _say(verbose, f"Initialization {message}. time lapse "

@@ -15,7 +15,18 @@ import numpy as np
 from .. import _validation as v
 from .._base import EstimatorBase, transactional
 from .._runtime import threads
-from ..engine import run_em
+from ..engine import (
+    SCHEDULES,
+    Block,
+    LocalBackend,
+    ModelBase,
+    OnlineEM,
+    Stats,
+    StatsLayout,
+    make_schedule,
+    pass_stats,
+    run_em,
+)
 from ..kernels import hmm as hk
 from ..mixture.missing import mean_imputed
 from .sequences import check_lengths, sequence_units
@@ -118,56 +129,127 @@ def _normalise(array, previous=None):
     return out
 
 
-class _BaumWelch:
-    """A bound HMM as :class:`fastem.engine.EMModel` (parameters are dicts of arrays)."""
+_TABLE_BYTES = 32 << 20
+"""Bound on the two (rows, K) tables (emission log-likelihoods, posteriors) of one pass:
+sequences are processed in groups of whole sequences of at most this size."""
+
+
+def sequence_groups(bounds, n_states):
+    """Sequence indices starting each group of whole sequences whose (rows, K) tables fit
+    in _TABLE_BYTES together (a longer sequence is a group of its own). Depends on the
+    lengths only, never on the thread count."""
+    limit = max(1, _TABLE_BYTES // (16 * n_states))
+    starts = [0]
+    first_row = 0
+    for s in range(1, len(bounds) - 1):
+        if bounds[s + 1] - first_row > limit:
+            starts.append(s)
+            first_row = bounds[s]
+    starts.append(len(bounds) - 1)
+    return starts
+
+
+def _log_probabilities(probabilities):
+    with np.errstate(divide="ignore"):
+        return np.log(probabilities).ravel()
+
+
+def _softmax_rows(logits, shape, name):
+    """Probability rows from packed log-probabilities; -inf entries stay exactly zero."""
+    logits = np.reshape(logits, shape)
+    if np.isnan(logits).any() or np.isposinf(logits).any():
+        raise ValueError(f"packed {name} are not valid log-probabilities")
+    peak = logits.max(axis=-1, keepdims=True)
+    if not np.isfinite(peak).all():
+        raise ValueError(f"packed {name} have a row without any possible entry")
+    values = np.exp(logits - peak)
+    return values / values.sum(axis=-1, keepdims=True)
+
+
+class BaumWelchModel(ModelBase):
+    """An HMM as an engine model: blocks are groups of whole sequences.
+
+    The statistics are the emission model's fields, then the expected start and
+    transition counts; the log-likelihood is summed over sequences (weighted),
+    and ``weight`` counts the observed rows. Parameters are dicts of arrays.
+    """
 
     monotone = False  # checked by the monitor, which reports a decrease
 
-    def __init__(self, estimator, X, missing, bounds, sequence_weight):
+    def __init__(self, estimator, n_features):
         self.estimator = estimator
-        self.X = X
-        self.missing = missing
-        self.bounds = bounds
-        self.sequence_weight = sequence_weight
-        self.row_weight = (None if sequence_weight is None
-                           else np.repeat(sequence_weight, np.diff(bounds)))
-        self.units = sequence_units(bounds)
-        # Reused every iteration: fresh (n, K) arrays cost a page fault per 4 KiB each time.
-        shape = (X.shape[0], estimator.n_components)
-        self.log_b = np.empty(shape)
-        self.posteriors = np.empty(shape)
+        k = estimator.n_components
+        emission = estimator._emission_fields(n_features)
+        self.emission_layout = StatsLayout(emission, recentre=estimator._emission_recentre)
+        self.layout = StatsLayout({**emission, "start": (k,), "trans": (k, k)},
+                                  recentre=estimator._emission_recentre)
+        self._counts = slice(self.layout.slices["start"].start, self.layout.size)
 
-    def initialize(self, random_state):
-        observed = self.X if self.missing is None else self.X[~self.missing]
+    def initialize(self, block, random_state):
+        observed = block.X if block.missing is None else block.X[~block.missing]
         if np.issubdtype(observed.dtype, np.floating) and np.isnan(observed).any():
             # Partially missing rows: initialise on the mean-imputed rows with anything seen.
             seen = ~np.isnan(observed).all(axis=1)
             observed = mean_imputed(np.ascontiguousarray(observed[seen]))
-        return self.estimator._initial_parameters(observed, self.bounds, random_state)
+        return self.estimator._initial_parameters(observed, block.bounds, random_state)
 
-    def e_step(self, params):
+    def shift(self, params):
+        return self.estimator._emission_shift(params)
+
+    def _groups(self, block):
+        groups = block.cache.get("sequence_groups")
+        if groups is None:
+            k = self.estimator.n_components
+            starts = sequence_groups(block.bounds, k)
+            groups = []
+            for first, last in zip(starts[:-1], starts[1:], strict=True):
+                bounds = block.bounds[first:last + 1] - block.bounds[first]
+                groups.append((first, last, sequence_units(bounds), bounds, {}))
+            rows = max(int(block.bounds[last] - block.bounds[first]) for first, last, *_ in groups)
+            # Reused every pass: fresh tables cost a page fault per 4 KiB each time.
+            block.cache["tables"] = (np.empty((rows, k)), np.empty((rows, k)))
+            block.cache["sequence_groups"] = groups
+        return groups
+
+    def block_stats(self, params, block, out):
         est = self.estimator
-        log_b = est._emission_table(self.X, self.missing, params, out=self.log_b)
-        posteriors = self.posteriors
-        loglik = np.empty(len(self.bounds) - 1)
-        weights = np.empty(0) if self.sequence_weight is None else self.sequence_weight
-        counts = hk.forward_backward(log_b, self.bounds, self.units, params["startprob"],
-                                     params["transmat"], weights, posteriors, loglik)
-        # Emission statistics: weighted posteriors, and nothing from missing rows.
-        if self.row_weight is not None:
-            posteriors *= self.row_weight[:, None]
-        if self.missing is not None:
-            posteriors[self.missing] = 0.0
-        k = est.n_components
-        stats = {"start": counts[:k], "trans": counts[k:].reshape(k, k),
-                 "emission": est._emission_statistics(self.X, posteriors, params)}
-        if self.sequence_weight is None:
-            loglik_total = float(loglik.sum())
-        else:
-            used = self.sequence_weight > 0
-            loglik_total = float(np.dot(self.sequence_weight[used], loglik[used]))
-        objective = loglik_total + est._log_prior(params)
-        return objective, stats
+        groups = self._groups(block)
+        log_b_buffer, posterior_buffer = block.cache["tables"]
+        counts = out.flat[self._counts]
+        emission = Stats(self.emission_layout, out.flat[:self._counts.start], out.shift)
+        for first, last, units, bounds, cache in groups:
+            lo, hi = int(block.bounds[first]), int(block.bounds[last])
+            X = block.X[lo:hi]
+            missing = None if block.missing is None else block.missing[lo:hi]
+            log_b = est._emission_table(X, missing, params, out=log_b_buffer[:hi - lo],
+                                        cache=cache)
+            posteriors = posterior_buffer[:hi - lo]
+            loglik = np.empty(last - first)
+            weights = (np.empty(0) if block.weights is None else
+                       np.ascontiguousarray(block.weights[first:last], dtype=np.float64))
+            hk.forward_backward(log_b, bounds, units, params["startprob"], params["transmat"],
+                                weights, posteriors, loglik, counts)
+            # Emission statistics: weighted posteriors, and nothing from missing rows.
+            if block.weights is not None:
+                row_weight = np.repeat(weights, np.diff(bounds))
+                posteriors *= row_weight[:, None]
+            if missing is not None:
+                posteriors[missing] = 0.0
+            weight_before = out.flat[1]
+            est._emission_statistics(X, posteriors, params, emission, cache=cache)
+            observed = (hi - lo) if missing is None else int(np.count_nonzero(~missing))
+            if block.weights is not None:
+                observed = float(row_weight.sum() if missing is None
+                                 else row_weight[~missing].sum())
+            out.flat[1] = weight_before + observed
+            if block.weights is None:
+                out.flat[0] += float(loglik.sum())
+            else:
+                used = weights > 0
+                out.flat[0] += float(np.dot(weights[used], loglik[used]))
+
+    def objective(self, stats, params):
+        return float(stats.loglik) + self.estimator._log_prior(params)
 
     def m_step(self, stats, params):
         est = self.estimator
@@ -180,8 +262,21 @@ class _BaumWelch:
             value = np.maximum(np.asarray(est.transmat_prior) - 1.0 + stats["trans"], 0.0)
             new["transmat"] = _normalise(np.where(params["transmat"] == 0, 0.0, value),
                                          params["transmat"])
-        new.update(est._emission_m_step(stats["emission"], params))
+        new.update(est._emission_m_step(stats, params))
         return new
+
+    def pack(self, params):
+        return np.concatenate([_log_probabilities(params["startprob"]),
+                               _log_probabilities(params["transmat"]),
+                               self.estimator._pack_emissions(params)])
+
+    def unpack(self, vector, like):
+        k = self.estimator.n_components
+        params = dict(like)
+        params["startprob"] = _softmax_rows(vector[:k], (k,), "start probabilities")
+        params["transmat"] = _softmax_rows(vector[k:k + k * k], (k, k), "transitions")
+        params.update(self.estimator._unpack_emissions(vector[k + k * k:], like))
+        return params
 
 
 class BaseHMM(EstimatorBase):
@@ -221,6 +316,11 @@ class BaseHMM(EstimatorBase):
         "raise": NaN in X is an error. "marginalize": a row of NaN is a missing
         observation (emission likelihood 1 in every state; its state is still
         inferred from its neighbours).
+    acceleration : {"none", "squarem"}
+        "squarem": SQUAREM extrapolation between Baum-Welch steps, with a
+        monotonicity safeguard. ``monitor_.iter`` counts passes over the data.
+    learning_decay, learning_offset : float
+        Step sizes (t + learning_offset) ** -learning_decay of :meth:`partial_fit`.
     """
 
     _emission_letters = ""
@@ -282,6 +382,8 @@ class BaseHMM(EstimatorBase):
         v.check_real(self.tol, "tol", 0.0)
         v.check_option(self.implementation, "implementation", ("log", "scaling"))
         v.check_int(self.n_init, "n_init", 1, v.MAX_N_INIT)
+        v.check_option(self.acceleration, "acceleration", SCHEDULES)
+        OnlineEM(self.learning_decay, self.learning_offset)  # validates both
         letters = "st" + self._emission_letters
         for name in ("params", "init_params"):
             value = getattr(self, name)
@@ -323,11 +425,33 @@ class BaseHMM(EstimatorBase):
     def _user_emissions(self):
         raise NotImplementedError
 
-    def _emission_log_likelihood(self, X, params, out=None):
-        """(n, K) emission log-likelihoods, written into ``out`` when given."""
+    def _emission_log_likelihood(self, X, params, out=None, cache=None):
+        """(n, K) emission log-likelihoods, written into ``out`` when given. ``cache`` is a
+        dict kept with these rows for the whole fit (or None)."""
         raise NotImplementedError
 
-    def _emission_statistics(self, X, posteriors, params):
+    def _emission_fields(self, n_features):
+        """Names and shapes of the emission statistics (a :class:`StatsLayout`'s fields)."""
+        raise NotImplementedError
+
+    #: How emission statistics move to another shift (Gaussian moments), or None.
+    _emission_recentre = None
+
+    def _emission_shift(self, params):
+        """The point the emission statistics are taken about, or None."""
+        return None
+
+    def _emission_statistics(self, X, posteriors, params, out, cache=None):
+        """Add the emission statistics of rows X with (weighted) ``posteriors`` to ``out``
+        (a :class:`Stats` of the emission fields)."""
+        raise NotImplementedError
+
+    def _pack_emissions(self, params):
+        """Emission parameters as an unconstrained flat vector (SQUAREM)."""
+        raise NotImplementedError
+
+    def _unpack_emissions(self, vector, like):
+        """Inverse of :meth:`_pack_emissions`: a dict of emission parameters."""
         raise NotImplementedError
 
     def _emission_m_step(self, stats, params):
@@ -345,9 +469,9 @@ class BaseHMM(EstimatorBase):
     def _emission_sample(self, state, params, random_state):
         raise NotImplementedError
 
-    def _emission_table(self, X, missing, params, out=None):
+    def _emission_table(self, X, missing, params, out=None, cache=None):
         """Emission log-likelihoods; a missing row (all NaN) has likelihood 1 in every state."""
-        table = self._emission_log_likelihood(X, params, out=out)
+        table = self._emission_log_likelihood(X, params, out=out, cache=cache)
         if missing is not None:
             table[missing] = 0.0
         return table
@@ -471,24 +595,90 @@ class BaseHMM(EstimatorBase):
             if weights is not None and not np.any(weights > 0):
                 raise ValueError("sample_weight must have at least one positive weight")
         random_state = v.check_random_state(self.random_state)
-        model = _BaumWelch(self, X, missing, bounds, weights)
+        model = BaumWelchModel(self, self._n_emission_features(X))
+        backend = LocalBackend([Block(X, weights, bounds, missing)])
         callback = None
         if self.callback is not None:
             if not callable(self.callback):
                 raise TypeError(f"callback must be callable or None, got {self.callback!r}")
+            before = dict(vars(self))
 
             def callback(iteration, objective, params):
+                # The callback sees the current parameters; afterwards the estimator is put
+                # back as it was, so that the next restart starts from what the user set.
                 self._set_parameters(params)
-                return bool(self.callback(iteration, objective, self))
+                try:
+                    return bool(self.callback(iteration, objective, self))
+                finally:
+                    vars(self).clear()
+                    vars(self).update(before)
 
         with threads(self.n_threads):
-            run = run_em(model, n_init=self.n_init, max_iter=self.n_iter, tol=self.tol,
+            run = run_em(model, backend, schedule=make_schedule(self.acceleration),
+                         n_init=self.n_init, max_iter=self.n_iter, tol=self.tol,
                          random_state=random_state, verbose=int(bool(self.verbose)),
                          verbose_interval=1, callback=callback)
         self._set_parameters(run.params)
         self._drop_caches()
+        self.__dict__.pop("_online", None)
         self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
         self.monitor_._record(run)
+        return self
+
+    @transactional
+    def partial_fit(self, X, lengths=None, sample_weight=None):
+        """One step of online (stepwise) Baum-Welch on a batch of sequences.
+
+        The first call initialises the model from its batch (``init_params``,
+        ``random_state``); each call then computes the batch's expected counts
+        under the current parameters, blends them into running statistics with
+        step ``(t + learning_offset) ** -learning_decay`` (Cappé & Moulines 2009)
+        and runs the M-step. ``fit`` starts afresh.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        lengths : array-like of int, optional
+        sample_weight : array-like of shape (n_sequences,), optional
+
+        Returns
+        -------
+        self
+        """
+        self._check_common()
+        online = OnlineEM(self.learning_decay, self.learning_offset)
+        state = getattr(self, "_online", None)
+        X, missing = self._validate(X, fitting=state is None)
+        bounds = check_lengths(lengths, X.shape[0])
+        n_features = self._n_emission_features(X)
+        if state is not None and n_features != state["n_features"]:
+            raise ValueError(f"X has {n_features} features, but {type(self).__name__} was "
+                             f"partially fitted with {state['n_features']}")
+        self._check_priors(n_features)
+        weights = None
+        if sample_weight is not None:
+            weights = v.check_sample_weight(sample_weight, len(bounds) - 1)
+        model = BaumWelchModel(self, n_features)
+        block = Block(X, weights, bounds, missing)
+        with threads(self.n_threads):
+            if state is None:
+                if X.shape[0] < self.n_components:
+                    raise ValueError(f"The first batch has {X.shape[0]} samples, fewer than "
+                                     f"n_components={self.n_components}")
+                params = model.initialize(block, v.check_random_state(self.random_state))
+                state = {"stats": None, "batches": 0, "weight": 0.0, "n_features": n_features}
+            else:
+                params = self._current_parameters()
+            stats = pass_stats(model, params, [block])
+            if not stats.weight > 0:
+                raise ValueError("the batch has no observed rows with positive weight")
+            running = online.update(model, stats, state["stats"], state["batches"])
+            total = state["weight"] + stats.weight
+            params = model.m_step(running.scaled(total), params)
+        self._set_parameters(params)
+        self._drop_caches()
+        self._online = {**state, "stats": running, "batches": state["batches"] + 1,
+                        "weight": total}
         return self
 
     def _drop_caches(self):
@@ -508,8 +698,10 @@ class BaseHMM(EstimatorBase):
         posteriors = np.empty_like(log_b)
         loglik = np.empty(len(bounds) - 1)
         with threads(self.n_threads):
+            k = self.n_components
             hk.forward_backward(log_b, bounds, sequence_units(bounds), params["startprob"],
-                                params["transmat"], np.empty(0), posteriors, loglik)
+                                params["transmat"], np.empty(0), posteriors, loglik,
+                                np.zeros(k + k * k))
         return loglik, posteriors
 
     @_without_caches

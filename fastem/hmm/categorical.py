@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import _validation as v
 from .._jit import kernel, prange
-from .base import BaseHMM, _dirichlet_log_prior, _log, _normalise
+from .base import BaseHMM, _dirichlet_log_prior, _log, _normalise, _softmax_rows
 
 
 @kernel
@@ -70,7 +70,8 @@ class CategoricalHMM(BaseHMM):
                  emissionprob_prior=1.0, n_features=None, algorithm="viterbi",
                  random_state=None, n_iter=10, tol=1e-2, verbose=False, params="ste",
                  init_params="ste", implementation="log", n_init=1, n_threads=None,
-                 missing="raise", callback=None):
+                 missing="raise", callback=None, acceleration="none", learning_decay=0.7,
+                 learning_offset=10.0):
         self.n_components = n_components
         self.startprob_prior = startprob_prior
         self.transmat_prior = transmat_prior
@@ -88,6 +89,9 @@ class CategoricalHMM(BaseHMM):
         self.n_threads = n_threads
         self.missing = missing
         self.callback = callback
+        self.acceleration = acceleration
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     _emission_letters = "e"
     _emission_attributes = ("emissionprob_",)
@@ -162,19 +166,29 @@ class CategoricalHMM(BaseHMM):
                              f"sums {np.round(sums, 6).tolist()}")
         return {"emissionprob": emission.copy()}
 
-    def _emission_log_likelihood(self, X, params, out=None):
+    def _emission_log_likelihood(self, X, params, out=None, cache=None):
         if out is None:
             out = np.empty((X.shape[0], self.n_components))
         _symbol_log_likelihood(X, np.ascontiguousarray(_log(params["emissionprob"])), out)
         return out
 
-    def _emission_statistics(self, X, posteriors, params):
-        return _symbol_counts(X, posteriors, params["emissionprob"].shape[1])
+    def _emission_fields(self, n_features):
+        return {"counts": (self.n_components, n_features)}
 
-    def _emission_m_step(self, counts, params):
+    def _emission_statistics(self, X, posteriors, params, out, cache=None):
+        out["counts"][...] += _symbol_counts(X, posteriors, params["emissionprob"].shape[1])
+
+    def _pack_emissions(self, params):
+        return _log(params["emissionprob"]).ravel()
+
+    def _unpack_emissions(self, vector, like):
+        return {"emissionprob": _softmax_rows(vector, like["emissionprob"].shape,
+                                              "emission probabilities")}
+
+    def _emission_m_step(self, stats, params):
         if "e" not in self.params:
             return {}
-        value = np.maximum(np.asarray(self.emissionprob_prior) - 1.0 + counts, 0.0)
+        value = np.maximum(np.asarray(self.emissionprob_prior) - 1.0 + stats["counts"], 0.0)
         return {"emissionprob": _normalise(value, params["emissionprob"])}
 
     def _emission_log_prior(self, params):

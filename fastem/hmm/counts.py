@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _validation as v
 from .._jit import kernel, prange
-from .base import BaseHMM, _normalise
+from .base import BaseHMM, _log_probabilities, _normalise, _softmax_rows
 
 _TINY = np.finfo(np.float64).tiny  # floor of a rate inside log(): 0 * log(0) counts as 0
 
@@ -46,8 +46,13 @@ def _check_counts(X, estimator, n_features=None):
     return np.ascontiguousarray(array, dtype=np.float64)
 
 
-def _posterior_counts(X, posteriors):
-    return {"post": posteriors.sum(axis=0), "obs": posteriors.T @ X}
+def _count_fields(n_components, n_features):
+    return {"post": (n_components,), "obs": (n_components, n_features)}
+
+
+def _add_posterior_counts(X, posteriors, out):
+    out["post"][...] += posteriors.sum(axis=0)
+    out["obs"][...] += posteriors.T @ X
 
 
 class PoissonHMM(BaseHMM):
@@ -72,7 +77,8 @@ class PoissonHMM(BaseHMM):
                  lambdas_prior=0.0, lambdas_weight=0.0, algorithm="viterbi", random_state=None,
                  n_iter=10, tol=1e-2, verbose=False, params="stl", init_params="stl",
                  implementation="log", n_init=1, n_threads=None,
-                 missing="raise", callback=None):
+                 missing="raise", callback=None, acceleration="none", learning_decay=0.7,
+                 learning_offset=10.0):
         self.n_components = n_components
         self.startprob_prior = startprob_prior
         self.transmat_prior = transmat_prior
@@ -90,6 +96,9 @@ class PoissonHMM(BaseHMM):
         self.n_threads = n_threads
         self.missing = missing
         self.callback = callback
+        self.acceleration = acceleration
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     _emission_letters = "l"
     _emission_attributes = ("lambdas_",)
@@ -123,7 +132,7 @@ class PoissonHMM(BaseHMM):
             raise ValueError("lambdas_ must be non-negative")
         return {"lambdas": rates}
 
-    def _emission_log_likelihood(self, X, params, out=None):
+    def _emission_log_likelihood(self, X, params, out=None, cache=None):
         rates = params["lambdas"]
         factorials = np.empty(X.shape[0])
         _row_log_factorials(X, factorials)
@@ -135,8 +144,21 @@ class PoissonHMM(BaseHMM):
         out[:] = table
         return out
 
-    def _emission_statistics(self, X, posteriors, params):
-        return _posterior_counts(X, posteriors)
+    def _emission_fields(self, n_features):
+        return _count_fields(self.n_components, n_features)
+
+    def _emission_statistics(self, X, posteriors, params, out, cache=None):
+        _add_posterior_counts(X, posteriors, out)
+
+    def _pack_emissions(self, params):
+        return _log_probabilities(params["lambdas"])
+
+    def _unpack_emissions(self, vector, like):
+        with np.errstate(over="ignore"):
+            rates = np.exp(np.reshape(vector, like["lambdas"].shape))
+        if not np.isfinite(rates).all():
+            raise ValueError("packed rates are not finite")
+        return {"lambdas": rates}
 
     def _emission_m_step(self, stats, params):
         if "l" not in self.params:
@@ -190,7 +212,8 @@ class MultinomialHMM(BaseHMM):
                  transmat_prior=1.0, algorithm="viterbi", random_state=None, n_iter=10,
                  tol=1e-2, verbose=False, params="ste", init_params="ste",
                  implementation="log", n_init=1, n_threads=None,
-                 missing="raise", callback=None):
+                 missing="raise", callback=None, acceleration="none", learning_decay=0.7,
+                 learning_offset=10.0):
         self.n_components = n_components
         self.n_trials = n_trials
         self.startprob_prior = startprob_prior
@@ -207,6 +230,9 @@ class MultinomialHMM(BaseHMM):
         self.n_threads = n_threads
         self.missing = missing
         self.callback = callback
+        self.acceleration = acceleration
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     _emission_letters = "e"
     _emission_attributes = ("emissionprob_",)
@@ -253,7 +279,7 @@ class MultinomialHMM(BaseHMM):
                              f"sums {np.round(sums, 6).tolist()}")
         return {"emissionprob": emission}
 
-    def _emission_log_likelihood(self, X, params, out=None):
+    def _emission_log_likelihood(self, X, params, out=None, cache=None):
         factorials = np.empty(X.shape[0])
         _row_log_factorials(X, factorials)
         totals = np.empty(X.shape[0])
@@ -265,8 +291,18 @@ class MultinomialHMM(BaseHMM):
         out[:] = table
         return out
 
-    def _emission_statistics(self, X, posteriors, params):
-        return _posterior_counts(X, posteriors)
+    def _emission_fields(self, n_features):
+        return _count_fields(self.n_components, n_features)
+
+    def _emission_statistics(self, X, posteriors, params, out, cache=None):
+        _add_posterior_counts(X, posteriors, out)
+
+    def _pack_emissions(self, params):
+        return _log_probabilities(params["emissionprob"])
+
+    def _unpack_emissions(self, vector, like):
+        return {"emissionprob": _softmax_rows(vector, like["emissionprob"].shape,
+                                              "emission probabilities")}
 
     def _emission_m_step(self, stats, params):
         if "e" not in self.params:

@@ -14,12 +14,24 @@ from ..engine import UNIT_ROWS, batch_units
 from ..kernels import gaussian as gk
 from ..mixture import kmeans
 from ..mixture import missing as missing_data
+from ..mixture.component import gaussian_fields, recentre_gaussian, second_moments
 from ..mixture.covariance import SPECS, _scatter_about_new_means
-from ..mixture.model import MixtureParams, kernel_model, unpack_stats
+from ..mixture.model import MixtureParams, kernel_model
 from .base import BaseHMM
 
 _NO_LABELS = np.empty(0, dtype=np.int64)
 _EMPTY = np.empty(0)
+
+
+def pack_covariances(spec, covars):
+    """Covariances of ``spec``'s shape as packed precision factors (log diagonals)."""
+    return spec.pack_cholesky(spec.precisions_cholesky(covars, 0.0))
+
+
+def unpack_covariances(spec, vector, n_components, n_features):
+    """Inverse of :func:`pack_covariances`."""
+    return spec.covariances_from_cholesky(spec.unpack_cholesky(vector, n_components,
+                                                               n_features))
 
 
 def full_covariances(covars, covariance_type, n_components, n_features):
@@ -57,7 +69,8 @@ class GaussianHMM(BaseHMM):
                  covars_prior=1e-2, covars_weight=1, algorithm="viterbi", random_state=None,
                  n_iter=10, tol=1e-2, verbose=False, params="stmc", init_params="stmc",
                  implementation="log", n_init=1, n_threads=None,
-                 missing="raise", callback=None):
+                 missing="raise", callback=None, acceleration="none", learning_decay=0.7,
+                 learning_offset=10.0):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.min_covar = min_covar
@@ -79,6 +92,9 @@ class GaussianHMM(BaseHMM):
         self.n_threads = n_threads
         self.missing = missing
         self.callback = callback
+        self.acceleration = acceleration
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     # -- covariances in hmmlearn's two shapes --------------------------------
     @property
@@ -140,9 +156,7 @@ class GaussianHMM(BaseHMM):
         spec = self._spec
         k, d = self.n_components, X.shape[1]
         if self._needs_init("m", "means_"):
-            rng = v.check_random_state(self.random_state)
-            seeds = kmeans.kmeans_plusplus(X, k, None, rng)
-            means, _ = kmeans.lloyd(X, None, X[seeds])
+            means, _ = kmeans.best_of_restarts(X, k, random_state)
         else:
             means = v.check_parameter_array(self.means_, "means_", (k, d)).copy()
         if self._needs_init("c", "_covars_"):
@@ -180,19 +194,25 @@ class GaussianHMM(BaseHMM):
         chol = spec.precisions_cholesky(params["covars"], 0.0)
         return MixtureParams(np.ones(self.n_components), params["means"], params["covars"], chol)
 
-    def _missing_layout(self, X):
-        """The missing-data layout of X when it has NaN entries, else None (cached per X)."""
+    def _missing_layout(self, X, cache=None):
+        """The missing-data layout of X when it has NaN entries, else None (kept in
+        ``cache`` during a fit, or for the last X of one call)."""
+        if cache is not None and "layout" in cache:
+            return cache["layout"]
         cached = getattr(self, "_layout_cache", None)
-        if cached is not None and cached[0] is X:
+        if cache is None and cached is not None and cached[0] is X:
             return cached[1]
         layout = None
         if np.isnan(X).any():
             layout = missing_data.MissingLayout(X, self.n_components)
-        self._layout_cache = (X, layout)
+        if cache is not None:
+            cache["layout"] = layout
+        else:
+            self._layout_cache = (X, layout)
         return layout
 
-    def _emission_log_likelihood(self, X, params, out=None):
-        if self._missing_layout(X) is not None:
+    def _emission_log_likelihood(self, X, params, out=None, cache=None):
+        if self._missing_layout(X, cache) is not None:
             table = missing_data.row_outputs(self._spec, self._mixture_params(params), X,
                                              "weighted")
             if out is None:
@@ -206,22 +226,41 @@ class GaussianHMM(BaseHMM):
                          _NO_LABELS)
         return out
 
-    def _emission_statistics(self, X, posteriors, params):
-        layout = self._missing_layout(X)
+    def _emission_fields(self, n_features):
+        return gaussian_fields(self.n_components, n_features, self._spec.diagonal)
+
+    _emission_recentre = staticmethod(recentre_gaussian)
+
+    def _emission_shift(self, params):
+        return np.ascontiguousarray(params["means"], dtype=np.float64)
+
+    def _emission_statistics(self, X, posteriors, params, out, cache=None):
+        layout = self._missing_layout(X, cache)
         if layout is not None:
-            return layout.statistics(self._spec, self._mixture_params(params),
-                                     responsibilities=np.ascontiguousarray(posteriors))
+            out.flat += layout.statistics(self._spec, self._mixture_params(params),
+                                          responsibilities=np.ascontiguousarray(posteriors))
+            return
         spec = self._spec
         means, factor, const = kernel_model(spec, self._mixture_params(params))
-        size = gk.stat_size(self.n_components, X.shape[1], spec.diagonal)
-        return gk.gaussian_stats(X, _EMPTY, means, factor, const, means, _NO_LABELS,
-                                 posteriors, 0, gk.GIVEN, spec.diagonal, 0, X.shape[0],
-                                 UNIT_ROWS, batch_units(size))
+        gk.gaussian_stats(X, _EMPTY, means, factor, const, out.shift, _NO_LABELS,
+                          posteriors, 0, gk.GIVEN, spec.diagonal, 0, X.shape[0],
+                          UNIT_ROWS, batch_units(out.flat.shape[0]), out.flat)
 
-    def _emission_m_step(self, flat, params):
-        k, d = params["means"].shape
-        shift = params["means"]
-        _, _, post, first, second = unpack_stats(flat, k, d, self._spec.diagonal)
+    def _pack_emissions(self, params):
+        return np.concatenate([np.ravel(params["means"]),
+                               pack_covariances(self._spec, params["covars"])])
+
+    def _unpack_emissions(self, vector, like):
+        k, d = like["means"].shape
+        means = vector[:k * d].reshape(k, d).copy()
+        if not np.isfinite(means).all():
+            raise ValueError("packed means are not finite")
+        return {"means": means, "covars": unpack_covariances(self._spec, vector[k * d:], k, d)}
+
+    def _emission_m_step(self, stats, params):
+        shift = stats.shift
+        post, first, second = stats["mass"], stats["first"], second_moments(stats)
+        d = shift.shape[1]
         new = {}
         empty = post <= 0  # states without posterior mass keep their parameters
         means_weight = np.asarray(self.means_weight, dtype=np.float64)

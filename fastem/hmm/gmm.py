@@ -17,10 +17,11 @@ from .. import _validation as v
 from ..engine import UNIT_ROWS, batch_units
 from ..kernels import gaussian as gk
 from ..mixture import kmeans
+from ..mixture.component import gaussian_fields, recentre_gaussian, second_moments
 from ..mixture.covariance import SPECS, _scatter_about_new_means
-from ..mixture.model import MixtureParams, kernel_model, unpack_stats
-from .base import BaseHMM, _dirichlet_log_prior
-from .gaussian import GaussianHMM
+from ..mixture.model import MixtureParams, kernel_model
+from .base import BaseHMM, _dirichlet_log_prior, _log_probabilities, _softmax_rows
+from .gaussian import GaussianHMM, pack_covariances, unpack_covariances
 
 _NO_LABELS = np.empty(0, dtype=np.int64)
 _EMPTY = np.empty(0)
@@ -56,7 +57,8 @@ class GMMHMM(BaseHMM):
                  covars_prior=None, covars_weight=None, algorithm="viterbi",
                  covariance_type="diag", random_state=None, n_iter=10, tol=1e-2,
                  verbose=False, params="stmcw", init_params="stmcw", implementation="log",
-                 n_init=1, n_threads=None, missing="raise", callback=None):
+                 n_init=1, n_threads=None, missing="raise", callback=None,
+                 acceleration="none", learning_decay=0.7, learning_offset=10.0):
         self.n_components = n_components
         self.n_mix = n_mix
         self.min_covar = min_covar
@@ -80,6 +82,9 @@ class GMMHMM(BaseHMM):
         self.n_threads = n_threads
         self.missing = missing
         self.callback = callback
+        self.acceleration = acceleration
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     _validate_X = GaussianHMM._validate_X
     _emission_letters = "mcw"
@@ -128,8 +133,8 @@ class GMMHMM(BaseHMM):
         n, d = X.shape
         params = {}
         if self._needs_init("m", "means_"):
-            rng = v.check_random_state(self.random_state)
-            centers, labels = kmeans.lloyd(X, None, X[kmeans.kmeans_plusplus(X, k, None, rng)])
+            rng = random_state
+            centers, labels = kmeans.best_of_restarts(X, k, rng)
             means = np.empty((k, m, d))
             cov = np.atleast_2d(np.cov(X.T)) + self.min_covar * np.eye(d)
             for state in range(k):
@@ -209,7 +214,7 @@ class GMMHMM(BaseHMM):
         self._table_cache = (key, table)
         return table
 
-    def _emission_log_likelihood(self, X, params, out=None):
+    def _emission_log_likelihood(self, X, params, out=None, cache=None):
         k, m = self.n_components, self.n_mix
         table = self._component_table(X, params).reshape(X.shape[0], k, m)
         peak = table.max(axis=2, keepdims=True)
@@ -221,7 +226,17 @@ class GMMHMM(BaseHMM):
         out[:] = result
         return out
 
-    def _emission_statistics(self, X, posteriors, params):
+    def _emission_fields(self, n_features):
+        spec, _ = self._covariance_spec()
+        return gaussian_fields(self.n_components * self.n_mix, n_features, spec.diagonal)
+
+    _emission_recentre = staticmethod(recentre_gaussian)
+
+    def _emission_shift(self, params):
+        k, m, d = params["means"].shape
+        return np.ascontiguousarray(params["means"].reshape(k * m, d), dtype=np.float64)
+
+    def _emission_statistics(self, X, posteriors, params, out, cache=None):
         k, m = self.n_components, self.n_mix
         n = X.shape[0]
         table = self._component_table(X, params).reshape(n, k, m)
@@ -232,15 +247,40 @@ class GMMHMM(BaseHMM):
                            within.sum(axis=2, keepdims=True), 1.0)
         resp = np.ascontiguousarray((posteriors[:, :, None] * within).reshape(n, k * m))
         spec, (means, factor, const) = self._flat_model(params)
-        size = gk.stat_size(k * m, X.shape[1], spec.diagonal)
-        return gk.gaussian_stats(X, _EMPTY, means, factor, const, means, _NO_LABELS, resp, 0,
-                                 gk.GIVEN, spec.diagonal, 0, n, UNIT_ROWS, batch_units(size))
+        gk.gaussian_stats(X, _EMPTY, means, factor, const, out.shift, _NO_LABELS, resp, 0,
+                          gk.GIVEN, spec.diagonal, 0, n, UNIT_ROWS,
+                          batch_units(out.flat.shape[0]), out.flat)
+        self.__dict__.pop("_table_cache", None)  # it served both calls on these rows
 
-    def _emission_m_step(self, flat, params):
+    def _covariance_spec(self):
+        """The spec and number of matrices of ``covars_``'s own shape."""
+        if self._type() == "tied":
+            return SPECS["full"], self.n_components
+        return SPECS[self._type()], self.n_components * self.n_mix
+
+    def _pack_emissions(self, params):
+        k, m, d = params["means"].shape
+        spec, count = self._covariance_spec()
+        covars = params["covars"].reshape(spec.precisions_shape(count, d))
+        return np.concatenate([_log_probabilities(params["weights"]), np.ravel(params["means"]),
+                               pack_covariances(spec, covars)])
+
+    def _unpack_emissions(self, vector, like):
+        k, m, d = like["means"].shape
+        spec, count = self._covariance_spec()
+        weights = _softmax_rows(vector[:k * m], (k, m), "mixture weights")
+        means = vector[k * m:k * m + k * m * d].reshape(k, m, d).copy()
+        if not np.isfinite(means).all():
+            raise ValueError("packed means are not finite")
+        covars = unpack_covariances(spec, vector[k * m + k * m * d:], count, d)
+        return {"weights": weights, "means": means,
+                "covars": covars.reshape(like["covars"].shape)}
+
+    def _emission_m_step(self, stats, params):
         k, m, d = params["means"].shape
         spec, _ = self._flat_spec_and_covariances(params["covars"])
-        shift = params["means"].reshape(k * m, d)
-        _, _, mass, first, second = unpack_stats(flat, k * m, d, spec.diagonal)
+        shift = stats.shift
+        mass, first, second = stats["mass"], stats["first"], second_moments(stats)
         post_mix = mass.reshape(k, m)
         post = post_mix.sum(axis=1)
         new = {}

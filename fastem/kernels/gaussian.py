@@ -505,8 +505,12 @@ def _unit_stats(X, weights, lo, hi, means, factor, const, tiled, shift, labels, 
 
 @kernel(parallel=True)
 def gaussian_stats(X, weights, means, factor, const, shift, labels, resp, resp_offset,
-                   source, diagonal, lo, hi, unit_rows, batch_units):
-    """Sufficient statistics of rows ``lo:hi`` of X (flat vector, see module doc).
+                   source, diagonal, lo, hi, unit_rows, batch_units, total):
+    """Add the sufficient statistics of rows ``lo:hi`` of X to ``total`` (flat vector, see
+    module doc); returns ``total``.
+
+    Each work unit's partial is added to ``total`` in unit order, so consecutive calls over
+    unit-aligned row ranges give bitwise the sums of one call over all of them.
 
     Parameters
     ----------
@@ -522,6 +526,7 @@ def gaussian_stats(X, weights, means, factor, const, shift, labels, resp, resp_o
     lo, hi : the row range.
     unit_rows : rows per work unit (fixed by the caller from the data size only).
     batch_units : units whose partials are held at once (memory only; no effect on results).
+    total : (stat_size,) float64 running statistics, added to in place.
     """
     n_components, n_features = shift.shape
     _check_model(X, means, factor, const, n_components, source == POSTERIOR)
@@ -538,9 +543,10 @@ def gaussian_stats(X, weights, means, factor, const, shift, labels, resp, resp_o
                             or resp.shape[1] < n_components):
         raise ValueError("gaussian_stats: responsibilities do not cover the rows and components")
     size = stat_size(n_components, n_features, diagonal)
+    if total.shape[0] != size:
+        raise ValueError("gaussian_stats: total has the wrong length for the model")
     tiled = _uses_tiles(factor, n_features)
     kernel_factor = _kernel_factor(X, factor)
-    total = np.zeros(size)
     n_units = (hi - lo + unit_rows - 1) // unit_rows
     for first in range(0, n_units, batch_units):
         n_batch = min(batch_units, n_units - first)

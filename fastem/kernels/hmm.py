@@ -127,7 +127,7 @@ def _sequence_forward_backward(log_b, lo, hi, startprob, transmat, transmat_t, p
 
 @kernel(parallel=True)
 def forward_backward(log_b, bounds, unit_bounds, startprob, transmat, weights, posteriors,
-                     sequence_loglik):
+                     sequence_loglik, counts):
     """Posteriors, per-sequence log-likelihoods and expected counts of all sequences.
 
     Parameters
@@ -139,10 +139,8 @@ def forward_backward(log_b, bounds, unit_bounds, startprob, transmat, weights, p
     weights : (S,) per-sequence weights (scale that sequence's counts), or empty.
     posteriors : (n, K) output.
     sequence_loglik : (S,) output.
-
-    Returns
-    -------
-    counts : (K + K*K,) weighted expected start counts, then transition counts.
+    counts : (K + K*K,) running weighted expected start counts, then transition counts;
+        each unit's partial is added in unit order (returned).
     """
     n_states = startprob.shape[0]
     _check_lattice(log_b, bounds, startprob, transmat, sequence_loglik.shape[0])
@@ -159,6 +157,8 @@ def forward_backward(log_b, bounds, unit_bounds, startprob, transmat, weights, p
             raise ValueError("forward_backward: work units must be in order")
     weighted = weights.shape[0] > 0
     size = n_states + n_states * n_states
+    if counts.shape[0] != size:
+        raise ValueError("forward_backward: counts must have K + K*K entries")
     partial = np.zeros((n_units, size))
     longest = 0
     for s in range(bounds.shape[0] - 1):
@@ -188,7 +188,6 @@ def forward_backward(log_b, bounds, unit_bounds, startprob, transmat, weights, p
             for i in range(n_states):
                 for j in range(n_states):
                     partial[u, n_states + i * n_states + j] += w * trans_counts[i, j]
-    counts = np.zeros(size)
     for u in range(n_units):
         for q in range(size):
             counts[q] += partial[u, q]

@@ -10,12 +10,21 @@ import numpy as np
 from .. import _validation as v
 from .._base import EstimatorBase, transactional
 from .._runtime import resolve_n_threads, threads
-from ..engine import run_em
+from ..engine import (
+    SCHEDULES,
+    Block,
+    LocalBackend,
+    OnlineEM,
+    StreamBackend,
+    make_schedule,
+    pass_stats,
+    run_em,
+)
 from ..exceptions import ConvergenceWarning, compatible
 from ..kernels import gaussian as gk
 from . import missing as missing_data
 from .covariance import SPECS
-from .model import GaussianMixtureEM, MixtureParams, row_outputs
+from .model import GaussianMixtureModel, MixtureParams, row_outputs
 
 INIT_PARAMS = {"kmeans", "k-means++", "random", "random_from_data"}
 
@@ -105,7 +114,8 @@ class GaussianMixture(EstimatorBase):
                  max_iter=100, n_init=1, init_params="kmeans", weights_init=None,
                  means_init=None, precisions_init=None, random_state=None, warm_start=False,
                  verbose=0, verbose_interval=10, n_threads=None, callback=None,
-                 missing="raise"):
+                 missing="raise", acceleration="none", learning_decay=0.7,
+                 learning_offset=10.0):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -123,6 +133,9 @@ class GaussianMixture(EstimatorBase):
         self.n_threads = n_threads
         self.callback = callback
         self.missing = missing
+        self.acceleration = acceleration
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     # -- validation -------------------------------------------------------
     def _check_hyperparameters(self):
@@ -134,6 +147,7 @@ class GaussianMixture(EstimatorBase):
         v.check_int(self.n_init, "n_init", 1, v.MAX_N_INIT)
         v.check_option(self.init_params, "init_params", INIT_PARAMS)
         v.check_option(self.missing, "missing", ("raise", "marginalize"))
+        v.check_option(self.acceleration, "acceleration", SCHEDULES)
         v.check_bool(self.warm_start, "warm_start")
         v.check_int(self.verbose, "verbose", 0)
         v.check_int(self.verbose_interval, "verbose_interval", 1)
@@ -242,11 +256,24 @@ class GaussianMixture(EstimatorBase):
             Non-negative weights; a zero weight drops the row and an integer
             weight counts the row that many times.
 
+            X may also be an ``np.memmap`` (read in chunks at every pass, never
+            copied whole) or a callable returning a fresh iterator of arrays (the
+            row blocks, e.g. one per file) at every call: exact EM streamed over
+            data that do not fit in memory. Initialisation then uses the first
+            blocks, up to one million rows.
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; a zero weight drops the row and an integer
+            weight counts the row that many times.
+
         Returns
         -------
         self : GaussianMixture
         """
-        self.fit_predict(X, y, sample_weight=sample_weight)
+        if callable(X) or isinstance(X, np.memmap):
+            self._fit_stream(X, sample_weight)
+        else:
+            self.fit_predict(X, y, sample_weight=sample_weight)
         return self
 
     @transactional
@@ -270,48 +297,163 @@ class GaussianMixture(EstimatorBase):
         if n_rows < self.n_components:
             raise ValueError("Expected n_samples >= n_components but got n_components = "
                              f"{self.n_components}, n_samples = {n_rows}")
-        spec = self._spec
-        weights_init, means_init, chol_init = self._check_initial_parameters(spec, X.shape[1])
         has_missing = self.missing == "marginalize" and bool(np.isnan(X).any())
-        model_class = missing_data.MissingGaussianMixtureEM if has_missing else GaussianMixtureEM
-        model = model_class(X, weights, spec, self.n_components, float(self.reg_covar),
-                            self.init_params, weights_init, means_init, chol_init)
+        self._run(LocalBackend([Block(X, weights)]), X.shape[1], has_missing)
+        with threads(self.n_threads):
+            # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
+            return self._rows(X, gk.ROW_ARGMAX, validated=True)
+
+    def _engine_model(self, n_features, has_missing=False):
+        spec = self._spec
+        weights_init, means_init, chol_init = self._check_initial_parameters(spec, n_features)
+        model_class = (missing_data.MissingGaussianMixtureModel if has_missing
+                       else GaussianMixtureModel)
+        return model_class(spec, self.n_components, n_features, float(self.reg_covar),
+                           self.init_params, weights_init, means_init, chol_init)
+
+    def _run(self, backend, n_features, has_missing=False):
+        """EM over the backend's data; sets the fitted attributes."""
+        spec = self._spec
+        model = self._engine_model(n_features, has_missing)
         # Warm start needs parameters of the same shapes; otherwise initialise afresh.
         warm = (self.warm_start and hasattr(self, "converged_")
-                and self.means_.shape == (self.n_components, X.shape[1])
+                and self.means_.shape == (self.n_components, n_features)
                 and self.precisions_cholesky_.shape
-                == spec.precisions_shape(self.n_components, X.shape[1]))
+                == spec.precisions_shape(self.n_components, n_features))
         callback = None
         if self.callback is not None:
             def callback(iteration, objective, params):
                 # The model the callback sees is consistent: parameters and feature count
                 # of this fit (all of it is undone if the fit does not complete).
                 self._set_parameters(params)
-                self.n_features_in_ = X.shape[1]
+                self.n_features_in_ = n_features
                 return bool(self.callback(iteration, objective, self))
 
         with threads(self.n_threads):
             run = run_em(
-                model, n_init=self.n_init, max_iter=self.max_iter, tol=float(self.tol),
+                model, backend, schedule=make_schedule(self.acceleration), n_init=self.n_init,
+                max_iter=self.max_iter, tol=float(self.tol),
                 random_state=v.check_random_state(self.random_state),
                 warm_params=self._get_parameters() if warm else None,
                 warm_objective=self.lower_bound_ if warm else -np.inf,
                 verbose=self.verbose, verbose_interval=self.verbose_interval,
                 callback=callback)
-            self._set_parameters(run.params)
-            if self.covariances_ is None:
-                self.covariances_ = spec.covariances_from_cholesky(self.precisions_cholesky_)
-            self.n_features_in_ = X.shape[1]
-            self.converged_ = run.converged
-            self.n_iter_ = run.n_iter
-            self.lower_bound_ = run.objective
-            self.lower_bounds_ = list(run.history)
-            if not run.converged and self.max_iter > 0 and not run.stopped_by_callback:
-                warnings.warn("Best performing initialization did not converge. Try different "
-                              "init parameters, or increase max_iter, tol, or check for "
-                              "degenerate data.", compatible(ConvergenceWarning), stacklevel=2)
-            # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
-            return self._rows(X, gk.ROW_ARGMAX, validated=True)
+        self._set_parameters(run.params)
+        if self.covariances_ is None:
+            self.covariances_ = spec.covariances_from_cholesky(self.precisions_cholesky_)
+        self.n_features_in_ = n_features
+        self.converged_ = run.converged
+        self.n_iter_ = run.n_iter
+        self.lower_bound_ = run.objective
+        self.lower_bounds_ = list(run.history)
+        self.__dict__.pop("_online", None)
+        if not run.converged and self.max_iter > 0 and not run.stopped_by_callback:
+            warnings.warn("Best performing initialization did not converge. Try different "
+                          "init parameters, or increase max_iter, tol, or check for "
+                          "degenerate data.", compatible(ConvergenceWarning), stacklevel=3)
+
+    def _stream_blocks(self, source, sample_weight):
+        """Validated blocks of a memmap (unit-aligned chunks) or of a callable's iterator."""
+        if sample_weight is not None:
+            if callable(source):
+                raise ValueError("sample_weight cannot be given with a callable data source; "
+                                 "weight rows inside the blocks instead")
+            sample_weight = v.check_sample_weight(sample_weight, source.shape[0])
+        marginalize = self.missing == "marginalize"
+        name = type(self).__name__
+
+        def checked(X, weights):
+            X = v.check_array(X, min_samples=1, estimator=name, allow_nan=marginalize)
+            return Block(X, weights)
+
+        if callable(source):
+            def blocks():
+                iterator = source()
+                try:
+                    iterator = iter(iterator)
+                except TypeError:
+                    raise TypeError("a callable data source must return an iterator of row "
+                                    f"blocks, got {type(iterator).__name__}") from None
+                n_features = None
+                for X in iterator:
+                    block = checked(X, None)
+                    if n_features is not None and block.X.shape[1] != n_features:
+                        raise ValueError(f"a block has {block.X.shape[1]} features, the first "
+                                         f"had {n_features}")
+                    n_features = block.X.shape[1]
+                    yield block
+            return StreamBackend(blocks)
+        chunks = StreamBackend.from_array(source, sample_weight)
+        return StreamBackend(lambda: (checked(b.X, b.weights) for b in chunks.blocks()),
+                             init_rows=1 << 20)
+
+    def _fit_stream(self, source, sample_weight):
+        self._check_hyperparameters()
+        backend = self._stream_blocks(source, sample_weight)
+        sample = backend.initialization_block()
+        if sample.n_rows < self.n_components:
+            raise ValueError("Expected n_samples >= n_components but got n_components = "
+                             f"{self.n_components}, n_samples = {sample.n_rows}")
+        has_missing = self.missing == "marginalize"
+        self._run(backend, sample.X.shape[1], has_missing)
+
+    @transactional
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One step of online (stepwise) EM on a batch of rows.
+
+        The first call initialises the model from its batch (``init_params``,
+        ``random_state``); each call then computes the batch's statistics under
+        the current parameters, blends them into running statistics with step
+        ``(t + learning_offset) ** -learning_decay`` (Cappé & Moulines 2009) and
+        runs the M-step. Memory is that of one batch. ``fit`` starts afresh.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        self._check_hyperparameters()
+        online = OnlineEM(self.learning_decay, self.learning_offset)
+        state = getattr(self, "_online", None)
+        X = self._validate_X(X, fitting=state is None)
+        if state is not None and X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was "
+                             f"partially fitted with {self.n_features_in_} features")
+        weights = v.check_sample_weight(sample_weight, X.shape[0])
+        block = Block(X, weights)
+        has_missing = self.missing == "marginalize" and bool(np.isnan(X).any())
+        model = self._engine_model(X.shape[1], has_missing)
+        with threads(self.n_threads):
+            if state is None:
+                n_rows = X.shape[0] if weights is None else int(np.count_nonzero(weights))
+                if n_rows < self.n_components:
+                    raise ValueError("The first batch needs n_samples >= n_components, got "
+                                     f"n_components = {self.n_components}, n_samples = "
+                                     f"{n_rows}")
+                params = model.initialize(block, v.check_random_state(self.random_state))
+                state = {"stats": None, "batches": 0, "weight": 0.0}
+                self.lower_bounds_ = []
+            else:
+                params = self._get_parameters()
+            stats = pass_stats(model, params, [block])
+            if not stats.weight > 0:
+                raise ValueError("sample_weight must have at least one positive weight")
+            running = online.update(model, stats, state["stats"], state["batches"])
+            total = state["weight"] + stats.weight
+            params = model.m_step(running.scaled(total), params)
+        self._set_parameters(params)
+        self.n_features_in_ = X.shape[1]
+        self._online = {"stats": running, "batches": state["batches"] + 1, "weight": total}
+        self.n_iter_ = self._online["batches"]
+        self.converged_ = False
+        self.lower_bound_ = float(stats.loglik / stats.weight)
+        self.lower_bounds_ = list(self.lower_bounds_) + [self.lower_bound_]
+        return self
 
     # -- inference -----------------------------------------------------------
     def _rows(self, X, mode, validated=False):

@@ -47,7 +47,8 @@ def weighted_moments(X, weights):
     stats = gk.gaussian_stats(
         X, _EMPTY if weights is None else weights, shift, _unit_factor(n_features),
         np.zeros(1), shift, _NO_LABELS, _NO_RESP, 0, gk.POSTERIOR, True, 0, X.shape[0],
-        UNIT_ROWS, batch_units(gk.stat_size(1, n_features, True)))
+        UNIT_ROWS, batch_units(gk.stat_size(1, n_features, True)),
+        np.zeros(gk.stat_size(1, n_features, True)))
     total = stats[2]
     first = stats[3:3 + n_features] / total
     second = stats[3 + n_features:3 + 2 * n_features] / total
@@ -163,3 +164,17 @@ def _pass(X, w_arg, centers, origin, labels, upper, lower, drift, first, batch, 
     mass[empty] = 0.0
     sums[empty] = 0.0
     return int(flat[0])
+
+
+def best_of_restarts(X, n_clusters, random_state, n_init=10, weights=None):
+    """k-means from ``n_init`` k-means++ seedings; the run with the lowest inertia wins
+    (hmmlearn initialises HMM means with scikit-learn's KMeans(n_init=10))."""
+    best = None
+    for _ in range(n_init):
+        seeds = kmeans_plusplus(X, n_clusters, weights, random_state)
+        centers, labels = lloyd(X, weights, X[seeds])
+        distances = nearest_center(X, centers)[1]
+        inertia = float(distances.sum() if weights is None else distances @ weights)
+        if best is None or inertia < best[0]:
+            best = (inertia, centers, labels)
+    return best[1], best[2]

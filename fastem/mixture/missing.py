@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine import UNIT_ROWS, batch_units
+from ..engine import UNIT_ROWS, Block, batch_units
 from ..kernels import gaussian as gk
 from ..kernels import gaussian_missing as gmk
-from .model import GaussianMixtureEM, far_rows_log_resp
+from .model import GaussianMixtureModel, far_rows_log_resp
 
 _EMPTY = np.empty(0)
 _EMPTY_MATRIX = np.empty((0, 0))
@@ -270,29 +270,26 @@ class MissingLayout:
         return flat
 
 
-class MissingGaussianMixtureEM:
-    """A Gaussian mixture on data with NaN entries, as :class:`fastem.engine.EMModel`."""
+class MissingGaussianMixtureModel(GaussianMixtureModel):
+    """A Gaussian mixture on data with NaN entries, as an engine model.
 
-    def __init__(self, X, sample_weight, spec, n_components, reg_covar, init_params,
-                 weights_init=None, means_init=None, precisions_cholesky_init=None):
-        self.sample_weight = sample_weight
-        self.spec = spec
-        self.monotone = reg_covar == 0.0
-        self.layout = MissingLayout(X, n_components)
-        # Initialisation runs the ordinary one on a column-mean-imputed copy.
-        self._init_model = GaussianMixtureEM(
-            mean_imputed(X, sample_weight), sample_weight, spec, n_components, reg_covar,
-            init_params, weights_init, means_init, precisions_cholesky_init)
+    Each block's missing-value patterns are found once and kept in the block's
+    cache; initialisation runs the complete-data one on a column-mean-imputed
+    copy of the initialisation block, freed as soon as it is done.
+    """
 
-    def initialize(self, random_state):
-        return self._init_model.initialize(random_state)
+    def prepare(self, params):
+        return params
 
-    def e_step(self, params):
-        flat = self.layout.statistics(self.spec, params, self.sample_weight)
-        return flat[0] / flat[1], flat
+    def block_stats(self, prepared, block, out):
+        layout = block.cache.get("missing_layout")
+        if layout is None:
+            layout = block.cache["missing_layout"] = MissingLayout(block.X, self.n_components)
+        out.flat += layout.statistics(self.spec, prepared, block.weights)
 
-    def m_step(self, flat, params):
-        return self._init_model.m_step(flat, params)
+    def initialize(self, block, random_state):
+        imputed = Block(mean_imputed(block.X, block.weights), block.weights)
+        return super().initialize(imputed, random_state)
 
 
 def mean_imputed(X, sample_weight=None):

@@ -1,7 +1,8 @@
 """The Gaussian mixture as an EM model: parameters, initialisation, E-step, M-step.
 
 This module holds no estimator logic; :mod:`fastem.mixture.gaussian_mixture`
-wraps it in the scikit-learn API and hands it to :func:`fastem.engine.run_em`.
+wraps it in the scikit-learn API and hands it to :func:`fastem.engine.run_em`
+with a backend holding the data.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine import UNIT_ROWS, batch_units
+from ..engine import UNIT_ROWS, ModelBase, batch_units
 from ..kernels import gaussian as gk
 from . import kmeans
+from .component import gaussian_layout, second_moments
 from .covariance import MASS_EPS
 
 _EMPTY = np.empty(0)
@@ -43,34 +45,45 @@ def kernel_model(spec, params):
             np.ascontiguousarray(const, dtype=np.float64))
 
 
-def unpack_stats(flat, n_components, n_features, diagonal):
-    """Split a flat statistics vector into (loglik, weight, N, S, Q); Q is symmetrised."""
-    k, d = n_components, n_features
-    n_mass = flat[2:2 + k]
-    first = flat[2 + k:2 + k + k * d].reshape(k, d)
-    rest = flat[2 + k + k * d:]
-    if diagonal:
-        second = rest.reshape(k, d)
-    else:
-        upper = np.triu(rest.reshape(k, d, d))
-        second = upper + np.swapaxes(np.triu(upper, 1), 1, 2)
-    return flat[0], flat[1], n_mass, first, second
-
-
-def params_from_stats(spec, flat, shift, reg_covar, total_weight=None):
-    """Closed-form M-step.
+def params_from_stats(spec, stats, reg_covar, total_weight=None):
+    """Closed-form M-step from Gaussian statistics (about ``stats.shift``).
 
     Weights are normalised by the mass unless ``total_weight`` is given
     (scikit-learn divides initial masses by the number of samples instead).
     """
-    n_components, n_features = shift.shape
-    _, _, n_mass, first, second = unpack_stats(flat, n_components, n_features, spec.diagonal)
+    n_mass, first = stats["mass"], stats["first"]
     nk = n_mass + MASS_EPS
     delta = first / nk[:, None]
-    covariances = spec.covariances(n_mass, nk, first, second, delta, reg_covar)
+    covariances = spec.covariances(n_mass, nk, first, second_moments(stats), delta, reg_covar)
     weights = nk / (nk.sum() if total_weight is None else total_weight)
-    return MixtureParams(weights=weights, means=shift + delta, covariances=covariances,
+    return MixtureParams(weights=weights, means=stats.shift + delta, covariances=covariances,
                          precisions_cholesky=spec.precisions_cholesky(covariances, reg_covar))
+
+
+def pack_mixture(spec, params):
+    """Log weights, means and packed precision factors as one vector (for SQUAREM)."""
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(params.weights)
+    return np.concatenate([log_weights, np.ravel(params.means),
+                           spec.pack_cholesky(params.precisions_cholesky)])
+
+
+def unpack_mixture(spec, vector, n_components, n_features):
+    """Inverse of :func:`pack_mixture`; ValueError when the vector maps to no mixture."""
+    k, d = n_components, n_features
+    log_weights = vector[:k]
+    if not np.isfinite(log_weights).any() or np.isnan(log_weights).any():
+        raise ValueError("packed weights map to no distribution")
+    with np.errstate(under="ignore"):
+        weights = np.exp(log_weights - log_weights.max())
+    weights /= weights.sum()
+    means = vector[k:k + k * d].reshape(k, d).copy()
+    if not np.isfinite(means).all():
+        raise ValueError("packed means are not finite")
+    prec_chol = spec.unpack_cholesky(vector[k + k * d:], k, d)
+    return MixtureParams(weights=weights, means=means,
+                         covariances=spec.covariances_from_cholesky(prec_chol),
+                         precisions_cholesky=prec_chol)
 
 
 def row_outputs(spec, params, X, mode):
@@ -159,109 +172,117 @@ def far_rows_log_resp(rows, means, factor, const):
         return relative - (peak + np.log(np.exp(relative - peak).sum(axis=1, keepdims=True)))
 
 
-class GaussianMixtureEM:
-    """A Gaussian mixture bound to one data set, as :class:`fastem.engine.EMModel`.
+class GaussianMixtureModel(ModelBase):
+    """A Gaussian mixture as an engine model (:class:`fastem.engine.BlockModel`).
 
     Parameters
     ----------
-    X : (n, D) C-contiguous float32/float64 array.
-    sample_weight : (n,) float64 array or None.
     spec : covariance spec from :data:`fastem.mixture.covariance.SPECS`.
-    n_components, reg_covar, init_params : as in the estimator.
+    n_components, n_features : shapes.
+    reg_covar, init_params : as in the estimator.
     weights_init, means_init, precisions_cholesky_init : validated user
         overrides (float64) or None.
     """
 
-    def __init__(self, X, sample_weight, spec, n_components, reg_covar, init_params,
+    def __init__(self, spec, n_components, n_features, reg_covar, init_params,
                  weights_init=None, means_init=None, precisions_cholesky_init=None):
-        self.X = X
-        self.sample_weight = sample_weight
         self.spec = spec
         self.n_components = n_components
+        self.n_features = n_features
         self.reg_covar = reg_covar
         self.init_params = init_params
         self.weights_init = weights_init
         self.means_init = means_init
         self.precisions_cholesky_init = precisions_cholesky_init
         self.monotone = reg_covar == 0.0
-        n_features = X.shape[1]
-        self._weights_arg = _EMPTY if sample_weight is None else sample_weight
-        self._total_weight = float(X.shape[0] if sample_weight is None else sample_weight.sum())
-        self._batch = batch_units(gk.stat_size(n_components, n_features, spec.diagonal))
+        self.layout = gaussian_layout(n_components, n_features, spec.diagonal)
+        self._batch = batch_units(self.layout.size)
 
-    # -- statistics ---------------------------------------------------------
-    def _stats(self, means, factor, const, shift, source, labels=_NO_LABELS, resp=_NO_RESP,
-               lo=0, hi=None):
-        hi = self.X.shape[0] if hi is None else hi
-        return gk.gaussian_stats(self.X, self._weights_arg, means, factor, const, shift, labels,
-                                 resp, lo, source, self.spec.diagonal, lo, hi, UNIT_ROWS,
-                                 self._batch)
+    # -- the engine protocol --------------------------------------------------
+    def prepare(self, params):
+        return kernel_model(self.spec, params)
+
+    def shift(self, params):
+        return np.ascontiguousarray(params.means, dtype=np.float64)
+
+    def block_stats(self, prepared, block, out):
+        means, factor, const = prepared
+        self._add_stats(block, out, means, factor, const, means, gk.POSTERIOR)
+
+    def m_step(self, stats, params):
+        return params_from_stats(self.spec, stats, self.reg_covar)
+
+    def pack(self, params):
+        return pack_mixture(self.spec, params)
+
+    def unpack(self, vector, like):
+        return unpack_mixture(self.spec, vector, self.n_components, self.n_features)
+
+    # -- statistics -----------------------------------------------------------
+    def _add_stats(self, block, out, means, factor, const, shift, source, labels=_NO_LABELS,
+                   resp=_NO_RESP, lo=0, hi=None):
+        X = block.X
+        hi = X.shape[0] if hi is None else hi
+        weights = _EMPTY if block.weights is None else block.weights
+        gk.gaussian_stats(X, weights, means, factor, const, shift, labels, resp, lo, source,
+                          self.spec.diagonal, lo, hi, UNIT_ROWS, self._batch, out.flat)
 
     def _unused_model(self):
-        k, d = self.n_components, self.X.shape[1]
+        k, d = self.n_components, self.n_features
         return np.zeros((k, d)), np.ones((1, 1, d)), np.zeros(k)
 
-    def e_step(self, params):
-        means, factor, const = kernel_model(self.spec, params)
-        flat = self._stats(means, factor, const, means, gk.POSTERIOR)
-        return flat[0] / flat[1], flat
-
-    def m_step(self, flat, params):
-        return params_from_stats(self.spec, flat, np.ascontiguousarray(params.means),
-                                 self.reg_covar)
-
     # -- initialisation ----------------------------------------------------
-    def _sample_rows(self, n_rows, random_state):
-        n = self.X.shape[0]
-        if self.sample_weight is None:
+    def _sample_rows(self, block, n_rows, random_state):
+        n = block.n_rows
+        if block.weights is None:
             return random_state.choice(n, size=n_rows, replace=False)
-        p = self.sample_weight / self.sample_weight.sum()
+        p = block.weights / block.weights.sum()
         return random_state.choice(n, size=n_rows, replace=False, p=p)
 
-    def _stats_from_labels(self, labels, shift):
-        means, factor, const = self._unused_model()
-        return self._stats(means, factor, const, shift, gk.LABELS, labels=labels)
+    def _stats_from_labels(self, block, labels, shift):
+        stats = self.layout.zeros(shift)
+        self._add_stats(block, stats, *self._unused_model(), shift, gk.LABELS, labels=labels)
+        return stats
 
-    def _stats_from_random_resp(self, random_state):
-        mean, _ = kmeans.weighted_moments(self.X, self.sample_weight)
+    def _stats_from_random_resp(self, block, random_state):
+        mean, _ = kmeans.weighted_moments(block.X, block.weights)
         shift = np.ascontiguousarray(np.tile(mean, (self.n_components, 1)))
-        means, factor, const = self._unused_model()
-        flat = None
-        n = self.X.shape[0]
+        stats = self.layout.zeros(shift)
+        model = self._unused_model()
+        n = block.n_rows
         for lo in range(0, n, _RANDOM_INIT_ROWS):
             hi = min(lo + _RANDOM_INIT_ROWS, n)
             resp = random_state.uniform(size=(hi - lo, self.n_components))
             resp /= resp.sum(axis=1)[:, None]
-            part = self._stats(means, factor, const, shift, gk.GIVEN, resp=resp, lo=lo, hi=hi)
-            flat = part if flat is None else flat + part
-        return flat, shift
+            self._add_stats(block, stats, *model, shift, gk.GIVEN, resp=resp, lo=lo, hi=hi)
+        return stats
 
-    def _initial_from_data(self, random_state):
-        n = self.X.shape[0]
+    def _initial_stats(self, block, random_state):
+        X, weights = block.X, block.weights
+        n = block.n_rows
         k = self.n_components
         if self.init_params in ("kmeans", "k-means++"):
-            seeds = kmeans.kmeans_plusplus(self.X, k, self.sample_weight, random_state)
+            seeds = kmeans.kmeans_plusplus(X, k, weights, random_state)
         else:
             seeds = None
         if self.init_params == "kmeans":
-            centers, labels = kmeans.lloyd(self.X, self.sample_weight, self.X[seeds])
-            return self._stats_from_labels(labels, np.ascontiguousarray(centers)), centers
+            centers, labels = kmeans.lloyd(X, weights, X[seeds])
+            return self._stats_from_labels(block, labels, np.ascontiguousarray(centers))
         if self.init_params == "random":
-            return self._stats_from_random_resp(random_state)
+            return self._stats_from_random_resp(block, random_state)
         if seeds is None:  # random_from_data
-            seeds = self._sample_rows(k, random_state)
+            seeds = self._sample_rows(block, k, random_state)
         labels = np.full(n, -1, dtype=np.int64)
         labels[seeds] = np.arange(k)
-        shift = np.ascontiguousarray(self.X[seeds], dtype=np.float64)
-        return self._stats_from_labels(labels, shift), shift
+        shift = np.ascontiguousarray(X[seeds], dtype=np.float64)
+        return self._stats_from_labels(block, labels, shift)
 
-    def initialize(self, random_state):
+    def initialize(self, block, random_state):
         spec = self.spec
         overrides = (self.weights_init, self.means_init, self.precisions_cholesky_init)
         if any(v is None for v in overrides):
-            flat, shift = self._initial_from_data(random_state)
-            params = params_from_stats(spec, flat, shift, self.reg_covar,
-                                       total_weight=self._total_weight)
+            stats = self._initial_stats(block, random_state)
+            params = params_from_stats(spec, stats, self.reg_covar, total_weight=stats.weight)
         else:
             params = MixtureParams(None, None, None, None)
         if self.weights_init is not None:

@@ -1,0 +1,201 @@
+"""Schedules: which parameters the next E-step pass is evaluated at.
+
+The driver (:func:`fastem.engine.run_em`) runs passes; after each it tells the
+schedule the objective of the evaluated point and the M-step output. A
+schedule may propose *trial* points (SQUAREM's extrapolations); the driver asks
+it whether a trial's objective is acceptable and rejects it otherwise (a
+rejected trial costs one pass and leaves no trace in the history).
+
+* :class:`PlainEM`: the next point is the last M-step output.
+* :class:`Squarem`: Varadhan & Roland's (2008) SqS3 extrapolation over the
+  model's packed parameters, with an adaptive maximum step length, a
+  monotonicity safeguard and a fallback to the plain double EM step.
+* :class:`OnlineEM`: stepwise EM over batches (Cappé & Moulines 2009); it is
+  driven by ``partial_fit``, one batch at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SCHEDULES = ("none", "squarem")
+"""Values of the estimators' ``acceleration`` argument."""
+
+
+class PlainEM:
+    """Every pass evaluates the previous M-step's output."""
+
+    name = "none"
+
+    def start(self, model, params):
+        self.current = params
+
+    @property
+    def trial(self):
+        return False
+
+    def next_point(self):
+        return self.current
+
+    def acceptable(self, objective):
+        return True
+
+    def accept(self, objective, new_params):
+        self.current = new_params
+
+    def reject(self):  # pragma: no cover - plain EM proposes no trials
+        raise AssertionError("plain EM has no trial points to reject")
+
+
+class Squarem:
+    """SQUAREM, scheme SqS3, with the safeguards of Varadhan & Roland (2008).
+
+    A cycle: theta1 = M(theta0), theta2 = M(theta1) (two ordinary passes), then
+    with r = theta1 - theta0 and v = theta2 - 2 theta1 + theta0 (in the packed,
+    unconstrained parameters), step s = |r| / |v| clipped to [1, step_max], and
+    the trial point theta' = theta0 + 2 s r + s^2 v. The trial's pass gives its
+    objective and M(theta'), which starts the next cycle. The trial is rejected,
+    and the cycle restarts from theta2 (the plain double EM step), when it maps
+    to no valid parameters, its pass fails (a singular covariance), or its
+    objective is below theta1's (the monotonicity safeguard: accepted
+    objectives never decrease beyond what plain EM itself does). ``step_max``
+    grows by ``step_factor`` whenever a step is clipped at it and shrinks by
+    the same factor after a rejection.
+
+    Coordinates that are not finite in any of the three packed points (e.g. the
+    log of a probability held at exactly zero) are not extrapolated.
+    """
+
+    name = "squarem"
+
+    def __init__(self, step_max=1.0, step_factor=4.0):
+        self.initial_step_max = float(step_max)
+        self.step_factor = float(step_factor)
+
+    def start(self, model, params):
+        self.model = model
+        self.current = params
+        self.phase = 0
+        self.step_max = self.initial_step_max
+        self.n_trials = 0
+        self.n_rejected = 0
+
+    @property
+    def trial(self):
+        return self.phase == 2
+
+    def next_point(self):
+        if self.phase == 0:
+            return self.current
+        if self.phase == 1:
+            return self.theta1
+        return self.theta_trial
+
+    def acceptable(self, objective):
+        if self.phase != 2:
+            return True
+        return bool(np.isfinite(objective) and objective >= self.objective1)
+
+    def accept(self, objective, new_params):
+        if self.phase == 0:
+            self.theta0 = self.current
+            self.theta1 = new_params
+            self.current = new_params
+            self.phase = 1
+        elif self.phase == 1:
+            self.objective1 = objective
+            self.theta2 = new_params
+            self.current = new_params
+            self._extrapolate()
+        else:
+            self.current = new_params  # M(theta'): the next cycle starts there
+            self.phase = 0
+
+    def reject(self):
+        self.n_rejected += 1
+        self.current = self.theta2
+        self.step_max = max(1.0, self.step_max / self.step_factor)
+        self.phase = 0
+
+    def _extrapolate(self):
+        model = self.model
+        self.phase = 0
+        try:
+            p0 = model.pack(self.theta0)
+            p1 = model.pack(self.theta1)
+            p2 = model.pack(self.theta2)
+        except ValueError:
+            return
+        with np.errstate(invalid="ignore", over="ignore"):
+            r = p1 - p0
+            v = p2 - 2.0 * p1 + p0
+            usable = np.isfinite(r) & np.isfinite(v)
+            r_norm = float(np.sqrt(np.sum(r[usable] ** 2)))
+            v_norm = float(np.sqrt(np.sum(v[usable] ** 2)))
+        if not (v_norm > 0.0 and np.isfinite(r_norm) and np.isfinite(v_norm)):
+            return  # EM has stopped moving (or never moved): nothing to extrapolate
+        step = min(max(r_norm / v_norm, 1.0), self.step_max)
+        if step == self.step_max:
+            self.step_max *= self.step_factor
+        if step == 1.0:
+            return  # theta0 + 2r + v is theta2 itself
+        trial = p2.copy()
+        trial[usable] = p0[usable] + 2.0 * step * r[usable] + step * step * v[usable]
+        try:
+            self.theta_trial = model.unpack(trial, self.theta2)
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+            self.reject()
+            return
+        self.n_trials += 1
+        self.phase = 2
+
+
+def make_schedule(acceleration):
+    """The schedule for an estimator's ``acceleration`` argument."""
+    if acceleration == "none" or acceleration is None:
+        return PlainEM()
+    if acceleration == "squarem":
+        return Squarem()
+    raise ValueError(f"acceleration must be one of {SCHEDULES}, got {acceleration!r}")
+
+
+class OnlineEM:
+    """Stepwise EM (Cappé & Moulines 2009) for ``partial_fit``.
+
+    Running statistics are kept per unit of weight: after a batch with
+    statistics s_b (also per unit of weight) they become
+    s <- s + g_t (s_b - s) with g_t = (t + learning_offset)^(-learning_decay),
+    and the M-step sees s scaled to the total weight seen so far, so that priors
+    and regularisation weigh as in a batch fit of the same data. The first batch
+    has g = 1.
+
+    Parameters
+    ----------
+    learning_decay : float in (0.5, 1]
+    learning_offset : float >= 0
+    """
+
+    def __init__(self, learning_decay=0.7, learning_offset=10.0):
+        decay = float(learning_decay)
+        offset = float(learning_offset)
+        if not (0.5 < decay <= 1.0):
+            raise ValueError(f"learning_decay must be in (0.5, 1], got {learning_decay!r}")
+        if not (np.isfinite(offset) and offset >= 0.0):
+            raise ValueError(f"learning_offset must be a finite number >= 0, got "
+                             f"{learning_offset!r}")
+        self.learning_decay = decay
+        self.learning_offset = offset
+
+    def step_size(self, n_batches_seen):
+        """g_t for the batch after ``n_batches_seen`` earlier ones (1 for the first)."""
+        if n_batches_seen == 0:
+            return 1.0
+        return min(1.0, (n_batches_seen + self.learning_offset) ** (-self.learning_decay))
+
+    def update(self, model, batch_stats, running, n_batches_seen):
+        """Running statistics (per unit of weight) after one batch."""
+        per_weight = batch_stats.scaled(1.0 / batch_stats.weight)
+        if running is None:
+            return per_weight
+        return running.recentred(per_weight.shift).blend(per_weight,
+                                                         self.step_size(n_batches_seen))
