@@ -9,6 +9,7 @@ decrease, the history, verbose output and callbacks.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Callable
@@ -98,16 +99,20 @@ def run_em(
         schedule.start(model, params)
         for n_iter in range(1, max_iter + 1):
             point = schedule.next_point()
+            trial = schedule.trial
             try:
-                stats = backend.stats(model, point)
-                value = model.objective(stats, point)
-                new_params = model.m_step(stats, point)
+                # A trial point may be poor enough to empty a component: its warnings are
+                # noise, since a failed trial is only rejected.
+                with np.errstate(all="ignore") if trial else contextlib.nullcontext():
+                    stats = backend.stats(model, point)
+                    value = model.objective(stats, point)
+                    new_params = model.m_step(stats, point)
             except _TRIAL_FAILURES:
-                if not schedule.trial:
+                if not trial:
                     raise
                 schedule.reject()
                 continue
-            if not schedule.acceptable(value):
+            if not schedule.acceptable(value, new_params):
                 schedule.reject()
                 continue
             schedule.accept(value, new_params)

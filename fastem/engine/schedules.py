@@ -16,7 +16,11 @@ rejected trial costs one pass and leaves no trace in the history).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from .backends import pass_stats
 
 SCHEDULES = ("none", "squarem")
 """Values of the estimators' ``acceleration`` argument."""
@@ -37,7 +41,7 @@ class PlainEM:
     def next_point(self):
         return self.current
 
-    def acceptable(self, objective):
+    def acceptable(self, objective, new_params):
         return True
 
     def accept(self, objective, new_params):
@@ -91,10 +95,18 @@ class Squarem:
             return self.theta1
         return self.theta_trial
 
-    def acceptable(self, objective):
+    def acceptable(self, objective, new_params):
+        """A trial must not lower the objective below theta1's, and its M-step must give
+        valid parameters (they start the next cycle)."""
         if self.phase != 2:
             return True
-        return bool(np.isfinite(objective) and objective >= self.objective1)
+        if not (np.isfinite(objective) and objective >= self.objective1):
+            return False
+        try:
+            with np.errstate(all="ignore"):
+                return bool(np.all(~np.isnan(self.model.pack(new_params))))
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+            return False
 
     def accept(self, objective, new_params):
         if self.phase == 0:
@@ -192,6 +204,24 @@ class OnlineEM:
             return 1.0
         return min(1.0, (n_batches_seen + self.learning_offset) ** (-self.learning_decay))
 
+    def step(self, model, block, params, state, random_state):
+        """One ``partial_fit`` step on ``block``.
+
+        With ``state`` None, the parameters are first initialised from the block.
+        Returns (new parameters, new :class:`OnlineState`, the batch's statistics under
+        the parameters it was evaluated at).
+        """
+        if state is None:
+            params = model.initialize(block, random_state)
+            state = OnlineState()
+        stats = pass_stats(model, params, [block])
+        if not stats.weight > 0:
+            raise ValueError("the batch has no rows with positive weight")
+        running = self.update(model, stats, state.stats, state.batches)
+        total = state.weight + stats.weight
+        params = model.m_step(running.scaled(total), params)
+        return params, OnlineState(running, state.batches + 1, total), stats
+
     def update(self, model, batch_stats, running, n_batches_seen):
         """Running statistics (per unit of weight) after one batch."""
         per_weight = batch_stats.scaled(1.0 / batch_stats.weight)
@@ -199,3 +229,13 @@ class OnlineEM:
             return per_weight
         return running.recentred(per_weight.shift).blend(per_weight,
                                                          self.step_size(n_batches_seen))
+
+
+@dataclass
+class OnlineState:
+    """Running statistics of stepwise EM (per unit of weight), the number of batches
+    and the total weight seen."""
+
+    stats: object = None
+    batches: int = 0
+    weight: float = 0.0

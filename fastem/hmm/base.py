@@ -24,7 +24,6 @@ from ..engine import (
     Stats,
     StatsLayout,
     make_schedule,
-    pass_stats,
     run_em,
 )
 from ..kernels import hmm as hk
@@ -651,34 +650,24 @@ class BaseHMM(EstimatorBase):
         X, missing = self._validate(X, fitting=state is None)
         bounds = check_lengths(lengths, X.shape[0])
         n_features = self._n_emission_features(X)
-        if state is not None and n_features != state["n_features"]:
+        if state is not None and n_features != self._online_features:
             raise ValueError(f"X has {n_features} features, but {type(self).__name__} was "
-                             f"partially fitted with {state['n_features']}")
+                             f"partially fitted with {self._online_features}")
         self._check_priors(n_features)
         weights = None
         if sample_weight is not None:
             weights = v.check_sample_weight(sample_weight, len(bounds) - 1)
-        model = BaumWelchModel(self, n_features)
-        block = Block(X, weights, bounds, missing)
+        if state is None and X.shape[0] < self.n_components:
+            raise ValueError(f"The first batch has {X.shape[0]} samples, fewer than "
+                             f"n_components={self.n_components}")
+        params = None if state is None else self._current_parameters()
         with threads(self.n_threads):
-            if state is None:
-                if X.shape[0] < self.n_components:
-                    raise ValueError(f"The first batch has {X.shape[0]} samples, fewer than "
-                                     f"n_components={self.n_components}")
-                params = model.initialize(block, v.check_random_state(self.random_state))
-                state = {"stats": None, "batches": 0, "weight": 0.0, "n_features": n_features}
-            else:
-                params = self._current_parameters()
-            stats = pass_stats(model, params, [block])
-            if not stats.weight > 0:
-                raise ValueError("the batch has no observed rows with positive weight")
-            running = online.update(model, stats, state["stats"], state["batches"])
-            total = state["weight"] + stats.weight
-            params = model.m_step(running.scaled(total), params)
+            params, self._online, _ = online.step(
+                BaumWelchModel(self, n_features), Block(X, weights, bounds, missing), params,
+                state, v.check_random_state(self.random_state))
         self._set_parameters(params)
         self._drop_caches()
-        self._online = {**state, "stats": running, "batches": state["batches"] + 1,
-                        "weight": total}
+        self._online_features = n_features
         return self
 
     def _drop_caches(self):

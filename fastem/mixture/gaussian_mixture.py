@@ -17,7 +17,6 @@ from ..engine import (
     OnlineEM,
     StreamBackend,
     make_schedule,
-    pass_stats,
     run_em,
 )
 from ..exceptions import ConvergenceWarning, compatible
@@ -428,28 +427,19 @@ class GaussianMixture(EstimatorBase):
         block = Block(X, weights)
         has_missing = self.missing == "marginalize" and bool(np.isnan(X).any())
         model = self._engine_model(X.shape[1], has_missing)
+        if state is None:
+            n_rows = X.shape[0] if weights is None else int(np.count_nonzero(weights))
+            if n_rows < self.n_components:
+                raise ValueError("The first batch needs n_samples >= n_components, got "
+                                 f"n_components = {self.n_components}, n_samples = {n_rows}")
+            self.lower_bounds_ = []
+        params = None if state is None else self._get_parameters()
         with threads(self.n_threads):
-            if state is None:
-                n_rows = X.shape[0] if weights is None else int(np.count_nonzero(weights))
-                if n_rows < self.n_components:
-                    raise ValueError("The first batch needs n_samples >= n_components, got "
-                                     f"n_components = {self.n_components}, n_samples = "
-                                     f"{n_rows}")
-                params = model.initialize(block, v.check_random_state(self.random_state))
-                state = {"stats": None, "batches": 0, "weight": 0.0}
-                self.lower_bounds_ = []
-            else:
-                params = self._get_parameters()
-            stats = pass_stats(model, params, [block])
-            if not stats.weight > 0:
-                raise ValueError("sample_weight must have at least one positive weight")
-            running = online.update(model, stats, state["stats"], state["batches"])
-            total = state["weight"] + stats.weight
-            params = model.m_step(running.scaled(total), params)
+            params, self._online, stats = online.step(
+                model, block, params, state, v.check_random_state(self.random_state))
         self._set_parameters(params)
         self.n_features_in_ = X.shape[1]
-        self._online = {"stats": running, "batches": state["batches"] + 1, "weight": total}
-        self.n_iter_ = self._online["batches"]
+        self.n_iter_ = self._online.batches
         self.converged_ = False
         self.lower_bound_ = float(stats.loglik / stats.weight)
         self.lower_bounds_ = list(self.lower_bounds_) + [self.lower_bound_]
