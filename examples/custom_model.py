@@ -2,8 +2,10 @@
 
 It takes a compiled block kernel, an M-step and a packing; restarts, threads,
 bitwise determinism, SQUAREM and online EM come from ``fastem.engine``.
-Run: ``python examples/custom_model.py``.
+Run: ``python examples/custom_model.py [picture.png]`` (the picture needs matplotlib).
 """
+
+import sys
 
 import numba
 import numpy as np
@@ -68,7 +70,7 @@ class ExponentialMixture(ModelBase):
         return values[:self.k] / values[:self.k].sum(), values[self.k:]
 
 
-if __name__ == "__main__":
+def main(output="custom_model.png"):
     rng = np.random.RandomState(0)
     x = np.concatenate([rng.exponential(1.0, 60_000), rng.exponential(8.0, 40_000)])
     for acceleration in ("none", "squarem"):
@@ -82,3 +84,21 @@ if __name__ == "__main__":
         online.partial_fit(batch)
     print(f"online   weights={np.round(online.params[0], 4)} "
           f"means={np.round(1 / online.params[1], 4)}")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = np.linspace(0.0, 30.0, 300)
+    density = (weights[:, None] * rates[:, None] * np.exp(-np.outer(rates, grid))).sum(axis=0)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist(x, bins=150, range=(0, 30), density=True, alpha=0.5, label="data")
+    ax.plot(grid, density, label="fitted mixture of 2 exponentials")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.savefig(output, dpi=110)
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
