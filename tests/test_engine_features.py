@@ -200,7 +200,8 @@ def test_rejected_extrapolations_fall_back_to_plain_em(model_class):
     assert fallback.history == plain.history[:len(fallback.history)]
     assert fallback.n_iter == 40 and schedule.n_rejected > 0
     if model_class is _Worse:  # each rejected trial cost one pass
-        assert schedule.n_trials == schedule.n_rejected
+        # (the run may end with a trial proposed but not yet evaluated)
+        assert schedule.n_trials - schedule.n_rejected in (0, 1)
         assert len(fallback.history) == 40 - schedule.n_rejected
     else:  # no valid parameters: rejected before any pass
         assert schedule.n_trials == 0 and len(fallback.history) == 40

@@ -26,6 +26,7 @@ from ..engine import (
     make_schedule,
     run_em,
 )
+from ..engine.packing import probability_rows
 from ..kernels import hmm as hk
 from ..mixture.missing import mean_imputed
 from .sequences import check_lengths, sequence_units
@@ -148,23 +149,6 @@ def sequence_groups(bounds, n_states):
     return starts
 
 
-def _log_probabilities(probabilities):
-    with np.errstate(divide="ignore"):
-        return np.log(probabilities).ravel()
-
-
-def _softmax_rows(logits, shape, name):
-    """Probability rows from packed log-probabilities; -inf entries stay exactly zero."""
-    logits = np.reshape(logits, shape)
-    if np.isnan(logits).any() or np.isposinf(logits).any():
-        raise ValueError(f"packed {name} are not valid log-probabilities")
-    peak = logits.max(axis=-1, keepdims=True)
-    if not np.isfinite(peak).all():
-        raise ValueError(f"packed {name} have a row without any possible entry")
-    values = np.exp(logits - peak)
-    return values / values.sum(axis=-1, keepdims=True)
-
-
 class BaumWelchModel(ModelBase):
     """An HMM as an engine model: blocks are groups of whole sequences.
 
@@ -265,15 +249,14 @@ class BaumWelchModel(ModelBase):
         return new
 
     def pack(self, params):
-        return np.concatenate([_log_probabilities(params["startprob"]),
-                               _log_probabilities(params["transmat"]),
+        return np.concatenate([params["startprob"], np.ravel(params["transmat"]),
                                self.estimator._pack_emissions(params)])
 
     def unpack(self, vector, like):
         k = self.estimator.n_components
         params = dict(like)
-        params["startprob"] = _softmax_rows(vector[:k], (k,), "start probabilities")
-        params["transmat"] = _softmax_rows(vector[k:k + k * k], (k, k), "transitions")
+        params["startprob"] = probability_rows(vector[:k], (k,), "start probabilities")
+        params["transmat"] = probability_rows(vector[k:k + k * k], (k, k), "transitions")
         params.update(self.estimator._unpack_emissions(vector[k + k * k:], like))
         return params
 
@@ -446,7 +429,7 @@ class BaseHMM(EstimatorBase):
         raise NotImplementedError
 
     def _pack_emissions(self, params):
-        """Emission parameters as an unconstrained flat vector (SQUAREM)."""
+        """Emission parameters as a flat vector (SQUAREM extrapolates it)."""
         raise NotImplementedError
 
     def _unpack_emissions(self, vector, like):

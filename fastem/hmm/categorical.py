@@ -6,7 +6,8 @@ import numpy as np
 
 from .. import _validation as v
 from .._jit import kernel, prange
-from .base import BaseHMM, _dirichlet_log_prior, _log, _normalise, _softmax_rows
+from ..engine.packing import probability_rows
+from .base import BaseHMM, _dirichlet_log_prior, _log, _normalise
 
 
 @kernel
@@ -179,11 +180,11 @@ class CategoricalHMM(BaseHMM):
         out["counts"][...] += _symbol_counts(X, posteriors, params["emissionprob"].shape[1])
 
     def _pack_emissions(self, params):
-        return _log(params["emissionprob"]).ravel()
+        return np.ravel(params["emissionprob"])
 
     def _unpack_emissions(self, vector, like):
-        return {"emissionprob": _softmax_rows(vector, like["emissionprob"].shape,
-                                              "emission probabilities")}
+        return {"emissionprob": probability_rows(vector, like["emissionprob"].shape,
+                                                 "emission probabilities")}
 
     def _emission_m_step(self, stats, params):
         if "e" not in self.params:

@@ -14,7 +14,8 @@ import numpy as np
 
 from .. import _validation as v
 from .._jit import kernel, prange
-from .base import BaseHMM, _log_probabilities, _normalise, _softmax_rows
+from ..engine.packing import nonnegative_values, probability_rows
+from .base import BaseHMM, _normalise
 
 _TINY = np.finfo(np.float64).tiny  # floor of a rate inside log(): 0 * log(0) counts as 0
 
@@ -151,14 +152,10 @@ class PoissonHMM(BaseHMM):
         _add_posterior_counts(X, posteriors, out)
 
     def _pack_emissions(self, params):
-        return _log_probabilities(params["lambdas"])
+        return np.ravel(params["lambdas"])
 
     def _unpack_emissions(self, vector, like):
-        with np.errstate(over="ignore"):
-            rates = np.exp(np.reshape(vector, like["lambdas"].shape))
-        if not np.isfinite(rates).all():
-            raise ValueError("packed rates are not finite")
-        return {"lambdas": rates}
+        return {"lambdas": nonnegative_values(vector, like["lambdas"].shape, "rates")}
 
     def _emission_m_step(self, stats, params):
         if "l" not in self.params:
@@ -298,11 +295,11 @@ class MultinomialHMM(BaseHMM):
         _add_posterior_counts(X, posteriors, out)
 
     def _pack_emissions(self, params):
-        return _log_probabilities(params["emissionprob"])
+        return np.ravel(params["emissionprob"])
 
     def _unpack_emissions(self, vector, like):
-        return {"emissionprob": _softmax_rows(vector, like["emissionprob"].shape,
-                                              "emission probabilities")}
+        return {"emissionprob": probability_rows(vector, like["emissionprob"].shape,
+                                                 "emission probabilities")}
 
     def _emission_m_step(self, stats, params):
         if "e" not in self.params:

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _validation as v
 from ..engine import UNIT_ROWS, batch_units
+from ..engine.packing import finite_values
 from ..kernels import gaussian as gk
 from ..mixture import kmeans
 from ..mixture import missing as missing_data
@@ -21,17 +22,6 @@ from .base import BaseHMM
 
 _NO_LABELS = np.empty(0, dtype=np.int64)
 _EMPTY = np.empty(0)
-
-
-def pack_covariances(spec, covars):
-    """Covariances of ``spec``'s shape as packed precision factors (log diagonals)."""
-    return spec.pack_cholesky(spec.precisions_cholesky(covars, 0.0))
-
-
-def unpack_covariances(spec, vector, n_components, n_features):
-    """Inverse of :func:`pack_covariances`."""
-    return spec.covariances_from_cholesky(spec.unpack_cholesky(vector, n_components,
-                                                               n_features))
 
 
 def full_covariances(covars, covariance_type, n_components, n_features):
@@ -160,7 +150,7 @@ class GaussianHMM(BaseHMM):
         else:
             means = v.check_parameter_array(self.means_, "means_", (k, d)).copy()
         if self._needs_init("c", "_covars_"):
-            cov = np.atleast_2d(np.cov(X.T)) + self.min_covar * np.eye(d)
+            cov = kmeans.data_covariance(X) + self.min_covar * np.eye(d)
             if self.covariance_type == "full":
                 covars = np.repeat(cov[None], k, axis=0)
             elif self.covariance_type == "tied":
@@ -247,15 +237,12 @@ class GaussianHMM(BaseHMM):
                           UNIT_ROWS, batch_units(out.flat.shape[0]), out.flat)
 
     def _pack_emissions(self, params):
-        return np.concatenate([np.ravel(params["means"]),
-                               pack_covariances(self._spec, params["covars"])])
+        return np.concatenate([np.ravel(params["means"]), np.ravel(params["covars"])])
 
     def _unpack_emissions(self, vector, like):
         k, d = like["means"].shape
-        means = vector[:k * d].reshape(k, d).copy()
-        if not np.isfinite(means).all():
-            raise ValueError("packed means are not finite")
-        return {"means": means, "covars": unpack_covariances(self._spec, vector[k * d:], k, d)}
+        covars, _ = self._spec.checked_covariances(vector[k * d:], k, d)
+        return {"means": finite_values(vector[:k * d], (k, d), "means"), "covars": covars}
 
     def _emission_m_step(self, stats, params):
         shift = stats.shift

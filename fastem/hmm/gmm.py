@@ -15,13 +15,14 @@ import numpy as np
 
 from .. import _validation as v
 from ..engine import UNIT_ROWS, batch_units
+from ..engine.packing import finite_values, probability_rows
 from ..kernels import gaussian as gk
 from ..mixture import kmeans
 from ..mixture.component import gaussian_fields, recentre_gaussian, second_moments
 from ..mixture.covariance import SPECS, _scatter_about_new_means
 from ..mixture.model import MixtureParams, kernel_model
-from .base import BaseHMM, _dirichlet_log_prior, _log_probabilities, _softmax_rows
-from .gaussian import GaussianHMM, pack_covariances, unpack_covariances
+from .base import BaseHMM, _dirichlet_log_prior
+from .gaussian import GaussianHMM
 
 _NO_LABELS = np.empty(0, dtype=np.int64)
 _EMPTY = np.empty(0)
@@ -136,7 +137,7 @@ class GMMHMM(BaseHMM):
             rng = random_state
             centers, labels = kmeans.best_of_restarts(X, k, rng)
             means = np.empty((k, m, d))
-            cov = np.atleast_2d(np.cov(X.T)) + self.min_covar * np.eye(d)
+            cov = kmeans.data_covariance(X) + self.min_covar * np.eye(d)
             for state in range(k):
                 rows = X[labels == state]
                 if len(rows) >= m:
@@ -152,7 +153,7 @@ class GMMHMM(BaseHMM):
         else:
             params["weights"] = self._checked_weights()
         if self._needs_init("c", "covars_"):
-            cov = np.atleast_2d(np.cov(X.T)) + self.min_covar * np.eye(d)
+            cov = kmeans.data_covariance(X) + self.min_covar * np.eye(d)
             params["covars"] = {"tied": lambda: np.broadcast_to(cov, (k, d, d)),
                                 "full": lambda: np.broadcast_to(cov, (k, m, d, d)),
                                 "diag": lambda: np.broadcast_to(np.diag(cov), (k, m, d)),
@@ -259,21 +260,15 @@ class GMMHMM(BaseHMM):
         return SPECS[self._type()], self.n_components * self.n_mix
 
     def _pack_emissions(self, params):
-        k, m, d = params["means"].shape
-        spec, count = self._covariance_spec()
-        covars = params["covars"].reshape(spec.precisions_shape(count, d))
-        return np.concatenate([_log_probabilities(params["weights"]), np.ravel(params["means"]),
-                               pack_covariances(spec, covars)])
+        return np.concatenate([np.ravel(params["weights"]), np.ravel(params["means"]),
+                               np.ravel(params["covars"])])
 
     def _unpack_emissions(self, vector, like):
         k, m, d = like["means"].shape
         spec, count = self._covariance_spec()
-        weights = _softmax_rows(vector[:k * m], (k, m), "mixture weights")
-        means = vector[k * m:k * m + k * m * d].reshape(k, m, d).copy()
-        if not np.isfinite(means).all():
-            raise ValueError("packed means are not finite")
-        covars = unpack_covariances(spec, vector[k * m + k * m * d:], count, d)
-        return {"weights": weights, "means": means,
+        covars, _ = spec.checked_covariances(vector[k * m + k * m * d:], count, d)
+        return {"weights": probability_rows(vector[:k * m], (k, m), "mixture weights"),
+                "means": finite_values(vector[k * m:k * m + k * m * d], (k, m, d), "means"),
                 "covars": covars.reshape(like["covars"].shape)}
 
     def _emission_m_step(self, stats, params):

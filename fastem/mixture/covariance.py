@@ -49,6 +49,16 @@ class _Spec:
     name = ""
     diagonal = False  # kernels accumulate only the diagonal of the second moments
 
+    def checked_covariances(self, vector, n_components, n_features):
+        """(covariances, precision factors) from a packed vector of covariances in this
+        type's shape; ValueError when they are not positive definite (SQUAREM's
+        extrapolations may leave the cone)."""
+        shape = self.precisions_shape(n_components, n_features)
+        covariances = np.array(np.reshape(vector, shape), dtype=np.float64)
+        if not self.diagonal:
+            covariances = 0.5 * (covariances + np.swapaxes(covariances, -1, -2))
+        return covariances, self.precisions_cholesky(covariances, 0.0)
+
     def precisions_shape(self, n_components, n_features):
         raise NotImplementedError
 
@@ -86,31 +96,6 @@ class _TriangularSpec(_Spec):
     def _covariances_from_cholesky(prec_chol):
         inverse = np.linalg.inv(prec_chol)  # cov = (U U^T)^-1 = U^-T U^-1
         return np.swapaxes(inverse, -1, -2) @ inverse
-
-    def pack_cholesky(self, prec_chol):
-        """The factors' upper triangles as a flat vector, diagonals as logarithms."""
-        upper = np.asarray(prec_chol, dtype=np.float64)
-        n_features = upper.shape[-1]
-        diagonal = np.arange(n_features)
-        if not np.all(upper[..., diagonal, diagonal] > 0.0):
-            raise ValueError("a precision Cholesky factor has a non-positive diagonal")
-        logged = upper.copy()
-        logged[..., diagonal, diagonal] = np.log(upper[..., diagonal, diagonal])
-        rows, columns = np.triu_indices(n_features)
-        return logged[..., rows, columns].ravel()
-
-    def unpack_cholesky(self, vector, n_components, n_features):
-        """Inverse of :meth:`pack_cholesky`."""
-        shape = self.precisions_shape(n_components, n_features)
-        rows, columns = np.triu_indices(n_features)
-        upper = np.zeros(shape)
-        upper[..., rows, columns] = np.reshape(vector, shape[:-2] + (rows.size,))
-        diagonal = np.arange(n_features)
-        with np.errstate(over="ignore"):
-            upper[..., diagonal, diagonal] = np.exp(upper[..., diagonal, diagonal])
-        if not (np.isfinite(upper).all() and np.all(upper[..., diagonal, diagonal] > 0.0)):
-            raise ValueError("packed precision factors map to no valid Cholesky factor")
-        return upper
 
     @staticmethod
     def _check_spd(matrix, name):
@@ -218,21 +203,6 @@ class _DiagonalSpec(_Spec):
 
     def cholesky_from_precisions(self, precisions):
         return np.sqrt(precisions)
-
-    def pack_cholesky(self, prec_chol):
-        """Log precision square roots as a flat vector."""
-        prec_chol = np.asarray(prec_chol, dtype=np.float64)
-        if not np.all(prec_chol > 0.0):
-            raise ValueError("a precision factor is not positive")
-        return np.log(prec_chol).ravel()
-
-    def unpack_cholesky(self, vector, n_components, n_features):
-        """Inverse of :meth:`pack_cholesky`."""
-        with np.errstate(over="ignore"):
-            factor = np.exp(np.reshape(vector, self.precisions_shape(n_components, n_features)))
-        if not (np.isfinite(factor).all() and np.all(factor > 0.0)):
-            raise ValueError("packed precision factors map to no valid factor")
-        return factor
 
     def covariances_from_cholesky(self, prec_chol):
         return 1.0 / prec_chol**2

@@ -55,6 +55,21 @@ def weighted_moments(X, weights):
     return shift[0] + first, np.maximum(second - first * first, 0.0)
 
 
+def data_covariance(X):
+    """The (D, D) sample covariance of X's rows (as ``np.cov(X.T)``: ddof 1), from moments
+    about the first row in one kernel pass: no centred copy of X."""
+    n, n_features = X.shape
+    shift = np.ascontiguousarray(X[:1], dtype=np.float64)
+    size = gk.stat_size(1, n_features, False)
+    stats = gk.gaussian_stats(
+        X, _EMPTY, shift, _unit_factor(n_features), np.zeros(1), shift, _NO_LABELS, _NO_RESP,
+        0, gk.POSTERIOR, False, 0, n, UNIT_ROWS, batch_units(size), np.zeros(size))
+    first = stats[3:3 + n_features]
+    upper = np.triu(stats[3 + n_features:].reshape(n_features, n_features))
+    second = upper + np.triu(upper, 1).T
+    return (second - np.outer(first, first) / n) / max(n - 1, 1)
+
+
 def _draw(cumulative, u):
     return np.minimum(np.searchsorted(cumulative, u, side="right"), len(cumulative) - 1)
 

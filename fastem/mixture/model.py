@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine import UNIT_ROWS, ModelBase, batch_units
+from ..engine.packing import finite_values, probability_rows
 from ..kernels import gaussian as gk
 from . import kmeans
 from .component import gaussian_layout, second_moments
@@ -60,30 +61,19 @@ def params_from_stats(spec, stats, reg_covar, total_weight=None):
                          precisions_cholesky=spec.precisions_cholesky(covariances, reg_covar))
 
 
-def pack_mixture(spec, params):
-    """Log weights, means and packed precision factors as one vector (for SQUAREM)."""
-    with np.errstate(divide="ignore"):
-        log_weights = np.log(params.weights)
-    return np.concatenate([log_weights, np.ravel(params.means),
-                           spec.pack_cholesky(params.precisions_cholesky)])
+def pack_mixture(params):
+    """Weights, means and covariances as one vector (what SQUAREM extrapolates)."""
+    return np.concatenate([params.weights, np.ravel(params.means),
+                           np.ravel(params.covariances)])
 
 
 def unpack_mixture(spec, vector, n_components, n_features):
-    """Inverse of :func:`pack_mixture`; ValueError when the vector maps to no mixture."""
+    """Inverse of :func:`pack_mixture`; ValueError when the vector is no mixture."""
     k, d = n_components, n_features
-    log_weights = vector[:k]
-    if not np.isfinite(log_weights).any() or np.isnan(log_weights).any():
-        raise ValueError("packed weights map to no distribution")
-    with np.errstate(under="ignore"):
-        weights = np.exp(log_weights - log_weights.max())
-    weights /= weights.sum()
-    means = vector[k:k + k * d].reshape(k, d).copy()
-    if not np.isfinite(means).all():
-        raise ValueError("packed means are not finite")
-    prec_chol = spec.unpack_cholesky(vector[k + k * d:], k, d)
-    return MixtureParams(weights=weights, means=means,
-                         covariances=spec.covariances_from_cholesky(prec_chol),
-                         precisions_cholesky=prec_chol)
+    covariances, prec_chol = spec.checked_covariances(vector[k + k * d:], k, d)
+    return MixtureParams(weights=probability_rows(vector[:k], (k,), "weights"),
+                         means=finite_values(vector[k:k + k * d], (k, d), "means"),
+                         covariances=covariances, precisions_cholesky=prec_chol)
 
 
 def row_outputs(spec, params, X, mode):
@@ -213,7 +203,7 @@ class GaussianMixtureModel(ModelBase):
         return params_from_stats(self.spec, stats, self.reg_covar)
 
     def pack(self, params):
-        return pack_mixture(self.spec, params)
+        return pack_mixture(params)
 
     def unpack(self, vector, like):
         return unpack_mixture(self.spec, vector, self.n_components, self.n_features)
