@@ -4,7 +4,9 @@ Prints the per-iteration comparison (same data, same starting parameters,
 median of ``--repeats`` runs of (4 iterations - 1 iteration) / 3), float32
 against float64, k-means initialisation against ``KMeans(n_init=1)``, the
 full-covariance pass rate against NumPy's dgemm, and the peak memory of a
-large fit, and Baum-Welch against both of hmmlearn's implementations.
+large fit (and of missing-data and HMM fits), Baum-Welch against both of
+hmmlearn's implementations, SQUAREM against plain EM on slowly converging
+problems, and online EM over a long stream.
 ``--plot FILE.png`` draws the speed-ups (needs matplotlib);
 ``--json FILE`` keeps the raw records.
 """
@@ -75,6 +77,18 @@ def format_report(results, machine):
          f"| {_cell(r.get('ratio_log'), '.1f')}x | {_cell(r.get('hmmlearn_scaling_ms'), '.1f')} "
          f"| {_cell(r.get('ratio_scaling'), '.1f')}x | {_cell(r.get('loglik_diff'), '.1e')} |"
          for r in results.get("hmm", [])])
+    if results.get("acceleration"):
+        from .acceleration import format_report as acceleration_report
+
+        lines += ["", acceleration_report(results["acceleration"],
+                                          results["acceleration_summary"])]
+    lines += _table(
+        "| online EM (partial_fit) | rows | batch | seconds | peak anonymous MB | held-out "
+        "loglik online | batch fit on 1M rows | difference |",
+        [f"| D=16 K=16 full | {r['rows']:,} | {r['batch']:,} | {r['stream_s']:.1f} | "
+         f"{r['peak_anonymous_mb']:.0f} | {r['online_heldout_loglik']:.4f} | "
+         f"{r['batch_heldout_loglik']:.4f} | {r['difference']:+.4f} |"
+         for r in results.get("stream", [])])
     return "\n".join(lines)
 
 
@@ -119,7 +133,7 @@ def main(argv=None):
     parser.add_argument("--memory-reference", action="store_true",
                         help="also measure scikit-learn's peak memory on the large fit "
                              "(needs about 12x the data size)")
-    parser.add_argument("--only", choices=("mixture", "hmm"),
+    parser.add_argument("--only", choices=("mixture", "hmm", "engine"),
                         help="run one family of comparisons")
     parser.add_argument("--plot", metavar="FILE.png", help="write a chart of the speed-ups")
     parser.add_argument("--json", metavar="FILE", help="write the raw records as JSON")

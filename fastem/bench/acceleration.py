@@ -144,18 +144,10 @@ def main(argv=None):
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
-    import fastem
+    from .engine import run
 
-    fastem.warmup()
-    records = []
-    for parity in (0, 1):  # mixtures, then HMMs: half of the slow problems each
-        wanted = (args.problems + 1 - parity) // 2
-        index, found = parity, 0
-        while found < wanted and index < 40 * args.problems:
-            records.append(run_problem(index))
-            found += records[-1]["slow"]
-            index += 2
-            print(json.dumps(records[-1]), file=sys.stderr, flush=True)
+    records = run(quick=False, log=lambda text: print(text, file=sys.stderr, flush=True),
+                  problems=args.problems, stream=False)["acceleration"]
     totals = summary(records)
     print(format_report(records, totals))
     if args.json:

@@ -29,6 +29,10 @@ FLOAT32 = (300_000, 16, 16, "full")
 KMEANS = (300_000, 16, 16)
 FULL_PASS = [(300_000, 16, 16), (40_000, 64, 32)]
 MEMORY = (2_000_000, 16, 32, "full")
+# Missing-data mixtures (10% of entries missing) and GaussianHMMs (sequences of 1,000 rows).
+MODEL_MEMORY = (("fastem-missing", 2_000_000, 16, 8, "full"),
+                ("fastem-hmm", 2_000_000, 16, 8, "full"),
+                ("fastem-hmm", 2_000_000, 4, 8, "diag"))
 MISSING = (1_000_000, 8, 8, "full", 0.2)
 
 
@@ -173,6 +177,18 @@ def full_pass_rate(n, d, k, repeats, dgemm_gflops):
             "dgemm_gflops": dgemm_gflops, "fraction": gflops / dgemm_gflops}
 
 
+def model_memory(library, n, d, k, covariance_type):
+    """Peak memory of a missing-data mixture or GaussianHMM fit (3 iterations), in a child."""
+    label = {"fastem-missing": "GaussianMixture, 10% missing, ",
+             "fastem-hmm": "GaussianHMM, "}[library]
+    record = {"workload": label + _name(n, d, k, covariance_type), "data_mb": n * d * 8 / 1e6}
+    peak = _child_peak(library, n, d, k, covariance_type, 3, "own")
+    if peak is not None:
+        record["fastem_peak_mb"] = peak
+        record["fastem_peak_over_data"] = peak / record["data_mb"]
+    return record
+
+
 def fit_memory(n, d, k, covariance_type, reference):
     """Peak memory of fit(X) (k-means initialisation and 3 EM iterations), each library in a
     fresh process, above the memory held just before the fit."""
@@ -187,8 +203,8 @@ def fit_memory(n, d, k, covariance_type, reference):
 
 def run_all(quick=False, repeats=3, reference=True, memory_reference=False, log=print,
             only=None):
-    """Run every comparison (or ``only`` "mixture" / "hmm"); returns a dict of lists of
-    records (see ``__main__``)."""
+    """Run every comparison (or ``only`` "mixture" / "hmm" / "engine"); returns a dict of
+    lists of records (see ``__main__``)."""
     scale = 10 if quick else 1
     results = {"per_iteration": [], "float32": [], "kmeans": [], "full_pass": [], "memory": [],
                "missing": []}
@@ -196,6 +212,11 @@ def run_all(quick=False, repeats=3, reference=True, memory_reference=False, log=
         from . import hmm
 
         results["hmm"] = hmm.run(quick, repeats, reference, log)
+        return results
+    if only == "engine":
+        from . import engine
+
+        results.update(engine.run(quick, log))
         return results
     sklearn_gmm = sklearn_kmeans = None
     if reference:
@@ -223,14 +244,17 @@ def run_all(quick=False, repeats=3, reference=True, memory_reference=False, log=
     n, d, k, covariance_type = MEMORY
     results["memory"].append(fit_memory(n // scale, d, k, covariance_type,
                                         sklearn_gmm if memory_reference else None))
+    for library, n, d, k, covariance_type in MODEL_MEMORY:
+        results["memory"].append(model_memory(library, n // scale, d, k, covariance_type))
     from . import coldstart
 
     results["cold_start"] = [coldstart.run(log)]
     if only == "mixture":
         return results
-    from . import hmm
+    from . import engine, hmm
 
     results["hmm"] = hmm.run(quick, repeats, reference, log)
+    results.update(engine.run(quick, log))
     return results
 
 
