@@ -373,3 +373,18 @@ def test_a_callback_cannot_change_what_the_next_restart_starts_from(monkeypatch)
     for start in starts:
         np.testing.assert_array_equal(start["startprob"], user_startprob)
         np.testing.assert_array_equal(start["transmat"], user_transmat)
+
+
+@pytest.mark.parametrize("kind", ["gaussian-diag", "gmm", "categorical"])
+def test_hmm_tables_in_bounded_groups_give_the_same_fit(monkeypatch, kind):
+    import fastem.hmm.base as hmm_base
+
+    _, X, lengths = _hmm_data(kind, n_sequences=9, seed=5)
+    whole = _fresh(kind, n_iter=4, tol=0.0).fit(X, lengths)
+    monkeypatch.setattr(hmm_base, "_TABLE_BYTES", 16 * 3 * 320)  # ~2 sequences per group
+    monkeypatch.setattr(hmm_base, "_MIN_GROUP_ROWS", 1)
+    bounds = np.cumsum([0] + lengths)
+    assert len(hmm_base.sequence_groups(bounds, 3)) - 1 >= 4
+    grouped = _fresh(kind, n_iter=4, tol=0.0).fit(X, lengths)
+    np.testing.assert_allclose(grouped.monitor_.history, whole.monitor_.history, rtol=1e-12)
+    np.testing.assert_allclose(grouped.transmat_, whole.transmat_, rtol=1e-10, atol=1e-12)

@@ -129,16 +129,18 @@ def _normalise(array, previous=None):
     return out
 
 
-_TABLE_BYTES = 32 << 20
+_TABLE_BYTES = 16 << 20
 """Bound on the two (rows, K) tables (emission log-likelihoods, posteriors) of one pass:
-sequences are processed in groups of whole sequences of at most this size."""
+sequences are processed in groups of whole sequences of at most this size (but at least
+_MIN_GROUP_ROWS rows, so that a group keeps every thread busy)."""
+_MIN_GROUP_ROWS = 1 << 16
 
 
 def sequence_groups(bounds, n_states):
     """Sequence indices starting each group of whole sequences whose (rows, K) tables fit
     in _TABLE_BYTES together (a longer sequence is a group of its own). Depends on the
     lengths only, never on the thread count."""
-    limit = max(1, _TABLE_BYTES // (16 * n_states))
+    limit = max(_MIN_GROUP_ROWS, _TABLE_BYTES // (16 * n_states))
     starts = [0]
     first_row = 0
     for s in range(1, len(bounds) - 1):

@@ -146,7 +146,8 @@ class GaussianHMM(BaseHMM):
         spec = self._spec
         k, d = self.n_components, X.shape[1]
         if self._needs_init("m", "means_"):
-            means, _ = kmeans.best_of_restarts(X, k, random_state)
+            means, _ = kmeans.best_of_restarts(kmeans.sample_rows(X, random_state), k,
+                                               random_state)
         else:
             means = v.check_parameter_array(self.means_, "means_", (k, d)).copy()
         if self._needs_init("c", "_covars_"):

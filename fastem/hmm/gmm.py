@@ -135,11 +135,12 @@ class GMMHMM(BaseHMM):
         params = {}
         if self._needs_init("m", "means_"):
             rng = random_state
-            centers, labels = kmeans.best_of_restarts(X, k, rng)
+            sample = kmeans.sample_rows(X, rng)
+            centers, labels = kmeans.best_of_restarts(sample, k, rng)
             means = np.empty((k, m, d))
             cov = kmeans.data_covariance(X) + self.min_covar * np.eye(d)
             for state in range(k):
-                rows = X[labels == state]
+                rows = sample[labels == state]
                 if len(rows) >= m:
                     seeds = kmeans.kmeans_plusplus(np.ascontiguousarray(rows), m, None, rng)
                     means[state], _ = kmeans.lloyd(np.ascontiguousarray(rows), None, rows[seeds])

@@ -272,10 +272,9 @@ class GaussianMixture(EstimatorBase):
         if callable(X) or isinstance(X, np.memmap):
             self._fit_stream(X, sample_weight)
         else:
-            self.fit_predict(X, y, sample_weight=sample_weight)
+            self._fit_in_memory(X, sample_weight)
         return self
 
-    @transactional
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then return the most probable component of every row of X.
 
@@ -289,6 +288,14 @@ class GaussianMixture(EstimatorBase):
         -------
         labels : ndarray of shape (n_samples,)
         """
+        X = self._fit_in_memory(X, sample_weight)
+        with threads(self.n_threads):
+            # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
+            return self._rows(X, gk.ROW_ARGMAX, validated=True)
+
+    @transactional
+    def _fit_in_memory(self, X, sample_weight):
+        """Validate X, fit, and return the validated X."""
         self._check_hyperparameters()
         X = self._validate_X(X, fitting=True)
         weights = v.check_sample_weight(sample_weight, X.shape[0])
@@ -298,9 +305,7 @@ class GaussianMixture(EstimatorBase):
                              f"{self.n_components}, n_samples = {n_rows}")
         has_missing = self.missing == "marginalize" and bool(np.isnan(X).any())
         self._run(LocalBackend([Block(X, weights)]), X.shape[1], has_missing)
-        with threads(self.n_threads):
-            # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
-            return self._rows(X, gk.ROW_ARGMAX, validated=True)
+        return X
 
     def _engine_model(self, n_features, has_missing=False):
         spec = self._spec
@@ -386,6 +391,7 @@ class GaussianMixture(EstimatorBase):
         return StreamBackend(lambda: (checked(b.X, b.weights) for b in chunks.blocks()),
                              init_rows=1 << 20)
 
+    @transactional
     def _fit_stream(self, source, sample_weight):
         self._check_hyperparameters()
         backend = self._stream_blocks(source, sample_weight)

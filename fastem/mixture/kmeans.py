@@ -181,6 +181,19 @@ def _pass(X, w_arg, centers, origin, labels, upper, lower, drift, first, batch, 
     return int(flat[0])
 
 
+SAMPLE_ROWS = 1 << 17
+"""Rows k-means runs on when it only seeds another model (HMM means)."""
+
+
+def sample_rows(X, random_state, max_rows=SAMPLE_ROWS):
+    """X itself when it has at most ``max_rows`` rows, else that many distinct rows drawn
+    at random (in their original order): bounded memory and time for an initialisation."""
+    if X.shape[0] <= max_rows:
+        return X
+    rows = np.sort(random_state.choice(X.shape[0], size=max_rows, replace=False))
+    return np.ascontiguousarray(X[rows])
+
+
 def best_of_restarts(X, n_clusters, random_state, n_init=10, weights=None):
     """k-means from ``n_init`` k-means++ seedings; the run with the lowest inertia wins
     (hmmlearn initialises HMM means with scikit-learn's KMeans(n_init=10))."""

@@ -34,29 +34,37 @@ _NO_LABELS = np.empty(0, dtype=np.int64)
 
 
 def missing_patterns(X):
-    """Rows grouped by pattern: a list of (observed column indices, row indices).
+    """Rows grouped by pattern of missing entries.
 
-    Rows with every entry missing form no group; they are returned separately.
+    Returns (groups, empty_rows, order): ``groups`` is a list of (observed column indices,
+    row indices), the row indices being consecutive slices of ``order`` (all rows sorted by
+    pattern; no other copy of the row indices is made); rows with every entry missing sort
+    last and form ``empty_rows`` instead of a group. No (n, D) mask is built.
     """
-    missing = np.isnan(X)
-    n_features = X.shape[1]
+    n, n_features = X.shape
     if n_features <= 62:
-        keys = np.zeros(X.shape[0], dtype=np.int64)  # column by column: no (n, D) int copy
+        # bit d set: entry d missing (all-missing is the largest key); 4-byte keys when they fit
+        key_type = np.int32 if n_features <= 30 else np.int64
+        keys = np.zeros(n, dtype=key_type)
         for column in range(n_features):
-            keys |= missing[:, column].astype(np.int64) << column
-    else:  # one key per distinct row of the mask
-        _, keys = np.unique(missing, axis=0, return_inverse=True)
+            keys |= np.isnan(X[:, column]).astype(key_type) << key_type(column)
+    else:  # one key per distinct row of the mask (all-missing is the lexicographic last)
+        _, keys = np.unique(np.isnan(X), axis=0, return_inverse=True)
+        keys = keys.ravel()
     order = np.argsort(keys, kind="stable")
-    boundaries = np.flatnonzero(np.diff(keys[order])) + 1
+    sorted_keys = keys[order]
+    del keys
+    boundaries = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+    del sorted_keys
     groups = []
-    empty_rows = np.empty(0, dtype=np.int64)
+    empty_rows = order[:0]
     for rows in np.split(order, boundaries):
-        observed = np.flatnonzero(~missing[rows[0]])
+        observed = np.flatnonzero(~np.isnan(X[rows[0]]))
         if observed.size == 0:
             empty_rows = rows
         else:
             groups.append((observed, rows))
-    return groups, empty_rows
+    return groups, empty_rows, order
 
 
 def full_covariances(spec, covariances, n_components, n_features):
@@ -136,7 +144,7 @@ def row_outputs(spec, params, X, what):
     (marginal over missing entries)."""
     n, n_features = X.shape
     k = params.means.shape[0]
-    groups, empty_rows = missing_patterns(X)
+    groups, empty_rows, _ = missing_patterns(X)
     with np.errstate(divide="ignore"):
         log_weights = np.log(params.weights)
     values = (np.empty(n) if what == "logsumexp" else np.empty(n, dtype=np.int64)
@@ -183,24 +191,24 @@ class MissingLayout:
     def __init__(self, X, n_components):
         n_features = X.shape[1]
         self.X = X
-        self.groups, self.empty_rows = missing_patterns(X)
+        self.groups, self.empty_rows, order = missing_patterns(X)
         n_patterns = len(self.groups)
         self.observed = np.zeros((n_patterns, n_features), dtype=np.int64)
         self.missing = np.zeros((n_patterns, n_features), dtype=np.int64)
         self.n_observed = np.zeros(n_patterns, dtype=np.int64)
         self.n_missing = np.zeros(n_patterns, dtype=np.int64)
-        rows_in_order, bounds, unit_pattern = [], [0], []
+        bounds, unit_pattern = [0], []
         for index, (observed, rows) in enumerate(self.groups):
             missing = np.setdiff1d(np.arange(n_features), observed)
             self.observed[index, :observed.size] = observed
             self.missing[index, :missing.size] = missing
             self.n_observed[index] = observed.size
             self.n_missing[index] = missing.size
-            rows_in_order.append(rows)
             for lo in range(0, len(rows), UNIT_ROWS):
                 bounds.append(bounds[-1] + min(UNIT_ROWS, len(rows) - lo))
                 unit_pattern.append(index)
-        self.sorted_rows = np.concatenate(rows_in_order).astype(np.int64)
+        # The groups are consecutive slices of ``order``, the all-missing rows last.
+        self.sorted_rows = order[:order.shape[0] - self.empty_rows.shape[0]]
         self.unit_bounds = np.asarray(bounds, dtype=np.int64)
         self.unit_pattern = np.asarray(unit_pattern, dtype=np.int64)
         self.obs4 = (int(self.n_observed.max()) + 3) // 4 * 4
@@ -270,12 +278,17 @@ class MissingLayout:
         return flat
 
 
+_INIT_ROWS = 1 << 18
+"""Rows (drawn at random) that initialise a missing-data fit on more rows than this."""
+
+
 class MissingGaussianMixtureModel(GaussianMixtureModel):
     """A Gaussian mixture on data with NaN entries, as an engine model.
 
     Each block's missing-value patterns are found once and kept in the block's
     cache; initialisation runs the complete-data one on a column-mean-imputed
-    copy of the initialisation block, freed as soon as it is done.
+    copy of the initialisation block (of a random sample of _INIT_ROWS rows when
+    it is larger), freed as soon as it is done.
     """
 
     def prepare(self, params):
@@ -288,8 +301,12 @@ class MissingGaussianMixtureModel(GaussianMixtureModel):
         out.flat += layout.statistics(self.spec, prepared, block.weights)
 
     def initialize(self, block, random_state):
-        imputed = Block(mean_imputed(block.X, block.weights), block.weights)
-        return super().initialize(imputed, random_state)
+        X, weights = block.X, block.weights
+        if X.shape[0] > _INIT_ROWS:  # a bounded sample: no full-size imputed copy
+            rows = np.sort(random_state.choice(X.shape[0], size=_INIT_ROWS, replace=False))
+            X = X[rows]
+            weights = None if weights is None else weights[rows]
+        return super().initialize(Block(mean_imputed(X, weights), weights), random_state)
 
 
 def mean_imputed(X, sample_weight=None):
@@ -314,7 +331,7 @@ def conditional_fill(spec, params, X, random_state=None):
     ``random_state``, by a draw from the conditional distribution (component first)."""
     n, n_features = X.shape
     out = np.array(X, dtype=np.float64, copy=True)
-    groups, empty_rows = missing_patterns(out)
+    groups, empty_rows, _ = missing_patterns(out)
     k = params.means.shape[0]
     covariances = full_covariances(spec, params.covariances, k, n_features)
     for pattern, rows in _patterns(groups, spec, params, n_features):
