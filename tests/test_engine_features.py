@@ -388,3 +388,27 @@ def test_hmm_tables_in_bounded_groups_give_the_same_fit(monkeypatch, kind):
     grouped = _fresh(kind, n_iter=4, tol=0.0).fit(X, lengths)
     np.testing.assert_allclose(grouped.monitor_.history, whole.monitor_.history, rtol=1e-12)
     np.testing.assert_allclose(grouped.transmat_, whole.transmat_, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["gaussian-diag", "categorical"])
+def test_hmm_fit_streams_a_memmap_and_a_block_source(tmp_path, kind):
+    _, X, lengths = _hmm_data(kind, n_sequences=30, seed=6)
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    mapped = np.load(path, mmap_mode="r")
+    options = dict(n_iter=4, tol=0.0) if kind != "categorical" else dict(
+        n_iter=4, tol=0.0, n_features=4)
+    memory = _fresh(kind, **options).fit(X, lengths)
+    streamed = _fresh(kind, **options).fit(mapped, lengths)
+    bounds = np.cumsum([0] + lengths)
+    blocks = _fresh(kind, **options).fit(
+        lambda: ((X[bounds[s]:bounds[min(s + 7, 30)]], lengths[s:s + 7])
+                 for s in range(0, 30, 7)))
+    for fitted in (streamed, blocks):
+        np.testing.assert_allclose(fitted.monitor_.history, memory.monitor_.history,
+                                   rtol=1e-11)
+        np.testing.assert_allclose(fitted.transmat_, memory.transmat_, rtol=1e-9, atol=1e-12)
+    with pytest.raises(TypeError, match="pair"):
+        _fresh(kind, **options).fit(lambda: iter([X]))
+    with pytest.raises(ValueError, match="lengths"):
+        _fresh(kind, **options).fit(lambda: iter([(X, lengths)]), lengths)

@@ -23,9 +23,11 @@ from ..engine import (
     OnlineEM,
     Stats,
     StatsLayout,
+    StreamBackend,
     make_schedule,
     run_em,
 )
+from ..engine.backends import STREAM_CHUNK_ROWS
 from ..engine.packing import probability_rows
 from ..kernels import hmm as hk
 from ..mixture.missing import mean_imputed
@@ -136,11 +138,12 @@ _MIN_GROUP_ROWS rows, so that a group keeps every thread busy)."""
 _MIN_GROUP_ROWS = 1 << 16
 
 
-def sequence_groups(bounds, n_states):
+def sequence_groups(bounds, n_states, limit=None):
     """Sequence indices starting each group of whole sequences whose (rows, K) tables fit
-    in _TABLE_BYTES together (a longer sequence is a group of its own). Depends on the
-    lengths only, never on the thread count."""
-    limit = max(_MIN_GROUP_ROWS, _TABLE_BYTES // (16 * n_states))
+    in _TABLE_BYTES together, or of at most ``limit`` rows (a longer sequence is a group
+    of its own). Depends on the lengths only, never on the thread count."""
+    if limit is None:
+        limit = max(_MIN_GROUP_ROWS, _TABLE_BYTES // (16 * n_states))
     starts = [0]
     first_row = 0
     for s in range(1, len(bounds) - 1):
@@ -555,7 +558,12 @@ class BaseHMM(EstimatorBase):
         ----------
         X : array-like of shape (n_samples, n_features)
             All sequences, concatenated. With ``missing="marginalize"``, a row of
-            NaN is a missing observation.
+            NaN is a missing observation. X may also be an ``np.memmap`` (read in
+            groups of whole sequences at every pass, never copied whole) or a
+            callable returning a fresh iterator of ``(X_block, lengths_block)``
+            pairs of whole sequences at every call (exact EM streamed over data
+            that do not fit in memory; initialisation uses the first blocks, up
+            to one million rows; a CategoricalHMM then needs ``n_features``).
         lengths : array-like of int, shape (n_sequences,), optional
             Lengths of the sequences in X; they must sum to n_samples.
         sample_weight : array-like of shape (n_sequences,), optional
@@ -567,20 +575,13 @@ class BaseHMM(EstimatorBase):
         self
         """
         self._check_common()
-        X, missing = self._validate(X, fitting=True)
-        if X.shape[0] < self.n_components:
-            raise ValueError(f"X has {X.shape[0]} samples, fewer than n_components="
-                             f"{self.n_components}")
-        bounds = check_lengths(lengths, X.shape[0])
-        self._check_priors(self._n_emission_features(X))
-        weights = None
-        if sample_weight is not None:
-            weights = v.check_sample_weight(sample_weight, len(bounds) - 1)
-            if weights is not None and not np.any(weights > 0):
-                raise ValueError("sample_weight must have at least one positive weight")
+        if callable(X) or isinstance(X, np.memmap):
+            backend, n_features = self._stream_backend(X, lengths, sample_weight)
+        else:
+            block = self._checked_block(X, lengths, sample_weight)
+            backend, n_features = LocalBackend([block]), self._n_emission_features(block.X)
         random_state = v.check_random_state(self.random_state)
-        model = BaumWelchModel(self, self._n_emission_features(X))
-        backend = LocalBackend([Block(X, weights, bounds, missing)])
+        model = BaumWelchModel(self, n_features)
         callback = None
         if self.callback is not None:
             if not callable(self.callback):
@@ -608,6 +609,71 @@ class BaseHMM(EstimatorBase):
         self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
         self.monitor_._record(run)
         return self
+
+    def _checked_block(self, X, lengths, sample_weight, n_features=None):
+        """One validated block of whole sequences (for fit, or one block of a stream whose
+        emissions have ``n_features``)."""
+        X, missing = self._validate(X, fitting=True)
+        if n_features is None and X.shape[0] < self.n_components:
+            raise ValueError(f"X has {X.shape[0]} samples, fewer than n_components="
+                             f"{self.n_components}")
+        bounds = check_lengths(lengths, X.shape[0])
+        found = self._n_emission_features(X)
+        if n_features is not None and found != n_features:
+            raise ValueError(f"a block of the data has {found} features, the first block had "
+                             f"{n_features} (a streamed CategoricalHMM needs n_features)")
+        self._check_priors(found)
+        weights = None
+        if sample_weight is not None:
+            weights = v.check_sample_weight(sample_weight, len(bounds) - 1)
+            if n_features is None and not np.any(weights > 0):
+                raise ValueError("sample_weight must have at least one positive weight")
+        return Block(X, weights, bounds, missing)
+
+    def _stream_backend(self, source, lengths, sample_weight):
+        """A StreamBackend over a memmap (groups of whole sequences) or a callable's
+        ``(X, lengths)`` blocks, each validated; and the emission feature count."""
+        if callable(source):
+            if sample_weight is not None or lengths is not None:
+                raise ValueError("with a callable data source, lengths come with each block "
+                                 "and sample_weight is not supported")
+
+            def items():
+                iterator = source()
+                try:
+                    iterator = iter(iterator)
+                except TypeError:
+                    raise TypeError("a callable data source must return an iterator of "
+                                    "(X, lengths) blocks") from None
+                for item in iterator:
+                    if not (isinstance(item, tuple) and len(item) == 2):
+                        raise TypeError("each block of a callable data source must be a pair "
+                                        "(X, lengths)")
+                    yield item[0], item[1], None
+        else:
+            bounds = check_lengths(lengths, source.shape[0])
+            weights = (None if sample_weight is None
+                       else v.check_sample_weight(sample_weight, len(bounds) - 1))
+            starts = sequence_groups(bounds, 1, STREAM_CHUNK_ROWS)
+
+            def items():
+                for first, last in zip(starts[:-1], starts[1:], strict=True):
+                    lo, hi = bounds[first], bounds[last]
+                    yield (np.asarray(source[lo:hi]), np.diff(bounds[first:last + 1]),
+                           None if weights is None else weights[first:last])
+
+        state = {}
+
+        def blocks():
+            for X, block_lengths, block_weights in items():
+                block = self._checked_block(X, block_lengths, block_weights,
+                                            state.get("n_features"))
+                state.setdefault("n_features", self._n_emission_features(block.X))
+                yield block
+
+        backend = StreamBackend(blocks)
+        first = backend.initialization_block()
+        return backend, self._n_emission_features(first.X)
 
     @transactional
     def partial_fit(self, X, lengths=None, sample_weight=None):
