@@ -1,6 +1,7 @@
 """examples/custom_model.py: a user's own model on the engine, against NumPy."""
 
-import importlib.util
+import importlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,10 +9,11 @@ import pytest
 
 from fastem.engine import Block, OnlineFitter, fit_model
 
-_PATH = Path(__file__).resolve().parents[1] / "examples" / "custom_model.py"
-_spec = importlib.util.spec_from_file_location("custom_model", _PATH)
-custom = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(custom)
+# Imported by its own name from its directory (as running the script does), so that the
+# numba cache it writes is valid for both.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+custom = importlib.import_module("custom_model")
+sys.path.pop(0)
 
 
 def _data(seed=0):
