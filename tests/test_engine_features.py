@@ -412,3 +412,32 @@ def test_hmm_fit_streams_a_memmap_and_a_block_source(tmp_path, kind):
         _fresh(kind, **options).fit(lambda: iter([X]))
     with pytest.raises(ValueError, match="lengths"):
         _fresh(kind, **options).fit(lambda: iter([(X, lengths)]), lengths)
+
+
+def test_imputer_accepts_squarem_and_reaches_the_same_fill():
+    X = blobs(n=1500, n_features=3, seed=11)
+    X[np.random.RandomState(2).rand(*X.shape) < 0.2] = np.nan
+    X[np.isnan(X).all(axis=1), 0] = 0.0
+    kwargs = dict(n_components=2, tol=1e-12, max_iter=5000, random_state=0)
+    plain = fastem.EMImputer(**kwargs).fit(X)
+    fast = fastem.EMImputer(acceleration="squarem", **kwargs).fit(X)
+    assert fast.mixture_.n_iter_ < plain.mixture_.n_iter_
+    np.testing.assert_allclose(fast.transform(X), plain.transform(X), rtol=1e-5, atol=1e-5)
+
+
+def test_partial_fit_after_fit_continues_from_the_fitted_model(monkeypatch):
+    X = blobs(n=3000, n_features=2, seed=12)
+    fitted = fastem.GaussianMixture(3, random_state=0, tol=1e-10, max_iter=500).fit(X)
+    _, Xh, lengths = _hmm_data("gaussian-diag", seed=7)
+    hmm = _fresh("gaussian-diag", n_iter=50).fit(Xh, lengths)
+    means, transmat = fitted.means_.copy(), hmm.transmat_.copy()
+
+    def no_initialisation(*args):
+        raise AssertionError("partial_fit after fit must not re-initialise")
+
+    monkeypatch.setattr(GaussianMixtureModel, "initialize", no_initialisation)
+    monkeypatch.setattr(BaumWelchModel, "initialize", no_initialisation)
+    fitted.partial_fit(X[:1000])
+    np.testing.assert_allclose(fitted.means_, means, atol=0.3)  # one step from the optimum
+    hmm.partial_fit(Xh[:450], lengths[:3])
+    np.testing.assert_allclose(hmm.transmat_, transmat, atol=0.1)

@@ -207,12 +207,14 @@ class OnlineEM:
     def step(self, model, block, params, state, random_state):
         """One ``partial_fit`` step on ``block``.
 
-        With ``state`` None, the parameters are first initialised from the block.
-        Returns (new parameters, new :class:`OnlineState`, the batch's statistics under
-        the parameters it was evaluated at).
+        With ``state`` None, running statistics start afresh from this batch, at ``params``
+        (e.g. a batch fit's) or, when ``params`` is None, at parameters initialised from the
+        block. Returns (new parameters, new :class:`OnlineState`, the batch's statistics
+        under the parameters it was evaluated at).
         """
         if state is None:
-            params = model.initialize(block, random_state)
+            if params is None:
+                params = model.initialize(block, random_state)
             state = OnlineState()
         stats = pass_stats(model, params, [block])
         if not stats.weight > 0:

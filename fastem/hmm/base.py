@@ -680,7 +680,8 @@ class BaseHMM(EstimatorBase):
         """One step of online (stepwise) Baum-Welch on a batch of sequences.
 
         The first call initialises the model from its batch (``init_params``,
-        ``random_state``); each call then computes the batch's expected counts
+        ``random_state``), or starts from the fitted parameters after :meth:`fit`;
+        each call then computes the batch's expected counts
         under the current parameters, blends them into running statistics with
         step ``(t + learning_offset) ** -learning_decay`` (Cappé & Moulines 2009)
         and runs the M-step. ``fit`` starts afresh.
@@ -708,10 +709,13 @@ class BaseHMM(EstimatorBase):
         weights = None
         if sample_weight is not None:
             weights = v.check_sample_weight(sample_weight, len(bounds) - 1)
-        if state is None and X.shape[0] < self.n_components:
+        # After fit (or a loaded model), online EM continues from the fitted parameters.
+        fitted = (hasattr(self, "monitor_") and self.__sklearn_is_fitted__()
+                  and self._features_of(self._current_parameters()) == n_features)
+        if state is None and not fitted and X.shape[0] < self.n_components:
             raise ValueError(f"The first batch has {X.shape[0]} samples, fewer than "
                              f"n_components={self.n_components}")
-        params = None if state is None else self._current_parameters()
+        params = self._current_parameters() if state is not None or fitted else None
         with threads(self.n_threads):
             params, self._online, _ = online.step(
                 BaumWelchModel(self, n_features), Block(X, weights, bounds, missing), params,

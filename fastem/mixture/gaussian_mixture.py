@@ -407,8 +407,9 @@ class GaussianMixture(EstimatorBase):
         """One step of online (stepwise) EM on a batch of rows.
 
         The first call initialises the model from its batch (``init_params``,
-        ``random_state``); each call then computes the batch's statistics under
-        the current parameters, blends them into running statistics with step
+        ``random_state``), or starts from the fitted parameters after :meth:`fit`;
+        each call then computes the batch's statistics under the current
+        parameters, blends them into running statistics with step
         ``(t + learning_offset) ** -learning_decay`` (Cappé & Moulines 2009) and
         runs the M-step. Memory is that of one batch. ``fit`` starts afresh.
 
@@ -433,13 +434,17 @@ class GaussianMixture(EstimatorBase):
         block = Block(X, weights)
         has_missing = self.missing == "marginalize" and bool(np.isnan(X).any())
         model = self._engine_model(X.shape[1], has_missing)
-        if state is None:
+        # After fit (or a loaded model), online EM continues from the fitted parameters.
+        fitted = (hasattr(self, "converged_") and self.n_features_in_ == X.shape[1]
+                  and self.means_.shape == (self.n_components, X.shape[1]))
+        if state is None and not fitted:
             n_rows = X.shape[0] if weights is None else int(np.count_nonzero(weights))
             if n_rows < self.n_components:
                 raise ValueError("The first batch needs n_samples >= n_components, got "
                                  f"n_components = {self.n_components}, n_samples = {n_rows}")
+        if state is None:
             self.lower_bounds_ = []
-        params = None if state is None else self._get_parameters()
+        params = self._get_parameters() if state is not None or fitted else None
         with threads(self.n_threads):
             params, self._online, stats = online.step(
                 model, block, params, state, v.check_random_state(self.random_state))

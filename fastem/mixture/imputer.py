@@ -32,6 +32,8 @@ class EMImputer(EstimatorBase):
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation and the draws of ``sample_posterior``.
     n_threads : int or None, default=None
+    acceleration : {"none", "squarem"}, default="none"
+        As :class:`fastem.GaussianMixture` (SQUAREM between EM steps).
 
     Attributes
     ----------
@@ -44,7 +46,7 @@ class EMImputer(EstimatorBase):
 
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
                  max_iter=100, n_init=1, init_params="kmeans", sample_posterior=False,
-                 random_state=None, n_threads=None):
+                 random_state=None, n_threads=None, acceleration="none"):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -55,6 +57,7 @@ class EMImputer(EstimatorBase):
         self.sample_posterior = sample_posterior
         self.random_state = random_state
         self.n_threads = n_threads
+        self.acceleration = acceleration
 
     def __sklearn_tags__(self):
         from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
@@ -68,7 +71,7 @@ class EMImputer(EstimatorBase):
                                tol=self.tol, reg_covar=self.reg_covar, max_iter=self.max_iter,
                                n_init=self.n_init, init_params=self.init_params,
                                random_state=self.random_state, n_threads=self.n_threads,
-                               missing="marginalize")
+                               missing="marginalize", acceleration=self.acceleration)
 
     @transactional
     def fit(self, X, y=None):
