@@ -154,6 +154,17 @@ def sequence_groups(bounds, n_states, limit=None):
     return starts
 
 
+class ProbabilityEmissions:
+    """pack/unpack of emission probability rows (``emissionprob``), for SQUAREM."""
+
+    def _pack_emissions(self, params):
+        return np.ravel(params["emissionprob"])
+
+    def _unpack_emissions(self, vector, like):
+        return {"emissionprob": probability_rows(vector, like["emissionprob"].shape,
+                                                 "emission probabilities")}
+
+
 class BaumWelchModel(ModelBase):
     """An HMM as an engine model: blocks are groups of whole sequences.
 
@@ -610,18 +621,20 @@ class BaseHMM(EstimatorBase):
         self.monitor_._record(run)
         return self
 
-    def _checked_block(self, X, lengths, sample_weight, n_features=None):
-        """One validated block of whole sequences (for fit, or one block of a stream whose
-        emissions have ``n_features``)."""
-        X, missing = self._validate(X, fitting=True)
+    def _checked_block(self, X, lengths, sample_weight, n_features=None, fitting=True,
+                       seen="the first block of the data"):
+        """One validated block of whole sequences: for fit, or a later block of a stream or
+        of partial_fit whose emissions must have ``n_features`` (then it may hold fewer
+        sequences than states)."""
+        X, missing = self._validate(X, fitting=fitting)
         if n_features is None and X.shape[0] < self.n_components:
             raise ValueError(f"X has {X.shape[0]} samples, fewer than n_components="
                              f"{self.n_components}")
         bounds = check_lengths(lengths, X.shape[0])
         found = self._n_emission_features(X)
         if n_features is not None and found != n_features:
-            raise ValueError(f"a block of the data has {found} features, the first block had "
-                             f"{n_features} (a streamed CategoricalHMM needs n_features)")
+            raise ValueError(f"X has {found} features, but {seen} had {n_features} (a "
+                             "streamed CategoricalHMM needs n_features)")
         self._check_priors(found)
         weights = None
         if sample_weight is not None:
@@ -699,27 +712,18 @@ class BaseHMM(EstimatorBase):
         self._check_common()
         online = OnlineEM(self.learning_decay, self.learning_offset)
         state = getattr(self, "_online", None)
-        X, missing = self._validate(X, fitting=state is None)
-        bounds = check_lengths(lengths, X.shape[0])
-        n_features = self._n_emission_features(X)
-        if state is not None and n_features != self._online_features:
-            raise ValueError(f"X has {n_features} features, but {type(self).__name__} was "
-                             f"partially fitted with {self._online_features}")
-        self._check_priors(n_features)
-        weights = None
-        if sample_weight is not None:
-            weights = v.check_sample_weight(sample_weight, len(bounds) - 1)
+        block = self._checked_block(X, lengths, sample_weight, fitting=state is None,
+                                    n_features=None if state is None else self._online_features,
+                                    seen="the batches partially fitted so far")
+        X, n_features = block.X, self._n_emission_features(block.X)
         # After fit (or a loaded model), online EM continues from the fitted parameters.
         fitted = (hasattr(self, "monitor_") and self.__sklearn_is_fitted__()
                   and self._features_of(self._current_parameters()) == n_features)
-        if state is None and not fitted and X.shape[0] < self.n_components:
-            raise ValueError(f"The first batch has {X.shape[0]} samples, fewer than "
-                             f"n_components={self.n_components}")
         params = self._current_parameters() if state is not None or fitted else None
         with threads(self.n_threads):
             params, self._online, _ = online.step(
-                BaumWelchModel(self, n_features), Block(X, weights, bounds, missing), params,
-                state, v.check_random_state(self.random_state))
+                BaumWelchModel(self, n_features), block, params, state,
+                v.check_random_state(self.random_state))
         self._set_parameters(params)
         self._drop_caches()
         self._online_features = n_features

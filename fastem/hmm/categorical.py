@@ -6,8 +6,7 @@ import numpy as np
 
 from .. import _validation as v
 from .._jit import kernel, prange
-from ..engine.packing import probability_rows
-from .base import BaseHMM, _dirichlet_log_prior, _log, _normalise
+from .base import BaseHMM, ProbabilityEmissions, _dirichlet_log_prior, _log, _normalise
 
 
 @kernel
@@ -49,7 +48,7 @@ MAX_TABLE = 1 << 31
 """Largest n_components x n_features table at all (16 GiB of float64)."""
 
 
-class CategoricalHMM(BaseHMM):
+class CategoricalHMM(ProbabilityEmissions, BaseHMM):
     """Hidden Markov model with categorical emissions (symbols 0 .. n_features - 1).
 
     Parameters are those of :class:`fastem.hmm.BaseHMM` plus:
@@ -178,13 +177,6 @@ class CategoricalHMM(BaseHMM):
 
     def _emission_statistics(self, X, posteriors, params, out, cache=None):
         out["counts"][...] += _symbol_counts(X, posteriors, params["emissionprob"].shape[1])
-
-    def _pack_emissions(self, params):
-        return np.ravel(params["emissionprob"])
-
-    def _unpack_emissions(self, vector, like):
-        return {"emissionprob": probability_rows(vector, like["emissionprob"].shape,
-                                                 "emission probabilities")}
 
     def _emission_m_step(self, stats, params):
         if "e" not in self.params:

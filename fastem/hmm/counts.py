@@ -14,8 +14,8 @@ import numpy as np
 
 from .. import _validation as v
 from .._jit import kernel, prange
-from ..engine.packing import nonnegative_values, probability_rows
-from .base import BaseHMM, _normalise
+from ..engine.packing import nonnegative_values
+from .base import BaseHMM, ProbabilityEmissions, _normalise
 
 _TINY = np.finfo(np.float64).tiny  # floor of a rate inside log(): 0 * log(0) counts as 0
 
@@ -188,7 +188,7 @@ class PoissonHMM(BaseHMM):
         return random_state.poisson(params["lambdas"][state])
 
 
-class MultinomialHMM(BaseHMM):
+class MultinomialHMM(ProbabilityEmissions, BaseHMM):
     """Hidden Markov model with multinomial emissions (counts of n_features outcomes).
 
     Parameters are those of :class:`fastem.hmm.BaseHMM` plus:
@@ -293,13 +293,6 @@ class MultinomialHMM(BaseHMM):
 
     def _emission_statistics(self, X, posteriors, params, out, cache=None):
         _add_posterior_counts(X, posteriors, out)
-
-    def _pack_emissions(self, params):
-        return np.ravel(params["emissionprob"])
-
-    def _unpack_emissions(self, vector, like):
-        return {"emissionprob": probability_rows(vector, like["emissionprob"].shape,
-                                                 "emission probabilities")}
 
     def _emission_m_step(self, stats, params):
         if "e" not in self.params:
