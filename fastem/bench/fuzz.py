@@ -36,7 +36,7 @@ import numpy as np
 ESTIMATORS = ("GaussianMixture", "EMImputer", "GaussianHMM", "GMMHMM", "CategoricalHMM",
               "PoissonHMM", "MultinomialHMM")
 METHODS = ("fit", "predict", "predict_proba", "score", "score_samples", "decode", "sample",
-           "transform")
+           "transform", "partial_fit")
 DTYPES = ("bool", "int8", "uint8", "int64", "uint64", "float16", "float32", "float64",
           "complex64", "object", "str", "timedelta64[s]", "datetime64[s]")
 SCALES = (0.0, 1e-300, 1e-30, 1e-5, 1.0, 3.0, 1e6, 1e18, 1e30, 1e150, 1e300)
@@ -58,7 +58,9 @@ ODD_HYPERPARAMETERS = (
     ("missing", "marginalize"), ("missing", "ignore"), ("warm_start", "yes"),
     ("init_params", "random"), ("init_params", "k-means++"), ("covariance_type", "full"),
     ("covariance_type", "tied"), ("covariance_type", "spherical"), ("algorithm", "map"),
-    ("callback", "not callable"), ("verbose", -1),
+    ("callback", "not callable"), ("verbose", -1), ("acceleration", "squarem"),
+    ("acceleration", "squarem"), ("acceleration", "bogus"), ("learning_decay", 0.2),
+    ("learning_decay", np.nan), ("learning_offset", -1.0),
 )
 ACCEPTED_ERRORS = (ValueError, TypeError)
 
@@ -226,7 +228,7 @@ def _effective_method(model, method):
     import fastem
 
     if isinstance(model, fastem.EMImputer):
-        return method if method == "fit" else "transform"
+        return "fit" if method in ("fit", "partial_fit") else "transform"
     if isinstance(model, fastem.GaussianMixture):
         return {"decode": "predict", "transform": "score"}.get(method, method)
     return "score" if method == "transform" else method
@@ -267,12 +269,13 @@ def run_case(case):
             lengths = case["lengths"]
             before = (_fingerprint(X), _fingerprint(lengths))
             model = _make(case)
-            method = case["method"]
-            if method == "fit":
-                if isinstance(model, fastem.GaussianMixture | fastem.EMImputer):
-                    model.fit(X)
-                else:
-                    model.fit(X, lengths)
+            method = _effective_method(model, case["method"])
+            if method in ("fit", "partial_fit"):
+                for _ in range(1 if method == "fit" else 2):  # partial_fit: start, then step
+                    if isinstance(model, fastem.GaussianMixture | fastem.EMImputer):
+                        getattr(model, method)(X)
+                    else:
+                        getattr(model, method)(X, lengths)
                 result = None
                 for probe in ("score", "predict_proba"):
                     try:
