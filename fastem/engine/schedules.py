@@ -66,8 +66,11 @@ class Squarem:
     grows by ``step_factor`` whenever a step is clipped at it and shrinks by
     the same factor after a rejection.
 
-    Coordinates that are not finite in any of the three packed points (e.g. the
-    log of a probability held at exactly zero) are not extrapolated.
+    A trial point outside the parameter space (``unpack`` raises ValueError: a negative
+    probability, a covariance that is not positive definite) is retried with the step
+    halved towards 1 (no pass is spent on it); at step 1 the cycle falls back to theta2.
+    Coordinates that are not finite in any of the three packed points are not
+    extrapolated.
     """
 
     name = "squarem"
@@ -151,15 +154,21 @@ class Squarem:
             self.step_max *= self.step_factor
         if step == 1.0:
             return  # theta0 + 2r + v is theta2 itself
-        trial = p2.copy()
-        trial[usable] = p0[usable] + 2.0 * step * r[usable] + step * step * v[usable]
-        try:
-            self.theta_trial = model.unpack(trial, self.theta2)
-        except (ValueError, FloatingPointError, np.linalg.LinAlgError):
-            self.reject()
+        # An infeasible point (a negative probability, a covariance that is not positive
+        # definite) is retried with half the step: unpacking costs no pass over the data.
+        while step > 1.0:
+            trial = p2.copy()
+            trial[usable] = p0[usable] + 2.0 * step * r[usable] + step * step * v[usable]
+            try:
+                with np.errstate(all="ignore"):
+                    self.theta_trial = model.unpack(trial, self.theta2)
+            except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+                step = 1.0 + (step - 1.0) / 2.0 if step > 1.5 else 1.0
+                continue
+            self.n_trials += 1
+            self.phase = 2
             return
-        self.n_trials += 1
-        self.phase = 2
+        self.reject()
 
 
 def make_schedule(acceleration):
