@@ -138,12 +138,16 @@ def check_int(value, name, low, high=None) -> int:
     return int(value)
 
 
-def check_real(value, name, low) -> float:
-    """A finite real number >= low."""
+def check_real(value, name, low, allow_infinite=False) -> float:
+    """A real number >= low: finite, or with ``allow_infinite`` also +-inf (never NaN)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {_describe(value)} "
                         f"of type {type(value).__name__}.")
-    if not np.isfinite(value) or value < low:
+    if allow_infinite:
+        if np.isnan(value) or value < low:
+            raise ValueError(f"{name} must be a real number >= {low} (not NaN), got "
+                             f"{value!r}.")
+    elif not np.isfinite(value) or value < low:
         raise ValueError(f"{name} must be a finite real number >= {low}, got {value!r}.")
     return float(value)
 

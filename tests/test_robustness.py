@@ -129,7 +129,8 @@ FITS = [
      CONTINUOUS + 1.0),
     (lambda: fastem.GaussianHMM(2, random_state=0), CONTINUOUS, rng.normal(size=(80, 5))),
     (lambda: fastem.GMMHMM(2, n_mix=2, random_state=0), CONTINUOUS, rng.normal(size=(80, 3))),
-    (lambda: fastem.CategoricalHMM(2, random_state=0), SYMBOLS, rng.randint(7, size=(80, 1))),
+    # (the refit keeps the alphabet: as in hmmlearn, fit sets n_features from the data)
+    (lambda: fastem.CategoricalHMM(2, random_state=0), SYMBOLS, rng.randint(3, size=(80, 1))),
     (lambda: fastem.PoissonHMM(2, random_state=0), COUNTS, rng.poisson(2, size=(80, 5))),
 ]
 
@@ -158,7 +159,7 @@ def test_interrupted_refit_leaves_the_model_unchanged(index, failure):
         else:
             assert getattr(model, key) is value or getattr(model, key) == value, key
     np.testing.assert_array_equal(model.predict(first), expected)
-    if index != 1:  # new data of another width (or alphabet) is still refused
+    if index not in (1, 4):  # new data of another width is still refused
         with pytest.raises(ValueError):
             model.predict(second)
 

@@ -9,6 +9,7 @@ sufficient statistics from the posteriors, and its M-step.
 from __future__ import annotations
 
 import functools
+import logging
 
 import numpy as np
 
@@ -35,6 +36,12 @@ from .sequences import check_lengths, sequence_units
 
 MAX_HMM_SAMPLES = 10**7
 """Most steps one ``sample`` call draws."""
+
+_logger = logging.getLogger(__name__)  # hmmlearn reports the same two situations by logging
+
+PARAMETER_ATTRIBUTES = {"s": "startprob_", "t": "transmat_", "m": "means_", "c": "covars_",
+                        "w": "weights_", "e": "emissionprob_", "l": "lambdas_"}
+"""The attribute each letter of ``params``/``init_params`` names (hmmlearn's letters)."""
 
 
 class ConvergenceMonitor:
@@ -377,7 +384,8 @@ class BaseHMM(EstimatorBase):
         k = v.check_int(self.n_components, "n_components", 1)
         v.check_option(self.algorithm, "algorithm", ("viterbi", "map"))
         v.check_int(self.n_iter, "n_iter", 0)
-        v.check_real(self.tol, "tol", 0.0)
+        # hmmlearn accepts any tol; -inf (or any negative value) forces n_iter iterations.
+        v.check_real(self.tol, "tol", -np.inf, allow_infinite=True)
         v.check_option(self.implementation, "implementation", ("log", "scaling"))
         v.check_int(self.n_init, "n_init", 1, v.MAX_N_INIT)
         v.check_option(self.acceleration, "acceleration", SCHEDULES)
@@ -591,6 +599,7 @@ class BaseHMM(EstimatorBase):
         else:
             block = self._checked_block(X, lengths, sample_weight)
             backend, n_features = LocalBackend([block]), self._n_emission_features(block.X)
+        self._warn_overwritten_parameters()
         random_state = v.check_random_state(self.random_state)
         model = BaumWelchModel(self, n_features)
         callback = None
@@ -617,6 +626,12 @@ class BaseHMM(EstimatorBase):
         self._set_parameters(run.params)
         self._drop_caches()
         self.__dict__.pop("_online", None)
+        n_values = (sum(block.X.size for block in backend.blocks())
+                    if isinstance(backend, LocalBackend) else np.inf)  # (a stream is large)
+        n_free = self._n_parameters()
+        if n_values < n_free:
+            _logger.warning("Fitting a model with %d free scalar parameters with only %d data "
+                         "points will result in a degenerate solution.", n_free, n_values)
         self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
         self.monitor_._record(run)
         return self
@@ -728,6 +743,16 @@ class BaseHMM(EstimatorBase):
         self._drop_caches()
         self._online_features = n_features
         return self
+
+    def _warn_overwritten_parameters(self):
+        """hmmlearn's warning when fit re-initialises a parameter the user has set."""
+        for letter in "st" + self._emission_letters:
+            attribute = PARAMETER_ATTRIBUTES[letter]
+            if letter in self.init_params and (attribute in vars(self)
+                                               or "_" + attribute in vars(self)):
+                _logger.warning("Even though the %r attribute is set, it will be overwritten "
+                             "during initialization because 'init_params' contains %r",
+                             attribute, letter)
 
     def _drop_caches(self):
         """Forget per-call caches: nothing of the caller's data outlives a call."""

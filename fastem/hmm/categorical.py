@@ -195,8 +195,9 @@ class CategoricalHMM(ProbabilityEmissions, BaseHMM):
 
     def _set_emissions(self, params):
         self.emissionprob_ = params["emissionprob"]
-        if self.n_features is None:
-            self.n_features_in_ = 1
+        # As hmmlearn: the alphabet learnt from the data becomes n_features.
+        self.n_features = self.emissionprob_.shape[1]
+        self.n_features_in_ = 1
 
     def _emission_sample(self, state, params, random_state):
         cdf = np.cumsum(params["emissionprob"][state])

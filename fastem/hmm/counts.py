@@ -308,7 +308,15 @@ class MultinomialHMM(ProbabilityEmissions, BaseHMM):
         self.n_features = self.emissionprob_.shape[1]
         self.n_features_in_ = self.n_features
 
+    def sample(self, n_samples=1, random_state=None, currstate=None):
+        """Draw a sequence; every row has ``n_trials`` trials, which must be one integer
+        (as hmmlearn: a per-row list or None cannot say how many trials new rows have)."""
+        trials = self.n_trials
+        if trials is None or np.ndim(trials) != 0:
+            raise ValueError(f"sampling needs n_trials to be one integer (the trials of every "
+                             f"sampled row), got {trials!r}")
+        v.check_int(trials, "n_trials", 0)
+        return super().sample(n_samples, random_state, currstate)
+
     def _emission_sample(self, state, params, random_state):
-        trials = self.n_trials if self.n_trials is not None else 1
-        trials = int(np.ravel(trials)[0])
-        return random_state.multinomial(trials, params["emissionprob"][state])
+        return random_state.multinomial(int(self.n_trials), params["emissionprob"][state])

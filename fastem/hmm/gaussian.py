@@ -24,6 +24,34 @@ _NO_LABELS = np.empty(0, dtype=np.int64)
 _EMPTY = np.empty(0)
 
 
+SINGULAR_JITTER = 1e-7
+"""Added to the diagonal of a singular covariance before its density is evaluated (what
+hmmlearn does for full covariances), so that a state holding too few points does not stop
+the fit."""
+
+
+def regularised_cholesky(spec, covars):
+    """(covariances, precision factors) for the emission densities: ``covars`` itself, or,
+    when a matrix is singular, ``covars`` plus SINGULAR_JITTER on the diagonal."""
+    try:
+        return covars, spec.precisions_cholesky(covars, 0.0)
+    except ValueError:
+        pass
+    if spec.diagonal:
+        jittered = covars + SINGULAR_JITTER
+    else:
+        jittered = covars + SINGULAR_JITTER * np.eye(covars.shape[-1])
+    try:
+        return jittered, spec.precisions_cholesky(jittered, 0.0)
+    except ValueError:
+        raise ValueError(
+            "an emission covariance is not positive definite even with "
+            f"{SINGULAR_JITTER:g} added to its diagonal (a state holds too few distinct "
+            "points, or the data have a constant column). Use fewer states, scale the data, "
+            "or set covars_prior/covars_weight (min_covar only regularises the initial "
+            "covariances)") from None
+
+
 def full_covariances(covars, covariance_type, n_components, n_features):
     """(K, D, D) matrices from the covariance type's own shape (hmmlearn's ``covars_``)."""
     return np.array(missing_data.full_covariances(SPECS[covariance_type], covars,
@@ -91,11 +119,15 @@ class GaussianHMM(BaseHMM):
     def covars_(self):
         """Covariances as full (n_components, n_features, n_features) matrices."""
         return full_covariances(self._covars_, self.covariance_type, self.n_components,
-                                self.means_.shape[1])
+                                np.shape(self.means_)[-1])
 
     @covars_.setter
     def covars_(self, covars):
-        self._covars_ = np.array(covars, dtype=np.float64, copy=True)
+        covars = np.array(covars, dtype=np.float64, copy=True)
+        if (getattr(self, "covariance_type", None) == "spherical" and covars.ndim > 1
+                and covars.size == covars.shape[0]):
+            covars = covars.reshape(covars.shape[0])  # hmmlearn accepts (K, 1), (K, 1, 1)
+        self._covars_ = covars
 
     @property
     def _spec(self):
@@ -166,10 +198,15 @@ class GaussianHMM(BaseHMM):
 
     def _checked_covars(self, spec, k, d):
         shapes = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}
-        covars = v.check_parameter_array(self._covars_, "covars_",
-                                         shapes[self.covariance_type]).copy()
-        try:
-            spec.precisions_cholesky(covars, 0.0)
+        covars = self._covars_
+        if self.covariance_type == "spherical" and np.size(covars) == k:
+            covars = np.reshape(covars, k)  # hmmlearn accepts (K,), (K, 1), (K, 1, 1), ...
+        covars = v.check_parameter_array(covars, "covars_", shapes[self.covariance_type]).copy()
+        if not np.isfinite(covars).all() or (spec.diagonal and np.any(covars <= 0.0)):
+            raise ValueError(f"covars_ must hold positive definite {self.covariance_type!r} "
+                             "covariances (positive variances)")
+        try:  # as in fitting: a singular matrix is evaluated with a tiny diagonal jitter
+            regularised_cholesky(spec, covars)
         except (ValueError, np.linalg.LinAlgError):
             raise ValueError(f"covars_ must hold positive definite {self.covariance_type!r} "
                              "covariances (positive variances)") from None
@@ -181,9 +218,8 @@ class GaussianHMM(BaseHMM):
                 "covars": self._checked_covars(self._spec, self.n_components, means.shape[1])}
 
     def _mixture_params(self, params):
-        spec = self._spec
-        chol = spec.precisions_cholesky(params["covars"], 0.0)
-        return MixtureParams(np.ones(self.n_components), params["means"], params["covars"], chol)
+        covars, chol = regularised_cholesky(self._spec, params["covars"])
+        return MixtureParams(np.ones(self.n_components), params["means"], covars, chol)
 
     def _missing_layout(self, X, cache=None):
         """The missing-data layout of X when it has NaN entries, else None (kept in

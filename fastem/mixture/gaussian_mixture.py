@@ -164,7 +164,9 @@ class GaussianMixture(EstimatorBase):
                 raise ValueError("The parameter 'weights' should be in the range [0, 1], but "
                                  f"got max value {weights.max():.5f}, min value "
                                  f"{weights.min():.5f}")
-            if not np.isclose(weights.sum(), 1.0, rtol=0.0, atol=1e-8):
+            # scikit-learn's tolerance: 1e-6 for float32 weights, 1e-8 otherwise.
+            single = getattr(np.asarray(self.weights_init), "dtype", None) == np.float32
+            if not np.isclose(weights.sum(), 1.0, rtol=0.0, atol=1e-6 if single else 1e-8):
                 raise ValueError("The parameter 'weights' should be normalized, but got "
                                  f"sum(weights) = {weights.sum():.5f}")
         if self.means_init is not None:

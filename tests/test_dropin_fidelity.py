@@ -1,0 +1,105 @@
+"""Behaviours users of hmmlearn 0.3 and scikit-learn 1.9 rely on (issue 13, part 1), mirroring
+their own tests where they have one."""
+
+import logging
+
+import numpy as np
+import pytest
+
+import fastem
+
+
+def _gaussian_data(seed=0, n=60):
+    return np.random.RandomState(seed).normal(size=(n, 2))
+
+
+def test_negative_infinite_tol_runs_every_iteration():
+    # hmmlearn's way to force n_iter iterations (its tests use tol=-np.inf).
+    model = fastem.GaussianHMM(2, n_iter=7, tol=-np.inf, random_state=0).fit(_gaussian_data())
+    assert model.monitor_.iter == 7 and not model.monitor_.converged
+    with pytest.raises(ValueError, match="tol"):
+        fastem.GaussianHMM(2, tol=np.nan).fit(_gaussian_data())
+
+
+def test_categorical_fit_sets_n_features_from_the_data():
+    X = np.array([[0], [1], [2], [3], [1], [0]] * 5)
+    model = fastem.CategoricalHMM(2, random_state=0).fit(X)
+    assert model.n_features == 4 == model.emissionprob_.shape[1]
+    # As in hmmlearn, a symbol beyond the alphabet is then refused.
+    with pytest.raises(ValueError, match="n_features"):
+        model.score(np.array([[4]]))
+
+
+@pytest.mark.parametrize("shape", [(2,), (2, 1), (2, 1, 1)])
+def test_spherical_covariances_in_the_shapes_hmmlearn_accepts(shape):
+    model = fastem.GaussianHMM(2, "spherical", init_params="", n_iter=2)
+    model.startprob_ = np.array([0.5, 0.5])
+    model.transmat_ = np.array([[0.9, 0.1], [0.2, 0.8]])
+    model.means_ = np.array([[0.0, 0.0], [3.0, 3.0]])
+    model.covars_ = np.full(shape, 1.5)
+    X, _ = model.sample(50, random_state=0)
+    reference = -0.5 * (((X[:, None, :] - model.means_[None]) ** 2).sum(-1) / 1.5
+                        + 2 * np.log(2 * np.pi * 1.5))
+    assert np.isfinite(model.score(X))
+    np.testing.assert_allclose(model.covars_, np.tile(1.5 * np.eye(2), (2, 1, 1)))
+    # The score is a proper log-likelihood: larger than the best single path's joint.
+    assert model.score(X) >= model.decode(X)[0]
+    assert reference.shape == (50, 2)
+    model.fit(X)
+
+
+def test_full_covariance_states_with_too_few_points_do_not_stop_the_fit():
+    X = np.c_[np.full(9, 715.0), 65.0 * np.arange(9, 0, -1),
+              np.random.RandomState(0).randn(9, 2) * [4, 10]]
+    model = fastem.GaussianHMM(3, "full", random_state=0).fit(X)
+    assert np.isfinite(model.score(X))
+    failures = 0
+    for seed in range(100):
+        data = np.random.RandomState(seed).normal(size=(12, 3))
+        try:
+            fastem.GaussianHMM(3, "full", random_state=seed).fit(data, [3, 4, 5])
+        except ValueError:
+            failures += 1
+    assert failures == 0
+
+
+def test_multinomial_sampling_needs_one_trial_count():
+    model = fastem.MultinomialHMM(2, n_trials=5, random_state=0).fit(
+        np.random.RandomState(0).multinomial(5, [0.2, 0.3, 0.5], size=40))
+    X, _ = model.sample(10, random_state=0)
+    assert np.all(X.sum(axis=1) == 5)
+    for trials in (None, [5] * 40):
+        model.n_trials = trials
+        with pytest.raises(ValueError, match="n_trials"):
+            model.sample(10)
+
+
+def test_empty_emission_probabilities_are_a_value_error():
+    model = fastem.CategoricalHMM(2, random_state=0).fit(np.array([[0], [1], [2], [1]] * 5))
+    model.emissionprob_ = []
+    with pytest.raises(ValueError, match="emissionprob_"):
+        model.score(np.array([[0], [1]]))
+
+
+def test_fit_logs_like_hmmlearn(caplog):
+    model = fastem.GaussianHMM(2, random_state=0, n_iter=2)
+    model.startprob_ = np.array([0.5, 0.5])
+    with caplog.at_level(logging.WARNING, logger="fastem.hmm"):
+        model.fit(_gaussian_data(n=3))
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("'startprob_' attribute is set" in m and "'s'" in m for m in messages)
+    assert any("free scalar parameters with only 6 data points" in m for m in messages)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="fastem.hmm"):
+        fastem.GaussianHMM(2, random_state=0, n_iter=2).fit(_gaussian_data(n=200))
+    assert not caplog.records
+
+
+def test_float32_weights_within_float32_precision_are_accepted():
+    # scikit-learn's _check_weights: atol 1e-6 for float32, 1e-8 for float64.
+    X = np.random.RandomState(0).normal(size=(100, 2))
+    weights = np.array([0.1, 0.2, 0.7000005], dtype=np.float32)
+    model = fastem.GaussianMixture(3, weights_init=weights, max_iter=2, random_state=0).fit(X)
+    assert np.isclose(model.weights_.sum(), 1.0)
+    with pytest.raises(ValueError, match="normalized"):
+        fastem.GaussianMixture(3, weights_init=weights.astype(np.float64)).fit(X)
