@@ -50,6 +50,21 @@ def transactional(fit_method):
     return fit_all_or_nothing
 
 
+class _Requests(dict):
+    """Per-method metadata requests (method -> sample_weight request)."""
+
+    def __sklearn_clone__(self):
+        return _Requests(self)
+
+
+class _Unchanged:
+    def __repr__(self):
+        return "UNCHANGED"
+
+
+_UNCHANGED = _UNCHANGED_SENTINEL = _Unchanged()  # scikit-learn's UNCHANGED, without importing it
+
+
 class EstimatorBase:
     """Parameter handling shared by all fastem estimators."""
 
@@ -124,6 +139,41 @@ class EstimatorBase:
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
                 "appropriate arguments before using this estimator."
             )
+
+    # -- scikit-learn metadata routing -------------------------------------------
+    #: Methods that accept ``sample_weight`` (scikit-learn routes it to them on request).
+    _weighted_methods: tuple = ("fit",)
+
+    def _request(self, method, sample_weight):
+        if method not in self._weighted_methods:
+            raise TypeError(f"{type(self).__name__}.{method} takes no sample_weight")
+        if sample_weight is not _UNCHANGED:
+            if not (sample_weight is None or isinstance(sample_weight, (bool, str))):
+                raise TypeError(f"sample_weight must be True, False, None or an alias name, "
+                                f"got {sample_weight!r}")
+            # scikit-learn's clone copies this attribute (through __sklearn_clone__).
+            requests = self.__dict__.setdefault("_metadata_request", _Requests())
+            requests[method] = sample_weight
+        return self
+
+    def set_fit_request(self, *, sample_weight=_UNCHANGED_SENTINEL):
+        """Request ``sample_weight`` in ``fit`` under scikit-learn's metadata routing
+        (``sklearn.set_config(enable_metadata_routing=True)``): True, False, None
+        (error if given) or an alias."""
+        return self._request("fit", sample_weight)
+
+    def get_metadata_routing(self):
+        """The metadata this estimator requests, as scikit-learn's ``MetadataRequest``."""
+        from sklearn.utils.metadata_routing import MetadataRequest
+
+        request = MetadataRequest(owner=type(self).__name__)
+        requests = self.__dict__.get("_metadata_request", {})
+        if not isinstance(requests, dict):
+            requests = {}
+        for method in self._weighted_methods:
+            getattr(request, method).add_request(param="sample_weight",
+                                                 alias=requests.get(method))
+        return request
 
     def __sklearn_tags__(self):
         # Only scikit-learn's own tools call this, so scikit-learn is importable here.

@@ -103,3 +103,31 @@ def test_float32_weights_within_float32_precision_are_accepted():
     assert np.isclose(model.weights_.sum(), 1.0)
     with pytest.raises(ValueError, match="normalized"):
         fastem.GaussianMixture(3, weights_init=weights.astype(np.float64)).fit(X)
+
+
+def test_sample_weight_routes_through_pipelines_and_searches():
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    from fastem._base import _UNCHANGED
+
+    X = np.random.RandomState(0).normal(size=(200, 2))
+    X[:100] += 4.0
+    w = np.random.RandomState(1).randint(0, 3, 200).astype(float)
+    direct = fastem.GaussianMixture(2, random_state=0).fit(X, sample_weight=w)
+    with sklearn.config_context(enable_metadata_routing=True):
+        model = fastem.GaussianMixture(2, random_state=0).set_fit_request(sample_weight=True)
+        pipe = Pipeline([("gm", model)]).fit(X, sample_weight=w)
+        np.testing.assert_allclose(pipe[-1].means_, direct.means_)
+        copy = clone(pipe).fit(X, sample_weight=w)  # the request survives clone
+        np.testing.assert_allclose(copy[-1].means_, direct.means_)
+        with pytest.raises(Exception, match="sample_weight"):
+            Pipeline([("gm", fastem.GaussianMixture(2))]).fit(X, sample_weight=w)
+        search = GridSearchCV(fastem.GaussianMixture(random_state=0).set_fit_request(
+            sample_weight=True), {"n_components": [1, 2]}, cv=3).fit(X, sample_weight=w)
+        assert search.best_params_ == {"n_components": 2}
+    assert fastem.GaussianMixture(2).set_fit_request(sample_weight=_UNCHANGED)
+    with pytest.raises(TypeError, match="sample_weight"):
+        fastem.EMImputer().set_fit_request(sample_weight=True)

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 from .. import _validation as v
-from .._base import EstimatorBase, transactional
+from .._base import _UNCHANGED, EstimatorBase, transactional
 from .._runtime import resolve_n_threads, threads
 from ..engine import (
     SCHEDULES,
@@ -108,6 +108,12 @@ class GaussianMixture(EstimatorBase):
     """
 
     _estimator_type_tag = "density_estimator"
+    _weighted_methods = ("fit", "partial_fit")
+
+    def set_partial_fit_request(self, *, sample_weight=_UNCHANGED):
+        """Request ``sample_weight`` in ``partial_fit`` under scikit-learn's metadata
+        routing."""
+        return self._request("partial_fit", sample_weight)
 
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
                  max_iter=100, n_init=1, init_params="kmeans", weights_init=None,

@@ -44,6 +44,8 @@ class EMImputer(EstimatorBase):
         Column names, when ``fit`` saw a data frame with string column names.
     """
 
+    _weighted_methods = ()  # fit(X, y) takes no sample_weight
+
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
                  max_iter=100, n_init=1, init_params="kmeans", sample_posterior=False,
                  random_state=None, n_threads=None, acceleration="none"):
