@@ -95,8 +95,14 @@ def resolve_n_threads(n_threads) -> int:
     return min(int(n_threads), max_threads())
 
 
+SMALL_WORK = 100_000
+"""Below this many multiply-adds per pass (rows x components x features, about), the
+default thread count is 1: waking threads costs more than such work, and far more when
+other processes keep the cores busy. Results do not depend on the thread count."""
+
+
 @contextlib.contextmanager
-def threads(n_threads=None):
+def threads(n_threads=None, work=None):
     """Run the enclosed fastem calls on ``n_threads`` threads.
 
     The previous count is restored on exit, also after an exception. numba's
@@ -105,7 +111,10 @@ def threads(n_threads=None):
     Parameters
     ----------
     n_threads : int or None, default=None
-        Number of threads; ``None`` uses every thread numba started with.
+        Number of threads; ``None`` uses every thread numba started with, or one
+        thread when ``work`` is given and below ``SMALL_WORK``.
+    work : float or None
+        Estimated multiply-adds of one pass over the data (internal).
 
     Examples
     --------
@@ -114,6 +123,8 @@ def threads(n_threads=None):
     ...     pass
     """
     wanted = resolve_n_threads(n_threads)
+    if n_threads is None and work is not None and work < SMALL_WORK:
+        wanted = 1
     previous = numba.get_num_threads()
     numba.set_num_threads(wanted)
     try:

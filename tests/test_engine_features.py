@@ -441,3 +441,27 @@ def test_partial_fit_after_fit_continues_from_the_fitted_model(monkeypatch):
     np.testing.assert_allclose(fitted.means_, means, atol=0.3)  # one step from the optimum
     hmm.partial_fit(Xh[:450], lengths[:3])
     np.testing.assert_allclose(hmm.transmat_, transmat, atol=0.1)
+
+
+def test_small_inputs_run_on_one_thread_by_default_and_large_ones_on_all():
+    import numba
+
+    from fastem._runtime import max_threads
+
+    seen = []
+
+    def record(iteration, objective, model):
+        seen.append(numba.get_num_threads())
+
+    small = blobs(n=150, n_features=4, seed=13)
+    fastem.GaussianMixture(3, max_iter=2, tol=0.0, random_state=0, callback=record).fit(small)
+    fastem.GaussianHMM(3, n_iter=2, tol=-np.inf, random_state=0, callback=record).fit(small)
+    assert set(seen) == {1}
+    seen.clear()
+    large = blobs(n=60_000, n_features=4, seed=13)
+    fastem.GaussianMixture(3, max_iter=2, tol=0.0, random_state=0, callback=record).fit(large)
+    assert set(seen) == {max_threads()}
+    seen.clear()
+    fastem.GaussianMixture(3, max_iter=2, tol=0.0, random_state=0, n_threads=2,
+                           callback=record).fit(small)  # an explicit count is obeyed
+    assert set(seen) == {min(2, max_threads())}

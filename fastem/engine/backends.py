@@ -44,6 +44,7 @@ class LocalBackend:
 
     def __init__(self, blocks: list[Block]):
         self._blocks = list(blocks)
+        self.n_rows = sum(block.n_rows for block in self._blocks)
 
     def blocks(self) -> Iterator[Block]:
         return iter(self._blocks)

@@ -618,7 +618,8 @@ class BaseHMM(EstimatorBase):
                     vars(self).clear()
                     vars(self).update(before)
 
-        with threads(self.n_threads):
+        rows = getattr(backend, "n_rows", None)
+        with threads(self.n_threads, None if rows is None else self._work(rows, n_features)):
             run = run_em(model, backend, schedule=make_schedule(self.acceleration),
                          n_init=self.n_init, max_iter=self.n_iter, tol=self.tol,
                          random_state=random_state, verbose=int(bool(self.verbose)),
@@ -735,7 +736,7 @@ class BaseHMM(EstimatorBase):
         fitted = (hasattr(self, "monitor_") and self.__sklearn_is_fitted__()
                   and self._features_of(self._current_parameters()) == n_features)
         params = self._current_parameters() if state is not None or fitted else None
-        with threads(self.n_threads):
+        with threads(self.n_threads, self._work(X.shape[0], n_features)):
             params, self._online, _ = online.step(
                 BaumWelchModel(self, n_features), block, params, state,
                 v.check_random_state(self.random_state))
@@ -754,6 +755,11 @@ class BaseHMM(EstimatorBase):
                              "during initialization because 'init_params' contains %r",
                              attribute, letter)
 
+    def _work(self, n_rows, n_features):
+        """Multiply-adds of one pass, about (it picks one thread for small inputs)."""
+        k = self.n_components
+        return n_rows * k * (k + n_features)
+
     def _drop_caches(self):
         """Forget per-call caches: nothing of the caller's data outlives a call."""
         for key in [key for key in vars(self) if key.endswith("_cache")]:
@@ -770,7 +776,7 @@ class BaseHMM(EstimatorBase):
         log_b = self._emission_table(X, missing, params)
         posteriors = np.empty_like(log_b)
         loglik = np.empty(len(bounds) - 1)
-        with threads(self.n_threads):
+        with threads(self.n_threads, self._work(X.shape[0], X.shape[1])):
             k = self.n_components
             hk.forward_backward(log_b, bounds, sequence_units(bounds), params["startprob"],
                                 params["transmat"], np.empty(0), posteriors, loglik,
@@ -795,7 +801,7 @@ class BaseHMM(EstimatorBase):
         X, missing, bounds, params = self._prepare(X, lengths)
         log_b = self._emission_table(X, missing, params)
         loglik = np.empty(len(bounds) - 1)
-        with threads(self.n_threads):
+        with threads(self.n_threads, self._work(X.shape[0], X.shape[1])):
             hk.forward_loglik(log_b, bounds, params["startprob"], params["transmat"], loglik)
         return loglik if per_sequence else float(loglik.sum())
 
@@ -844,7 +850,7 @@ class BaseHMM(EstimatorBase):
         log_b = self._emission_table(X, missing, params)
         states = np.empty(X.shape[0], dtype=np.int64)
         logprob = np.empty(len(bounds) - 1)
-        with threads(self.n_threads):
+        with threads(self.n_threads, self._work(X.shape[0], X.shape[1])):
             hk.viterbi(log_b, bounds, _log(params["startprob"]), _log(params["transmat"]),
                        states, logprob)
         return float(logprob.sum()), states

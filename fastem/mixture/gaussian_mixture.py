@@ -297,9 +297,8 @@ class GaussianMixture(EstimatorBase):
         labels : ndarray of shape (n_samples,)
         """
         X = self._fit_in_memory(X, sample_weight)
-        with threads(self.n_threads):
-            # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
-            return self._rows(X, gk.ROW_ARGMAX, validated=True)
+        # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
+        return self._rows(X, gk.ROW_ARGMAX, validated=True)
 
     @transactional
     def _fit_in_memory(self, X, sample_weight):
@@ -341,7 +340,9 @@ class GaussianMixture(EstimatorBase):
                 self.n_features_in_ = n_features
                 return bool(self.callback(iteration, objective, self))
 
-        with threads(self.n_threads):
+        # A stream is large by nature; in memory, the data's size decides (_work).
+        rows = getattr(backend, "n_rows", None)
+        with threads(self.n_threads, None if rows is None else self._work(rows, n_features)):
             run = run_em(
                 model, backend, schedule=make_schedule(self.acceleration), n_init=self.n_init,
                 max_iter=self.max_iter, tol=float(self.tol),
@@ -453,7 +454,7 @@ class GaussianMixture(EstimatorBase):
         if state is None:
             self.lower_bounds_ = []
         params = self._get_parameters() if state is not None or fitted else None
-        with threads(self.n_threads):
+        with threads(self.n_threads, self._work(X.shape[0], X.shape[1])):
             params, self._online, stats = online.step(
                 model, block, params, state, v.check_random_state(self.random_state))
         self._set_parameters(params)
@@ -465,10 +466,15 @@ class GaussianMixture(EstimatorBase):
         return self
 
     # -- inference -----------------------------------------------------------
+    def _work(self, n_rows, n_features):
+        """Multiply-adds of one pass, about (it picks one thread for small inputs)."""
+        per_component = n_features if self._spec.diagonal else n_features * n_features
+        return n_rows * self.n_components * per_component
+
     def _rows(self, X, mode, validated=False):
         if not validated:
             X = self._validate_X(X)
-        with threads(self.n_threads):
+        with threads(self.n_threads, self._work(*X.shape)):
             if self.missing == "marginalize" and np.isnan(X).any():
                 what = {gk.ROW_LOGSUMEXP: "logsumexp", gk.ROW_ARGMAX: "argmax"}.get(mode,
                                                                                    "log_resp")

@@ -135,7 +135,7 @@ class EMImputer(EstimatorBase):
         self._check_is_fitted()
         X = self.mixture_._validate_X(X)
         rng = v.check_random_state(self.random_state) if self.sample_posterior else None
-        with threads(self.n_threads):
+        with threads(self.n_threads, self.mixture_._work(*X.shape)):
             return conditional_fill(self.mixture_._spec, self.mixture_._get_parameters(), X,
                                     rng)
 
