@@ -776,7 +776,7 @@ class BaseHMM(EstimatorBase):
         log_b = self._emission_table(X, missing, params)
         posteriors = np.empty_like(log_b)
         loglik = np.empty(len(bounds) - 1)
-        with threads(self.n_threads, self._work(X.shape[0], X.shape[1])):
+        with threads(self.n_threads, self._work(X.shape[0], X.shape[1] if X.ndim == 2 else 1)):
             k = self.n_components
             hk.forward_backward(log_b, bounds, sequence_units(bounds), params["startprob"],
                                 params["transmat"], np.empty(0), posteriors, loglik,
@@ -801,7 +801,7 @@ class BaseHMM(EstimatorBase):
         X, missing, bounds, params = self._prepare(X, lengths)
         log_b = self._emission_table(X, missing, params)
         loglik = np.empty(len(bounds) - 1)
-        with threads(self.n_threads, self._work(X.shape[0], X.shape[1])):
+        with threads(self.n_threads, self._work(X.shape[0], X.shape[1] if X.ndim == 2 else 1)):
             hk.forward_loglik(log_b, bounds, params["startprob"], params["transmat"], loglik)
         return loglik if per_sequence else float(loglik.sum())
 
@@ -850,7 +850,7 @@ class BaseHMM(EstimatorBase):
         log_b = self._emission_table(X, missing, params)
         states = np.empty(X.shape[0], dtype=np.int64)
         logprob = np.empty(len(bounds) - 1)
-        with threads(self.n_threads, self._work(X.shape[0], X.shape[1])):
+        with threads(self.n_threads, self._work(X.shape[0], X.shape[1] if X.ndim == 2 else 1)):
             hk.viterbi(log_b, bounds, _log(params["startprob"]), _log(params["transmat"]),
                        states, logprob)
         return float(logprob.sum()), states
