@@ -12,7 +12,12 @@ from importlib import resources
 
 import numpy as np
 
-__all__ = ["load_faithful"]
+__all__ = ["faithful_path", "load_faithful"]
+
+
+def faithful_path():
+    """Path of the bundled ``faithful.csv`` (e.g. to try the ``fastem`` command on it)."""
+    return str(resources.files(__name__).joinpath("faithful.csv"))
 
 
 def load_faithful():
