@@ -25,14 +25,34 @@ def _is_number(text):
     return True
 
 
+_DELIMITERS = ",;\t|"
+_INDEX_NAMES = {"", "unnamed: 0", "index"}
+
+
+def _delimiter(path, sample):
+    """The field separator: tab for .tsv/.tab, else the one csv's sniffer finds among
+    , ; tab | in the first lines (a semicolon CSV is common), else a comma."""
+    if path.lower().endswith((".tsv", ".tab")):
+        return "\t"
+    lines = [line for line in sample.splitlines()[:20] if line.strip()]
+    if not lines:
+        return ","
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=_DELIMITERS).delimiter
+    except csv.Error:
+        counts = {d: lines[0].count(d) for d in _DELIMITERS}
+        best = max(counts, key=counts.get)
+        return best if counts[best] else ","
+
+
 def _read_text(path):
+    """(names, columns of strings) of a CSV/TSV file; the header is detected."""
     # utf-8-sig drops a byte-order mark, which would otherwise turn the first data row
     # of a headerless file into a "header" (one row silently lost).
     with open(path, newline="", encoding="utf-8-sig") as handle:
         sample = handle.read(65536)
         handle.seek(0)
-        tab = path.lower().endswith((".tsv", ".tab")) or ("\t" in sample and "," not in sample)
-        reader = csv.reader(handle, delimiter="\t" if tab else ",")
+        reader = csv.reader(handle, delimiter=_delimiter(path, sample))
         try:
             rows = [row for row in reader if row]
         except csv.Error as error:  # e.g. a field beyond csv's size limit
@@ -45,48 +65,120 @@ def _read_text(path):
     body = rows[1:] if has_header else rows
     if not body:
         raise ValueError(f"{path}: no data rows")
-    return names, body
+    widths = {len(row) for row in body}
+    if widths != {len(names)}:
+        raise ValueError(f"{path}: rows have {sorted(widths)} fields, the header has "
+                         f"{len(names)}")
+    return names, [list(column) for column in zip(*body, strict=True)]
 
 
-def read_table(path, columns=None, sequence_column=None):
-    """(X, names, sequence_ids) from a data file.
+def _numeric_text(path):
+    """(names, columns) of a text file that holds numbers only, parsed by numpy's C reader
+    (several times faster than splitting fields in Python); None when it holds anything
+    else (text, missing values, quotes), which the general reader handles."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        sample = handle.read(65536)
+        delimiter = _delimiter(path, sample)
+        first = next(csv.reader(sample.splitlines()[:1], delimiter=delimiter), None)
+        if not first:
+            return None
+        has_header = not all(_is_number(field) for field in first)
+        handle.seek(0)
+        try:
+            X = np.loadtxt(handle, delimiter=delimiter, skiprows=int(has_header), ndmin=2,
+                           dtype=np.float64)
+        except ValueError:
+            return None
+    if X.shape[0] == 0 or X.shape[1] != len(first):
+        return None
+    names = [field.strip() for field in first] if has_header else [
+        f"x{i}" for i in range(X.shape[1])]
+    return names, [X[:, i].copy() for i in range(X.shape[1])]
 
-    ``columns``: comma-separated names or 0-based indices to keep (default: all
-    numeric columns except the sequence column). ``sequence_column``: a column
-    whose consecutive equal values form one sequence (its values are returned
-    as ``sequence_ids``, else None). Empty fields, NA and nan are missing (NaN).
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file")
+
+def _numbers(strings):
+    """A float64 array from strings (vectorised; missing tokens become NaN), or None when
+    the first value is not a number (a text column). A later non-number is an error."""
+    try:
+        return np.array(strings, dtype=np.float64)
+    except (ValueError, TypeError):
+        pass
+    if not _is_number(strings[0]):
+        return None
+    out = np.empty(len(strings))
+    for row, text in enumerate(strings):
+        try:
+            out[row] = _number(text)
+        except ValueError:
+            raise _NotANumber(row, text) from None
+    return out
+
+
+class _NotANumber(ValueError):
+    def __init__(self, row, text):
+        super().__init__(row, text)
+        self.row, self.text = row, text
+
+
+def _columns(path):
+    """(names, columns): each column a float64 array (numeric) or a list of strings."""
     lower = path.lower()
     if lower.endswith(".npy"):
         try:
             X = np.load(path, allow_pickle=False)
         except ValueError as error:
             raise ValueError(f"{path}: not a numeric .npy array ({error})") from None
-        X = np.atleast_2d(X.T).T if X.ndim == 1 else X
+        if X.dtype.kind not in "biuf":
+            raise ValueError(f"{path}: not a numeric .npy array (dtype {X.dtype})")
+        X = X[:, None] if X.ndim == 1 else X
         if X.ndim != 2:
             raise ValueError(f"{path}: expected a 2-d array, got shape {X.shape}")
-        names = [f"x{i}" for i in range(X.shape[1])]
-        raw = [[str(v) for v in row] for row in X]
-    elif lower.endswith(".parquet"):
+        return [f"x{i}" for i in range(X.shape[1])], [X[:, i].astype(np.float64)
+                                                       for i in range(X.shape[1])]
+    if lower.endswith(".parquet"):
         try:
             import pyarrow.parquet as pq
         except ImportError:
             raise ValueError(f"{path}: reading Parquet needs pyarrow "
                              "(pip install pyarrow)") from None
         table = pq.read_table(path)
-        names = list(table.column_names)
-        columns_data = [table.column(name).to_pylist() for name in names]
-        raw = [["" if v is None else str(v) for v in row] for row in zip(*columns_data,
-                                                                         strict=True)]
-    else:
-        names, raw = _read_text(path)
-    widths = {len(row) for row in raw}
-    if widths != {len(names)}:
-        raise ValueError(f"{path}: rows have {sorted(widths)} fields, the header has "
-                         f"{len(names)}")
+        columns = []
+        for name in table.column_names:
+            values = table.column(name).to_numpy(zero_copy_only=False)
+            if values.dtype.kind in "biuf":
+                columns.append(values.astype(np.float64))
+            else:
+                columns.append(["" if v is None else str(v) for v in values])
+        return list(table.column_names), columns
+    fast = _numeric_text(path)
+    if fast is not None:
+        return fast
+    names, strings = _read_text(path)
+    columns = []
+    for name, column in zip(names, strings, strict=True):
+        try:
+            numbers = _numbers(column)
+        except _NotANumber as error:
+            raise ValueError(f"{path}: row {error.row + 1}, column {name!r}: {error.text!r} is "
+                             "not a number") from None
+        columns.append(column if numbers is None else numbers)
+    return names, columns
+
+
+def read_table(path, columns=None, sequence_column=None):
+    """(X, names, sequence_ids, skipped) from a data file.
+
+    ``columns``: comma-separated names or 0-based indices to keep. By default every
+    numeric column is kept except the sequence column and an index column (empty name,
+    as pandas writes it, or "Unnamed: 0"); text columns are skipped. ``skipped`` names
+    what was left out. ``sequence_column``: a column whose consecutive equal values form
+    one sequence (its values are returned as ``sequence_ids``, else None). Empty fields,
+    NA and nan are missing (NaN). CSV fields are separated by , ; tab or | (detected).
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    names, data = _columns(path)
     index_of = {name: i for i, name in enumerate(names)}
 
     def resolve(item):
@@ -101,19 +193,29 @@ def read_table(path, columns=None, sequence_column=None):
     skip = set()
     if sequence_column is not None:
         position = resolve(sequence_column)
-        ids = [row[position] for row in raw]
+        ids = list(data[position])
         skip.add(position)
-    wanted = ([resolve(c) for c in columns.split(",")] if columns
-              else [i for i in range(len(names)) if i not in skip])
-    values = np.empty((len(raw), len(wanted)))
-    for r, row in enumerate(raw):
-        for c, position in enumerate(wanted):
-            try:
-                values[r, c] = _number(row[position])
-            except ValueError:
-                raise ValueError(f"{path}: row {r + 1}, column {names[position]!r}: "
-                                 f"{row[position]!r} is not a number") from None
-    return values, [names[i] for i in wanted], ids
+    skipped = []
+    if columns:
+        wanted = [resolve(c) for c in columns.split(",")]
+        for position in wanted:
+            if not isinstance(data[position], np.ndarray):
+                raise ValueError(f"{path}: column {names[position]!r} is not numeric (first "
+                                 f"value {data[position][0]!r})")
+    else:
+        wanted = []
+        for position, name in enumerate(names):
+            if position in skip:
+                continue
+            if name.strip().lower() in _INDEX_NAMES or not isinstance(data[position],
+                                                                       np.ndarray):
+                skipped.append(name if name.strip() else f"column {position} (unnamed)")
+                continue
+            wanted.append(position)
+        if not wanted:
+            raise ValueError(f"{path}: no numeric columns (skipped: {', '.join(skipped)})")
+    values = np.column_stack([data[position] for position in wanted])
+    return values, [names[i] for i in wanted], ids, skipped
 
 
 def lengths_from_ids(ids):

@@ -71,9 +71,18 @@ class _Progress:
             self.stream.write("\n")
 
 
+def _read(args, sequence_column=None):
+    """The numeric columns of ``args.data``; says on stderr which columns were skipped."""
+    X, names, ids, skipped = _tabular.read_table(args.data, getattr(args, "columns", None),
+                                                 sequence_column)
+    if skipped:
+        print(f"fastem {args.command}: note: skipped non-numeric or index columns: "
+              f"{', '.join(skipped)} (choose columns with --columns)", file=sys.stderr)
+    return X, names, ids
+
+
 def _load_data(args):
-    X, names, ids = _tabular.read_table(args.data, getattr(args, "columns", None),
-                                        getattr(args, "sequence_column", None))
+    X, names, ids = _read(args, getattr(args, "sequence_column", None))
     lengths = None
     if getattr(args, "lengths", None):
         lengths = _tabular.read_lengths(args.lengths)
@@ -238,7 +247,8 @@ def _loaded(args):
     import fastem
 
     model = fastem.load(args.model)
-    X, _, lengths = _tabular.read_table(args.data, getattr(args, "columns", None))
+    X, _, _ = _read(args)
+    lengths = None
     if getattr(args, "lengths", None):
         lengths = _tabular.read_lengths(args.lengths)
     data = _fit_arguments(model, X, lengths) if _is_hmm(model) else (X,)
@@ -302,7 +312,7 @@ def _command_sample(args):
 def _command_select(args):
     import fastem
 
-    X, names, _ = _tabular.read_table(args.data, args.columns)
+    X, names, _ = _read(args)
     ks = _parse_range(args.n_components)
     if ks[-1] > X.shape[0]:  # refuse before minutes of fitting, not at K = n_rows + 1
         raise _UserError(f"--n-components: at most {X.shape[0]} components for {X.shape[0]} "

@@ -1,0 +1,67 @@
+"""Reading data files for the command line (issue 13, part 3): delimiters, index and text
+columns, native .npy."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fastem import _tabular
+
+
+def test_semicolon_and_pipe_separated_files_are_detected(tmp_path):
+    X = np.random.RandomState(0).normal(size=(30, 3))
+    for delimiter in (";", "|", "\t", ","):
+        path = tmp_path / "data.csv"
+        np.savetxt(path, X, delimiter=delimiter, header=delimiter.join("abc"), comments="")
+        values, names, _, skipped = _tabular.read_table(str(path))
+        np.testing.assert_allclose(values, X, rtol=1e-15)
+        assert names == ["a", "b", "c"] and skipped == []
+
+
+def test_pandas_index_and_text_columns_are_skipped_and_named(tmp_path):
+    path = tmp_path / "frame.csv"
+    rows = ["" + ",x,label,y"] + [f"{i},{i * 0.5},{'ab'[i % 2]},{-i}" for i in range(6)]
+    path.write_text("\n".join(rows) + "\n")
+    values, names, _, skipped = _tabular.read_table(str(path))
+    assert names == ["x", "y"]
+    np.testing.assert_array_equal(values, np.c_[np.arange(6) * 0.5, -np.arange(6)])
+    assert skipped == ["column 0 (unnamed)", "label"]
+    with pytest.raises(ValueError, match="label.*not numeric"):
+        _tabular.read_table(str(path), columns="x,label")
+    # A numeric column with a stray word is still an error, never skipped.
+    path.write_text("a,b\n1,2\n3,oops\n")
+    with pytest.raises(ValueError, match="row 2, column 'b'"):
+        _tabular.read_table(str(path))
+
+
+def test_missing_tokens_become_nan(tmp_path):
+    path = tmp_path / "gaps.csv"
+    path.write_text("a,b\n1,NA\n,2\n3,nan\n")
+    values, _, _, _ = _tabular.read_table(str(path))
+    np.testing.assert_array_equal(np.isnan(values), [[False, True], [True, False],
+                                                     [False, True]])
+
+
+def test_npy_is_read_natively(tmp_path):
+    X = (np.random.RandomState(1).normal(size=(50, 4)) * 1e-7).astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    values, names, _, _ = _tabular.read_table(str(tmp_path / "X.npy"))
+    np.testing.assert_array_equal(values, X.astype(np.float64))
+    assert names == ["x0", "x1", "x2", "x3"]
+    np.save(tmp_path / "text.npy", np.array(["a", "b"]))
+    with pytest.raises(ValueError, match="numeric"):
+        _tabular.read_table(str(tmp_path / "text.npy"))
+
+
+def test_the_command_names_skipped_columns(tmp_path):
+    path = tmp_path / "frame.csv"
+    rng = np.random.RandomState(2)
+    lines = [",a,b,kind"] + [f"{i},{rng.normal()},{rng.normal()},k{i % 3}" for i in range(60)]
+    path.write_text("\n".join(lines) + "\n")
+    done = subprocess.run([sys.executable, "-m", "fastem.cli", "fit", "gmm", str(path),
+                           "--n-components", "2", "--quiet", "--output",
+                           str(tmp_path / "m.npz")], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "skipped non-numeric or index columns: column 0 (unnamed), kind" in done.stderr
