@@ -100,7 +100,9 @@ def _check_finite(array, name):
         if np.isfinite(array.sum(dtype=np.float64)):
             return
     if np.isnan(array).any():
-        raise ValueError(f"Input {name} contains NaN.")
+        # scikit-learn's words first (callers match them), then the remedy fastem offers.
+        raise ValueError(f"Input {name} contains NaN. To treat NaN as a missing entry, set "
+                         "missing=\"marginalize\" (fastem fit: --missing marginalize).")
     if not np.isfinite(array).all():
         raise ValueError(f"Input {name} contains infinity or a value too large for "
                          f"dtype({array.dtype.name!r}).")

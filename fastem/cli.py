@@ -81,11 +81,20 @@ def _read(args, sequence_column=None):
     return X, names, ids
 
 
+def _lengths(path):
+    try:
+        return _tabular.read_lengths(path)
+    except FileNotFoundError:
+        raise _UserError(f"--lengths: {path}: no such file") from None
+    except (OSError, ValueError) as error:
+        raise _UserError(f"--lengths: {error}") from None
+
+
 def _load_data(args):
     X, names, ids = _read(args, getattr(args, "sequence_column", None))
     lengths = None
     if getattr(args, "lengths", None):
-        lengths = _tabular.read_lengths(args.lengths)
+        lengths = _lengths(args.lengths)
     elif ids is not None:
         lengths = _tabular.lengths_from_ids(ids)
     return X, names, lengths
@@ -218,6 +227,11 @@ def _command_fit(args):
         raise _UserError(f"unknown model {args.kind!r}; choose one of {', '.join(KINDS)}")
     if args.data is None:
         raise _UserError("fit: DATA is required with a model kind")
+    if args.covariance_type is not None and args.kind not in ("gmm", "hmm-gaussian",
+                                                             "hmm-gmm"):
+        raise _UserError(f"--covariance-type does not apply to {args.kind} (only gmm, "
+                         "hmm-gaussian and hmm-gmm have covariances)")
+    _check_outputs(args)
     X, names, lengths = _load_data(args)
     progress = _Progress(not args.quiet and not args.verbose)
     model = _estimator(args.kind, args, progress)
@@ -243,6 +257,25 @@ def _command_fit(args):
     return 0
 
 
+def _check_outputs(args):
+    """Refuse, before any work, outputs that could not be written at the end."""
+    for option in ("output", "report", "plot"):
+        path = getattr(args, option, None)
+        if not path:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise _UserError(f"--{option}: the folder {folder} does not exist")
+        if not os.access(folder, os.W_OK) or (os.path.exists(path)
+                                               and not os.access(path, os.W_OK)):
+            raise _UserError(f"--{option}: {path} is not writable")
+    if getattr(args, "plot", None):
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise _UserError("--plot needs matplotlib (pip install 'fastem[plot]')") from None
+
+
 def _loaded(args):
     import fastem
 
@@ -250,7 +283,7 @@ def _loaded(args):
     X, _, _ = _read(args)
     lengths = None
     if getattr(args, "lengths", None):
-        lengths = _tabular.read_lengths(args.lengths)
+        lengths = _lengths(args.lengths)
     data = _fit_arguments(model, X, lengths) if _is_hmm(model) else (X,)
     return model, data
 
@@ -366,9 +399,21 @@ def _command_bench(args):
     return bench_main(["--quick"] if args.quick else [])
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line naming the command (not the whole usage)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser():
-    parser = argparse.ArgumentParser(prog="fastem", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    from . import __version__
+
+    parser = _OneLineParser(prog="fastem", description=__doc__.splitlines()[0],
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"fastem {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True,
+                                     parser_class=_OneLineParser)
 
     fit = commands.add_parser("fit", help="fit a model (no arguments: the bundled example)")
     fit.add_argument("kind", nargs="?", help=f"one of {', '.join(KINDS)}")

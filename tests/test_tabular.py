@@ -65,3 +65,32 @@ def test_the_command_names_skipped_columns(tmp_path):
                            str(tmp_path / "m.npz")], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert "skipped non-numeric or index columns: column 0 (unnamed), kind" in done.stderr
+
+
+def _fastem(*args):
+    return subprocess.run([sys.executable, "-m", "fastem.cli", *map(str, args)],
+                          capture_output=True, text=True, check=False)
+
+
+def test_command_mistakes_are_one_line_and_come_before_any_work(tmp_path):
+    data = tmp_path / "data.csv"
+    np.savetxt(data, np.random.RandomState(3).normal(size=(40, 2)), delimiter=",")
+    cases = [
+        (("fit", "gmm", data, "--covariance-type", "bogus"), "invalid choice: 'bogus'"),
+        (("fit", "hmm-poisson", data, "--covariance-type", "full"), "does not apply"),
+        (("fit", "gmm", data, "--output", tmp_path / "missing" / "m.npz"), "does not exist"),
+        (("fit", "gmm", data, "--plot", tmp_path / "missing" / "p.png"), "--plot"),
+        (("fit", "hmm-gaussian", data, "--lengths", tmp_path / "nope.txt"),
+         "--lengths: "),
+        (("predict", data, data), "not a readable fastem model file"),
+    ]
+    for args, message in cases:
+        done = _fastem(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    done = _fastem("--version")
+    assert done.returncode == 0 and done.stdout.startswith("fastem ")
+    nan = tmp_path / "nan.csv"
+    nan.write_text("a,b\n1,2\nnan,3\n4,5\n6,7\n")
+    done = _fastem("fit", "gmm", nan, "--n-components", "1")
+    assert done.returncode == 2 and "--missing marginalize" in done.stderr
