@@ -132,6 +132,13 @@ class EstimatorBase:
         """Validate a model read from a file: every fitted attribute, and their shapes
         against each other. Subclasses extend it."""
         self._require_fitted_attributes()
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and not (isinstance(names, np.ndarray) and names.ndim == 1
+                                      and all(isinstance(n, str) for n in names)):
+            raise ValueError("feature_names_in_ must be a list of column names")
+        column = getattr(self, "sequence_column_", None)
+        if column is not None and not isinstance(column, str):
+            raise ValueError("sequence_column_ must be a column name")
 
     def _check_is_fitted(self):
         if not self.__sklearn_is_fitted__():

@@ -243,6 +243,10 @@ def _command_fit(args):
         model.fit(*data)
     seconds = time.perf_counter() - started
     progress.close()
+    # Saved with the model, so that predict and score read the same columns (and sequences).
+    model.feature_names_in_ = np.asarray(names, dtype=object)
+    if args.sequence_column is not None and _is_hmm(model):
+        model.sequence_column_ = args.sequence_column
     if not args.quiet:
         print(_summary(model, data, seconds))
     if args.output:
@@ -280,10 +284,20 @@ def _loaded(args):
     import fastem
 
     model = fastem.load(args.model)
-    X, _, _ = _read(args)
+    # What the fit read (saved in the model by `fastem fit`) unless the options say otherwise.
+    if args.columns is None and getattr(model, "feature_names_in_", None) is not None:
+        args.columns = ",".join(str(name) for name in model.feature_names_in_)
+    sequence_column = args.sequence_column
+    if sequence_column is None and args.lengths is None:
+        sequence_column = getattr(model, "sequence_column_", None)
+    X, _, ids = _read(args, sequence_column)
     lengths = None
     if getattr(args, "lengths", None):
         lengths = _lengths(args.lengths)
+    elif ids is not None:
+        lengths = _tabular.lengths_from_ids(ids)
+    if ids is not None and not _is_hmm(model):
+        raise _UserError("--sequence-column only applies to the hmm-* models")
     data = _fit_arguments(model, X, lengths) if _is_hmm(model) else (X,)
     return model, data
 
@@ -439,8 +453,10 @@ def _parser():
     predict = commands.add_parser("predict", help="labels (or probabilities) of every row")
     predict.add_argument("model")
     predict.add_argument("data")
-    predict.add_argument("--columns")
-    predict.add_argument("--lengths")
+    predict.add_argument("--columns", help="columns to use (default: those of the fit)")
+    predict.add_argument("--lengths", help="file of sequence lengths (hmm-*)")
+    predict.add_argument("--sequence-column",
+                         help="column whose runs are sequences (default: that of the fit)")
     predict.add_argument("--proba", action="store_true")
     predict.add_argument("--output")
     predict.set_defaults(run=_command_predict)
@@ -448,8 +464,10 @@ def _parser():
     score = commands.add_parser("score", help="total log-likelihood of the data")
     score.add_argument("model")
     score.add_argument("data")
-    score.add_argument("--columns")
-    score.add_argument("--lengths")
+    score.add_argument("--columns", help="columns to use (default: those of the fit)")
+    score.add_argument("--lengths", help="file of sequence lengths (hmm-*)")
+    score.add_argument("--sequence-column",
+                       help="column whose runs are sequences (default: that of the fit)")
     score.set_defaults(run=_command_score)
 
     sample = commands.add_parser("sample", help="draw N rows from a fitted model")

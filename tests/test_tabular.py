@@ -94,3 +94,35 @@ def test_command_mistakes_are_one_line_and_come_before_any_work(tmp_path):
     nan.write_text("a,b\n1,2\nnan,3\n4,5\n6,7\n")
     done = _fastem("fit", "gmm", nan, "--n-components", "1")
     assert done.returncode == 2 and "--missing marginalize" in done.stderr
+
+
+def test_predict_and_score_reuse_the_columns_and_sequences_of_the_fit(tmp_path):
+    import fastem
+
+    rng = np.random.RandomState(4)
+    rows = ["firm,a,b"]
+    X, lengths = [], []
+    for firm in range(5):
+        steps = rng.normal(size=(30, 2)) + 3 * (rng.rand(30, 1) < 0.5)
+        X.append(steps)
+        lengths.append(30)
+        rows += [f"F{firm},{x:.17g},{y:.17g}" for x, y in steps]
+    path = tmp_path / "panel.csv"
+    path.write_text("\n".join(rows) + "\n")
+    model_path = tmp_path / "hmm.npz"
+    done = _fastem("fit", "hmm-gaussian", path, "--sequence-column", "firm", "--n-components",
+                   "2", "--quiet", "--output", model_path)
+    assert done.returncode == 0, done.stderr
+    model = fastem.load(model_path)
+    assert model.sequence_column_ == "firm" and list(model.feature_names_in_) == ["a", "b"]
+    expected = model.score(np.concatenate(X), lengths)
+    done = _fastem("score", model_path, path)
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_allclose(float(done.stdout), expected, rtol=1e-9)
+    # Columns in another order, and an extra one: the fit's columns are read by name.
+    shuffled = tmp_path / "shuffled.csv"
+    shuffled.write_text("\n".join(["b,extra,firm,a"] + [
+        f"{line.split(',')[2]},0,{line.split(',')[0]},{line.split(',')[1]}"
+        for line in rows[1:]]) + "\n")
+    done = _fastem("score", model_path, shuffled)
+    np.testing.assert_allclose(float(done.stdout), expected, rtol=1e-9)

@@ -346,7 +346,8 @@ class BaseHMM(EstimatorBase):
     @classmethod
     def _saved_attributes(cls):
         names = ("startprob_", "transmat_") + cls._emission_attributes
-        return {**dict.fromkeys(names + ("n_features", "n_features_in_")),
+        return {**dict.fromkeys(names + ("n_features", "n_features_in_", "feature_names_in_",
+                                         "sequence_column_")),
                 "monitor_": ConvergenceMonitor}
 
     @property

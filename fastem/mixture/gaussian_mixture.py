@@ -208,6 +208,7 @@ class GaussianMixture(EstimatorBase):
     _required_fitted = ("weights_", "means_", "covariances_", "precisions_cholesky_",
                         "precisions_", "n_features_in_", "converged_", "n_iter_",
                         "lower_bound_", "lower_bounds_")
+    _optional_fitted = ("feature_names_in_",)  # set by `fastem fit` (its columns)
 
     def _validate_loaded(self):
         """Re-check fitted parameters read from a file, each and against each other."""
