@@ -28,6 +28,7 @@ KINDS = {
     "hmm-multinomial": "MultinomialHMM",
 }
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+_WIDE = 8  # fit summaries show parameters in full up to this many features
 
 
 class _UserError(Exception):
@@ -123,7 +124,7 @@ def _estimator(kind, args, progress):
     else:
         if args.max_iter is not None:
             options["n_iter"] = args.max_iter
-        options["verbose"] = bool(args.verbose)
+        options["verbose"] = 2 if args.verbose else 0  # per iteration: time and change
         options["callback"] = progress
         if kind in ("hmm-gaussian", "hmm-gmm"):
             options["covariance_type"] = args.covariance_type or "diag"
@@ -168,10 +169,18 @@ def _summary(model, data, seconds):
                      f"converged {model.converged_}, {seconds:.2f} s")
         lines.append(f"  log-likelihood {model.score(X) * len(X):.4f} (mean "
                      f"{model.score(X):.5f}), BIC {model.bic(X):.2f}, AIC {model.aic(X):.2f}")
+        wide = X.shape[1] > _WIDE
         for k in range(model.n_components):
+            mean = model.means_[k]
             lines.append(f"  component {k}: weight {model.weights_[k]:.4f}, mean "
-                         + np.array2string(model.means_[k], precision=4))
-        lines.append("  covariances\n" + np.array2string(model.covariances_, precision=4))
+                         + (f"(first {_WIDE} of {len(mean)}) " if wide else "")
+                         + np.array2string(mean[:_WIDE], precision=4))
+        if wide:  # a table of covariances would be hundreds of lines
+            lines.append(f"  covariances: {model.covariance_type}, shape "
+                         f"{np.shape(model.covariances_)} (all parameters: --report or "
+                         "--output)")
+        else:
+            lines.append("  covariances\n" + np.array2string(model.covariances_, precision=4))
     return "\n".join(lines)
 
 

@@ -126,3 +126,15 @@ def test_predict_and_score_reuse_the_columns_and_sequences_of_the_fit(tmp_path):
         for line in rows[1:]]) + "\n")
     done = _fastem("score", model_path, shuffled)
     np.testing.assert_allclose(float(done.stdout), expected, rtol=1e-9)
+
+
+def test_wide_summaries_stay_short_and_hmm_verbose_prints_the_change(tmp_path):
+    wide = tmp_path / "wide.csv"
+    np.savetxt(wide, np.random.RandomState(5).normal(size=(200, 20)), delimiter=",")
+    done = _fastem("fit", "gmm", wide, "--n-components", "2")
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) <= 8 and "shape (2, 20, 20)" in done.stdout
+    done = _fastem("fit", "hmm-gaussian", wide, "--n-components", "2", "--verbose",
+                   "--max-iter", "3", "--columns", "0,1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("ll change") == 3

@@ -623,7 +623,8 @@ class BaseHMM(EstimatorBase):
         with threads(self.n_threads, None if rows is None else self._work(rows, n_features)):
             run = run_em(model, backend, schedule=make_schedule(self.acceleration),
                          n_init=self.n_init, max_iter=self.n_iter, tol=self.tol,
-                         random_state=random_state, verbose=int(bool(self.verbose)),
+                         random_state=random_state,
+                         verbose=2 if self.verbose == 2 else int(bool(self.verbose)),
                          verbose_interval=1, callback=callback)
         self._set_parameters(run.params)
         self._drop_caches()
