@@ -422,6 +422,18 @@ def _command_bench(args):
     return bench_main(["--quick"] if args.quick else [])
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows an option's default when it has one that its help does not already state."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        shown = not (default is None or default is False or default == argparse.SUPPRESS)
+        if shown and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """argparse, but a mistake is one line naming the command (not the whole usage)."""
 
@@ -433,22 +445,32 @@ def _parser():
     from . import __version__
 
     parser = _OneLineParser(prog="fastem", description=__doc__.splitlines()[0],
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                            formatter_class=_HelpFormatter)
     parser.add_argument("--version", action="version", version=f"fastem {__version__}")
     commands = parser.add_subparsers(dest="command", required=True,
                                      parser_class=_OneLineParser)
+    add_parser = commands.add_parser
+
+    def with_defaults(*args, **kwargs):  # every command's --help shows the defaults
+        return add_parser(*args, formatter_class=_HelpFormatter, **kwargs)
+
+    commands.add_parser = with_defaults
 
     fit = commands.add_parser("fit", help="fit a model (no arguments: the bundled example)")
     fit.add_argument("kind", nargs="?", help=f"one of {', '.join(KINDS)}")
     fit.add_argument("data", nargs="?", help="CSV/TSV (header detected), .npy or .parquet")
     fit.add_argument("--columns", help="comma-separated column names or indices")
-    fit.add_argument("--n-components", type=int)
-    fit.add_argument("--covariance-type", choices=COVARIANCE_TYPES)
-    fit.add_argument("--n-init", type=int)
-    fit.add_argument("--max-iter", type=int)
-    fit.add_argument("--tol", type=float)
-    fit.add_argument("--random-state", type=int, default=0)
-    fit.add_argument("--threads", type=int)
+    fit.add_argument("--n-components", type=int,
+                     help="components or hidden states (default: the estimator's, 1)")
+    fit.add_argument("--covariance-type", choices=COVARIANCE_TYPES,
+                     help="gmm: default full; hmm-gaussian, hmm-gmm: default diag")
+    fit.add_argument("--n-init", type=int, help="restarts; the best is kept (default 1)")
+    fit.add_argument("--max-iter", type=int,
+                     help="EM iterations (default: gmm 100, hmm-* 10, as the libraries)")
+    fit.add_argument("--tol", type=float,
+                     help="convergence threshold (default: gmm 1e-3 per row, hmm-* 1e-2)")
+    fit.add_argument("--random-state", type=int, default=0, help="seed of the initialisation")
+    fit.add_argument("--threads", type=int, help="threads (default: all cores)")
     fit.add_argument("--lengths", help="file of sequence lengths (hmm-*)")
     fit.add_argument("--sequence-column", help="column whose runs of equal values are sequences")
     fit.add_argument("--missing", choices=("marginalize",), help="treat NaN as missing")
@@ -460,19 +482,20 @@ def _parser():
     fit.set_defaults(run=_command_fit)
 
     predict = commands.add_parser("predict", help="labels (or probabilities) of every row")
-    predict.add_argument("model")
-    predict.add_argument("data")
+    predict.add_argument("model", help="a model file written by fastem fit --output")
+    predict.add_argument("data", help="CSV/TSV, .npy or .parquet")
     predict.add_argument("--columns", help="columns to use (default: those of the fit)")
     predict.add_argument("--lengths", help="file of sequence lengths (hmm-*)")
     predict.add_argument("--sequence-column",
                          help="column whose runs are sequences (default: that of the fit)")
-    predict.add_argument("--proba", action="store_true")
-    predict.add_argument("--output")
+    predict.add_argument("--proba", action="store_true",
+                         help="posterior probabilities instead of labels")
+    predict.add_argument("--output", help="write CSV here (default: standard output)")
     predict.set_defaults(run=_command_predict)
 
     score = commands.add_parser("score", help="total log-likelihood of the data")
-    score.add_argument("model")
-    score.add_argument("data")
+    score.add_argument("model", help="a model file written by fastem fit --output")
+    score.add_argument("data", help="CSV/TSV, .npy or .parquet")
     score.add_argument("--columns", help="columns to use (default: those of the fit)")
     score.add_argument("--lengths", help="file of sequence lengths (hmm-*)")
     score.add_argument("--sequence-column",
@@ -480,25 +503,25 @@ def _parser():
     score.set_defaults(run=_command_score)
 
     sample = commands.add_parser("sample", help="draw N rows from a fitted model")
-    sample.add_argument("model")
-    sample.add_argument("n", type=int)
-    sample.add_argument("--random-state", type=int)
-    sample.add_argument("--output")
+    sample.add_argument("model", help="a model file written by fastem fit --output")
+    sample.add_argument("n", type=int, help="number of rows")
+    sample.add_argument("--random-state", type=int, help="seed (default: the model's)")
+    sample.add_argument("--output", help="write CSV here (default: standard output)")
     sample.set_defaults(run=_command_sample)
 
     select = commands.add_parser("select", help="BIC/AIC over a grid of Gaussian mixtures")
-    select.add_argument("data")
-    select.add_argument("--columns")
+    select.add_argument("data", help="CSV/TSV, .npy or .parquet")
+    select.add_argument("--columns", help="comma-separated column names or indices")
     select.add_argument("--n-components", default="1-6", help="K or LOW-HIGH")
     select.add_argument("--covariance-type", default="full", help="a type, a list, or 'all'")
-    select.add_argument("--n-init", type=int, default=1)
-    select.add_argument("--random-state", type=int, default=0)
-    select.add_argument("--missing", choices=("marginalize",))
+    select.add_argument("--n-init", type=int, default=1, help="restarts per model")
+    select.add_argument("--random-state", type=int, default=0, help="seed of the initialisation")
+    select.add_argument("--missing", choices=("marginalize",), help="treat NaN as missing")
     select.add_argument("--plot", help="draw BIC curves (PNG)")
     select.set_defaults(run=_command_select)
 
     bench = commands.add_parser("bench", help="compare with scikit-learn and hmmlearn")
-    bench.add_argument("--quick", action="store_true")
+    bench.add_argument("--quick", action="store_true", help="one tenth of the rows")
     bench.set_defaults(run=_command_bench)
     return parser
 

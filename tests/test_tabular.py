@@ -138,3 +138,19 @@ def test_wide_summaries_stay_short_and_hmm_verbose_prints_the_change(tmp_path):
                    "--max-iter", "3", "--columns", "0,1")
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("ll change") == 3
+
+
+def test_every_option_of_every_command_has_help():
+    import argparse
+
+    from fastem.cli import _parser
+
+    parser = _parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in commands.choices.items():
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"fastem {name}: {action.dest} has no help"
+    text = commands.choices["select"].format_help()
+    assert "(default: 0)" in text and "(default: 1-6)" in text
