@@ -131,3 +131,20 @@ def test_sample_weight_routes_through_pipelines_and_searches():
     assert fastem.GaussianMixture(2).set_fit_request(sample_weight=_UNCHANGED)
     with pytest.raises(TypeError, match="sample_weight"):
         fastem.EMImputer().set_fit_request(sample_weight=True)
+
+
+@pytest.mark.parametrize("name", ["GaussianMixture", "EMImputer", "GaussianHMM", "GMMHMM",
+                                  "CategoricalHMM", "PoissonHMM", "MultinomialHMM"])
+def test_every_estimator_documents_every_parameter(name):
+    import re
+
+    cls = getattr(fastem, name)
+    section = cls.__doc__.split("Parameters\n    ----------\n", 1)[1]
+    section = section.split("\n    Attributes\n", 1)[0]
+    documented = set()
+    for line in section.splitlines():
+        match = re.match(r"    ([a-z_][a-z0-9_, ]*?)( :|$)", line)
+        if match:
+            documented.update(part.strip() for part in match.group(1).split(","))
+    missing = sorted(set(cls._parameter_names()) - documented)
+    assert not missing, f"{name} does not document {missing}"

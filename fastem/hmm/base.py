@@ -161,6 +161,21 @@ def sequence_groups(bounds, n_states, limit=None):
     return starts
 
 
+_SHARED_MARKER = "Parameters are those of :class:`fastem.hmm.BaseHMM` plus"
+
+
+def _with_shared_parameters(doc):
+    """An emission model's docstring with BaseHMM's parameters written out in it (every
+    estimator documents all of its parameters), after the model's own."""
+    lines = doc.split("\n")
+    marker = next(i for i, line in enumerate(lines) if _SHARED_MARKER in line)
+    del lines[marker:marker + 2]  # the sentence and the blank line after it
+    doc = "\n".join(lines)
+    shared = BaseHMM.__doc__.split("----------\n", 1)[1].rstrip("\n ")
+    head, separator, tail = doc.partition("\n    Attributes\n")
+    return head.rstrip("\n ") + "\n" + shared + "\n" + separator + tail
+
+
 class ProbabilityEmissions:
     """pack/unpack of emission probability rows (``emissionprob``), for SQUAREM."""
 
@@ -327,6 +342,12 @@ class BaseHMM(EstimatorBase):
     learning_decay, learning_offset : float
         Step sizes (t + learning_offset) ** -learning_decay of :meth:`partial_fit`.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        doc = cls.__dict__.get("__doc__")
+        if doc and _SHARED_MARKER in doc:
+            cls.__doc__ = _with_shared_parameters(doc)
 
     _emission_letters = ""
     #: True when the emission model marginalises partially missing rows itself.

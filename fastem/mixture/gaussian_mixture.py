@@ -78,6 +78,16 @@ class GaussianMixture(EstimatorBase):
         observed-data likelihood, with the conditional mean and covariance of
         the missing entries in the statistics. A row with nothing observed is
         left out of the fit and gets the mixture weights as its posterior.
+    acceleration : {"none", "squarem"}, default="none"
+        "squarem": SQUAREM extrapolation between EM steps (Varadhan & Roland
+        2008) with a monotonicity safeguard; usually several times fewer passes
+        over the data when EM converges slowly. "none" keeps scikit-learn's
+        iterates exactly. ``n_iter_`` counts passes over the data.
+    learning_decay : float in (0.5, 1], default=0.7
+        Step-size decay of :meth:`partial_fit` (stepwise EM).
+    learning_offset : float >= 0, default=10.0
+        Step-size offset of :meth:`partial_fit`: batch t has step
+        (t + learning_offset) ** -learning_decay.
 
     Attributes
     ----------
