@@ -201,6 +201,15 @@ def _report(model, data, seconds):
     return report
 
 
+def _ellipse_points(mean, covariance, scale=2.0, n=100):
+    """Points of the ``scale``-sigma ellipse of a 2-d Gaussian."""
+    values, vectors = np.linalg.eigh(covariance)
+    angle = np.linspace(0.0, 2.0 * np.pi, n)
+    circle = np.stack([np.cos(angle), np.sin(angle)])
+    return (mean[:, None] + vectors @ (scale * np.sqrt(np.maximum(values, 0.0))[:, None]
+                                       * circle)).T
+
+
 def _plot_fit(model, data, names, path):
     import matplotlib
 
@@ -208,23 +217,49 @@ def _plot_fit(model, data, names, path):
     import matplotlib.pyplot as plt
 
     X = data[0]
+    colours = plt.get_cmap("tab10").colors  # distinct hues, one per component or state
     fig, ax = plt.subplots(figsize=(7, 5))
     if _is_hmm(model):
         states = model.predict(*data)
-        ax.scatter(np.arange(len(X)), X[:, 0], c=states, s=4, cmap="tab10")
-        ax.set_xlabel("step")
+        steps = np.arange(len(X))
+        for state in range(model.n_components):
+            chosen = states == state
+            ax.scatter(steps[chosen], X[chosen, 0], s=4, color=colours[state % 10],
+                       label=f"state {state}")
+        lengths = data[1] if len(data) > 1 and data[1] is not None else None
+        if lengths is not None:
+            for boundary in np.cumsum(lengths)[:-1]:  # where one sequence ends
+                ax.axvline(boundary - 0.5, color="0.6", linewidth=0.6)
+        ax.set_xlabel("step (grey lines: sequence boundaries)" if lengths is not None
+                      else "step")
         ax.set_ylabel(names[0])
         ax.set_title(f"{type(model).__name__}: Viterbi states")
     else:
         labels = model.predict(X)
         y = X[:, 1] if X.shape[1] > 1 else np.zeros(len(X))
-        ax.scatter(X[:, 0], y, c=labels, s=6, cmap="tab10")
+        covariances = _full_covariances(model)
+        for k in range(model.n_components):
+            chosen = labels == k
+            colour = colours[k % 10]
+            ax.scatter(X[chosen, 0], y[chosen], s=6, color=colour,
+                       label=f"component {k} ({model.weights_[k]:.2f})")
+            if X.shape[1] > 1:  # the 2-sigma ellipse of the first two features
+                outline = _ellipse_points(model.means_[k, :2], covariances[k][:2, :2])
+                ax.plot(outline[:, 0], outline[:, 1], color=colour, linewidth=1.5)
         ax.set_xlabel(names[0])
         ax.set_ylabel(names[1] if X.shape[1] > 1 else "")
-        ax.set_title(f"GaussianMixture, {model.n_components} components")
+        ax.set_title(f"GaussianMixture, {model.n_components} components (2-sigma ellipses)")
+    ax.legend(loc="best", fontsize=8, markerscale=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _full_covariances(model):
+    from .mixture.missing import full_covariances
+
+    return full_covariances(model._spec, model.covariances_, model.n_components,
+                            model.means_.shape[1])
 
 
 def _command_fit(args):
