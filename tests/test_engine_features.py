@@ -465,3 +465,16 @@ def test_small_inputs_run_on_one_thread_by_default_and_large_ones_on_all():
     fastem.GaussianMixture(3, max_iter=2, tol=0.0, random_state=0, n_threads=2,
                            callback=record).fit(small)  # an explicit count is obeyed
     assert set(seen) == {min(2, max_threads())}
+
+
+def test_streamed_missing_data_fit_mixes_complete_and_incomplete_blocks():
+    X = blobs(n=4000, n_features=3, seed=14)
+    rest = X[2000:]  # only the second half has missing entries
+    rest[np.random.RandomState(3).rand(*rest.shape) < 0.15] = np.nan
+    kwargs = dict(random_state=0, max_iter=5, tol=0.0, missing="marginalize",
+                  init_params="random_from_data")
+    memory = fastem.GaussianMixture(3, **kwargs).fit(X)
+    streamed = fastem.GaussianMixture(3, **kwargs).fit(lambda: iter([X[:2000], X[2000:]]))
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(streamed, name), getattr(memory, name), rtol=1e-9,
+                                   atol=1e-12)

@@ -26,7 +26,7 @@ import numpy as np
 from ..engine import UNIT_ROWS, Block, batch_units
 from ..kernels import gaussian as gk
 from ..kernels import gaussian_missing as gmk
-from .model import GaussianMixtureModel, far_rows_log_resp
+from .model import GaussianMixtureModel, far_rows_log_resp, kernel_model
 
 _EMPTY = np.empty(0)
 _EMPTY_MATRIX = np.empty((0, 0))
@@ -295,10 +295,16 @@ class MissingGaussianMixtureModel(GaussianMixtureModel):
         return params
 
     def block_stats(self, prepared, block, out):
-        layout = block.cache.get("missing_layout")
+        if "missing_layout" not in block.cache:
+            # A block without NaN (common in a stream) takes the complete-data kernel.
+            has_nan = bool(np.isnan(block.X).any())
+            block.cache["missing_layout"] = (MissingLayout(block.X, self.n_components)
+                                             if has_nan else None)
+        layout = block.cache["missing_layout"]
         if layout is None:
-            layout = block.cache["missing_layout"] = MissingLayout(block.X, self.n_components)
-        out.flat += layout.statistics(self.spec, prepared, block.weights)
+            super().block_stats(kernel_model(self.spec, prepared), block, out)
+        else:
+            out.flat += layout.statistics(self.spec, prepared, block.weights)
 
     def initialize(self, block, random_state):
         X, weights = block.X, block.weights
