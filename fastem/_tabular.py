@@ -45,14 +45,18 @@ def _delimiter(path, sample):
         return best if counts[best] else ","
 
 
-def _read_text(path):
-    """(names, columns of strings) of a CSV/TSV file; the header is detected."""
+def _text_delimiter(path):
+    """The delimiter of a text file, from its first 64 KiB."""
     # utf-8-sig drops a byte-order mark, which would otherwise turn the first data row
     # of a headerless file into a "header" (one row silently lost).
     with open(path, newline="", encoding="utf-8-sig") as handle:
-        sample = handle.read(65536)
-        handle.seek(0)
-        reader = csv.reader(handle, delimiter=_delimiter(path, sample))
+        return _delimiter(path, handle.read(65536))
+
+
+def _read_text(path, delimiter):
+    """(names, columns of strings) of a CSV/TSV file; the header is detected."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
         try:
             rows = [row for row in reader if row]
         except csv.Error as error:  # e.g. a field beyond csv's size limit
@@ -72,14 +76,12 @@ def _read_text(path):
     return names, [list(column) for column in zip(*body, strict=True)]
 
 
-def _numeric_text(path):
+def _numeric_text(path, delimiter):
     """(names, columns) of a text file that holds numbers only, parsed by numpy's C reader
     (several times faster than splitting fields in Python); None when it holds anything
     else (text, missing values, quotes), which the general reader handles."""
     with open(path, newline="", encoding="utf-8-sig") as handle:
-        sample = handle.read(65536)
-        delimiter = _delimiter(path, sample)
-        first = next(csv.reader(sample.splitlines()[:1], delimiter=delimiter), None)
+        first = next(csv.reader([handle.readline()], delimiter=delimiter), None)
         if not first:
             return None
         has_header = not all(_is_number(field) for field in first)
@@ -150,10 +152,11 @@ def _columns(path):
             else:
                 columns.append(["" if v is None else str(v) for v in values])
         return list(table.column_names), columns
-    fast = _numeric_text(path)
+    delimiter = _text_delimiter(path)
+    fast = _numeric_text(path, delimiter)
     if fast is not None:
         return fast
-    names, strings = _read_text(path)
+    names, strings = _read_text(path, delimiter)
     columns = []
     for name, column in zip(names, strings, strict=True):
         try:

@@ -32,7 +32,17 @@ def pass_stats(model, params, blocks: Iterable[Block]):
     return stats
 
 
-class LocalBackend:
+class _Backend:
+    """What every backend shares: one pass is ``pass_stats`` over its blocks, in order."""
+
+    def blocks(self) -> Iterator[Block]:
+        raise NotImplementedError
+
+    def stats(self, model, params):
+        return pass_stats(model, params, self.blocks())
+
+
+class LocalBackend(_Backend):
     """In-memory data, as one or more blocks kept for the whole fit.
 
     Parameters
@@ -55,16 +65,13 @@ class LocalBackend:
             return self._blocks[0]
         return concatenate_blocks(self._blocks)
 
-    def stats(self, model, params):
-        return pass_stats(model, params, self._blocks)
-
 
 STREAM_CHUNK_ROWS = 512 * UNIT_ROWS
 """Rows per chunk read from a memmap: a multiple of the work unit, so that the
 streamed statistics equal the in-memory ones bitwise."""
 
 
-class StreamBackend:
+class StreamBackend(_Backend):
     """Data read block by block at every pass.
 
     Parameters
@@ -106,9 +113,6 @@ class StreamBackend:
         if not taken:
             raise ValueError("the data source yielded no blocks")
         return taken[0] if len(taken) == 1 else concatenate_blocks(taken)
-
-    def stats(self, model, params):
-        return pass_stats(model, params, self.blocks())
 
 
 def concatenate_blocks(blocks: list[Block]) -> Block:

@@ -228,12 +228,12 @@ class OnlineEM:
         stats = pass_stats(model, params, [block])
         if not stats.weight > 0:
             raise ValueError("the batch has no rows with positive weight")
-        running = self.update(model, stats, state.stats, state.batches)
+        running = self.update(stats, state.stats, state.batches)
         total = state.weight + stats.weight
         params = model.m_step(running.scaled(total), params)
         return params, OnlineState(running, state.batches + 1, total), stats
 
-    def update(self, model, batch_stats, running, n_batches_seen):
+    def update(self, batch_stats, running, n_batches_seen):
         """Running statistics (per unit of weight) after one batch."""
         per_weight = batch_stats.scaled(1.0 / batch_stats.weight)
         if running is None:

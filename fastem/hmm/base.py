@@ -756,9 +756,11 @@ class BaseHMM(EstimatorBase):
                                     seen="the batches partially fitted so far")
         X, n_features = block.X, self._n_emission_features(block.X)
         # After fit (or a loaded model), online EM continues from the fitted parameters.
-        fitted = (hasattr(self, "monitor_") and self.__sklearn_is_fitted__()
-                  and self._features_of(self._current_parameters()) == n_features)
-        params = self._current_parameters() if state is not None or fitted else None
+        params = None
+        if state is not None or (hasattr(self, "monitor_") and self.__sklearn_is_fitted__()):
+            params = self._current_parameters()
+            if state is None and self._features_of(params) != n_features:
+                params = None  # fitted on other data: start afresh from this batch
         with threads(self.n_threads, self._work(X.shape[0], n_features)):
             params, self._online, _ = online.step(
                 BaumWelchModel(self, n_features), block, params, state,

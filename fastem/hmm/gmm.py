@@ -274,7 +274,6 @@ class GMMHMM(BaseHMM):
 
     def _emission_m_step(self, stats, params):
         k, m, d = params["means"].shape
-        spec, _ = self._flat_spec_and_covariances(params["covars"])
         shift = stats.shift
         mass, first, second = stats["mass"], stats["first"], second_moments(stats)
         post_mix = mass.reshape(k, m)
