@@ -2,11 +2,13 @@
 their own tests where they have one."""
 
 import logging
+import warnings
 
 import numpy as np
 import pytest
 
 import fastem
+from fastem.exceptions import ConvergenceWarning
 
 
 def _gaussian_data(seed=0, n=60):
@@ -148,3 +150,55 @@ def test_every_estimator_documents_every_parameter(name):
             documented.update(part.strip() for part in match.group(1).split(","))
     missing = sorted(set(cls._parameter_names()) - documented)
     assert not missing, f"{name} does not document {missing}"
+
+
+# The start of scikit-learn's test_gaussian_mixture_setting_best_params (its issue
+# 18216): two components collapse onto single points after one iteration.
+_COLLAPSING_MEANS = np.array([
+    [0.670637869618158, 0.21038256107384043, 0.12892629765485303],
+    [0.09394051075844147, 0.5759464955561779, 0.929296197576212],
+    [0.5033230372781258, 0.9569852381759425, 0.08654043447295741],
+    [0.18578301420435747, 0.5531158970919143, 0.19388943970532435],
+    [0.4548589928173794, 0.35182513658825276, 0.568146063202464],
+    [0.609279894978321, 0.7929063819678847, 0.9620097270828052]])
+_COLLAPSING_PRECISIONS = np.array([999999.999604483, 999999.9990869573, 553.7603944542167,
+                                   204.78596008931834, 15.867423501783637, 85.4595728389735])
+_COLLAPSING_WEIGHTS = [0.03333333333333341, 0.03333333333333341, 0.06666666666666674,
+                       0.06666666666666674, 0.7000000000000001, 0.10000000000000007]
+
+
+@pytest.mark.parametrize("covariance_type", ["spherical", "diag"])
+@pytest.mark.parametrize("max_iter", [1, 100])
+def test_components_on_one_point_with_reg_covar_zero_keep_the_fit_finite(covariance_type,
+                                                                        max_iter):
+    rnd = np.random.RandomState(0)
+    X = rnd.uniform(size=(30, 3))
+    precisions = (_COLLAPSING_PRECISIONS if covariance_type == "spherical"
+                  else np.repeat(_COLLAPSING_PRECISIONS[:, None], 3, axis=1))
+    model = fastem.GaussianMixture(6, covariance_type=covariance_type, reg_covar=0,
+                                   means_init=_COLLAPSING_MEANS, weights_init=_COLLAPSING_WEIGHTS,
+                                   precisions_init=precisions, random_state=rnd,
+                                   max_iter=max_iter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X)
+    if max_iter == 1:
+        assert not model.converged_
+        assert model.n_iter_ == 1
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_", "lower_bound_"):
+        assert np.all(np.isfinite(getattr(model, name))), name
+    # The collapsed components keep a variance at round-off level of their point
+    # (a few ulps of the mean, squared), not zero, and the rest are untouched by it.
+    variances = np.reshape(model.covariances_, (6, -1))
+    assert np.all(variances > 0)
+    assert np.all(variances[:2] < 1e-28)
+    assert np.all(variances[2:] > 1e-6)
+
+
+def test_round_off_floor_leaves_a_meaningful_tiny_variance_alone():
+    # A cluster far from the origin with a spread of 1e-5: shifted moments resolve
+    # it, so the floor (at a few ulps of 1e8, squared) must not touch it.
+    rng = np.random.RandomState(1)
+    X = 1e8 + 1e-5 * rng.normal(size=(400, 2))
+    model = fastem.GaussianMixture(1, covariance_type="diag", reg_covar=0.0).fit(X)
+    np.testing.assert_allclose(model.covariances_[0], X.var(axis=0), rtol=1e-3)

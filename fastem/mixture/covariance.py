@@ -19,6 +19,26 @@ import numpy as np
 MASS_EPS = 10 * np.finfo(np.float64).eps
 
 
+# A variance computed as (second moment) - (mean)^2 carries a cancellation error of
+# a few ulps of the second moment it came from, and no spread below one ulp of the
+# mean can be told from zero in the data. Below those levels the value is round-off
+# (a component on one point computes 0 exactly, or +-1e-16 by luck), so it is raised
+# to them: no fit whose variances mean anything changes, and with reg_covar=0 a
+# collapsing component stays finite where scikit-learn survives only by that luck.
+_EPS = np.finfo(np.float64).eps
+ROUNDOFF_VARIANCE = 64 * _EPS
+
+
+def _floor_variances(variances, raw_second, mass, means):
+    """``variances`` raised to the round-off level of their computation.
+
+    ``raw_second / mass`` is the second moment about the shift each variance was
+    computed from and ``means`` the component means (all broadcast together).
+    """
+    floor = np.maximum(ROUNDOFF_VARIANCE * raw_second / mass, (_EPS * means) ** 2)
+    return np.maximum(variances, floor)
+
+
 def degenerate_error(component, reg_covar, detail=""):
     where = "the shared (tied) covariance" if component is None else f"component {component}"
     return ValueError(
@@ -115,10 +135,13 @@ class FullSpec(_TriangularSpec):
     def log_det(self, prec_chol, n_components, n_features):
         return np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
 
-    def covariances(self, N, nk, S, Q, delta, reg_covar):
+    def covariances(self, N, nk, S, Q, shift, delta, reg_covar):
         scatter = _scatter_about_new_means(N, S, Q, delta)
         cov = scatter / nk[:, None, None]
         cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
+        diagonal = np.einsum("kii->ki", cov)
+        diagonal[...] = _floor_variances(diagonal, np.einsum("kii->ki", Q), nk[:, None],
+                                         shift + delta)
         cov += reg_covar * np.eye(cov.shape[1])
         return cov
 
@@ -158,10 +181,13 @@ class TiedSpec(_TriangularSpec):
     def log_det(self, prec_chol, n_components, n_features):
         return np.full(n_components, np.log(np.diagonal(prec_chol)).sum())
 
-    def covariances(self, N, nk, S, Q, delta, reg_covar):
+    def covariances(self, N, nk, S, Q, shift, delta, reg_covar):
         scatter = _scatter_about_new_means(N, S, Q, delta).sum(axis=0)
         cov = scatter / nk.sum()
         cov = 0.5 * (cov + cov.T)
+        diagonal = np.einsum("ii->i", cov)
+        diagonal[...] = _floor_variances(diagonal, np.einsum("kii->i", Q), nk.sum(),
+                                         np.abs(shift + delta).max(axis=0))
         cov += reg_covar * np.eye(cov.shape[0])
         return cov
 
@@ -231,8 +257,9 @@ class DiagSpec(_DiagonalSpec):
     def log_det(self, prec_chol, n_components, n_features):
         return np.log(prec_chol).sum(axis=1)
 
-    def covariances(self, N, nk, S, Q, delta, reg_covar):
-        return _scatter_about_new_means(N, S, Q, delta) / nk[:, None] + reg_covar
+    def covariances(self, N, nk, S, Q, shift, delta, reg_covar):
+        variances = _scatter_about_new_means(N, S, Q, delta) / nk[:, None]
+        return _floor_variances(variances, Q, nk[:, None], shift + delta) + reg_covar
 
     def n_covariance_parameters(self, n_components, n_features):
         return n_components * n_features
@@ -251,8 +278,8 @@ class SphericalSpec(_DiagonalSpec):
     def log_det(self, prec_chol, n_components, n_features):
         return n_features * np.log(prec_chol)
 
-    def covariances(self, N, nk, S, Q, delta, reg_covar):
-        return DIAG.covariances(N, nk, S, Q, delta, reg_covar).mean(axis=1)
+    def covariances(self, N, nk, S, Q, shift, delta, reg_covar):
+        return DIAG.covariances(N, nk, S, Q, shift, delta, reg_covar).mean(axis=1)
 
     def n_covariance_parameters(self, n_components, n_features):
         return n_components

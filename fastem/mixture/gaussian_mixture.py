@@ -48,7 +48,12 @@ class GaussianMixture(EstimatorBase):
     tol : float, default=1e-3
         Convergence threshold on the change of the mean per-sample log-likelihood.
     reg_covar : float, default=1e-6
-        Non-negative value added to the diagonal of every covariance.
+        Non-negative value added to the diagonal of every covariance. Before it
+        is added, a variance below the round-off level of its computation
+        (64 ulps of the second moment it came from, or one ulp of the mean,
+        squared) is raised to that level, so that ``reg_covar=0`` with a
+        component on a single point stays finite; a component whose points
+        are all exactly equal to zero still raises.
     max_iter : int, default=100
         Maximum number of EM iterations per initialisation; 0 returns the
         initialisation.

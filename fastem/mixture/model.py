@@ -55,7 +55,8 @@ def params_from_stats(spec, stats, reg_covar, total_weight=None):
     n_mass, first = stats["mass"], stats["first"]
     nk = n_mass + MASS_EPS
     delta = first / nk[:, None]
-    covariances = spec.covariances(n_mass, nk, first, second_moments(stats), delta, reg_covar)
+    covariances = spec.covariances(n_mass, nk, first, second_moments(stats), stats.shift,
+                                   delta, reg_covar)
     weights = nk / (nk.sum() if total_weight is None else total_weight)
     return MixtureParams(weights=weights, means=stats.shift + delta, covariances=covariances,
                          precisions_cholesky=spec.precisions_cholesky(covariances, reg_covar))
