@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+from typing import Any
 
 import numpy as np
 
+from ._typing import Method, PathLike, Self
 from .exceptions import NotFittedError, compatible
 
 
@@ -26,7 +28,7 @@ def _same(a, b) -> bool:
         return False
 
 
-def transactional(fit_method):
+def transactional(fit_method: Method) -> Method:
     """Make a fitting method all-or-nothing.
 
     If it raises anything, KeyboardInterrupt included (a callback that fails,
@@ -47,7 +49,7 @@ def transactional(fit_method):
             state.update(saved)
             raise
 
-    return fit_all_or_nothing
+    return fit_all_or_nothing  # type: ignore[return-value]  (same signature, wrapped)
 
 
 class _Requests(dict):
@@ -79,11 +81,11 @@ class EstimatorBase:
             if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
         )
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Constructor parameters of this estimator, as a dict."""
         return {name: getattr(self, name) for name in self._parameter_names()}
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> Self:
         """Set constructor parameters; validation happens in ``fit``."""
         valid = set(self._parameter_names())
         for name, value in params.items():
@@ -101,7 +103,7 @@ class EstimatorBase:
         ]
         return f"{type(self).__name__}({', '.join(changed)})"
 
-    def save(self, path):
+    def save(self, path: PathLike) -> None:
         """Write this estimator to ``path`` (see :func:`fastem.io.save`); read it back with
         :func:`fastem.load`. The format executes nothing on load."""
         from .io import save
@@ -163,13 +165,13 @@ class EstimatorBase:
             requests[method] = sample_weight
         return self
 
-    def set_fit_request(self, *, sample_weight=_UNCHANGED_SENTINEL):
+    def set_fit_request(self, *, sample_weight: bool | str | None = _UNCHANGED_SENTINEL) -> Self:
         """Request ``sample_weight`` in ``fit`` under scikit-learn's metadata routing
         (``sklearn.set_config(enable_metadata_routing=True)``): True, False, None
         (error if given) or an alias."""
         return self._request("fit", sample_weight)
 
-    def get_metadata_routing(self):
+    def get_metadata_routing(self) -> Any:
         """The metadata this estimator requests, as scikit-learn's ``MetadataRequest``."""
         from sklearn.utils.metadata_routing import MetadataRequest
 

@@ -23,6 +23,7 @@ import ctypes
 import numbers
 import os
 import sys
+from collections.abc import Iterator
 
 import numba
 
@@ -102,7 +103,7 @@ other processes keep the cores busy. Results do not depend on the thread count."
 
 
 @contextlib.contextmanager
-def threads(n_threads=None, work=None):
+def threads(n_threads: int | None = None, work: float | None = None) -> Iterator[None]:
     """Run the enclosed fastem calls on ``n_threads`` threads.
 
     The previous count is restored on exit, also after an exception. numba's

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 
-def warmup(float32=True, hmm=True, verbose=False):
+def warmup(float32: bool = True, hmm: bool = True, verbose: int = False) -> None:
     """Compile (or load from the on-disk cache) the kernels that fits commonly use.
 
     Call it once at service start-up or in a Docker build step, so that the

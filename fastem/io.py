@@ -22,8 +22,11 @@ import hashlib
 import json
 import os
 import zipfile
+from typing import Any
 
 import numpy as np
+
+from ._typing import PathLike
 
 FORMAT = "fastem-model"
 SCHEMA = 1
@@ -108,7 +111,7 @@ def _describe(estimator, prefix, arrays, monitor_class):
     return {"class": name, "params": params, "attributes": attributes}
 
 
-def save(estimator, path):
+def save(estimator: Any, path: PathLike) -> None:
     """Write a fitted (or unfitted) fastem estimator to ``path`` (an ``.npz`` file).
 
     Parameters
@@ -225,7 +228,7 @@ def _checked_metadata(metadata):
     return metadata
 
 
-def load(path):
+def load(path: PathLike) -> Any:
     """Read an estimator written by :func:`save` (or ``estimator.save``).
 
     Nothing in the file is executed or unpickled, and the file is treated as

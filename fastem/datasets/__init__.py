@@ -12,15 +12,17 @@ from importlib import resources
 
 import numpy as np
 
+from .._typing import FloatArray
+
 __all__ = ["faithful_path", "load_faithful"]
 
 
-def faithful_path():
+def faithful_path() -> str:
     """Path of the bundled ``faithful.csv`` (e.g. to try the ``fastem`` command on it)."""
     return str(resources.files(__name__).joinpath("faithful.csv"))
 
 
-def load_faithful():
+def load_faithful() -> tuple[FloatArray, list[str]]:
     """Load the Old Faithful eruptions table.
 
     Returns

@@ -7,10 +7,13 @@ bitwise determinism, SQUAREM and online EM from here.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .._runtime import threads
+from .._typing import Acceleration, ArrayLike, Callback, RandomStateLike, Self
 from .._validation import check_random_state
 from .backends import LocalBackend
-from .em import run_em
+from .em import EMRun, run_em
 from .protocol import Block
 from .schedules import OnlineEM, make_schedule
 
@@ -21,9 +24,11 @@ def _backend(data, weights, bounds):
     return LocalBackend([Block(data, weights, bounds)])
 
 
-def fit_model(model, data, *, weights=None, bounds=None, n_init=1, max_iter=100, tol=1e-3,
-              random_state=None, acceleration="none", n_threads=None, callback=None,
-              verbose=0):
+def fit_model(model: Any, data: Any, *, weights: ArrayLike | None = None,
+              bounds: ArrayLike | None = None, n_init: int = 1, max_iter: int = 100,
+              tol: float = 1e-3, random_state: RandomStateLike = None,
+              acceleration: Acceleration = "none", n_threads: int | None = None,
+              callback: Callback | None = None, verbose: int = 0) -> EMRun:
     """Fit ``model`` by EM on ``data``; returns the best restart's :class:`EMRun`.
 
     Parameters
@@ -52,8 +57,8 @@ class OnlineFitter:
     state : :class:`OnlineState` (running statistics, batches, weight seen)
     """
 
-    def __init__(self, model, *, learning_decay=0.7, learning_offset=10.0, random_state=None,
-                 n_threads=None):
+    def __init__(self, model: Any, *, learning_decay: float = 0.7, learning_offset: float = 10.0,
+                 random_state: RandomStateLike = None, n_threads: int | None = None) -> None:
         self.model = model
         self.schedule = OnlineEM(learning_decay, learning_offset)
         self.random_state = check_random_state(random_state)
@@ -61,7 +66,8 @@ class OnlineFitter:
         self.params = None
         self.state = None
 
-    def partial_fit(self, X, weights=None, bounds=None):
+    def partial_fit(self, X: ArrayLike, weights: ArrayLike | None = None,
+                    bounds: ArrayLike | None = None) -> Self:
         """Blend one batch into the running statistics and update the parameters."""
         with threads(self.n_threads):
             self.params, self.state, _ = self.schedule.step(

@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import functools
 import logging
+from typing import Any
 
 import numpy as np
 
 from .. import _validation as v
 from .._base import EstimatorBase, transactional
 from .._runtime import threads
+from .._typing import (
+    ArrayLike,
+    FloatArray,
+    IntArray,
+    Method,
+    NDArray,
+    RandomStateLike,
+    Self,
+    SequenceDataSource,
+)
 from ..engine import (
     SCHEDULES,
     Block,
@@ -99,7 +110,7 @@ class ConvergenceMonitor:
         self.decreased = bool(np.any(steps < -1e-9 * scale))
 
 
-def _without_caches(method):
+def _without_caches(method: Method) -> Method:
     """Run an inference method, then drop the caches it filled (they hold the caller's X)."""
 
     @functools.wraps(method)
@@ -109,7 +120,7 @@ def _without_caches(method):
         finally:
             self._drop_caches()
 
-    return call_and_forget
+    return call_and_forget  # type: ignore[return-value]  (same signature, wrapped)
 
 
 def _log(values):
@@ -592,7 +603,8 @@ class BaseHMM(EstimatorBase):
 
     # -- fitting -------------------------------------------------------------
     @transactional
-    def fit(self, X, lengths=None, sample_weight=None):
+    def fit(self, X: SequenceDataSource, lengths: ArrayLike | None = None,
+            sample_weight: ArrayLike | None = None) -> Self:
         """Estimate the parameters with Baum-Welch (EM).
 
         Parameters
@@ -728,7 +740,8 @@ class BaseHMM(EstimatorBase):
         return backend, self._n_emission_features(first.X)
 
     @transactional
-    def partial_fit(self, X, lengths=None, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, lengths: ArrayLike | None = None,
+                    sample_weight: ArrayLike | None = None) -> Self:
         """One step of online (stepwise) Baum-Welch on a batch of sequences.
 
         The first call initialises the model from its batch (``init_params``,
@@ -809,7 +822,8 @@ class BaseHMM(EstimatorBase):
         return loglik, posteriors
 
     @_without_caches
-    def score(self, X, lengths=None, per_sequence=False):
+    def score(self, X: ArrayLike, lengths: ArrayLike | None = None,
+              per_sequence: bool = False) -> float | FloatArray:
         """Log-likelihood of X under the model.
 
         Parameters
@@ -831,7 +845,8 @@ class BaseHMM(EstimatorBase):
         return loglik if per_sequence else float(loglik.sum())
 
     @_without_caches
-    def score_samples(self, X, lengths=None):
+    def score_samples(self, X: ArrayLike,
+                      lengths: ArrayLike | None = None) -> tuple[float, FloatArray]:
         """Log-likelihood of X and the posterior probability of each state at each step.
 
         Returns
@@ -843,12 +858,13 @@ class BaseHMM(EstimatorBase):
         loglik, posteriors = self._posteriors(X, missing, bounds, params)
         return float(loglik.sum()), posteriors
 
-    def predict_proba(self, X, lengths=None):
+    def predict_proba(self, X: ArrayLike, lengths: ArrayLike | None = None) -> FloatArray:
         """Posterior state probabilities, shape (n_samples, n_components)."""
         return self.score_samples(X, lengths)[1]
 
     @_without_caches
-    def decode(self, X, lengths=None, algorithm=None):
+    def decode(self, X: ArrayLike, lengths: ArrayLike | None = None,
+               algorithm: str | None = None) -> tuple[float, IntArray]:
         """Most likely state sequence.
 
         Parameters
@@ -880,11 +896,12 @@ class BaseHMM(EstimatorBase):
                        states, logprob)
         return float(logprob.sum()), states
 
-    def predict(self, X, lengths=None):
+    def predict(self, X: ArrayLike, lengths: ArrayLike | None = None) -> IntArray:
         """Most likely state at each step (by ``algorithm``)."""
         return self.decode(X, lengths)[1]
 
-    def sample(self, n_samples=1, random_state=None, currstate=None):
+    def sample(self, n_samples: int = 1, random_state: RandomStateLike = None,
+               currstate: int | None = None) -> tuple[NDArray[Any], IntArray]:
         """Draw a sequence from the model.
 
         Returns
@@ -910,7 +927,7 @@ class BaseHMM(EstimatorBase):
             rows.append(self._emission_sample(currstate, params, rng))
         return np.atleast_2d(np.array(rows)), np.array(states, dtype=int)
 
-    def get_stationary_distribution(self):
+    def get_stationary_distribution(self) -> FloatArray:
         """Stationary distribution of the transition matrix."""
         transmat = self._current_parameters()["transmat"]
         values, vectors = np.linalg.eig(transmat.T)
@@ -926,11 +943,11 @@ class BaseHMM(EstimatorBase):
             count += k * (k - 1)
         return count
 
-    def aic(self, X, lengths=None):
+    def aic(self, X: ArrayLike, lengths: ArrayLike | None = None) -> float:
         """Akaike information criterion: -2 log L + 2 p."""
         return -2.0 * self.score(X, lengths) + 2.0 * self._n_parameters()
 
-    def bic(self, X, lengths=None):
+    def bic(self, X: ArrayLike, lengths: ArrayLike | None = None) -> float:
         """Bayesian information criterion: -2 log L + p log(n_samples)."""
         n = np.asarray(X).shape[0]
         return -2.0 * self.score(X, lengths) + self._n_parameters() * np.log(n)

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import _validation as v
 from .._jit import kernel, prange
+from .._typing import Acceleration, Callback, MissingPolicy, Prior, RandomStateLike
 from .base import BaseHMM, ProbabilityEmissions, _dirichlet_log_prior, _log, _normalise
 
 
@@ -66,12 +67,15 @@ class CategoricalHMM(ProbabilityEmissions, BaseHMM):
     monitor_ : ConvergenceMonitor
     """
 
-    def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0, *,
-                 emissionprob_prior=1.0, n_features=None, algorithm="viterbi",
-                 random_state=None, n_iter=10, tol=1e-2, verbose=False, params="ste",
-                 init_params="ste", implementation="log", n_init=1, n_threads=None,
-                 missing="raise", callback=None, acceleration="none", learning_decay=0.7,
-                 learning_offset=10.0):
+    def __init__(self, n_components: int = 1, startprob_prior: Prior = 1.0,
+                 transmat_prior: Prior = 1.0, *, emissionprob_prior: Prior = 1.0,
+                 n_features: int | None = None, algorithm: str | None = "viterbi",
+                 random_state: RandomStateLike = None, n_iter: int = 10, tol: float = 1e-2,
+                 verbose: int = False, params: str = "ste", init_params: str = "ste",
+                 implementation: str = "log", n_init: int = 1, n_threads: int | None = None,
+                 missing: MissingPolicy = "raise", callback: Callback | None = None,
+                 acceleration: Acceleration = "none", learning_decay: float = 0.7,
+                 learning_offset: float = 10.0) -> None:
         self.n_components = n_components
         self.startprob_prior = startprob_prior
         self.transmat_prior = transmat_prior

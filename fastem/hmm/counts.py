@@ -9,11 +9,22 @@ posterior-weighted counts.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from .. import _validation as v
 from .._jit import kernel, prange
+from .._typing import (
+    Acceleration,
+    ArrayLike,
+    Callback,
+    IntArray,
+    MissingPolicy,
+    NDArray,
+    Prior,
+    RandomStateLike,
+)
 from ..engine.packing import nonnegative_values
 from .base import BaseHMM, ProbabilityEmissions, _normalise
 
@@ -74,12 +85,15 @@ class PoissonHMM(BaseHMM):
     monitor_ : ConvergenceMonitor
     """
 
-    def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0,
-                 lambdas_prior=0.0, lambdas_weight=0.0, algorithm="viterbi", random_state=None,
-                 n_iter=10, tol=1e-2, verbose=False, params="stl", init_params="stl",
-                 implementation="log", n_init=1, n_threads=None,
-                 missing="raise", callback=None, acceleration="none", learning_decay=0.7,
-                 learning_offset=10.0):
+    def __init__(self, n_components: int = 1, startprob_prior: Prior = 1.0,
+                 transmat_prior: Prior = 1.0, lambdas_prior: Prior = 0.0,
+                 lambdas_weight: Prior = 0.0, algorithm: str | None = "viterbi",
+                 random_state: RandomStateLike = None, n_iter: int = 10, tol: float = 1e-2,
+                 verbose: int = False, params: str = "stl", init_params: str = "stl",
+                 implementation: str = "log", n_init: int = 1, n_threads: int | None = None,
+                 missing: MissingPolicy = "raise", callback: Callback | None = None,
+                 acceleration: Acceleration = "none", learning_decay: float = 0.7,
+                 learning_offset: float = 10.0) -> None:
         self.n_components = n_components
         self.startprob_prior = startprob_prior
         self.transmat_prior = transmat_prior
@@ -205,12 +219,14 @@ class MultinomialHMM(ProbabilityEmissions, BaseHMM):
     monitor_ : ConvergenceMonitor
     """
 
-    def __init__(self, n_components=1, n_trials=None, startprob_prior=1.0,
-                 transmat_prior=1.0, algorithm="viterbi", random_state=None, n_iter=10,
-                 tol=1e-2, verbose=False, params="ste", init_params="ste",
-                 implementation="log", n_init=1, n_threads=None,
-                 missing="raise", callback=None, acceleration="none", learning_decay=0.7,
-                 learning_offset=10.0):
+    def __init__(self, n_components: int = 1, n_trials: ArrayLike | None = None,
+                 startprob_prior: Prior = 1.0, transmat_prior: Prior = 1.0,
+                 algorithm: str | None = "viterbi", random_state: RandomStateLike = None,
+                 n_iter: int = 10, tol: float = 1e-2, verbose: int = False, params: str = "ste",
+                 init_params: str = "ste", implementation: str = "log", n_init: int = 1,
+                 n_threads: int | None = None, missing: MissingPolicy = "raise",
+                 callback: Callback | None = None, acceleration: Acceleration = "none",
+                 learning_decay: float = 0.7, learning_offset: float = 10.0) -> None:
         self.n_components = n_components
         self.n_trials = n_trials
         self.startprob_prior = startprob_prior
@@ -308,7 +324,8 @@ class MultinomialHMM(ProbabilityEmissions, BaseHMM):
         self.n_features = self.emissionprob_.shape[1]
         self.n_features_in_ = self.n_features
 
-    def sample(self, n_samples=1, random_state=None, currstate=None):
+    def sample(self, n_samples: int = 1, random_state: RandomStateLike = None,
+               currstate: int | None = None) -> tuple[NDArray[Any], IntArray]:
         """Draw a sequence; every row has ``n_trials`` trials, which must be one integer
         (as hmmlearn: a per-row list or None cannot say how many trials new rows have)."""
         trials = self.n_trials

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validation as v
+from .._typing import Acceleration, Callback, CovarianceType, MissingPolicy, Prior, RandomStateLike
 from ..engine import UNIT_ROWS, batch_units
 from ..engine.packing import finite_values
 from ..kernels import gaussian as gk
@@ -82,13 +83,16 @@ class GaussianHMM(BaseHMM):
     monitor_ : ConvergenceMonitor
     """
 
-    def __init__(self, n_components=1, covariance_type="diag", min_covar=1e-3,
-                 startprob_prior=1.0, transmat_prior=1.0, means_prior=0, means_weight=0,
-                 covars_prior=1e-2, covars_weight=1, algorithm="viterbi", random_state=None,
-                 n_iter=10, tol=1e-2, verbose=False, params="stmc", init_params="stmc",
-                 implementation="log", n_init=1, n_threads=None,
-                 missing="raise", callback=None, acceleration="none", learning_decay=0.7,
-                 learning_offset=10.0):
+    def __init__(self, n_components: int = 1, covariance_type: CovarianceType = "diag",
+                 min_covar: float = 1e-3, startprob_prior: Prior = 1.0, transmat_prior: Prior = 1.0,
+                 means_prior: Prior = 0, means_weight: Prior = 0, covars_prior: Prior | None = 1e-2,
+                 covars_weight: Prior | None = 1, algorithm: str | None = "viterbi",
+                 random_state: RandomStateLike = None, n_iter: int = 10, tol: float = 1e-2,
+                 verbose: int = False, params: str = "stmc", init_params: str = "stmc",
+                 implementation: str = "log", n_init: int = 1, n_threads: int | None = None,
+                 missing: MissingPolicy = "raise", callback: Callback | None = None,
+                 acceleration: Acceleration = "none", learning_decay: float = 0.7,
+                 learning_offset: float = 10.0) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.min_covar = min_covar

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validation as v
+from .._typing import Acceleration, Callback, CovarianceType, MissingPolicy, Prior, RandomStateLike
 from ..engine import UNIT_ROWS, batch_units
 from ..engine.packing import finite_values, probability_rows
 from ..kernels import gaussian as gk
@@ -53,13 +54,17 @@ class GMMHMM(BaseHMM):
     monitor_ : ConvergenceMonitor
     """
 
-    def __init__(self, n_components=1, n_mix=1, min_covar=1e-3, startprob_prior=1.0,
-                 transmat_prior=1.0, weights_prior=1.0, means_prior=0.0, means_weight=0.0,
-                 covars_prior=None, covars_weight=None, algorithm="viterbi",
-                 covariance_type="diag", random_state=None, n_iter=10, tol=1e-2,
-                 verbose=False, params="stmcw", init_params="stmcw", implementation="log",
-                 n_init=1, n_threads=None, missing="raise", callback=None,
-                 acceleration="none", learning_decay=0.7, learning_offset=10.0):
+    def __init__(self, n_components: int = 1, n_mix: int = 1, min_covar: float = 1e-3,
+                 startprob_prior: Prior = 1.0, transmat_prior: Prior = 1.0,
+                 weights_prior: Prior = 1.0, means_prior: Prior = 0.0, means_weight: Prior = 0.0,
+                 covars_prior: Prior | None = None, covars_weight: Prior | None = None,
+                 algorithm: str | None = "viterbi", covariance_type: CovarianceType = "diag",
+                 random_state: RandomStateLike = None, n_iter: int = 10, tol: float = 1e-2,
+                 verbose: int = False, params: str = "stmcw", init_params: str = "stmcw",
+                 implementation: str = "log", n_init: int = 1, n_threads: int | None = None,
+                 missing: MissingPolicy = "raise", callback: Callback | None = None,
+                 acceleration: Acceleration = "none", learning_decay: float = 0.7,
+                 learning_offset: float = 10.0) -> None:
         self.n_components = n_components
         self.n_mix = n_mix
         self.min_covar = min_covar

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 
 from .. import _validation as v
 from .._base import _UNCHANGED, EstimatorBase, transactional
 from .._runtime import resolve_n_threads, threads
+from .._typing import (
+    Acceleration,
+    ArrayLike,
+    Callback,
+    CovarianceType,
+    DataSource,
+    FloatArray,
+    IntArray,
+    MissingPolicy,
+    RandomStateLike,
+    Self,
+)
 from ..engine import (
     SCHEDULES,
     Block,
@@ -125,17 +138,20 @@ class GaussianMixture(EstimatorBase):
     _estimator_type_tag = "density_estimator"
     _weighted_methods = ("fit", "partial_fit")
 
-    def set_partial_fit_request(self, *, sample_weight=_UNCHANGED):
+    def set_partial_fit_request(self, *, sample_weight: bool | str | None = _UNCHANGED) -> Self:
         """Request ``sample_weight`` in ``partial_fit`` under scikit-learn's metadata
         routing."""
         return self._request("partial_fit", sample_weight)
 
-    def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
-                 max_iter=100, n_init=1, init_params="kmeans", weights_init=None,
-                 means_init=None, precisions_init=None, random_state=None, warm_start=False,
-                 verbose=0, verbose_interval=10, n_threads=None, callback=None,
-                 missing="raise", acceleration="none", learning_decay=0.7,
-                 learning_offset=10.0):
+    def __init__(self, n_components: int = 1, *, covariance_type: CovarianceType = "full",
+                 tol: float = 1e-3, reg_covar: float = 1e-6, max_iter: int = 100, n_init: int = 1,
+                 init_params: str = "kmeans", weights_init: ArrayLike | None = None,
+                 means_init: ArrayLike | None = None, precisions_init: ArrayLike | None = None,
+                 random_state: RandomStateLike = None, warm_start: bool = False, verbose: int = 0,
+                 verbose_interval: int = 10, n_threads: int | None = None,
+                 callback: Callback | None = None, missing: MissingPolicy = "raise",
+                 acceleration: Acceleration = "none", learning_decay: float = 0.7,
+                 learning_offset: float = 10.0) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -268,7 +284,7 @@ class GaussianMixture(EstimatorBase):
         self.precisions_ = self._spec.precisions(params.precisions_cholesky)
 
     # -- fitting -------------------------------------------------------------
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X: DataSource, y: Any = None, sample_weight: ArrayLike | None = None) -> Self:
         """Estimate the parameters with EM.
 
         Parameters
@@ -299,7 +315,8 @@ class GaussianMixture(EstimatorBase):
             self._fit_in_memory(X, sample_weight)
         return self
 
-    def fit_predict(self, X, y=None, sample_weight=None):
+    def fit_predict(self, X: ArrayLike, y: Any = None,
+                    sample_weight: ArrayLike | None = None) -> IntArray:
         """Fit, then return the most probable component of every row of X.
 
         Parameters
@@ -428,7 +445,8 @@ class GaussianMixture(EstimatorBase):
         self._run(backend, sample.X.shape[1], has_missing)
 
     @transactional
-    def partial_fit(self, X, y=None, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: Any = None,
+                    sample_weight: ArrayLike | None = None) -> Self:
         """One step of online (stepwise) EM on a batch of rows.
 
         The first call initialises the model from its batch (``init_params``,
@@ -497,7 +515,7 @@ class GaussianMixture(EstimatorBase):
                 return missing_data.row_outputs(self._spec, self._get_parameters(), X, what)
             return row_outputs(self._spec, self._get_parameters(), X, mode)
 
-    def score_samples(self, X):
+    def score_samples(self, X: ArrayLike) -> FloatArray:
         """Log-density of every row of X under the fitted mixture.
 
         Parameters
@@ -510,7 +528,7 @@ class GaussianMixture(EstimatorBase):
         """
         return self._rows(X, gk.ROW_LOGSUMEXP)
 
-    def score(self, X, y=None):
+    def score(self, X: ArrayLike, y: Any = None) -> float:
         """Mean per-sample log-likelihood of X.
 
         Parameters
@@ -524,7 +542,7 @@ class GaussianMixture(EstimatorBase):
         """
         return float(self.score_samples(X).mean())
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> IntArray:
         """Most probable component of every row of X.
 
         Parameters
@@ -537,7 +555,7 @@ class GaussianMixture(EstimatorBase):
         """
         return self._rows(X, gk.ROW_ARGMAX)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> FloatArray:
         """Posterior probability of each component for every row of X.
 
         Parameters
@@ -552,7 +570,8 @@ class GaussianMixture(EstimatorBase):
         np.exp(log_resp, out=log_resp)
         return log_resp
 
-    def sample(self, n_samples=1, random_state=None):
+    def sample(self, n_samples: int = 1,
+               random_state: RandomStateLike = None) -> tuple[FloatArray, IntArray]:
         """Draw samples from the fitted mixture.
 
         Parameters
@@ -586,7 +605,7 @@ class GaussianMixture(EstimatorBase):
         X = self._validate_X(X)
         return float(self._rows(X, gk.ROW_LOGSUMEXP, validated=True).sum()), X.shape[0]
 
-    def bic(self, X):
+    def bic(self, X: ArrayLike) -> float:
         """Bayesian information criterion of the fitted model on X (lower is better).
 
         Parameters
@@ -600,7 +619,7 @@ class GaussianMixture(EstimatorBase):
         log_likelihood, n = self._log_likelihood_and_size(X)
         return -2 * log_likelihood + self._n_parameters() * math.log(n)
 
-    def aic(self, X):
+    def aic(self, X: ArrayLike) -> float:
         """Akaike information criterion of the fitted model on X (lower is better).
 
         Parameters

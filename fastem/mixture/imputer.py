@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import _validation as v
 from .._base import EstimatorBase, transactional
 from .._runtime import threads
+from .._typing import (
+    Acceleration,
+    ArrayLike,
+    CovarianceType,
+    FloatArray,
+    NDArray,
+    RandomStateLike,
+    Self,
+)
 from .gaussian_mixture import GaussianMixture
 from .missing import conditional_fill
 
@@ -46,9 +57,11 @@ class EMImputer(EstimatorBase):
 
     _weighted_methods = ()  # fit(X, y) takes no sample_weight
 
-    def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
-                 max_iter=100, n_init=1, init_params="kmeans", sample_posterior=False,
-                 random_state=None, n_threads=None, acceleration="none"):
+    def __init__(self, n_components: int = 1, *, covariance_type: CovarianceType = "full",
+                 tol: float = 1e-3, reg_covar: float = 1e-6, max_iter: int = 100, n_init: int = 1,
+                 init_params: str = "kmeans", sample_posterior: bool = False,
+                 random_state: RandomStateLike = None, n_threads: int | None = None,
+                 acceleration: Acceleration = "none") -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -76,7 +89,7 @@ class EMImputer(EstimatorBase):
                                missing="marginalize", acceleration=self.acceleration)
 
     @transactional
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: Any = None) -> Self:
         """Fit the mixture on the observed entries of X.
 
         Parameters
@@ -121,7 +134,7 @@ class EMImputer(EstimatorBase):
         if names is not None and np.shape(names) != (width,):
             raise ValueError("feature_names_in_ must hold one name per feature")
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> FloatArray:
         """X with its missing entries filled in (a new array; X is not modified).
 
         Parameters
@@ -139,11 +152,11 @@ class EMImputer(EstimatorBase):
             return conditional_fill(self.mixture_._spec, self.mixture_._get_parameters(), X,
                                     rng)
 
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X: ArrayLike, y: Any = None) -> FloatArray:
         """Fit on X, then fill its missing entries."""
         return self.fit(X).transform(X)
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: ArrayLike | None = None) -> NDArray[np.object_]:
         """Names of the output columns: the input's (imputation keeps every column)."""
         self._check_is_fitted()
         if input_features is not None:
