@@ -1,10 +1,14 @@
 """Backends: where the blocks come from, and the reduction of their statistics.
 
 A backend maps a model's ``block_stats`` over its data in a fixed order and
-returns one :class:`~fastem.engine.stats.Stats`. Every backend adds each
-block into the same running total (never block totals into a grand total), so
-blocks that align with the kernels' work units reproduce the single-block sums
-bitwise.
+returns one :class:`~fastem.engine.stats.Stats`. The reduction is defined once,
+here: the rows are cut into segments (:data:`~fastem.engine.units.SEGMENT_ROWS`
+global rows; a sequence belongs to the segment its first row is in); each
+segment's blocks add their work units, in order, into a running segment sum that
+starts from zero; segment sums are added to the total in order. So blocks that
+align with the work units reproduce the in-memory sums bitwise when read one
+after the other (a stream), and partitions cut on segment boundaries reproduce
+them bitwise when summed in parallel (a cluster).
 
 * :class:`LocalBackend`: in-memory data; each block is handed to the compiled
   kernels, which run its work units on all threads.
@@ -20,16 +24,89 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 
 from .protocol import Block
-from .units import UNIT_ROWS
+from .stats import Stats
+from .units import SEGMENT_ROWS, UNIT_ROWS, segment_of_rows
 
 
-def pass_stats(model, params, blocks: Iterable[Block]):
-    """One E-step pass: the statistics of all ``blocks`` under ``params``, in order."""
-    prepared = model.prepare(params)
-    stats = model.layout.zeros(model.shift(params))
+def block_rows(block: Block, lo: int, hi: int, first: int | None = None,
+               last: int | None = None) -> Block:
+    """Rows ``lo:hi`` of ``block`` as a block of views (sequences ``first:last``
+    when the block holds sequences)."""
+    if block.bounds is None:
+        return Block(block.X[lo:hi], None if block.weights is None else block.weights[lo:hi],
+                     None, None if block.missing is None else block.missing[lo:hi])
+    bounds = block.bounds[first:last + 1] - block.bounds[first]
+    return Block(block.X[lo:hi], None if block.weights is None else block.weights[first:last],
+                 bounds, None if block.missing is None else block.missing[lo:hi])
+
+
+def segment_pieces(block: Block, offset: int) -> list[tuple[int, Block]]:
+    """``block`` (its first row at global row ``offset``) cut on segment boundaries:
+    ``(segment index, piece)`` in order; the block itself when it lies in one segment."""
+    n = block.n_rows
+    if block.bounds is None:
+        first, last = segment_of_rows(offset), segment_of_rows(offset + max(n, 1) - 1)
+        if first == last:
+            return [(first, block)]
+        cuts = [0] + [s * SEGMENT_ROWS - offset for s in range(first + 1, last + 1)] + [n]
+        return [(first + i, block_rows(block, lo, hi))
+                for i, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))]
+    starts = block.bounds[:-1]
+    if len(starts) == 0:
+        return [(segment_of_rows(offset), block)]
+    segments = segment_of_rows(offset + starts)
+    if segments[0] == segments[-1]:
+        return [(int(segments[0]), block)]
+    change = np.flatnonzero(np.diff(segments)) + 1
+    edges = np.concatenate([[0], change, [len(starts)]])
+    return [(int(segments[a]), block_rows(block, int(block.bounds[a]), int(block.bounds[b]), a, b))
+            for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def indexed_pieces(blocks: Iterable[Block], offset: int = 0) -> Iterator[tuple[int, Block]]:
+    """Segment pieces of consecutive blocks, the first starting at global row ``offset``."""
     for block in blocks:
-        model.block_stats(prepared, block, stats)
-    return stats
+        yield from segment_pieces(block, offset)
+        offset += block.n_rows
+
+
+def segment_sums(model, prepared, shift, pieces: Iterable[tuple[int, Block]]):
+    """``[(segment index, Stats)]``: per-segment sums of consecutive pieces, in order."""
+    sums: list = []
+    for index, piece in pieces:
+        if not sums or sums[-1][0] != index:
+            sums.append((index, model.layout.zeros(shift)))
+        model.block_stats(prepared, piece, sums[-1][1])
+    return sums
+
+
+def add_segments(model, shift, segments: Iterable[tuple[int, Stats]]):
+    """The total of segment sums, added in order (pieces of one segment computed
+    apart, e.g. on two workers, are added together first)."""
+    total = model.layout.zeros(shift)
+    current, pending = None, None
+    for index, stats in segments:
+        if pending is not None and index == current:
+            pending.flat += stats.flat
+            continue
+        if pending is not None:
+            total.flat += pending.flat
+        current, pending = index, stats.copy()
+    if pending is not None:
+        total.flat += pending.flat
+    return total
+
+
+def pass_stats(model, params, blocks: Iterable[Block], offset: int = 0):
+    """One E-step pass: the statistics of consecutive ``blocks`` under ``params``."""
+    return pieces_stats(model, params, indexed_pieces(blocks, offset))
+
+
+def pieces_stats(model, params, pieces: Iterable[tuple[int, Block]]):
+    """One E-step pass over ``(segment index, block)`` pieces, in order."""
+    prepared = model.prepare(params)
+    shift = model.shift(params)
+    return add_segments(model, shift, segment_sums(model, prepared, shift, pieces))
 
 
 class _Backend:
@@ -55,9 +132,14 @@ class LocalBackend(_Backend):
     def __init__(self, blocks: list[Block]):
         self._blocks = list(blocks)
         self.n_rows = sum(block.n_rows for block in self._blocks)
+        # Cut once: the pieces (views) keep their per-block caches for the whole fit.
+        self._pieces = list(indexed_pieces(self._blocks))
 
     def blocks(self) -> Iterator[Block]:
         return iter(self._blocks)
+
+    def stats(self, model, params):
+        return pieces_stats(model, params, self._pieces)
 
     def initialization_block(self) -> Block:
         """The data initial parameters are computed from: all of it."""

@@ -237,16 +237,27 @@ class BaumWelchModel(ModelBase):
             for first, last in zip(starts[:-1], starts[1:], strict=True):
                 bounds = block.bounds[first:last + 1] - block.bounds[first]
                 groups.append((first, last, sequence_units(bounds), bounds, {}))
-            rows = max(int(block.bounds[last] - block.bounds[first]) for first, last, *_ in groups)
-            # Reused every pass: fresh tables cost a page fault per 4 KiB each time.
-            block.cache["tables"] = (np.empty((rows, k)), np.empty((rows, k)))
             block.cache["sequence_groups"] = groups
         return groups
+
+    def _tables(self, groups, block):
+        """The two (rows, K) work tables, shared by every block of the fit: reused every
+        pass (fresh tables cost a page fault per 4 KiB each time), grown when needed."""
+        rows = max(int(block.bounds[last] - block.bounds[first]) for first, last, *_ in groups)
+        tables = getattr(self, "_work_tables", None)
+        if tables is None or tables[0].shape[0] < rows:
+            k = self.estimator.n_components
+            tables = self._work_tables = (np.empty((rows, k)), np.empty((rows, k)))
+        return tables
+
+    def __getstate__(self):
+        # The work tables are scratch space: never shipped (e.g. to cluster workers).
+        return {key: value for key, value in vars(self).items() if key != "_work_tables"}
 
     def block_stats(self, params, block, out):
         est = self.estimator
         groups = self._groups(block)
-        log_b_buffer, posterior_buffer = block.cache["tables"]
+        log_b_buffer, posterior_buffer = self._tables(groups, block)
         counts = out.flat[self._counts]
         emission = Stats(self.emission_layout, out.flat[:self._counts.start], out.shift)
         for first, last, units, bounds, cache in groups:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _dask_io as dask_io
 from .. import _validation as v
 from .._base import _UNCHANGED, EstimatorBase, transactional
 from .._runtime import resolve_n_threads, threads
@@ -32,6 +33,7 @@ from ..engine import (
     make_schedule,
     run_em,
 )
+from ..engine.dask_backend import DaskBackend, is_dask_collection
 from ..exceptions import ConvergenceWarning, compatible
 from ..kernels import gaussian as gk
 from . import missing as missing_data
@@ -295,21 +297,23 @@ class GaussianMixture(EstimatorBase):
             Non-negative weights; a zero weight drops the row and an integer
             weight counts the row that many times.
 
+
             X may also be an ``np.memmap`` (read in chunks at every pass, never
-            copied whole) or a callable returning a fresh iterator of arrays (the
+            copied whole), a callable returning a fresh iterator of arrays (the
             row blocks, e.g. one per file) at every call: exact EM streamed over
-            data that do not fit in memory. Initialisation then uses the first
-            blocks, up to one million rows.
-        y : ignored
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights; a zero weight drops the row and an integer
-            weight counts the row that many times.
+            data that do not fit in memory (initialisation then uses the first
+            blocks, up to one million rows), or a dask array or dataframe (its
+            numeric columns): each E-step runs one task per partition on the
+            active ``distributed.Client`` (else in this process), see
+            ``docs/scaling.md``.
 
         Returns
         -------
         self : GaussianMixture
         """
-        if callable(X) or isinstance(X, np.memmap):
+        if is_dask_collection(X):
+            self._fit_dask(X, sample_weight)
+        elif callable(X) or isinstance(X, np.memmap):
             self._fit_stream(X, sample_weight)
         else:
             self._fit_in_memory(X, sample_weight)
@@ -329,6 +333,8 @@ class GaussianMixture(EstimatorBase):
         -------
         labels : ndarray of shape (n_samples,)
         """
+        if is_dask_collection(X):
+            return self.fit(X, sample_weight=sample_weight).predict(X)
         X = self._fit_in_memory(X, sample_weight)
         # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
         return self._rows(X, gk.ROW_ARGMAX, validated=True)
@@ -445,6 +451,21 @@ class GaussianMixture(EstimatorBase):
         self._run(backend, sample.X.shape[1], has_missing)
 
     @transactional
+    def _fit_dask(self, X, sample_weight):
+        self._check_hyperparameters()
+        rows = dask_io.as_dask_rows(X)
+        has_missing = dask_io.check_values(rows.X, allow_nan=self.missing == "marginalize")
+        weights = None
+        if sample_weight is not None:
+            weights = dask_io.rows_like(sample_weight, rows.X)
+            dask_io.check_weights(weights)
+        if rows.X.shape[0] < self.n_components:
+            raise ValueError("Expected n_samples >= n_components but got n_components = "
+                             f"{self.n_components}, n_samples = {rows.X.shape[0]}")
+        self._run(DaskBackend(rows.X, weights), rows.X.shape[1], has_missing)
+        dask_io.set_feature_names(self, rows)
+
+    @transactional
     def partial_fit(self, X: ArrayLike, y: Any = None,
                     sample_weight: ArrayLike | None = None) -> Self:
         """One step of online (stepwise) EM on a batch of rows.
@@ -526,6 +547,8 @@ class GaussianMixture(EstimatorBase):
         -------
         log_prob : ndarray of shape (n_samples,)
         """
+        if is_dask_collection(X):
+            return dask_io.lazy_rows(self, "score_samples", X)
         return self._rows(X, gk.ROW_LOGSUMEXP)
 
     def score(self, X: ArrayLike, y: Any = None) -> float:
@@ -540,6 +563,8 @@ class GaussianMixture(EstimatorBase):
         -------
         log_likelihood : float
         """
+        if is_dask_collection(X):
+            return float(self.score_samples(X).mean().compute())
         return float(self.score_samples(X).mean())
 
     def predict(self, X: ArrayLike) -> IntArray:
@@ -553,6 +578,8 @@ class GaussianMixture(EstimatorBase):
         -------
         labels : ndarray of shape (n_samples,)
         """
+        if is_dask_collection(X):
+            return dask_io.lazy_rows(self, "predict", X, dtype=np.int64)
         return self._rows(X, gk.ROW_ARGMAX)
 
     def predict_proba(self, X: ArrayLike) -> FloatArray:
@@ -566,6 +593,8 @@ class GaussianMixture(EstimatorBase):
         -------
         resp : ndarray of shape (n_samples, n_components)
         """
+        if is_dask_collection(X):
+            return dask_io.lazy_rows(self, "predict_proba", X, columns=self.n_components)
         log_resp = self._rows(X, gk.ROW_LOG_RESP)
         np.exp(log_resp, out=log_resp)
         return log_resp

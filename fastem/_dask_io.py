@@ -1,0 +1,214 @@
+"""Dask inputs and outputs of the estimators: conversion, validation, per-partition results.
+
+Fitting goes through :class:`fastem.engine.dask_backend.DaskBackend`; this module
+turns a dask array or dataframe into row-partitioned float arrays the backend
+takes, checks them on the workers, and maps a fitted estimator's NumPy methods
+over partitions for ``predict``/``score_samples``/``transform`` (the estimator
+travels to the workers; the results stay lazy, as dask-ml users expect).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .engine.dask_backend import import_dask, is_dask_collection
+
+__all__ = ["DaskRows", "as_dask_rows", "is_dask_collection", "map_rows", "sequence_bounds"]
+
+
+class DaskRows:
+    """A validated dask input: ``X`` (float, rows chunked, columns in one chunk),
+    ``feature_names`` (dataframes) and ``ids`` (the sequence-id column, when asked)."""
+
+    def __init__(self, X, feature_names=None, ids=None):
+        self.X = X
+        self.feature_names = feature_names
+        self.ids = ids
+
+
+def _is_dataframe(obj):
+    return hasattr(obj, "columns") and hasattr(obj, "npartitions") and hasattr(obj, "dtypes")
+
+
+def _numeric(dtype):
+    try:
+        return np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)
+    except TypeError:  # pandas extension dtypes (strings, categories)
+        return False
+
+
+def as_dask_rows(data, name="X", *, feature_names=None, id_column=None, dtype=None):
+    """A :class:`DaskRows` from a dask array, dataframe or series.
+
+    Dataframes use the columns named ``feature_names`` when given (those the
+    model was fitted on), else every numeric column except ``id_column``.
+    """
+    _, da = import_dask()
+    ids = None
+    names = None
+    if _is_dataframe(data):
+        if id_column is not None:
+            if id_column not in data.columns:
+                raise ValueError(f"the sequence column {id_column!r} is not a column of {name}")
+            ids = data[id_column]
+        if feature_names is not None:
+            missing = [c for c in feature_names if c not in data.columns]
+            if missing:
+                raise ValueError(f"{name} lacks the columns the model was fitted on: {missing}")
+            names = list(feature_names)
+        else:
+            names = [c for c, t in data.dtypes.items() if c != id_column and _numeric(t)]
+            if not names:
+                raise ValueError(f"{name} has no numeric columns")
+        X = data[names].to_dask_array(lengths=True)
+    elif hasattr(data, "to_dask_array"):  # a series: one feature
+        X = data.to_dask_array(lengths=True)[:, None]
+    elif is_dask_collection(data) and hasattr(data, "chunks"):
+        X = data
+        if any(np.isnan(c) for c in X.chunks[0]):
+            X = X.compute_chunk_sizes()
+    else:
+        raise TypeError(f"{name} must be a dask array or dataframe, got {type(data).__name__}")
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise ValueError(f"Expected 2D array for {name}, got {X.ndim}D")
+    if X.shape[1] == 0 or X.shape[0] == 0:
+        raise ValueError(f"{name} has shape {X.shape}: no rows or no features")
+    kind = np.dtype(X.dtype).kind
+    if kind not in "fiub":
+        raise TypeError(f"{name} must hold numbers, got dtype {X.dtype}")
+    target = np.float32 if dtype is None and X.dtype == np.float32 else (dtype or np.float64)
+    if X.dtype != target:
+        X = X.astype(target)
+    if len(X.chunks[1]) != 1:
+        X = X.rechunk({1: -1})
+    if ids is not None:
+        ids = ids.to_dask_array(lengths=True)
+    return DaskRows(X, names, ids)
+
+
+def _value_flags(block):
+    finite = np.isfinite(block)
+    return np.array([[np.isnan(block).any(), (~finite & ~np.isnan(block)).any(),
+                      (~finite).all(axis=1).any() if block.size else False]])
+
+
+def check_values(X, name="X", allow_nan=False):
+    """One pass on the workers: ValueError for infinities, NaN (unless allowed) or rows
+    with nothing observed; returns whether there is any NaN."""
+    dask, _ = import_dask()
+    flags = X.map_blocks(_value_flags, dtype=bool, chunks=((1,) * X.numblocks[0], (3,)))
+    has_nan, has_inf, empty_row = np.asarray(dask.compute(flags.any(axis=0))[0])
+    if has_inf:
+        raise ValueError(f"Input {name} contains infinity or a value too large for "
+                         f"dtype('{X.dtype}').")
+    if has_nan and not allow_nan:
+        raise ValueError(f"Input {name} contains NaN. To treat NaN as a missing entry, set "
+                         "missing=\"marginalize\" (fastem fit: --missing marginalize).")
+    if has_nan and empty_row:
+        raise ValueError(f"Input {name} has a row with no observed value")
+    return bool(has_nan)
+
+
+def rows_like(values, X, name="sample_weight"):
+    """``values`` (NumPy or dask, one per row) as a dask array chunked like X's rows."""
+    _, da = import_dask()
+    if is_dask_collection(values):
+        values = values.to_dask_array(lengths=True) if hasattr(values, "to_dask_array") \
+            else values
+        values = values.rechunk((X.chunks[0],))
+    else:
+        values = da.from_array(np.asarray(values, dtype=np.float64), chunks=(X.chunks[0],))
+    if values.ndim != 1 or values.shape[0] != X.shape[0]:
+        raise ValueError(f"{name} must have one entry per row of X ({X.shape[0]}), got shape "
+                         f"{values.shape}")
+    return values.astype(np.float64)
+
+
+def map_rows(function, X, *, columns=None, dtype=np.float64):
+    """``function`` (NumPy rows -> per-row results) over the row partitions of X.
+
+    ``columns`` is the number of result columns (None: one value per row).
+    """
+    if columns is None:
+        return X.map_blocks(function, dtype=dtype, drop_axis=1, chunks=(X.chunks[0],))
+    return X.map_blocks(function, dtype=dtype, chunks=(X.chunks[0], (columns,)))
+
+
+def _run_bounds(ids):
+    """Per partition: the ids of its first and last rows, and where runs of equal ids
+    start (local row positions)."""
+    ids = np.asarray(ids)
+    if ids.size == 0:
+        return [(None, None, np.zeros(1, dtype=np.int64))]
+    change = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    bounds = np.concatenate([[0], change, [ids.size]]).astype(np.int64)
+    return [(ids[0], ids[-1], bounds)]
+
+
+def sequence_bounds(ids):
+    """Per partition, the cumulative lengths of its sequences (runs of equal ids).
+
+    ValueError naming the sequence when one spans two partitions.
+    """
+    dask, _ = import_dask()
+    parts = ids.to_delayed().ravel()
+    runs = dask.compute(*[dask.delayed(_run_bounds)(p) for p in parts])
+    runs = [r[0] for r in runs]
+    for p in range(1, len(runs)):
+        last, first = runs[p - 1][1], runs[p][0]
+        if last is not None and first is not None and last == first:
+            raise ValueError(
+                f"sequence {last!r} spans partitions {p - 1} and {p}; every partition must "
+                "hold whole sequences: repartition on the sequence column, e.g. "
+                "df.set_index(column) or df.shuffle(column) followed by sorting within "
+                "partitions")
+    return [bounds for _, _, bounds in runs]
+
+
+def check_weights(weights, name="sample_weight"):
+    """One pass on the workers: ValueError for negative or non-finite weights, or a zero sum."""
+    dask, da = import_dask()
+    finite, smallest, total = dask.compute(da.isfinite(weights).all(), weights.min(),
+                                           weights.sum())
+    if not finite:
+        raise ValueError(f"{name} contains NaN or infinity")
+    if smallest < 0:
+        raise ValueError(f"{name} must be non-negative")
+    if total <= 0:
+        raise ValueError(f"{name} must not be all zero")
+
+
+def set_feature_names(estimator, rows):
+    """``feature_names_in_`` from a dataframe's columns (dropped for arrays), as
+    scikit-learn does for pandas input."""
+    if rows.feature_names is not None:
+        estimator.feature_names_in_ = np.asarray(rows.feature_names, dtype=object)
+    else:
+        estimator.__dict__.pop("feature_names_in_", None)
+
+
+def _threaded(function):
+    """``function`` run with the worker's thread count (see the backend)."""
+    from ._runtime import threads
+    from .engine.dask_backend import _worker_threads
+
+    def run(block):
+        with threads(_worker_threads()):
+            return function(np.asarray(block))
+
+    return run
+
+
+def lazy_rows(estimator, method, X, *, columns=None, dtype=np.float64):
+    """``estimator.<method>`` over the partitions of dask X, as a lazy dask array."""
+    names = getattr(estimator, "feature_names_in_", None)
+    rows = as_dask_rows(X, feature_names=None if names is None else list(names)
+                        if _is_dataframe(X) else None)
+    n_features = getattr(estimator, "n_features_in_", None)
+    if n_features is not None and rows.X.shape[1] != n_features:
+        raise ValueError(f"X has {rows.X.shape[1]} features, but {type(estimator).__name__} "
+                         f"is expecting {n_features} features as input.")
+    return map_rows(_threaded(getattr(estimator, method)), rows.X, columns=columns,
+                    dtype=dtype)
