@@ -9,6 +9,8 @@ travels to the workers; the results stay lazy, as dask-ml users expect).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .engine.dask_backend import import_dask, is_dask_collection
@@ -84,7 +86,9 @@ def as_dask_rows(data, name="X", *, feature_names=None, id_column=None, dtype=No
     if len(X.chunks[1]) != 1:
         X = X.rechunk({1: -1})
     if ids is not None:
-        ids = ids.to_dask_array(lengths=True)
+        with warnings.catch_warnings():  # string ids become object arrays: that is fine
+            warnings.simplefilter("ignore", UserWarning)
+            ids = ids.to_dask_array(lengths=True)
     return DaskRows(X, names, ids)
 
 
@@ -212,3 +216,103 @@ def lazy_rows(estimator, method, X, *, columns=None, dtype=np.float64):
                          f"is expecting {n_features} features as input.")
     return map_rows(_threaded(getattr(estimator, method)), rows.X, columns=columns,
                     dtype=dtype)
+
+
+def partition_bounds(X, lengths, ids=None, name="X"):
+    """Per row partition of X, the cumulative lengths of its whole sequences.
+
+    ``ids`` (a sequence-id column) or ``lengths`` (NumPy, summing to the rows)
+    give the sequences; with neither, X is one sequence and must be one partition.
+    ValueError naming the sequence that spans two partitions.
+    """
+    offsets = np.concatenate([[0], np.cumsum(X.chunks[0])]).astype(np.int64)
+    if ids is not None:
+        return sequence_bounds(ids)
+    if lengths is None:
+        if len(offsets) > 2:
+            raise ValueError(f"{name} is one sequence (lengths=None) but has {len(offsets) - 1} "
+                             "partitions; give lengths, or a sequence-id column of a dataframe")
+        return [np.array([0, offsets[-1]], dtype=np.int64)]
+    lengths = np.asarray(lengths)
+    if lengths.ndim != 1 or lengths.dtype.kind not in "iu" or np.any(lengths < 1):
+        raise ValueError("lengths must be positive integers")
+    cumulative = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    if cumulative[-1] != offsets[-1]:
+        raise ValueError(f"lengths sum to {cumulative[-1]}, but {name} has {offsets[-1]} rows")
+    inside = np.searchsorted(cumulative, offsets[1:-1])
+    for offset, position in zip(offsets[1:-1], inside, strict=True):
+        if cumulative[position] != offset:
+            raise ValueError(
+                f"sequence {position - 1} (rows {cumulative[position - 1]} to "
+                f"{cumulative[position] - 1}) spans two partitions at row {offset}; every "
+                "partition must hold whole sequences (rechunk X on sequence boundaries)")
+    return [cumulative[(cumulative >= lo) & (cumulative <= hi)] - lo
+            for lo, hi in zip(offsets[:-1], offsets[1:], strict=True)]
+
+
+def _validate_partition(estimator, part):
+    """Worker side: an HMM's validation of one partition: (X, missing rows, feature count)."""
+    X, missing = estimator._validate(np.asarray(part), fitting=True)
+    if missing is None:
+        missing = np.zeros(X.shape[0], dtype=bool)
+    return X, missing, estimator._n_emission_features(X)
+
+
+def validated_sequences(estimator, X):
+    """HMM input validated on the workers: (dask X as the kernels read it, dask mask of
+    missing rows, per-partition emission feature counts)."""
+    dask, da = import_dask()
+    parts = X.to_delayed().ravel()
+    checked = dask.persist(*[dask.delayed(_validate_partition)(estimator, p) for p in parts])
+    first = dask.compute(checked[0])[0][0]
+    features = dask.compute(*[dask.delayed(lambda c: c[2])(c) for c in checked])
+    arrays, masks = [], []
+    for c, rows in zip(checked, X.chunks[0], strict=True):
+        arrays.append(da.from_delayed(dask.delayed(lambda c: c[0])(c),
+                                      shape=(rows,) + first.shape[1:], dtype=first.dtype))
+        masks.append(da.from_delayed(dask.delayed(lambda c: c[1])(c), shape=(rows,),
+                                     dtype=bool))
+    return da.concatenate(arrays), da.concatenate(masks), list(features)
+
+
+def lazy_sequences(estimator, method, X, lengths, *, columns=None, dtype=np.float64):
+    """``estimator.<method>(part, part_lengths)`` over the partitions of dask X (whole
+    sequences each), concatenated lazily; ``columns`` as in :func:`map_rows`."""
+    dask, da = import_dask()
+    rows, bounds = _sequence_input(estimator, X, lengths)
+    pieces = []
+    for part, b, n in zip(rows.X.to_delayed().ravel(), bounds, rows.X.chunks[0], strict=True):
+        call = dask.delayed(_threaded_sequences(getattr(estimator, method)))(part, np.diff(b))
+        shape = (n,) if columns is None else (n, columns)
+        pieces.append(da.from_delayed(call, shape=shape, dtype=dtype))
+    return da.concatenate(pieces)
+
+
+def sequence_scores(estimator, X, lengths):
+    """The sum over partitions of ``estimator.score(part, part_lengths)`` (a float)."""
+    dask, _ = import_dask()
+    rows, bounds = _sequence_input(estimator, X, lengths)
+    calls = [dask.delayed(_threaded_sequences(estimator.score))(part, np.diff(b))
+             for part, b in zip(rows.X.to_delayed().ravel(), bounds, strict=True)]
+    return float(sum(dask.compute(*calls)))
+
+
+def _sequence_input(estimator, X, lengths):
+    names = getattr(estimator, "feature_names_in_", None)
+    id_column = lengths if isinstance(lengths, str) else None
+    rows = as_dask_rows(X, id_column=id_column,
+                        feature_names=list(names) if names is not None and _is_dataframe(X)
+                        else None)
+    bounds = partition_bounds(rows.X, None if id_column else lengths, rows.ids)
+    return rows, bounds
+
+
+def _threaded_sequences(function):
+    from ._runtime import threads
+    from .engine.dask_backend import _worker_threads
+
+    def run(part, lengths):
+        with threads(_worker_threads()):
+            return function(np.asarray(part), lengths)
+
+    return run

@@ -99,6 +99,8 @@ class DaskBackend(_Backend):
         persisted = iter(dask.persist(*lazy))
         X, weights, missing = (next(persisted) if _is_lazy(a) else a
                                for a in (X, weights, missing))
+        # The persisted collections own the workers' copies: keep them for the fit.
+        self._persisted = (X, weights, missing)
         self.X = X
         row_chunks = X.chunks[0]
         self.n_rows = int(sum(row_chunks))

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _dask_io as dask_io
 from .. import _validation as v
 from .._base import EstimatorBase, transactional
 from .._runtime import threads
@@ -40,6 +41,7 @@ from ..engine import (
     run_em,
 )
 from ..engine.backends import STREAM_CHUNK_ROWS
+from ..engine.dask_backend import DaskBackend, is_dask_collection
 from ..engine.packing import probability_rows
 from ..kernels import hmm as hk
 from ..mixture.missing import mean_imputed
@@ -639,7 +641,9 @@ class BaseHMM(EstimatorBase):
         self
         """
         self._check_common()
-        if callable(X) or isinstance(X, np.memmap):
+        if is_dask_collection(X):
+            backend, n_features = self._dask_backend(X, lengths, sample_weight)
+        elif callable(X) or isinstance(X, np.memmap):
             backend, n_features = self._stream_backend(X, lengths, sample_weight)
         else:
             block = self._checked_block(X, lengths, sample_weight)
@@ -673,6 +677,9 @@ class BaseHMM(EstimatorBase):
         self._set_parameters(run.params)
         self._drop_caches()
         self.__dict__.pop("_online", None)
+        dask_rows = self.__dict__.pop("_dask_feature_names", None)
+        if dask_rows is not None:
+            dask_io.set_feature_names(self, dask_rows)
         n_values = (sum(block.X.size for block in backend.blocks())
                     if isinstance(backend, LocalBackend) else np.inf)  # (a stream is large)
         n_free = self._n_parameters()
@@ -749,6 +756,37 @@ class BaseHMM(EstimatorBase):
         backend = StreamBackend(blocks)
         first = backend.initialization_block()
         return backend, self._n_emission_features(first.X)
+
+    def _dask_backend(self, X, lengths, sample_weight):
+        """A DaskBackend over a dask array (``lengths`` aligned with its partitions) or a
+        dask dataframe (``lengths`` may name its sequence-id column), validated on the
+        workers; and the emission feature count."""
+        id_column = lengths if isinstance(lengths, str) else None
+        rows = dask_io.as_dask_rows(X, id_column=id_column)
+        bounds = dask_io.partition_bounds(rows.X, None if id_column else lengths, rows.ids)
+        n_sequences = sum(len(b) - 1 for b in bounds)
+        if rows.X.shape[0] < self.n_components:
+            raise ValueError(f"X has {rows.X.shape[0]} samples, fewer than n_components="
+                             f"{self.n_components}")
+        weights = None
+        if sample_weight is not None:
+            weights = v.check_sample_weight(sample_weight, n_sequences)
+            if not np.any(weights > 0):
+                raise ValueError("sample_weight must have at least one positive weight")
+        validated, missing, features = dask_io.validated_sequences(self, rows.X)
+        n_features = self._adopt_emission_features(features)
+        self._check_priors(n_features)
+        self._dask_feature_names = rows
+        return (DaskBackend(validated, weights, bounds,
+                            missing if self.missing == "marginalize" else None),
+                n_features)
+
+    def _adopt_emission_features(self, per_partition):
+        """The emission feature count of data validated in parts (the same in every part
+        for most emissions)."""
+        if len(set(per_partition)) != 1:
+            raise ValueError(f"partitions of X have different feature counts: {per_partition}")
+        return per_partition[0]
 
     @transactional
     def partial_fit(self, X: ArrayLike, lengths: ArrayLike | None = None,
@@ -848,6 +886,10 @@ class BaseHMM(EstimatorBase):
         -------
         log_prob : float, or ndarray of shape (n_sequences,)
         """
+        if is_dask_collection(X):
+            if per_sequence:
+                raise ValueError("per_sequence=True is not available for dask input")
+            return dask_io.sequence_scores(self, X, lengths)
         X, missing, bounds, params = self._prepare(X, lengths)
         log_b = self._emission_table(X, missing, params)
         loglik = np.empty(len(bounds) - 1)
@@ -864,13 +906,23 @@ class BaseHMM(EstimatorBase):
         -------
         log_prob : float
         posteriors : ndarray of shape (n_samples, n_components)
+
+        With dask input, the log-likelihood is computed and the posteriors stay lazy.
         """
+        if is_dask_collection(X):
+            return (self.score(X, lengths),
+                    dask_io.lazy_sequences(self, "predict_proba", X, lengths,
+                                           columns=self.n_components))
         X, missing, bounds, params = self._prepare(X, lengths)
         loglik, posteriors = self._posteriors(X, missing, bounds, params)
         return float(loglik.sum()), posteriors
 
     def predict_proba(self, X: ArrayLike, lengths: ArrayLike | None = None) -> FloatArray:
-        """Posterior state probabilities, shape (n_samples, n_components)."""
+        """Posterior state probabilities, shape (n_samples, n_components) (lazy for dask
+        input)."""
+        if is_dask_collection(X):
+            return dask_io.lazy_sequences(self, "predict_proba", X, lengths,
+                                          columns=self.n_components)
         return self.score_samples(X, lengths)[1]
 
     @_without_caches
@@ -908,7 +960,9 @@ class BaseHMM(EstimatorBase):
         return float(logprob.sum()), states
 
     def predict(self, X: ArrayLike, lengths: ArrayLike | None = None) -> IntArray:
-        """Most likely state at each step (by ``algorithm``)."""
+        """Most likely state at each step (by ``algorithm``; lazy for dask input)."""
+        if is_dask_collection(X):
+            return dask_io.lazy_sequences(self, "predict", X, lengths, dtype=np.int64)
         return self.decode(X, lengths)[1]
 
     def sample(self, n_samples: int = 1, random_state: RandomStateLike = None,

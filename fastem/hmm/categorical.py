@@ -110,6 +110,11 @@ class CategoricalHMM(ProbabilityEmissions, BaseHMM):
     def _n_emission_features(self, X):
         return self._fit_n_symbols
 
+    def _adopt_emission_features(self, per_partition):
+        # Each partition saw its own largest symbol: the alphabet is the largest of all.
+        self._fit_n_symbols = max(per_partition)
+        return self._fit_n_symbols
+
     def _check_emission_priors(self, n_features):
         v.check_prior(self.emissionprob_prior, "emissionprob_prior",
                       (self.n_components, n_features), low=0.0)

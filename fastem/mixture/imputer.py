@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _dask_io as dask_io
 from .. import _validation as v
 from .._base import EstimatorBase, transactional
 from .._runtime import threads
@@ -18,6 +19,7 @@ from .._typing import (
     RandomStateLike,
     Self,
 )
+from ..engine.dask_backend import is_dask_collection
 from .gaussian_mixture import GaussianMixture
 from .missing import conditional_fill
 
@@ -104,6 +106,8 @@ class EMImputer(EstimatorBase):
         v.check_bool(self.sample_posterior, "sample_posterior")
         names = getattr(X, "columns", None)
         self.mixture_ = self._mixture().fit(X)
+        if is_dask_collection(X):  # a dask dataframe's numeric columns were used
+            names = getattr(self.mixture_, "feature_names_in_", None)
         self.n_features_in_ = self.mixture_.n_features_in_
         if names is not None and all(isinstance(name, str) for name in names):
             self.feature_names_in_ = np.asarray(names, dtype=object)
@@ -143,9 +147,12 @@ class EMImputer(EstimatorBase):
 
         Returns
         -------
-        X_filled : ndarray of shape (n_samples, n_features), float64
+        X_filled : ndarray of shape (n_samples, n_features), float64 (a lazy dask array
+            for dask input)
         """
         self._check_is_fitted()
+        if is_dask_collection(X):
+            return dask_io.lazy_rows(self, "transform", X, columns=self.n_features_in_)
         X = self.mixture_._validate_X(X)
         rng = v.check_random_state(self.random_state) if self.sample_posterior else None
         with threads(self.n_threads, self.mixture_._work(*X.shape)):

@@ -1,0 +1,228 @@
+"""Fits on dask collections (issue 14): a LocalCluster of real worker processes gives the
+in-memory results, bitwise when partitions are cut on segment boundaries."""
+
+import os
+import signal
+import sys
+
+import numpy as np
+import pytest
+
+import fastem
+from fastem.engine import Block, pass_stats
+from fastem.engine.backends import add_segments, indexed_pieces, segment_sums
+from fastem.engine.units import SEGMENT_ROWS
+from fastem.mixture.covariance import SPECS
+from fastem.mixture.model import GaussianMixtureModel
+
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+pd = pytest.importorskip("pandas")
+
+SEGMENT = SEGMENT_ROWS
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=40)
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def _mixture_data(n=2 * SEGMENT, d=3, seed=0):
+    rng = np.random.RandomState(seed)
+    centres = rng.normal(scale=4.0, size=(3, d))
+    return centres[rng.randint(0, 3, size=n)] + rng.normal(size=(n, d))
+
+
+def _assert_same_mixture(a, b, exact):
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        if exact:
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+        else:
+            np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-10,
+                                       atol=1e-12, err_msg=name)
+    assert a.n_iter_ == b.n_iter_
+    if exact:
+        assert a.lower_bound_ == b.lower_bound_
+    else:
+        assert a.lower_bound_ == pytest.approx(b.lower_bound_, rel=1e-10)
+
+
+# -- the reduction rule, without a cluster -----------------------------------------------
+def test_partitions_on_segment_boundaries_reduce_to_the_in_memory_sums_bitwise():
+    X = _mixture_data(n=2 * SEGMENT + 5000)
+    model = GaussianMixtureModel(SPECS["full"], 3, 3, 1e-6, "kmeans")
+    params = model.initialize(Block(X), np.random.RandomState(0))
+    whole = pass_stats(model, params, [Block(X)])
+    prepared, shift = model.prepare(params), model.shift(params)
+
+    def parallel(cuts):
+        segments = []
+        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):  # each part on its own
+            pieces = indexed_pieces([Block(X[lo:hi])], offset=lo)
+            segments += segment_sums(model, prepared, shift, pieces)
+        return add_segments(model, shift, segments)
+
+    aligned = parallel([0, SEGMENT, 2 * SEGMENT, len(X)])
+    np.testing.assert_array_equal(aligned.flat, whole.flat)
+    unaligned = parallel([0, 100_000, 200_000, len(X)])
+    # Sums of centred values cancel to ~1e-3 from terms of ~1e5: compare on that scale.
+    np.testing.assert_allclose(unaligned.flat, whole.flat, rtol=1e-12, atol=1e-9)
+
+
+# -- mixtures ------------------------------------------------------------------------------
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_mixture_on_aligned_partitions_equals_the_in_memory_fit_bitwise(client,
+                                                                        covariance_type):
+    X = _mixture_data()
+    options = dict(n_components=3, covariance_type=covariance_type, random_state=0,
+                   max_iter=8, tol=0.0)
+    with pytest.warns(fastem.ConvergenceWarning):
+        memory = fastem.GaussianMixture(**options).fit(X)
+    with pytest.warns(fastem.ConvergenceWarning):
+        cluster = fastem.GaussianMixture(**options).fit(da.from_array(X, chunks=(SEGMENT, 3)))
+    _assert_same_mixture(cluster, memory, exact=True)
+
+
+def test_mixture_on_unaligned_partitions_and_weights_agree_to_round_off(client):
+    X = _mixture_data(n=150_000)
+    weights = np.random.RandomState(1).uniform(0.5, 2.0, size=len(X))
+    options = dict(n_components=3, random_state=0, max_iter=6, tol=0.0)
+    with pytest.warns(fastem.ConvergenceWarning):
+        memory = fastem.GaussianMixture(**options).fit(X, sample_weight=weights)
+    with pytest.warns(fastem.ConvergenceWarning):
+        cluster = fastem.GaussianMixture(**options).fit(da.from_array(X, chunks=(40_000, 3)),
+                                                        sample_weight=weights)
+    _assert_same_mixture(cluster, memory, exact=False)
+
+
+def test_dask_predictions_match_numpy(client):
+    X = _mixture_data(n=20_000)
+    model = fastem.GaussianMixture(3, random_state=0).fit(X)
+    Xd = da.from_array(X, chunks=(7_000, 3))
+    labels = model.predict(Xd)
+    assert isinstance(labels, da.Array)
+    np.testing.assert_array_equal(labels.compute(), model.predict(X))
+    np.testing.assert_array_equal(model.score_samples(Xd).compute(), model.score_samples(X))
+    np.testing.assert_array_equal(model.predict_proba(Xd).compute(), model.predict_proba(X))
+    assert model.score(Xd) == pytest.approx(model.score(X), rel=1e-12)
+
+
+def test_dataframe_uses_its_numeric_columns_and_remembers_them(client):
+    X = _mixture_data(n=6_000)
+    frame = pd.DataFrame({"a": X[:, 0], "label": "text", "b": X[:, 1], "c": X[:, 2]})
+    ddf = dd.from_pandas(frame, npartitions=3)
+    model = fastem.GaussianMixture(3, random_state=0).fit(ddf)
+    assert list(model.feature_names_in_) == ["a", "b", "c"]
+    reference = fastem.GaussianMixture(3, random_state=0).fit(X)
+    np.testing.assert_allclose(model.means_, reference.means_, rtol=1e-10)
+    reordered = dd.from_pandas(frame[["c", "b", "label", "a"]], npartitions=2)
+    np.testing.assert_array_equal(model.predict(reordered).compute(), reference.predict(X))
+
+
+def test_missing_data_mixture_and_imputer_on_dask(client):
+    X = _mixture_data()
+    holes = np.random.RandomState(3).uniform(size=X.shape) < 0.1
+    holes[holes.all(axis=1)] = False
+    X[holes] = np.nan
+    options = dict(n_components=3, random_state=0, max_iter=5, tol=0.0, missing="marginalize")
+    with pytest.warns(fastem.ConvergenceWarning):
+        memory = fastem.GaussianMixture(**options).fit(X)
+    with pytest.warns(fastem.ConvergenceWarning):
+        cluster = fastem.GaussianMixture(**options).fit(da.from_array(X, chunks=(SEGMENT, 3)))
+    _assert_same_mixture(cluster, memory, exact=True)
+    imputer = fastem.EMImputer(3, random_state=0, max_iter=5).fit(X[:20_000])
+    filled = imputer.transform(da.from_array(X[:20_000], chunks=(6_000, 3)))
+    np.testing.assert_array_equal(filled.compute(), imputer.transform(X[:20_000]))
+
+
+def test_a_worker_killed_during_the_fit_changes_nothing(client):
+    X = _mixture_data()
+    options = dict(n_components=3, random_state=0, max_iter=8, tol=0.0)
+    with pytest.warns(fastem.ConvergenceWarning):
+        memory = fastem.GaussianMixture(**options).fit(X)
+    killed = []
+
+    def kill_a_worker(iteration, objective, model):
+        if iteration == 3 and not killed:
+            address, pid = sorted(client.run(os.getpid).items())[0]
+            os.kill(pid, signal.SIGKILL)  # the nanny restarts it; dask reruns its tasks
+            killed.append(address)
+
+    with pytest.warns(fastem.ConvergenceWarning):
+        cluster = fastem.GaussianMixture(**options, callback=kill_a_worker).fit(
+            da.from_array(X, chunks=(SEGMENT, 3)))
+    assert killed
+    _assert_same_mixture(cluster, memory, exact=True)
+
+
+# -- hidden Markov models ------------------------------------------------------------------
+def _hmm_data(n_sequences, length, seed=0):
+    rng = np.random.RandomState(seed)
+    states = np.repeat(rng.randint(0, 3, size=n_sequences * length // 64 + 1), 64)
+    X = rng.normal(size=(n_sequences * length, 2)) + 3.0 * states[:n_sequences * length, None]
+    return X, np.full(n_sequences, length)
+
+
+def test_gaussian_hmm_on_aligned_partitions_equals_the_in_memory_fit_bitwise(client):
+    X, lengths = _hmm_data(256, 1024)  # 128 sequences fill one segment exactly
+    options = dict(n_components=3, random_state=0, n_iter=5, tol=-np.inf)
+    memory = fastem.GaussianHMM(**options).fit(X, lengths)
+    cluster = fastem.GaussianHMM(**options).fit(da.from_array(X, chunks=(SEGMENT, 2)), lengths)
+    for name in ("startprob_", "transmat_", "means_", "covars_"):
+        np.testing.assert_array_equal(getattr(cluster, name), getattr(memory, name))
+    assert cluster.monitor_.history == memory.monitor_.history
+    Xd = da.from_array(X[:20 * 1024], chunks=(5 * 1024, 2))
+    np.testing.assert_array_equal(cluster.predict(Xd, lengths[:20]).compute(),
+                                  memory.predict(X[:20 * 1024], lengths[:20]))
+    assert cluster.score(Xd, lengths[:20]) == pytest.approx(
+        memory.score(X[:20 * 1024], lengths[:20]), rel=1e-12)
+
+
+def test_hmm_from_a_dataframe_with_a_sequence_id_column(client):
+    X, lengths = _hmm_data(30, 200)
+    ids = np.repeat(np.arange(30) * 7, 200)  # any id values; sequences are runs
+    frame = pd.DataFrame({"series": ids, "x": X[:, 0], "y": X[:, 1]})
+    ddf = dd.from_pandas(frame, npartitions=3, sort=False)
+    options = dict(n_components=3, random_state=0, n_iter=5, tol=-np.inf)
+    memory = fastem.GaussianHMM(**options).fit(X, lengths)
+    cluster = fastem.GaussianHMM(**options).fit(ddf, lengths="series")
+    np.testing.assert_allclose(cluster.means_, memory.means_, rtol=1e-10)
+    np.testing.assert_allclose(cluster.transmat_, memory.transmat_, rtol=1e-10, atol=1e-14)
+    assert list(cluster.feature_names_in_) == ["x", "y"]
+
+
+def test_a_partition_that_splits_a_sequence_is_refused_with_its_name():
+    X, lengths = _hmm_data(10, 100)
+    with pytest.raises(ValueError, match=r"sequence 2 \(rows 200 to 299\) spans two partitions"):
+        fastem.GaussianHMM(2).fit(da.from_array(X, chunks=(250, 2)), lengths)
+    frame = pd.DataFrame({"id": np.repeat(["a", "b", "c", "d"], 250), "x": X[:, 0]})
+    ddf = dd.from_pandas(frame, npartitions=1).repartition(divisions=[0, 300, 999])
+    with pytest.raises(ValueError, match="sequence 'b' spans partitions 0 and 1"):
+        fastem.GaussianHMM(2).fit(ddf, lengths="id")
+    with pytest.raises(ValueError, match="one sequence"):
+        fastem.GaussianHMM(2).fit(da.from_array(X, chunks=(500, 2)))
+
+
+def test_categorical_hmm_learns_the_alphabet_over_all_partitions():
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 4, size=(2_000, 1))
+    X[1_999] = 6  # the largest symbol is in the last partition only
+    cluster = fastem.CategoricalHMM(2, random_state=0, n_iter=3).fit(
+        da.from_array(X, chunks=(500, 1)), [500] * 4)
+    memory = fastem.CategoricalHMM(2, random_state=0, n_iter=3).fit(X, [500] * 4)
+    assert cluster.emissionprob_.shape == (2, 7)
+    np.testing.assert_allclose(cluster.emissionprob_, memory.emissionprob_, rtol=1e-10)
+
+
+# -- dask stays optional ---------------------------------------------------------------------
+def test_without_dask_a_dask_input_names_the_extra(monkeypatch):
+    Xd = da.from_array(_mixture_data(n=1_000), chunks=(500, 3))
+    for name in [m for m in sys.modules if m == "dask" or m.startswith("dask.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ImportError, match=r"fastem\[dask\]"):
+        fastem.GaussianMixture(2).fit(Xd)
