@@ -194,13 +194,14 @@ def set_feature_names(estimator, rows):
 
 
 def _threaded(function):
-    """``function`` run with the worker's thread count (see the backend)."""
+    """``function(part, *args)`` run on a NumPy part with the worker's thread count (see
+    the backend)."""
     from ._runtime import threads
     from .engine.dask_backend import _worker_threads
 
-    def run(block):
+    def run(part, *args):
         with threads(_worker_threads()):
-            return function(np.asarray(block))
+            return function(np.asarray(part), *args)
 
     return run
 
@@ -255,7 +256,7 @@ def _validate_partition(estimator, part):
     X, missing = estimator._validate(np.asarray(part), fitting=True)
     if missing is None:
         missing = np.zeros(X.shape[0], dtype=bool)
-    return X, missing, estimator._n_emission_features(X)
+    return X, missing, (estimator._n_emission_features(X), X.shape[1:], X.dtype.str)
 
 
 def validated_sequences(estimator, X):
@@ -264,12 +265,14 @@ def validated_sequences(estimator, X):
     dask, da = import_dask()
     parts = X.to_delayed().ravel()
     checked = dask.persist(*[dask.delayed(_validate_partition)(estimator, p) for p in parts])
-    first = dask.compute(checked[0])[0][0]
-    features = dask.compute(*[dask.delayed(lambda c: c[2])(c) for c in checked])
+    # Only the small metadata comes to the client; the validated parts stay on the workers.
+    meta = dask.compute(*[dask.delayed(lambda c: c[2])(c) for c in checked])
+    features = [m[0] for m in meta]
+    tail, dtype = meta[0][1], np.dtype(meta[0][2])
     arrays, masks = [], []
     for c, rows in zip(checked, X.chunks[0], strict=True):
         arrays.append(da.from_delayed(dask.delayed(lambda c: c[0])(c),
-                                      shape=(rows,) + first.shape[1:], dtype=first.dtype))
+                                      shape=(rows,) + tail, dtype=dtype))
         masks.append(da.from_delayed(dask.delayed(lambda c: c[1])(c), shape=(rows,),
                                      dtype=bool))
     return da.concatenate(arrays), da.concatenate(masks), list(features)
@@ -282,7 +285,7 @@ def lazy_sequences(estimator, method, X, lengths, *, columns=None, dtype=np.floa
     rows, bounds = _sequence_input(estimator, X, lengths)
     pieces = []
     for part, b, n in zip(rows.X.to_delayed().ravel(), bounds, rows.X.chunks[0], strict=True):
-        call = dask.delayed(_threaded_sequences(getattr(estimator, method)))(part, np.diff(b))
+        call = dask.delayed(_threaded(getattr(estimator, method)))(part, np.diff(b))
         shape = (n,) if columns is None else (n, columns)
         pieces.append(da.from_delayed(call, shape=shape, dtype=dtype))
     return da.concatenate(pieces)
@@ -292,7 +295,7 @@ def sequence_scores(estimator, X, lengths):
     """The sum over partitions of ``estimator.score(part, part_lengths)`` (a float)."""
     dask, _ = import_dask()
     rows, bounds = _sequence_input(estimator, X, lengths)
-    calls = [dask.delayed(_threaded_sequences(estimator.score))(part, np.diff(b))
+    calls = [dask.delayed(_threaded(estimator.score))(part, np.diff(b))
              for part, b in zip(rows.X.to_delayed().ravel(), bounds, strict=True)]
     return float(sum(dask.compute(*calls)))
 
@@ -305,14 +308,3 @@ def _sequence_input(estimator, X, lengths):
                         else None)
     bounds = partition_bounds(rows.X, None if id_column else lengths, rows.ids)
     return rows, bounds
-
-
-def _threaded_sequences(function):
-    from ._runtime import threads
-    from .engine.dask_backend import _worker_threads
-
-    def run(part, lengths):
-        with threads(_worker_threads()):
-            return function(np.asarray(part), lengths)
-
-    return run
