@@ -8,11 +8,16 @@ import warnings
 import numpy as np
 
 
-def warmup(float32: bool = True, hmm: bool = True, verbose: int = False) -> None:
+def warmup(float32: bool = True, hmm: bool = True, missing: bool = True,
+           verbose: int = False) -> float:
     """Compile (or load from the on-disk cache) the kernels that fits commonly use.
 
     Call it once at service start-up or in a Docker build step, so that the
-    first request does not pay for compilation. Compiled kernels are cached on
+    first request does not pay for compilation. Before starting Dask workers, run
+    it in a process of its own (``fastem warmup``): numba's code for a kernel it
+    compiles in the running process can differ at round-off from the code it
+    loads from its cache, so processes that are to agree bitwise (a client and
+    its workers) should all load the kernels from the cache. Compiled kernels are cached on
     disk next to fastem's sources, or in numba's user-wide cache directory
     when that is read-only (``NUMBA_CACHE_DIR`` moves it).
 
@@ -22,6 +27,8 @@ def warmup(float32: bool = True, hmm: bool = True, verbose: int = False) -> None
         Also compile the float32 kernels of GaussianMixture.
     hmm : bool, default=True
         Also compile the HMM kernels (Gaussian and categorical emissions).
+    missing : bool, default=True
+        Also compile the missing-data kernels (``missing="marginalize"``).
     verbose : bool, default=False
         Print what was compiled and how long it took.
 
@@ -48,6 +55,12 @@ def warmup(float32: bool = True, hmm: bool = True, verbose: int = False) -> None
             if verbose:
                 print(f"GaussianMixture {np.dtype(dtype).name}: "
                       f"{time.perf_counter() - started:.1f} s", flush=True)
+        if missing:
+            holes = X.copy()
+            holes[::5, 1] = np.nan
+            GaussianMixture(2, max_iter=2, random_state=0, missing="marginalize").fit(holes)
+            if verbose:
+                print(f"missing data: {time.perf_counter() - started:.1f} s", flush=True)
         if hmm:
             model = GaussianHMM(2, n_iter=2, random_state=0).fit(X, [32, 32])
             model.score(X)

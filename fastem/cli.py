@@ -555,10 +555,22 @@ def _parser():
     select.add_argument("--plot", help="draw BIC curves (PNG)")
     select.set_defaults(run=_command_select)
 
+    warm = commands.add_parser(
+        "warmup", help="compile the kernels into numba's cache (before starting workers)")
+    warm.set_defaults(run=_command_warmup)
+
     bench = commands.add_parser("bench", help="compare with scikit-learn and hmmlearn")
     bench.add_argument("--quick", action="store_true", help="one tenth of the rows")
     bench.set_defaults(run=_command_bench)
     return parser
+
+
+def _command_warmup(args):
+    from ._warmup import warmup
+
+    seconds = warmup(verbose=True)
+    print(f"kernels compiled or loaded from numba's cache in {seconds:.1f} s")
+    return 0
 
 
 def _interrupted(error):

@@ -134,9 +134,7 @@ def test_missing_data_mixture_and_imputer_on_dask(client):
         memory = fastem.GaussianMixture(**options).fit(X)
     with pytest.warns(fastem.ConvergenceWarning):
         cluster = fastem.GaussianMixture(**options).fit(da.from_array(X, chunks=(SEGMENT, 3)))
-    # Bitwise on some machines; on CI a 1-ulp difference was seen (workers run NumPy's
-    # BLAS on one thread, see the issue note), so round-off is the promise here.
-    _assert_same_mixture(cluster, memory, exact=False)
+    _assert_same_mixture(cluster, memory, exact=True)
     imputer = fastem.EMImputer(3, random_state=0, max_iter=5).fit(X[:20_000])
     filled = imputer.transform(da.from_array(X[:20_000], chunks=(6_000, 3)))
     np.testing.assert_array_equal(filled.compute(), imputer.transform(X[:20_000]))
@@ -175,11 +173,9 @@ def test_gaussian_hmm_on_aligned_partitions_equals_the_in_memory_fit(client):
     options = dict(n_components=3, random_state=0, n_iter=5, tol=-np.inf)
     memory = fastem.GaussianHMM(**options).fit(X, lengths)
     cluster = fastem.GaussianHMM(**options).fit(da.from_array(X, chunks=(SEGMENT, 2)), lengths)
-    # As for missing data: bitwise here, a 1-ulp difference on CI (see the issue note).
     for name in ("startprob_", "transmat_", "means_", "covars_"):
-        np.testing.assert_allclose(getattr(cluster, name), getattr(memory, name), rtol=1e-12,
-                                   atol=1e-15)
-    np.testing.assert_allclose(cluster.monitor_.history, memory.monitor_.history, rtol=1e-12)
+        np.testing.assert_array_equal(getattr(cluster, name), getattr(memory, name))
+    assert cluster.monitor_.history == memory.monitor_.history
     Xd = da.from_array(X[:20 * 1024], chunks=(5 * 1024, 2))
     np.testing.assert_array_equal(cluster.predict(Xd, lengths[:20]).compute(),
                                   memory.predict(X[:20 * 1024], lengths[:20]))

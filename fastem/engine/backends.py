@@ -118,6 +118,21 @@ class _Backend:
     def stats(self, model, params):
         return pass_stats(model, params, self.blocks())
 
+    def map_blocks(self, function: Callable, payload) -> list:
+        """``[function(payload, block, offset)]`` over the blocks in order, ``offset`` being
+        the block's first global row: per-block work whose result is not an additive
+        statistic (rows sampled for an initialisation, say)."""
+        results, offset = [], 0
+        for block in self.blocks():
+            results.append(function(payload, block, offset))
+            offset += block.n_rows
+        return results
+
+    def initialize(self, model, random_state):
+        """A restart's initial parameters: the model initialises from
+        :meth:`initialization_block` (all rows, or a bounded part of them)."""
+        return model.initialize(self.initialization_block(), random_state)
+
 
 class LocalBackend(_Backend):
     """In-memory data, as one or more blocks kept for the whole fit.

@@ -29,6 +29,10 @@ from .protocol import Block
 
 DASK_EXTRA = "pip install 'fastem[dask]'"
 
+INIT_ROWS = 1 << 20
+"""Up to this many rows, initialisation gathers them all on the client (exactly the
+in-memory start); beyond, it runs over the partitions (k-means|| and Lloyd passes)."""
+
 
 def import_dask():
     """``(dask, dask.array)``; ImportError naming the extra when dask is missing."""
@@ -66,10 +70,17 @@ def _partition_segments(payload, X, weights, bounds, missing, offset):
     return [(index, stats.flat) for index, stats in sums]
 
 
-def _fetch_rows(parts, rows):
-    """Worker side: rows ``rows`` (sorted, local indices per part) of each part, stacked."""
-    return np.concatenate([np.asarray(part)[index] for part, index in zip(parts, rows,
-                                                                          strict=True)])
+def _map_partition(function, payload, X, weights, missing, offset):
+    """Worker side: ``function(payload, block, offset)`` on one partition (rows only)."""
+    block = Block(np.ascontiguousarray(X), None if weights is None else np.asarray(weights),
+                  None, missing)
+    with threads(_worker_threads()):
+        return function(payload, block, offset)
+
+
+def _fetch_rows(part, rows):
+    """Worker side: rows ``rows`` (sorted local indices) of one part."""
+    return np.asarray(part)[rows]
 
 
 class DaskBackend(_Backend):
@@ -84,12 +95,13 @@ class DaskBackend(_Backend):
         Per partition, the cumulative lengths of its whole sequences (HMMs).
     missing : dask array of bool or None
         Rows with nothing observed (HMMs).
-    init_rows : int
-        Initialisation uses all rows when there are at most this many, else a
+    init_rows : int, default :data:`INIT_ROWS`
+        Initialisation uses all rows when there are at most this many; else the
+        model's ``initialize_at_scale`` over the partitions when it has one, or a
         sample of this many rows drawn uniformly (reproducibly) over partitions.
     """
 
-    def __init__(self, X, weights=None, bounds=None, missing=None, init_rows=1 << 20):
+    def __init__(self, X, weights=None, bounds=None, missing=None, init_rows=None):
         dask, _ = import_dask()
         self._dask = dask
         if X.ndim == 2 and len(X.chunks[1]) != 1:
@@ -110,7 +122,7 @@ class DaskBackend(_Backend):
         self._sequence_weights = None if _is_lazy(weights) else weights
         self._bounds = bounds
         self._missing = _row_parts(missing, len(self._parts))
-        self.init_rows = int(init_rows)
+        self.init_rows = int(INIT_ROWS if init_rows is None else init_rows)
         self.n_partitions = len(self._parts)
 
     # -- one pass ---------------------------------------------------------------
@@ -136,6 +148,29 @@ class DaskBackend(_Backend):
                     for result in results for index, flat in result]
         return add_segments(model, shift, segments)
 
+    def map_blocks(self, function, payload):
+        """One task per partition (rows only, not sequences), results in partition order."""
+        if self._bounds is not None:
+            raise NotImplementedError("map_blocks over sequences")
+        dask = self._dask
+        shared = dask.delayed(payload, traverse=False)
+        tasks = [dask.delayed(_map_partition, pure=True)(
+                     function, shared, part,
+                     None if self._weights is None else self._weights[p],
+                     None if self._missing is None else self._missing[p], int(self.offsets[p]))
+                 for p, part in enumerate(self._parts)]
+        return list(dask.compute(*tasks, **self._compute_options()))
+
+    def initialize(self, model, random_state):
+        """Up to ``init_rows`` rows, the model initialises from all of them on the client
+        (as in memory, so aligned partitions fit bitwise like the in-memory fit). Beyond
+        that, a model with ``initialize_at_scale`` initialises over the partitions
+        (k-means|| and Lloyd passes on the workers); others from a uniform sample."""
+        if (self.n_rows > self.init_rows and self._bounds is None
+                and hasattr(model, "initialize_at_scale")):
+            return model.initialize_at_scale(self, random_state)
+        return model.initialize(self.initialization_block(), random_state)
+
     def _compute_options(self):
         # Without a distributed client, run the tasks one after the other in this
         # process: each already uses every core through the kernels' threads.
@@ -156,12 +191,12 @@ class DaskBackend(_Backend):
         tasks, per_part = [], []
         for p in np.unique(owner):
             local = chosen[owner == p] - self.offsets[p]
-            tasks.append(dask.delayed(_fetch_rows, pure=True)([self._parts[p]], [local]))
+            tasks.append(dask.delayed(_fetch_rows, pure=True)(self._parts[p], local))
             per_part.append((p, local))
         rows = np.concatenate(dask.compute(*tasks, **self._compute_options()))
         weights = None
         if self._weights is not None:
-            weight_tasks = [dask.delayed(_fetch_rows, pure=True)([self._weights[p]], [local])
+            weight_tasks = [dask.delayed(_fetch_rows, pure=True)(self._weights[p], local)
                             for p, local in per_part]
             weights = np.concatenate(dask.compute(*weight_tasks, **self._compute_options()))
         return Block(rows, weights)

@@ -88,7 +88,7 @@ def run_em(
         if warm_params is not None:
             params = warm_params
         else:
-            params = model.initialize(backend.initialization_block(), random_state)
+            params = backend.initialize(model, random_state)
         objective = warm_objective if warm_params is not None else -np.inf
         if max_iter == 0:
             best = EMRun(params=params, objective=-np.inf)

@@ -306,6 +306,11 @@ class MissingGaussianMixtureModel(GaussianMixtureModel):
         else:
             out.flat += layout.statistics(self.spec, prepared, block.weights)
 
+    def initialize_at_scale(self, backend, random_state):
+        """From a uniform sample of the backend's rows: in memory, too, the start comes
+        from a bounded sample (k-means on mean-imputed rows)."""
+        return self.initialize(backend.initialization_block(), random_state)
+
     def initialize(self, block, random_state):
         X, weights = block.X, block.weights
         if X.shape[0] > _INIT_ROWS:  # a bounded sample: no full-size imputed copy

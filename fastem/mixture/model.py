@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine import UNIT_ROWS, ModelBase, batch_units
+from ..engine import UNIT_ROWS, Block, ModelBase, batch_units
 from ..engine.packing import finite_values, probability_rows
+from ..engine.row_random import draw_seed, row_uniforms
 from ..kernels import gaussian as gk
-from . import kmeans
+from . import kmeans, kmeans_parallel
 from .component import gaussian_layout, second_moments
 from .covariance import MASS_EPS
 
@@ -268,11 +269,46 @@ class GaussianMixtureModel(ModelBase):
         shift = np.ascontiguousarray(X[seeds], dtype=np.float64)
         return self._stats_from_labels(block, labels, shift)
 
+    def _initial_stats_at_scale(self, backend, random_state):
+        k = self.n_components
+        if self.init_params == "random":
+            centre = np.zeros((1, self.n_features))
+            moments = kmeans_parallel.centre_stats(backend, centre)
+            shift = np.tile(moments["first"][0] / moments["mass"][0], (k, 1))
+            seed = draw_seed(random_state)
+            flats = backend.map_blocks(_random_resp_stats, (self, seed, shift))
+            return self.layout.wrap(np.sum(flats, axis=0), shift)
+        if self.init_params == "random_from_data":
+            rows, total_weight = kmeans_parallel.random_rows(backend, k, random_state)
+        else:
+            candidates = kmeans_parallel.kmeans_parallel(backend, k, random_state)
+            total_weight = candidates.total_weight
+            if self.init_params == "kmeans":
+                centres = kmeans_parallel.lloyd_passes(
+                    backend, candidates.centres(k, random_state), candidates.variance)
+                return backend.stats(_NearestLabels(self), np.ascontiguousarray(centres))
+            rows = candidates.seeds(k, random_state)
+        # One row per component, as in memory; every other row counts in the total only.
+        rows = np.ascontiguousarray(rows)
+        stats = self._stats_from_labels(Block(rows), np.arange(k, dtype=np.int64), rows)
+        stats.flat[self.layout.slices["weight"]] = total_weight
+        return stats
+
     def initialize(self, block, random_state):
+        return self._initial_params(lambda: self._initial_stats(block, random_state))
+
+    def initialize_at_scale(self, backend, random_state):
+        """:meth:`initialize` where the rows stay in the backend (a cluster): k-means||,
+        Lloyd and the initial statistics are passes over its blocks
+        (:mod:`fastem.mixture.kmeans_parallel`); ``random`` responsibilities are drawn
+        per global row, so the start does not depend on the partitioning."""
+        return self._initial_params(lambda: self._initial_stats_at_scale(backend, random_state))
+
+    def _initial_params(self, initial_stats):
         spec = self.spec
         overrides = (self.weights_init, self.means_init, self.precisions_cholesky_init)
         if any(v is None for v in overrides):
-            stats = self._initial_stats(block, random_state)
+            stats = initial_stats()
             params = params_from_stats(spec, stats, self.reg_covar, total_weight=stats.weight)
         else:
             params = MixtureParams(None, None, None, None)
@@ -284,3 +320,35 @@ class GaussianMixtureModel(ModelBase):
             params.precisions_cholesky = self.precisions_cholesky_init.copy()
             params.covariances = spec.covariances_from_cholesky(self.precisions_cholesky_init)
         return params
+
+
+class _NearestLabels(ModelBase):
+    """A mixture's statistics with every row labelled by its nearest centre (the
+    parameters): the k-means initialisation as one pass over a backend."""
+
+    def __init__(self, mixture):
+        self.mixture = mixture
+        self.layout = mixture.layout
+
+    def shift(self, centres):
+        return centres
+
+    def block_stats(self, centres, block, out):
+        labels, _ = kmeans.nearest_center(block.X, centres)
+        mixture = self.mixture
+        mixture._add_stats(block, out, *mixture._unused_model(), centres, gk.LABELS,
+                           labels=labels)
+
+
+def _random_resp_stats(payload, block, offset):
+    """Worker side: a block's statistics under uniform random responsibilities drawn per
+    global row (the ``random`` initialisation over a backend)."""
+    mixture, seed, shift = payload
+    stats = mixture.layout.zeros(shift)
+    unused = mixture._unused_model()
+    for lo in range(0, block.n_rows, _RANDOM_INIT_ROWS):
+        hi = min(lo + _RANDOM_INIT_ROWS, block.n_rows)
+        resp = row_uniforms(seed, offset + lo, hi - lo, mixture.n_components)
+        resp /= resp.sum(axis=1)[:, None]
+        mixture._add_stats(block, stats, *unused, shift, gk.GIVEN, resp=resp, lo=lo, hi=hi)
+    return stats.flat
