@@ -100,6 +100,30 @@ def test_mixture_on_unaligned_partitions_and_weights_agree_to_round_off(client):
     _assert_same_mixture(cluster, memory, exact=False)
 
 
+@pytest.mark.parametrize("init_params", ["kmeans", "random"])
+def test_large_data_initialise_on_the_workers_whatever_the_partitioning(client, monkeypatch,
+                                                                        init_params):
+    from fastem.engine import dask_backend
+
+    monkeypatch.setattr(dask_backend, "INIT_ROWS", 20_000)  # "large": more rows than this
+
+    def no_gathering(self):
+        raise AssertionError("the rows were gathered on the client")
+
+    monkeypatch.setattr(dask_backend.DaskBackend, "initialization_block", no_gathering)
+    X = _mixture_data(n=90_000)
+    options = dict(n_components=3, random_state=0, init_params=init_params, max_iter=200)
+    fits = [fastem.GaussianMixture(**options).fit(da.from_array(X, chunks=(rows, 3)))
+            for rows in (30_000, 17_000)]
+    _assert_same_mixture(fits[0], fits[1], exact=False)
+    if init_params == "random":
+        return  # random responsibilities are drawn differently in memory
+    memory = fastem.GaussianMixture(**options).fit(X)
+    order = [np.argsort(m.means_[:, 0]) for m in (fits[0], memory)]
+    np.testing.assert_allclose(fits[0].means_[order[0]], memory.means_[order[1]], rtol=1e-4)
+    assert fits[0].lower_bound_ == pytest.approx(memory.lower_bound_, rel=1e-6)
+
+
 def test_dask_predictions_match_numpy(client):
     X = _mixture_data(n=20_000)
     model = fastem.GaussianMixture(3, random_state=0).fit(X)
