@@ -7,6 +7,7 @@ in Pipelines, GridSearchCV and ``sklearn.base.clone``.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 from typing import Any
@@ -193,3 +194,14 @@ class EstimatorBase:
             target_tags=TargetTags(required=False),
             input_tags=InputTags(allow_nan=False, sparse=False),
         )
+
+
+def shippable(estimator):
+    """``estimator`` as sent to other processes (Dask workers): without its callback.
+    Callbacks observe fits where they run, and may hold what cannot be sent (a
+    terminal, a lock, a progress bar)."""
+    if getattr(estimator, "callback", None) is None:
+        return estimator
+    estimator = copy.copy(estimator)
+    estimator.callback = None
+    return estimator

@@ -9,10 +9,9 @@ travels to the workers; the results stay lazy, as dask-ml users expect).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
+from ._base import shippable
 from .engine.dask_backend import import_dask, is_dask_collection
 
 __all__ = ["DaskRows", "as_dask_rows", "is_dask_collection", "map_rows", "sequence_bounds"]
@@ -62,7 +61,7 @@ def as_dask_rows(data, name="X", *, feature_names=None, id_column=None, dtype=No
             names = [c for c, t in data.dtypes.items() if c != id_column and _numeric(t)]
             if not names:
                 raise ValueError(f"{name} has no numeric columns")
-        X = data[names].to_dask_array(lengths=True)
+        X, ids = _frame_arrays(data, names, id_column)
     elif hasattr(data, "to_dask_array"):  # a series: one feature
         X = data.to_dask_array(lengths=True)[:, None]
     elif is_dask_collection(data) and hasattr(data, "chunks"):
@@ -85,11 +84,39 @@ def as_dask_rows(data, name="X", *, feature_names=None, id_column=None, dtype=No
         X = X.astype(target)
     if len(X.chunks[1]) != 1:
         X = X.rechunk({1: -1})
-    if ids is not None:
-        with warnings.catch_warnings():  # string ids become object arrays: that is fine
-            warnings.simplefilter("ignore", UserWarning)
-            ids = ids.to_dask_array(lengths=True)
     return DaskRows(X, names, ids)
+
+
+def _frame_arrays(data, names, id_column):
+    """Dask arrays of the ``names`` columns and of the id column, cut like each other.
+
+    Both come from the partitions of one projected frame (``to_delayed``): dask may fuse
+    small Parquet partitions differently for different column selections, so separate
+    ``to_dask_array`` calls could disagree on the cuts (and ``lengths=True`` fails then).
+    """
+    dask, da = import_dask()
+    frame = data[names + ([id_column] if id_column is not None else [])]
+    parts = frame.to_delayed()
+    sizes = dask.compute(*[dask.delayed(len)(part) for part in parts])
+    single = all(str(t) == "float32" for t in frame.dtypes[names])
+    dtype = np.dtype(np.float32 if single else np.float64)
+    columns = [da.from_delayed(dask.delayed(_values)(part, names, dtype), shape=(n, len(names)),
+                               dtype=dtype) for part, n in zip(parts, sizes, strict=True)]
+    X = da.concatenate(columns) if len(columns) > 1 else columns[0]
+    ids = None
+    if id_column is not None:
+        id_type = frame.dtypes[id_column]
+        id_dtype = np.dtype(id_type) if _numeric(id_type) else np.dtype(object)
+        pieces = [da.from_delayed(dask.delayed(_values)(part, id_column, id_dtype), shape=(n,),
+                                  dtype=id_dtype) for part, n in zip(parts, sizes, strict=True)]
+        ids = da.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+    return X, ids
+
+
+def _values(frame, columns, dtype):
+    if dtype.kind == "f":  # pandas' nullable columns: NA becomes NaN
+        return frame[columns].to_numpy(dtype=dtype, na_value=np.nan)
+    return frame[columns].to_numpy(dtype=dtype)
 
 
 def _value_flags(block):
@@ -193,17 +220,20 @@ def set_feature_names(estimator, rows):
         estimator.__dict__.pop("feature_names_in_", None)
 
 
-def _threaded(function):
-    """``function(part, *args)`` run on a NumPy part with the worker's thread count (see
-    the backend)."""
-    from ._runtime import threads
-    from .engine.dask_backend import _worker_threads
+class _Threaded:
+    """``estimator.<method>(part, *args)`` run on a NumPy part with the worker's thread
+    count (see the backend), on a :func:`~fastem._base.shippable` copy of the estimator."""
 
-    def run(part, *args):
+    def __init__(self, estimator, method):
+        self.estimator = shippable(estimator)
+        self.method = method
+
+    def __call__(self, part, *args):
+        from ._runtime import threads
+        from .engine.dask_backend import _worker_threads
+
         with threads(_worker_threads()):
-            return function(np.asarray(part), *args)
-
-    return run
+            return getattr(self.estimator, self.method)(np.asarray(part), *args)
 
 
 def lazy_rows(estimator, method, X, *, columns=None, dtype=np.float64):
@@ -215,7 +245,7 @@ def lazy_rows(estimator, method, X, *, columns=None, dtype=np.float64):
     if n_features is not None and rows.X.shape[1] != n_features:
         raise ValueError(f"X has {rows.X.shape[1]} features, but {type(estimator).__name__} "
                          f"is expecting {n_features} features as input.")
-    return map_rows(_threaded(getattr(estimator, method)), rows.X, columns=columns,
+    return map_rows(_Threaded(estimator, method), rows.X, columns=columns,
                     dtype=dtype)
 
 
@@ -264,7 +294,8 @@ def validated_sequences(estimator, X):
     missing rows, per-partition emission feature counts)."""
     dask, da = import_dask()
     parts = X.to_delayed().ravel()
-    checked = dask.persist(*[dask.delayed(_validate_partition)(estimator, p) for p in parts])
+    sent = shippable(estimator)
+    checked = dask.persist(*[dask.delayed(_validate_partition)(sent, p) for p in parts])
     # Only the small metadata comes to the client; the validated parts stay on the workers.
     meta = dask.compute(*[dask.delayed(lambda c: c[2])(c) for c in checked])
     features = [m[0] for m in meta]
@@ -285,7 +316,7 @@ def lazy_sequences(estimator, method, X, lengths, *, columns=None, dtype=np.floa
     rows, bounds = _sequence_input(estimator, X, lengths)
     pieces = []
     for part, b, n in zip(rows.X.to_delayed().ravel(), bounds, rows.X.chunks[0], strict=True):
-        call = dask.delayed(_threaded(getattr(estimator, method)))(part, np.diff(b))
+        call = dask.delayed(_Threaded(estimator, method))(part, np.diff(b))
         shape = (n,) if columns is None else (n, columns)
         pieces.append(da.from_delayed(call, shape=shape, dtype=dtype))
     return da.concatenate(pieces)
@@ -295,7 +326,7 @@ def sequence_scores(estimator, X, lengths):
     """The sum over partitions of ``estimator.score(part, part_lengths)`` (a float)."""
     dask, _ = import_dask()
     rows, bounds = _sequence_input(estimator, X, lengths)
-    calls = [dask.delayed(_threaded(estimator.score))(part, np.diff(b))
+    calls = [dask.delayed(_Threaded(estimator, "score"))(part, np.diff(b))
              for part, b in zip(rows.X.to_delayed().ravel(), bounds, strict=True)]
     return float(sum(dask.compute(*calls)))
 

@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from . import _tabular
+from . import _cli_dask, _tabular
 
 KINDS = {
     "gmm": "GaussianMixture",
@@ -29,6 +29,9 @@ KINDS = {
 }
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 _WIDE = 8  # fit summaries show parameters in full up to this many features
+_SCHEDULER_HELP = ("a Dask scheduler address (tcp://HOST:8786), or 'local' for a LocalCluster "
+                   "on this machine; DATA may then be a glob or directory of Parquet/CSV "
+                   "files (a glob alone processes the partitions here, one after the other)")
 
 
 class _UserError(Exception):
@@ -51,7 +54,8 @@ def _parse_range(text):
 class _Progress:
     """A one-line progress display on a terminal for fits longer than a second."""
 
-    def __init__(self, enabled, stream=sys.stderr):
+    def __init__(self, enabled, stream=None):
+        stream = sys.stderr if stream is None else stream  # the current one, not import's
         self.enabled = enabled and stream.isatty()
         self.stream = stream
         self.started = time.perf_counter()
@@ -276,6 +280,8 @@ def _command_fit(args):
         raise _UserError(f"--covariance-type does not apply to {args.kind} (only gmm, "
                          "hmm-gaussian and hmm-gmm have covariances)")
     _check_outputs(args)
+    if _cli_dask.wants_dask(args):
+        return _command_fit_dask(args)
     X, names, lengths = _load_data(args)
     progress = _Progress(not args.quiet and not args.verbose)
     model = _estimator(args.kind, args, progress)
@@ -302,6 +308,41 @@ def _command_fit(args):
     if args.plot:
         with _replaced_on_success(args.plot) as temporary:
             _plot_fit(model, data, names, temporary)
+    return 0
+
+
+def _command_fit_dask(args):
+    if args.plot:
+        raise _UserError("--plot needs the data in memory (not a glob or --scheduler)")
+    frame, names = _cli_dask.read_frame(args.data, args.columns, args.sequence_column)
+    progress = _Progress(not args.quiet and not args.verbose)
+    model = _estimator(args.kind, args, progress)
+    is_hmm = _is_hmm(model)
+    if args.lengths:
+        raise _UserError("--lengths does not apply to partitioned data; use --sequence-column")
+    positional, keywords = _cli_dask.fit_arguments(model, frame, args.sequence_column, is_hmm)
+    with _cli_dask.scheduler(args.scheduler):
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            if args.quiet:
+                warnings.simplefilter("ignore")
+            model.fit(*positional, **keywords)
+        seconds = time.perf_counter() - started
+        progress.close()
+        model.feature_names_in_ = np.asarray(names, dtype=object)
+        if args.sequence_column is not None:
+            model.sequence_column_ = args.sequence_column
+        facts = None
+        if not args.quiet or args.report:
+            facts = _cli_dask.report(model, frame, args.sequence_column, seconds, is_hmm)
+    if not args.quiet:
+        print(_cli_dask.summary(model, facts))
+    if args.output:
+        with _replaced_on_success(args.output) as temporary:
+            model.save(temporary)
+    if args.report:
+        with _replaced_on_success(args.report) as temporary, open(temporary, "w") as handle:
+            json.dump(facts, handle, indent=2)
     return 0
 
 
@@ -370,7 +411,60 @@ def _write_rows(rows, path, fmt):
         np.savetxt(sys.stdout, rows, fmt=fmt, delimiter=",")
 
 
+def _loaded_dask(args):
+    """The model and its dask arguments for ``predict``/``score`` on partitioned data."""
+    import fastem
+
+    model = fastem.load(args.model)
+    if args.lengths:
+        raise _UserError("--lengths does not apply to partitioned data; use --sequence-column")
+    names = getattr(model, "feature_names_in_", None)
+    columns = args.columns
+    if columns is None and names is not None:
+        columns = ",".join(str(name) for name in names)
+    is_hmm = _is_hmm(model)
+    sequence_column = args.sequence_column
+    if sequence_column is None and is_hmm:
+        sequence_column = getattr(model, "sequence_column_", None)
+    frame, _ = _cli_dask.read_frame(args.data, columns, sequence_column)
+    positional, keywords = _cli_dask.fit_arguments(model, frame, sequence_column, is_hmm)
+    return model, positional, keywords
+
+
+def _command_predict_dask(args):
+    if not args.output:
+        raise _UserError("predict on partitioned data needs --output (a Parquet directory)")
+    model, positional, keywords = _loaded_dask(args)
+    with _cli_dask.scheduler(args.scheduler):
+        if args.proba:
+            values = model.predict_proba(*positional, **keywords)
+            names = [f"proba_{k}" for k in range(model.n_components)]
+        else:
+            values = model.predict(*positional, **keywords)
+            names = ["label"]
+        _cli_dask.write_parquet(values, args.output, names)
+    return 0
+
+
+def _command_score_dask(args):
+    model, positional, keywords = _loaded_dask(args)
+    if args.output and _is_hmm(model):
+        raise _UserError("score --output (per-row log-likelihoods) applies to gmm models")
+    with _cli_dask.scheduler(args.scheduler):
+        if _is_hmm(model):
+            value = model.score(*positional, **keywords)
+        else:
+            per_row = model.score_samples(*positional)
+            if args.output:
+                _cli_dask.write_parquet(per_row, args.output, ["log_likelihood"])
+            value = float(per_row.sum().compute())
+    print(f"{value:.6f}")
+    return 0
+
+
 def _command_predict(args):
+    if _cli_dask.wants_dask(args):
+        return _command_predict_dask(args)
     model, data = _loaded(args)
     if args.proba:
         _write_rows(model.predict_proba(*data), args.output, "%.6g")
@@ -380,11 +474,16 @@ def _command_predict(args):
 
 
 def _command_score(args):
+    if _cli_dask.wants_dask(args):
+        return _command_score_dask(args)
     model, data = _loaded(args)
     if _is_hmm(model):
         value = model.score(*data)
     else:
-        value = float(model.score_samples(data[0]).sum())
+        per_row = model.score_samples(data[0])
+        value = float(per_row.sum())
+        if args.output:
+            _write_rows(per_row[:, None], args.output, "%.17g")
     print(f"{value:.6f}")
     return 0
 
@@ -493,7 +592,8 @@ def _parser():
 
     fit = commands.add_parser("fit", help="fit a model (no arguments: the bundled example)")
     fit.add_argument("kind", nargs="?", help=f"one of {', '.join(KINDS)}")
-    fit.add_argument("data", nargs="?", help="CSV/TSV (header detected), .npy or .parquet")
+    fit.add_argument("data", nargs="?", help="CSV/TSV (header detected), .npy or .parquet; "
+                     "or a glob/directory of Parquet or CSV files (read with Dask)")
     fit.add_argument("--columns", help="comma-separated column names or indices")
     fit.add_argument("--n-components", type=int,
                      help="components or hidden states (default: the estimator's, 1)")
@@ -509,6 +609,7 @@ def _parser():
     fit.add_argument("--lengths", help="file of sequence lengths (hmm-*)")
     fit.add_argument("--sequence-column", help="column whose runs of equal values are sequences")
     fit.add_argument("--missing", choices=("marginalize",), help="treat NaN as missing")
+    fit.add_argument("--scheduler", help=_SCHEDULER_HELP)
     fit.add_argument("--output", help="save the fitted model (.npz)")
     fit.add_argument("--report", help="write a JSON report")
     fit.add_argument("--plot", help="draw the fit (PNG; needs matplotlib)")
@@ -525,7 +626,9 @@ def _parser():
                          help="column whose runs are sequences (default: that of the fit)")
     predict.add_argument("--proba", action="store_true",
                          help="posterior probabilities instead of labels")
-    predict.add_argument("--output", help="write CSV here (default: standard output)")
+    predict.add_argument("--scheduler", help=_SCHEDULER_HELP)
+    predict.add_argument("--output", help="write CSV here (default: standard output); for "
+                         "partitioned data, a new Parquet directory")
     predict.set_defaults(run=_command_predict)
 
     score = commands.add_parser("score", help="total log-likelihood of the data")
@@ -535,6 +638,9 @@ def _parser():
     score.add_argument("--lengths", help="file of sequence lengths (hmm-*)")
     score.add_argument("--sequence-column",
                        help="column whose runs are sequences (default: that of the fit)")
+    score.add_argument("--scheduler", help=_SCHEDULER_HELP)
+    score.add_argument("--output", help="also write per-row log-likelihoods (gmm): CSV, or a "
+                       "new Parquet directory for partitioned data")
     score.set_defaults(run=_command_score)
 
     sample = commands.add_parser("sample", help="draw N rows from a fitted model")

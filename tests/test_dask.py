@@ -243,6 +243,79 @@ def test_categorical_hmm_learns_the_alphabet_over_all_partitions():
     np.testing.assert_allclose(cluster.emissionprob_, memory.emissionprob_, rtol=1e-10)
 
 
+# -- the command line on Parquet globs ---------------------------------------------------------
+def _parquet_parts(folder, n_parts=4, rows=6_000):
+    rng = np.random.RandomState(5)
+    frames = []
+    for i in range(n_parts):
+        X, _ = _hmm_data(rows // 200, 200, seed=i)
+        frame = pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "note": "text",
+                              "series": np.repeat(np.arange(rows // 200) + 1000 * i, 200)})
+        frame["b"] += rng.normal(scale=0.01, size=rows)
+        frame.to_parquet(folder / f"part-{i}.parquet")
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_cli_fits_predicts_and_scores_parquet_globs_on_the_cluster(client, tmp_path, capsys):
+    from fastem.cli import main
+
+    (tmp_path / "data").mkdir()
+    frame = _parquet_parts(tmp_path / "data")
+    X = frame[["a", "b"]].to_numpy()
+    pattern = str(tmp_path / "data" / "part-*.parquet")
+    model_path = str(tmp_path / "m.npz")
+    assert main(["fit", "gmm", pattern, "--columns", "a,b", "--n-components", "3",
+                 "--output", model_path]) == 0
+    printed = capsys.readouterr().out
+    assert "24000 rows" in printed
+    fitted = fastem.load(model_path)
+    memory = fastem.GaussianMixture(3, random_state=0).fit(X)
+    np.testing.assert_allclose(fitted.means_, memory.means_, rtol=1e-10)
+    address = client.scheduler.address
+    labels_path = str(tmp_path / "labels.parquet")
+    assert main(["predict", model_path, str(tmp_path / "data"), "--scheduler", address,
+                 "--output", labels_path]) == 0
+    np.testing.assert_array_equal(pd.read_parquet(labels_path)["label"].to_numpy(),
+                                  fitted.predict(X))
+    scores_path = str(tmp_path / "scores.parquet")
+    assert main(["score", model_path, pattern, "--scheduler", address,
+                 "--output", scores_path]) == 0
+    total = float(capsys.readouterr().out)
+    per_row = pd.read_parquet(scores_path)["log_likelihood"].to_numpy()
+    np.testing.assert_allclose(per_row, fitted.score_samples(X), rtol=1e-12)
+    assert total == pytest.approx(fitted.score_samples(X).sum(), rel=1e-9)
+    # Refusals: one line each, status 2.
+    assert main(["predict", model_path, pattern, "--output", labels_path]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["predict", model_path, pattern]) == 2
+    assert "needs --output" in capsys.readouterr().err
+    assert main(["predict", model_path, str(tmp_path / "none-*.parquet"), "--output",
+                 str(tmp_path / "x.parquet")]) == 2
+    assert "no files match" in capsys.readouterr().err
+
+
+def test_cli_fits_an_hmm_from_a_parquet_directory_with_a_sequence_column(tmp_path, capsys):
+    from fastem.cli import main
+
+    (tmp_path / "data").mkdir()
+    frame = _parquet_parts(tmp_path / "data")
+    model_path = str(tmp_path / "h.npz")
+    assert main(["fit", "hmm-gaussian", str(tmp_path / "data"), "--columns", "a,b",
+                 "--sequence-column", "series", "--n-components", "3", "--quiet",
+                 "--output", model_path]) == 0
+    fitted = fastem.load(model_path)
+    lengths = frame.groupby("series", sort=False).size().to_numpy()
+    memory = fastem.GaussianHMM(3, covariance_type="diag", random_state=0).fit(
+        frame[["a", "b"]].to_numpy(), lengths)
+    np.testing.assert_allclose(fitted.means_, memory.means_, rtol=1e-9)
+    assert main(["score", model_path, str(tmp_path / "data" / "*.parquet")]) == 0
+    assert float(capsys.readouterr().out) == pytest.approx(
+        memory.score(frame[["a", "b"]].to_numpy(), lengths), rel=1e-9)
+    assert main(["fit", "hmm-gaussian", str(tmp_path / "data"), "--columns", "a,b"]) == 2
+    assert "--sequence-column" in capsys.readouterr().err
+
+
 # -- dask stays optional ---------------------------------------------------------------------
 def test_without_dask_a_dask_input_names_the_extra(monkeypatch):
     Xd = da.from_array(_mixture_data(n=1_000), chunks=(500, 3))

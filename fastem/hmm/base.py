@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _dask_io as dask_io
 from .. import _validation as v
-from .._base import EstimatorBase, transactional
+from .._base import EstimatorBase, shippable, transactional
 from .._runtime import threads
 from .._typing import (
     ArrayLike,
@@ -254,7 +254,9 @@ class BaumWelchModel(ModelBase):
 
     def __getstate__(self):
         # The work tables are scratch space: never shipped (e.g. to cluster workers).
-        return {key: value for key, value in vars(self).items() if key != "_work_tables"}
+        state = {key: value for key, value in vars(self).items() if key != "_work_tables"}
+        state["estimator"] = shippable(self.estimator)
+        return state
 
     def block_stats(self, params, block, out):
         est = self.estimator
