@@ -9,6 +9,8 @@ travels to the workers; the results stay lazy, as dask-ml users expect).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from ._base import shippable
@@ -236,8 +238,26 @@ class _Threaded:
             return getattr(self.estimator, self.method)(np.asarray(part), *args)
 
 
-def lazy_rows(estimator, method, X, *, columns=None, dtype=np.float64):
-    """``estimator.<method>`` over the partitions of dask X, as a lazy dask array."""
+class _Seeded(_Threaded):
+    """As :class:`_Threaded`, with the estimator's ``random_state`` replaced, in each
+    partition, by a generator seeded from ``seed`` and the partition's first row: draws
+    are independent across partitions and reproducible for a given partitioning."""
+
+    def __init__(self, estimator, method, seed):
+        super().__init__(estimator, method)
+        self.seed = seed
+
+    def __call__(self, part, block_info=None):
+        first_row = block_info[0]["array-location"][0][0] if block_info else 0
+        estimator = copy.copy(self.estimator)
+        estimator.random_state = np.random.RandomState(
+            [self.seed, first_row % 2**32, first_row // 2**32])
+        return _Threaded(estimator, self.method)(part)
+
+
+def lazy_rows(estimator, method, X, *, columns=None, dtype=np.float64, seed=None):
+    """``estimator.<method>`` over the partitions of dask X, as a lazy dask array (with
+    ``seed``: a per-partition ``random_state``, see :class:`_Seeded`)."""
     names = getattr(estimator, "feature_names_in_", None)
     rows = as_dask_rows(X, feature_names=None if names is None else list(names)
                         if _is_dataframe(X) else None)
@@ -245,8 +265,9 @@ def lazy_rows(estimator, method, X, *, columns=None, dtype=np.float64):
     if n_features is not None and rows.X.shape[1] != n_features:
         raise ValueError(f"X has {rows.X.shape[1]} features, but {type(estimator).__name__} "
                          f"is expecting {n_features} features as input.")
-    return map_rows(_Threaded(estimator, method), rows.X, columns=columns,
-                    dtype=dtype)
+    function = (_Threaded(estimator, method) if seed is None
+                else _Seeded(estimator, method, seed))
+    return map_rows(function, rows.X, columns=columns, dtype=dtype)
 
 
 def partition_bounds(X, lengths, ids=None, name="X"):

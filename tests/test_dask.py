@@ -124,6 +124,26 @@ def test_large_data_initialise_on_the_workers_whatever_the_partitioning(client, 
     assert fits[0].lower_bound_ == pytest.approx(memory.lower_bound_, rel=1e-6)
 
 
+def test_tree_reduction_agrees_with_the_in_memory_fit_to_round_off(client, monkeypatch):
+    import dask
+
+    from fastem.engine import dask_backend
+
+    monkeypatch.setattr(dask_backend, "TREE_FAN_IN", 2)  # three levels for 5 partitions
+    X = _mixture_data(n=100_000)
+    options = dict(n_components=3, random_state=0, max_iter=6, tol=0.0)
+    memory = fastem.GaussianMixture(**options).fit(X)
+    with dask.config.set({"fastem.reduction": "tree"}):
+        fits = [fastem.GaussianMixture(**options).fit(da.from_array(X, chunks=(rows, 3)))
+                for rows in (20_000, 30_000)]
+    _assert_same_mixture(fits[0], memory, exact=False)
+    _assert_same_mixture(fits[1], memory, exact=False)
+    backend = dask_backend.DaskBackend(da.from_array(X, chunks=(20_000, 3)))
+    assert backend.reduction == "segments"  # few rows: the bitwise mode
+    with pytest.raises(ValueError, match="reduction"):
+        dask_backend.DaskBackend(da.from_array(X, chunks=(20_000, 3)), reduction="sum")
+
+
 def test_dask_predictions_match_numpy(client):
     X = _mixture_data(n=20_000)
     model = fastem.GaussianMixture(3, random_state=0).fit(X)
@@ -162,6 +182,23 @@ def test_missing_data_mixture_and_imputer_on_dask(client):
     imputer = fastem.EMImputer(3, random_state=0, max_iter=5).fit(X[:20_000])
     filled = imputer.transform(da.from_array(X[:20_000], chunks=(6_000, 3)))
     np.testing.assert_array_equal(filled.compute(), imputer.transform(X[:20_000]))
+
+
+def test_posterior_draws_on_dask_differ_between_partitions_and_repeat_by_seed():
+    X = _mixture_data(n=8_000)
+    X[::3, 1] = np.nan
+    imputer = fastem.EMImputer(3, random_state=0, max_iter=5, sample_posterior=True).fit(X)
+    Xd = da.from_array(np.vstack([X[:4_000], X[:4_000]]), chunks=(4_000, 3))
+    filled = imputer.transform(Xd).compute()
+    first, second = filled[:4_000:3, 1], filled[4_000::3, 1]
+    assert not np.any(first == second)  # the same rows, drawn independently
+    np.testing.assert_array_equal(imputer.transform(Xd).compute(), filled)
+    observed = ~np.isnan(X[:4_000])
+    np.testing.assert_array_equal(filled[:4_000][observed], X[:4_000][observed])
+    # The draws follow the conditional distribution: their mean is the conditional mean.
+    imputer.sample_posterior = False
+    mean_fill = imputer.transform(X[:4_000])[::3, 1]
+    assert abs(np.mean(first - mean_fill)) < 0.1 and np.std(first - mean_fill) > 0.3
 
 
 def test_a_worker_killed_during_the_fit_changes_nothing(client):

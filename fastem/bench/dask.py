@@ -1,9 +1,9 @@
 """One EM pass on a Dask LocalCluster against the same pass in process.
 
 Builds N rows (D=16, K=16 full covariances by default) drawn from a fixed
-mixture, persists them on a LocalCluster of ``--workers`` worker processes
-(one thread each, so the machine's cores are shared as in process) in
-partitions of ``--partition-rows`` rows, and times the engine's E-step (the
+mixture, each partition on a worker, persisted on a LocalCluster of
+``--workers`` worker processes (one thread each, so the machine's cores are
+shared as in process) in partitions of ``--partition-rows`` rows, and times the engine's E-step (the
 statistics of one pass, the part that runs on the workers) through
 ``DaskBackend.stats`` against ``LocalBackend.stats`` on the same parameters,
 interleaved, median of ``--repeats``. Also reports the bytes of statistics
@@ -33,6 +33,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
 
+    import dask
     import dask.array as da
     from distributed import Client, LocalCluster
 
@@ -41,16 +42,22 @@ def main(argv=None):
     from ..mixture.covariance import SPECS
     from ..mixture.model import GaussianMixtureModel
 
-    rng = np.random.RandomState(0)
     n, d, k = args.rows, args.features, args.components
-    centres = rng.normal(scale=3.0, size=(k, d))
-    X = centres[rng.randint(0, k, size=n)] + rng.normal(size=(n, d))
-    model = GaussianMixtureModel(SPECS["full"], k, d, 1e-6, "kmeans")
-    params = model.initialize(Block(X[:100_000]), np.random.RandomState(0))
-    local = LocalBackend([Block(X)])
+    centres = np.random.RandomState(0).normal(scale=3.0, size=(k, d))
+    cuts = list(range(0, n, args.partition_rows)) + [n]
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster):
-        remote = DaskBackend(da.from_array(X, chunks=(args.partition_rows, d)))
+        # Each partition is drawn on a worker (the graph holds no data); the client
+        # gathers one copy for the in-process pass.
+        parts = [da.from_delayed(dask.delayed(_partition)(centres, lo, hi), shape=(hi - lo, d),
+                                 dtype=np.float64)
+                 for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)]
+        Xd = da.concatenate(parts).persist()
+        X = Xd.compute()
+        model = GaussianMixtureModel(SPECS["full"], k, d, 1e-6, "kmeans")
+        params = model.initialize(Block(X[:100_000]), np.random.RandomState(0))
+        local = LocalBackend([Block(X)])
+        remote = DaskBackend(Xd)
         remote.stats(model, params)  # workers load the compiled kernels once
         local.stats(model, params)
         local_times, remote_times = [], []
@@ -74,6 +81,13 @@ def main(argv=None):
     }
     print(json.dumps(record))
     return record
+
+
+def _partition(centres, lo, hi):
+    """Rows ``lo:hi`` of the benchmark data (seeded by ``lo``: the same on any worker)."""
+    rng = np.random.RandomState(lo % (2**32 - 1))
+    k, d = centres.shape
+    return centres[rng.randint(0, k, size=hi - lo)] + rng.normal(size=(hi - lo, d))
 
 
 if __name__ == "__main__":

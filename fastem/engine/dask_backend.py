@@ -8,6 +8,10 @@ rule every backend shares. The M-step runs on the client. The model and the
 prepared parameters (small) travel with the tasks; the data are persisted on
 the workers once per fit.
 
+For very many rows (more than :data:`SEGMENT_REDUCTION_LIMIT` segments) each task
+returns its partition's sum instead, and a fixed-shape tree of tasks adds them in
+partition order: the bytes per pass then grow with the partitions, not the rows.
+
 Determinism: results come back in partition order whatever the task timing, the
 number of workers or retries after a lost worker, so the fit is a function of the
 data and of the partition boundaries only. Partitions cut on segment boundaries
@@ -26,8 +30,17 @@ import numpy as np
 from .._runtime import threads
 from .backends import _Backend, add_segments, segment_pieces, segment_sums
 from .protocol import Block
+from .units import SEGMENT_ROWS
 
 DASK_EXTRA = "pip install 'fastem[dask]'"
+
+SEGMENT_REDUCTION_LIMIT = 1024
+"""Up to this many segments per pass (134 million rows), the workers return per-segment
+sums (bitwise the in-memory statistics); beyond, per-partition sums added by a
+fixed-shape tree of tasks (see :class:`DaskBackend`)."""
+
+TREE_FAN_IN = 32
+"""Partition sums added per task of the reduction tree."""
 
 INIT_ROWS = 1 << 20
 """Up to this many rows, initialisation gathers them all on the client (exactly the
@@ -70,6 +83,21 @@ def _partition_segments(payload, X, weights, bounds, missing, offset):
     return [(index, stats.flat) for index, stats in sums]
 
 
+def _partition_total(payload, X, weights, bounds, missing, offset):
+    """Worker side: one partition's statistics (its segment sums added in order)."""
+    model, _, shift = payload
+    segments = _partition_segments(payload, X, weights, bounds, missing, offset)
+    return add_segments(model, shift, [(index, model.layout.wrap(flat, shift))
+                                       for index, flat in segments]).flat
+
+
+def _add_in_order(*flats):
+    total = np.array(flats[0], copy=True)
+    for flat in flats[1:]:
+        total += flat
+    return total
+
+
 def _map_partition(function, payload, X, weights, missing, offset):
     """Worker side: ``function(payload, block, offset)`` on one partition (rows only)."""
     block = Block(np.ascontiguousarray(X), None if weights is None else np.asarray(weights),
@@ -95,13 +123,23 @@ class DaskBackend(_Backend):
         Per partition, the cumulative lengths of its whole sequences (HMMs).
     missing : dask array of bool or None
         Rows with nothing observed (HMMs).
+    reduction : {"segments", "tree"} or None
+        ``segments``: each task returns its per-segment sums and the client adds
+        them (bitwise the in-memory statistics on aligned partitions; bytes per
+        pass grow with the rows). ``tree``: each task returns its partition's sum,
+        added in partition order by a fixed-shape tree of tasks of fan-in
+        :data:`TREE_FAN_IN` (bytes per pass grow with the partitions only; equal to
+        the in-memory statistics to round-off, and still independent of workers and
+        timing). None: the dask config value ``fastem.reduction`` if set, else
+        ``segments`` up to :data:`SEGMENT_REDUCTION_LIMIT` segments, else ``tree``.
     init_rows : int, default :data:`INIT_ROWS`
         Initialisation uses all rows when there are at most this many; else the
         model's ``initialize_at_scale`` over the partitions when it has one, or a
         sample of this many rows drawn uniformly (reproducibly) over partitions.
     """
 
-    def __init__(self, X, weights=None, bounds=None, missing=None, init_rows=None):
+    def __init__(self, X, weights=None, bounds=None, missing=None, init_rows=None,
+                 reduction=None):
         dask, _ = import_dask()
         self._dask = dask
         if X.ndim == 2 and len(X.chunks[1]) != 1:
@@ -123,6 +161,14 @@ class DaskBackend(_Backend):
         self._bounds = bounds
         self._missing = _row_parts(missing, len(self._parts))
         self.init_rows = int(INIT_ROWS if init_rows is None else init_rows)
+        if reduction is None:
+            reduction = dask.config.get("fastem.reduction", None)
+        if reduction is None:
+            segments = -(-self.n_rows // SEGMENT_ROWS)
+            reduction = "segments" if segments <= SEGMENT_REDUCTION_LIMIT else "tree"
+        if reduction not in ("segments", "tree"):
+            raise ValueError(f"reduction must be 'segments' or 'tree', got {reduction!r}")
+        self.reduction = reduction
         self.n_partitions = len(self._parts)
 
     # -- one pass ---------------------------------------------------------------
@@ -141,8 +187,15 @@ class DaskBackend(_Backend):
                 weights = self._sequence_weights[first_sequence:first_sequence + n_seq]
                 first_sequence += n_seq
             missing = None if self._missing is None else self._missing[p]
-            tasks.append(dask.delayed(_partition_segments, pure=True)(
+            work = _partition_segments if self.reduction == "segments" else _partition_total
+            tasks.append(dask.delayed(work, pure=True)(
                 payload, part, weights, bounds, missing, int(self.offsets[p])))
+        if self.reduction == "tree":
+            while len(tasks) > 1:  # the shape depends on the number of partitions only
+                tasks = [dask.delayed(_add_in_order, pure=True)(*tasks[i:i + TREE_FAN_IN])
+                         for i in range(0, len(tasks), TREE_FAN_IN)]
+            (flat,) = dask.compute(tasks[0], **self._compute_options())
+            return model.layout.wrap(np.array(flat, dtype=np.float64), shift)
         results = dask.compute(*tasks, **self._compute_options())
         segments = [(index, model.layout.wrap(np.array(flat, dtype=np.float64), shift))
                     for result in results for index, flat in result]

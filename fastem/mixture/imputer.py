@@ -152,7 +152,12 @@ class EMImputer(EstimatorBase):
         """
         self._check_is_fitted()
         if is_dask_collection(X):
-            return dask_io.lazy_rows(self, "transform", X, columns=self.n_features_in_)
+            # Drawing: each partition gets its own generator (one seed drawn here), so
+            # partitions do not repeat each other's draws.
+            seed = (int(v.check_random_state(self.random_state).randint(2**31 - 1))
+                    if self.sample_posterior else None)
+            return dask_io.lazy_rows(self, "transform", X, columns=self.n_features_in_,
+                                     seed=seed)
         X = self.mixture_._validate_X(X)
         rng = v.check_random_state(self.random_state) if self.sample_posterior else None
         with threads(self.n_threads, self.mixture_._work(*X.shape)):
