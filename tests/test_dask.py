@@ -244,6 +244,21 @@ def test_gaussian_hmm_on_aligned_partitions_equals_the_in_memory_fit(client):
         memory.score(X[:20 * 1024], lengths[:20]), rel=1e-12)
 
 
+def test_hmm_initialisation_sample_is_whole_partitions_drawn_over_all_of_them():
+    from fastem.engine.dask_backend import DaskBackend
+
+    X = np.repeat(np.arange(6.0), 2_000)[:, None]  # partition p holds the value p
+    backend = DaskBackend(da.from_array(X, chunks=(2_000, 1)), weights=np.arange(1.0, 61.0),
+                          bounds=[np.arange(0, 2_001, 200)] * 6, init_rows=4_000)
+    block = backend.initialization_block()
+    chosen = np.unique(block.X[:, 0]).astype(int)
+    assert block.n_rows == 4_000 and len(chosen) == 2 and chosen[-1] > 1
+    np.testing.assert_array_equal(block.bounds, np.arange(0, 4_001, 200))
+    # Each partition's sequence weights come with it (partition p holds sequences 10p..).
+    expected = np.concatenate([np.arange(1.0, 11.0) + 10 * p for p in chosen])
+    np.testing.assert_array_equal(block.weights, expected)
+
+
 def test_hmm_from_a_dataframe_with_a_sequence_id_column(client):
     X, lengths = _hmm_data(30, 200)
     ids = np.repeat(np.arange(30) * 7, 200)  # any id values; sequences are runs

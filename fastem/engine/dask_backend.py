@@ -232,7 +232,7 @@ class DaskBackend(_Backend):
     # -- initialisation -----------------------------------------------------------
     def initialization_block(self) -> Block:
         """All rows (at most ``init_rows``), else a uniform sample of whole rows
-        (HMMs: the first sequences up to ``init_rows`` rows)."""
+        (HMMs: whole partitions drawn uniformly, up to ``init_rows`` rows)."""
         dask = self._dask
         if self.n_rows <= self.init_rows or self._bounds is not None:
             parts, take = self._leading_parts()
@@ -255,12 +255,18 @@ class DaskBackend(_Backend):
         return Block(rows, weights)
 
     def _leading_parts(self):
+        """All partitions; for sequences beyond ``init_rows`` rows, partitions drawn
+        uniformly (reproducibly) until they hold that many rows, in partition order."""
+        order = np.arange(self.n_partitions)
+        if self.n_rows > self.init_rows and self._bounds is not None:
+            order = np.random.RandomState(self.n_rows % (2**32 - 1)).permutation(order)
         taken, rows = [], 0
-        for p in range(self.n_partitions):
-            taken.append(p)
+        for p in order:
+            taken.append(int(p))
             rows += int(self.offsets[p + 1] - self.offsets[p])
             if rows >= self.init_rows and self._bounds is not None:
                 break
+        taken.sort()
         parts = [self._parts[p] for p in taken]
         if self._weights is not None:
             parts += [self._weights[p] for p in taken]
@@ -279,12 +285,15 @@ class DaskBackend(_Backend):
         if self._missing is not None:
             missing = np.concatenate(rest[:n])
         if self._bounds is not None:
-            pieces = [self._bounds[0]]
-            for p in taken[1:]:
-                pieces.append(self._bounds[p][1:] + int(self.offsets[p]))
+            pieces, base = [np.zeros(1, dtype=np.int64)], 0
+            for p in taken:
+                pieces.append(self._bounds[p][1:] + base)
+                base += int(self.offsets[p + 1] - self.offsets[p])
             bounds = np.concatenate(pieces).astype(np.int64)
             if self._sequence_weights is not None:
-                weights = self._sequence_weights[:len(bounds) - 1]
+                first = np.concatenate([[0], np.cumsum([len(b) - 1 for b in self._bounds])])
+                weights = np.concatenate([self._sequence_weights[first[p]:first[p + 1]]
+                                          for p in taken])
         return Block(X, weights, bounds, missing)
 
     def blocks(self) -> Iterator[Block]:
