@@ -51,6 +51,15 @@ def _warn_decrease(previous, objective, n_iter):
     )
 
 
+def _initial_params(model, backend, random_state):
+    """A restart's start: the backend's ``initialize`` when it has one (it may initialise
+    where the data are), else the model's from the backend's initialisation block (the
+    minimal backend protocol: ``stats`` and ``initialization_block``)."""
+    if hasattr(backend, "initialize"):
+        return backend.initialize(model, random_state)
+    return model.initialize(backend.initialization_block(), random_state)
+
+
 def run_em(
     model,
     backend,
@@ -88,7 +97,7 @@ def run_em(
         if warm_params is not None:
             params = warm_params
         else:
-            params = backend.initialize(model, random_state)
+            params = _initial_params(model, backend, random_state)
         objective = warm_objective if warm_params is not None else -np.inf
         if max_iter == 0:
             best = EMRun(params=params, objective=-np.inf)
