@@ -14,6 +14,7 @@ from .exceptions import ConvergenceWarning, NotFittedError
 from .hmm import GMMHMM, CategoricalHMM, GaussianHMM, MultinomialHMM, PoissonHMM
 from .io import load
 from .mixture import EMImputer, GaussianMixture
+from .moe import MixtureOfExperts
 
 __version__ = "0.1.0"
 
@@ -25,6 +26,7 @@ __all__ = [
     "GaussianHMM",
     "MultinomialHMM",
     "GaussianMixture",
+    "MixtureOfExperts",
     "NotFittedError",
     "PoissonHMM",
     "load",

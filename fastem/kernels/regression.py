@@ -1,0 +1,165 @@
+"""Mixtures of Gaussian regressions: the fused E-step and its additive statistics.
+
+Component k predicts the outputs of a row by ``mean_k = z @ coef[k]`` (z the row of
+the design matrix, intercept included) with a full covariance ``L_k L_k^T``. One pass
+computes, for every row, ``log pi_k + log N(y; mean_k, L_k L_k^T)``, normalises in
+the log domain, and adds per component (weighted by w * r_ik):
+
+* ``mass``: sum of w r
+* ``zz``: sum of w r z z^T (P x P)
+* ``zy``: sum of w r z y^T (P x M)
+* ``yy``: sum of w r y y^T (M x M)
+
+after the shared ``loglik`` and ``weight`` scalars, field by field (all K masses,
+then all K ``zz``, ...). Work units of consecutive rows
+write their own partials, added in unit order: the result does not depend on the
+thread count. The caller centres z (except the intercept) and y, so these moments
+stay well conditioned.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._jit import kernel, prange
+
+LOG_SUM = 0  # log p(y | x) per row into out_values
+LOG_RESP = 1  # log posterior of the components into out_matrix
+
+
+@kernel
+def stat_size(n_components, n_design, n_outputs):
+    """Length of the flat statistics vector."""
+    p, m = n_design, n_outputs
+    return 2 + n_components * (1 + p * p + p * m + m * m)
+
+
+@kernel
+def _row_log_probs(Z, Y, i, coef, chol, const, resid, logp):
+    """logp[k] = const[k] - |L_k^{-1} (y_i - z_i coef_k)|^2 / 2."""
+    n_components, n_design, n_outputs = coef.shape
+    for k in range(n_components):
+        for b in range(n_outputs):
+            mean = 0.0
+            for a in range(n_design):
+                mean += Z[i, a] * coef[k, a, b]
+            resid[b] = Y[i, b] - mean
+        maha = 0.0
+        for b in range(n_outputs):  # forward substitution with the lower factor
+            value = resid[b]
+            for c in range(b):
+                value -= chol[k, b, c] * resid[c]
+            value /= chol[k, b, b]
+            resid[b] = value
+            maha += value * value
+        logp[k] = const[k] - 0.5 * maha
+
+
+@kernel
+def _log_normaliser(logp):
+    peak = logp[0]
+    for k in range(1, logp.shape[0]):
+        if logp[k] > peak:
+            peak = logp[k]
+    if peak == -np.inf:
+        return peak
+    total = 0.0
+    for k in range(logp.shape[0]):
+        total += np.exp(logp[k] - peak)
+    return peak + np.log(total)
+
+
+@kernel
+def _unit_stats(Z, Y, weights, lo, hi, coef, chol, const, out):
+    n_components, n_design, n_outputs = coef.shape
+    p, m, K = n_design, n_outputs, n_components
+    # Field-major, as the layout names them: all masses, then all zz, all zy, all yy.
+    zz_base = 2 + K
+    zy_base = zz_base + K * p * p
+    yy_base = zy_base + K * p * m
+    resid = np.empty(n_outputs)
+    logp = np.empty(n_components)
+    weighted = weights.shape[0] > 0
+    for i in range(lo, hi):
+        w = weights[i] if weighted else 1.0
+        if w == 0.0:
+            continue
+        _row_log_probs(Z, Y, i, coef, chol, const, resid, logp)
+        total = _log_normaliser(logp)
+        out[1] += w
+        out[0] += w * total
+        if total == -np.inf:
+            continue
+        for k in range(n_components):
+            r = w * np.exp(logp[k] - total)
+            if r == 0.0:
+                continue
+            out[2 + k] += r
+            zz = zz_base + k * p * p
+            for a in range(p):
+                za = r * Z[i, a]
+                for c in range(p):
+                    out[zz + a * p + c] += za * Z[i, c]
+            zy = zy_base + k * p * m
+            for a in range(p):
+                za = r * Z[i, a]
+                for b in range(m):
+                    out[zy + a * m + b] += za * Y[i, b]
+            yy = yy_base + k * m * m
+            for b in range(m):
+                yb = r * Y[i, b]
+                for c in range(m):
+                    out[yy + b * m + c] += yb * Y[i, c]
+
+
+@kernel
+def _check(Z, Y, weights, coef, chol, const):
+    n_components, n_design, n_outputs = coef.shape
+    if Z.shape[1] != n_design or Y.shape[1] != n_outputs or Z.shape[0] != Y.shape[0]:
+        raise ValueError("regression kernel: Z, Y and coef do not match")
+    if chol.shape[0] != n_components or chol.shape[1] != n_outputs \
+            or chol.shape[2] != n_outputs or const.shape[0] != n_components:
+        raise ValueError("regression kernel: chol and const do not match coef")
+    if weights.shape[0] != 0 and weights.shape[0] != Z.shape[0]:
+        raise ValueError("regression kernel: one weight per row")
+
+
+@kernel(parallel=True)
+def expert_stats(Z, Y, weights, coef, chol, const, unit_rows, batch_units, total):
+    """Add the statistics of all rows under the parameters to ``total``; returns it."""
+    _check(Z, Y, weights, coef, chol, const)
+    n_components, n_design, n_outputs = coef.shape
+    size = stat_size(n_components, n_design, n_outputs)
+    if total.shape[0] != size:
+        raise ValueError("regression kernel: total has the wrong length")
+    n = Z.shape[0]
+    n_units = (n + unit_rows - 1) // unit_rows
+    for first in range(0, n_units, batch_units):
+        n_batch = min(batch_units, n_units - first)
+        partial = np.zeros((n_batch, size))
+        for j in prange(n_batch):
+            lo = (first + j) * unit_rows
+            hi = min(lo + unit_rows, n)
+            _unit_stats(Z, Y, weights, lo, hi, coef, chol, const, partial[j])
+        for j in range(n_batch):
+            for s in range(size):
+                total[s] += partial[j, s]
+    return total
+
+
+@kernel(parallel=True)
+def expert_rows(Z, Y, coef, chol, const, mode, out_values, out_matrix):
+    """Per row: log p(y | x) (``LOG_SUM``) or the log posterior of each component."""
+    _check(Z, Y, np.empty(0), coef, chol, const)
+    n_components, _, n_outputs = coef.shape
+    n = Z.shape[0]
+    for i in prange(n):
+        resid = np.empty(n_outputs)
+        logp = np.empty(n_components)
+        _row_log_probs(Z, Y, i, coef, chol, const, resid, logp)
+        total = _log_normaliser(logp)
+        if mode == LOG_SUM:
+            out_values[i] = total
+        else:
+            for k in range(n_components):
+                out_matrix[i, k] = logp[k] - total
