@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import kernel, prange
+from .fast_math import exp
 
 LOG_SUM = 0  # log p(y | x) per row into out_values
 LOG_RESP = 1  # log posterior of the components into out_matrix
@@ -73,43 +74,110 @@ def _log_normaliser(logp):
 def _unit_stats(Z, Y, weights, lo, hi, coef, chol, const, out):
     n_components, n_design, n_outputs = coef.shape
     p, m, K = n_design, n_outputs, n_components
+    n_rows = hi - lo
     # Field-major, as the layout names them: all masses, then all zz, all zy, all yy.
     zz_base = 2 + K
     zy_base = zz_base + K * p * p
     yy_base = zy_base + K * p * m
-    resid = np.empty(n_outputs)
-    logp = np.empty(n_components)
     weighted = weights.shape[0] > 0
-    for i in range(lo, hi):
-        w = weights[i] if weighted else 1.0
-        if w == 0.0:
+    # The unit transposed (features x rows) and its weighted responsibilities (K x rows):
+    # the moment loops below then run over contiguous rows, which LLVM vectorises.
+    zt = np.empty((p, n_rows))
+    yt = np.empty((m, n_rows))
+    resp = np.empty((K, n_rows))  # log-probabilities first, then responsibilities
+    for j in range(n_rows):
+        i = lo + j
+        for a in range(p):
+            zt[a, j] = Z[i, a]
+        for b in range(m):
+            yt[b, j] = Y[i, b]
+    # Residuals and their whitened squares, component by component, rows innermost.
+    rt = np.empty((m, n_rows))
+    for k in range(K):
+        for b in range(m):
+            for j in range(n_rows):
+                rt[b, j] = yt[b, j]
+            for a in range(p):
+                c = coef[k, a, b]
+                for j in range(n_rows):
+                    rt[b, j] -= zt[a, j] * c
+        for j in range(n_rows):
+            resp[k, j] = const[k]
+        for b in range(m):  # forward substitution with the lower factor
+            for c in range(b):
+                factor = chol[k, b, c]
+                for j in range(n_rows):
+                    rt[b, j] -= factor * rt[c, j]
+            inverse = 1.0 / chol[k, b, b]
+            for j in range(n_rows):
+                rt[b, j] *= inverse
+                resp[k, j] -= 0.5 * rt[b, j] * rt[b, j]
+    # Log-sum-exp over components, row-wise but with the rows innermost (vectorised exp).
+    peak = np.empty(n_rows)
+    for j in range(n_rows):
+        peak[j] = resp[0, j]
+    for k in range(1, K):
+        for j in range(n_rows):
+            if resp[k, j] > peak[j]:
+                peak[j] = resp[k, j]
+    total = np.zeros(n_rows)
+    for k in range(K):
+        for j in range(n_rows):
+            total[j] += exp(resp[k, j] - peak[j])
+    row_weight = np.empty(n_rows)
+    for j in range(n_rows):
+        w = weights[lo + j] if weighted else 1.0
+        if w == 0.0 or peak[j] == -np.inf:
+            row_weight[j] = 0.0  # no responsibility (a zero-density row adds -inf below)
+            if w != 0.0:
+                out[1] += w
+                out[0] = -np.inf
             continue
-        _row_log_probs(Z, Y, i, coef, chol, const, resid, logp)
-        total = _log_normaliser(logp)
+        log_total = peak[j] + np.log(total[j])
         out[1] += w
-        out[0] += w * total
-        if total == -np.inf:
+        out[0] += w * log_total
+        peak[j] = log_total
+        row_weight[j] = w
+    for k in range(K):
+        for j in range(n_rows):
+            resp[k, j] = row_weight[j] * exp(resp[k, j] - peak[j]) if row_weight[j] != 0.0 \
+                else 0.0
+    scaled = np.empty(n_rows)
+    for k in range(K):
+        mass = 0.0
+        for j in range(n_rows):
+            mass += resp[k, j]
+        if mass == 0.0:
             continue
-        for k in range(n_components):
-            r = w * np.exp(logp[k] - total)
-            if r == 0.0:
-                continue
-            out[2 + k] += r
-            zz = zz_base + k * p * p
-            for a in range(p):
-                za = r * Z[i, a]
-                for c in range(p):
-                    out[zz + a * p + c] += za * Z[i, c]
-            zy = zy_base + k * p * m
-            for a in range(p):
-                za = r * Z[i, a]
-                for b in range(m):
-                    out[zy + a * m + b] += za * Y[i, b]
-            yy = yy_base + k * m * m
+        out[2 + k] += mass
+        zz = zz_base + k * p * p
+        zy = zy_base + k * p * m
+        yy = yy_base + k * m * m
+        for a in range(p):
+            for j in range(n_rows):
+                scaled[j] = resp[k, j] * zt[a, j]
+            for c in range(a, p):
+                total = 0.0
+                for j in range(n_rows):
+                    total += scaled[j] * zt[c, j]
+                out[zz + a * p + c] += total
+                if c != a:
+                    out[zz + c * p + a] += total
             for b in range(m):
-                yb = r * Y[i, b]
-                for c in range(m):
-                    out[yy + b * m + c] += yb * Y[i, c]
+                total = 0.0
+                for j in range(n_rows):
+                    total += scaled[j] * yt[b, j]
+                out[zy + a * m + b] += total
+        for b in range(m):
+            for j in range(n_rows):
+                scaled[j] = resp[k, j] * yt[b, j]
+            for c in range(b, m):
+                total = 0.0
+                for j in range(n_rows):
+                    total += scaled[j] * yt[c, j]
+                out[yy + b * m + c] += total
+                if c != b:
+                    out[yy + c * m + b] += total
 
 
 @kernel
