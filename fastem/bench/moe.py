@@ -1,10 +1,12 @@
-"""One EM iteration of MixtureOfExperts against a straightforward NumPy implementation.
+"""One EM iteration of MixtureOfExperts against NumPy and against R's flexmix.
 
-N rows, D features, K Gaussian experts (one output), constant gate: both run the same
-iterations from the same start; the time per iteration is ``(t(1 + m) - t(1)) / m``
-(initialisation excluded), median of ``--repeats``. The NumPy version is the textbook
-one: an (N, K) log-density matrix, log-sum-exp, and a weighted least-squares solve
-per component. Prints one JSON record.
+N rows, D features, K Gaussian experts (one output), constant gate. The time per
+iteration is ``(t(1 + m) - t(1)) / m`` (initialisation and data loading excluded),
+median of ``--repeats``. The NumPy version is the textbook one, from fastem's start:
+an (N, K) log-density matrix, log-sum-exp, and a weighted least-squares solve per
+component. flexmix (``FLXMRglm`` Gaussian, ``tolerance = 0``, from a random hard
+partition) runs through ``Rscript`` when R and flexmix are installed (Debian:
+``apt-get install r-cran-flexmix``), once per iteration count. Prints one JSON record.
 
     python -m fastem.bench.moe [--rows 1000000] [--features 5] [--components 4]
 """
@@ -46,6 +48,48 @@ def _numpy_em(X, y, weights, coef, variances, iterations):
     return coef
 
 
+_FLEXMIX_SCRIPT = """
+suppressMessages(library(flexmix))
+args <- commandArgs(trailingOnly = TRUE)
+data <- read.csv(args[1])
+start <- data$start
+data$start <- NULL
+formula <- as.formula(paste("y ~", paste(setdiff(names(data), "y"), collapse = " + ")))
+seconds <- function(iterations) {
+  t0 <- proc.time()[["elapsed"]]
+  flexmix(formula, data = data, k = as.integer(args[2]), cluster = start,
+          control = list(iter.max = iterations, tolerance = 0, minprior = 0))
+  proc.time()[["elapsed"]] - t0
+}
+cat(seconds(1), seconds(1 + as.integer(args[3])), "\n")
+"""
+
+
+def _flexmix_per_iteration(X, y, n_components, iterations):
+    """flexmix's seconds per EM iteration, or None without R and flexmix."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    if shutil.which("Rscript") is None:
+        return None
+    start = np.random.RandomState(0).randint(1, n_components + 1, size=len(y))
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "data.csv")
+        header = ",".join([f"x{i}" for i in range(X.shape[1])] + ["y", "start"])
+        np.savetxt(path, np.column_stack([X, y, start]), delimiter=",", header=header,
+                   comments="", fmt="%.17g")
+        script = os.path.join(folder, "bench.R")
+        with open(script, "w") as handle:
+            handle.write(_FLEXMIX_SCRIPT)
+        done = subprocess.run(["Rscript", script, path, str(n_components), str(iterations)],
+                              capture_output=True, text=True)
+    if done.returncode != 0:
+        return None  # R without flexmix
+    few, many = (float(value) for value in done.stdout.split())
+    return (many - few) / iterations
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -78,6 +122,7 @@ def main(argv=None):
                   start.covariances_[:, 0, 0].copy(), iterations)
         return time.perf_counter() - started
 
+    flexmix = _flexmix_per_iteration(X, y, args.components, args.iterations)
     fastem_time(1)  # compiled kernels loaded
     few, many = 1, 1 + args.iterations
     times = {"fastem": ([], []), "numpy": ([], [])}
@@ -91,6 +136,9 @@ def main(argv=None):
               "cores": os.cpu_count(), "fastem_s_per_iteration": float(per["fastem"]),
               "numpy_s_per_iteration": float(per["numpy"]),
               "speedup_over_numpy": float(per["numpy"] / per["fastem"])}
+    if flexmix is not None:
+        record["flexmix_s_per_iteration"] = flexmix
+        record["speedup_over_flexmix"] = float(flexmix / per["fastem"])
     print(json.dumps(record))
     return record
 
