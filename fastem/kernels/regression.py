@@ -23,6 +23,7 @@ import numpy as np
 
 from .._jit import kernel, prange
 from .fast_math import exp
+from .gaussian import _add_rows_in_order
 
 LOG_SUM = 0  # log p(y | x) per row into out_values
 LOG_RESP = 1  # log posterior of the components into out_matrix
@@ -150,35 +151,34 @@ def _unit_stats(Z, Y, weights, lo, hi, coef, chol, const, out):
         if mass == 0.0:
             continue
         out[2 + k] += mass
-        zz = zz_base + k * p * p
+        _add_weighted_gram(resp[k], zt, n_rows, scaled, out, zz_base + k * p * p)
+        _add_weighted_gram(resp[k], yt, n_rows, scaled, out, yy_base + k * m * m)
         zy = zy_base + k * p * m
-        yy = yy_base + k * m * m
         for a in range(p):
             for j in range(n_rows):
                 scaled[j] = resp[k, j] * zt[a, j]
-            for c in range(a, p):
-                total = 0.0
-                for j in range(n_rows):
-                    total += scaled[j] * zt[c, j]
-                out[zz + a * p + c] += total
-                if c != a:
-                    out[zz + c * p + a] += total
             for b in range(m):
                 total = 0.0
                 for j in range(n_rows):
                     total += scaled[j] * yt[b, j]
                 out[zy + a * m + b] += total
-        for b in range(m):
-            for j in range(n_rows):
-                scaled[j] = resp[k, j] * yt[b, j]
-            for c in range(b, m):
-                total = 0.0
-                for j in range(n_rows):
-                    total += scaled[j] * yt[c, j]
-                out[yy + b * m + c] += total
-                if c != b:
-                    out[yy + c * m + b] += total
 
+
+@kernel
+def _add_weighted_gram(weights, vt, n_rows, scaled, out, base):
+    """out[base + a * n + c] += sum_j weights[j] vt[a, j] vt[c, j] for the n x n matrix
+    of the rows of ``vt`` (the upper triangle computed, both written)."""
+    n = vt.shape[0]
+    for a in range(n):
+        for j in range(n_rows):
+            scaled[j] = weights[j] * vt[a, j]
+        for c in range(a, n):
+            total = 0.0
+            for j in range(n_rows):
+                total += scaled[j] * vt[c, j]
+            out[base + a * n + c] += total
+            if c != a:
+                out[base + c * n + a] += total
 
 @kernel
 def _check(Z, Y, weights, coef, chol, const):
@@ -209,9 +209,7 @@ def expert_stats(Z, Y, weights, coef, chol, const, unit_rows, batch_units, total
             lo = (first + j) * unit_rows
             hi = min(lo + unit_rows, n)
             _unit_stats(Z, Y, weights, lo, hi, coef, chol, const, partial[j])
-        for j in range(n_batch):
-            for s in range(size):
-                total[s] += partial[j, s]
+        _add_rows_in_order(partial, n_batch, total)
     return total
 
 
