@@ -150,15 +150,17 @@ def n_rows(frame) -> int:
 def report(model, frame, sequence_column, seconds, is_hmm):
     """What ``fit --report`` writes, computed on the partitions (one more pass for the
     log-likelihood)."""
-    rows = n_rows(frame)
     if is_hmm:
+        rows = n_rows(frame)
         log_likelihood = float(model.score(frame, lengths=sequence_column))
         monitor = model.monitor_
         fields = dict(iterations=monitor.iter, converged=monitor.converged,
                       history=list(monitor.history), startprob=model.startprob_.tolist(),
                       transmat=model.transmat_.tolist())
     else:
-        log_likelihood = float(model.score(frame) * rows)
+        per_row = model.score_samples(frame)  # its length is known: no pass to count rows
+        rows = int(per_row.shape[0])
+        log_likelihood = float(per_row.sum().compute())
         fields = dict(iterations=model.n_iter_, converged=model.converged_,
                       history=[float(h) for h in model.lower_bounds_],
                       weights=model.weights_.tolist(), means=model.means_.tolist())

@@ -365,16 +365,23 @@ def _check_outputs(args):
             raise _UserError("--plot needs matplotlib (pip install 'fastem[plot]')") from None
 
 
+def _fitted_columns(args, model):
+    """(columns, sequence column) to read: what the fit read (saved in the model by
+    `fastem fit`) unless the options say otherwise."""
+    columns = args.columns
+    if columns is None and getattr(model, "feature_names_in_", None) is not None:
+        columns = ",".join(str(name) for name in model.feature_names_in_)
+    sequence_column = args.sequence_column
+    if sequence_column is None and args.lengths is None:
+        sequence_column = getattr(model, "sequence_column_", None)
+    return columns, sequence_column
+
+
 def _loaded(args):
     import fastem
 
     model = fastem.load(args.model)
-    # What the fit read (saved in the model by `fastem fit`) unless the options say otherwise.
-    if args.columns is None and getattr(model, "feature_names_in_", None) is not None:
-        args.columns = ",".join(str(name) for name in model.feature_names_in_)
-    sequence_column = args.sequence_column
-    if sequence_column is None and args.lengths is None:
-        sequence_column = getattr(model, "sequence_column_", None)
+    args.columns, sequence_column = _fitted_columns(args, model)
     X, _, ids = _read(args, sequence_column)
     lengths = None
     if getattr(args, "lengths", None):
@@ -418,16 +425,10 @@ def _loaded_dask(args):
     model = fastem.load(args.model)
     if args.lengths:
         raise _UserError("--lengths does not apply to partitioned data; use --sequence-column")
-    names = getattr(model, "feature_names_in_", None)
-    columns = args.columns
-    if columns is None and names is not None:
-        columns = ",".join(str(name) for name in names)
-    is_hmm = _is_hmm(model)
-    sequence_column = args.sequence_column
-    if sequence_column is None and is_hmm:
-        sequence_column = getattr(model, "sequence_column_", None)
+    columns, sequence_column = _fitted_columns(args, model)
     frame, _ = _cli_dask.read_frame(args.data, columns, sequence_column)
-    positional, keywords = _cli_dask.fit_arguments(model, frame, sequence_column, is_hmm)
+    positional, keywords = _cli_dask.fit_arguments(model, frame, sequence_column,
+                                                   _is_hmm(model))
     return model, positional, keywords
 
 

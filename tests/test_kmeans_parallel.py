@@ -49,9 +49,9 @@ def test_first_centre_is_drawn_in_proportion_to_the_weights():
     weights = np.array([1.0, 2.0, 3.0, 4.0])
     counts = np.zeros(4)
     for seed in range(4_000):
-        drawn = [kp._lightest_row(seed * 2 + 1, Block(X[lo:lo + 2], weights[lo:lo + 2]), lo)
-                 for lo in (0, 2)]
-        counts[int(min(drawn)[1])] += 1
+        backend = LocalBackend([Block(X[lo:lo + 2], weights[lo:lo + 2]) for lo in (0, 2)])
+        rows, _ = kp.random_rows(backend, 1, np.random.RandomState(seed))
+        counts[int(rows[0, 0])] += 1
     # Binomial standard deviations are at most 31 draws out of 4,000.
     np.testing.assert_allclose(counts / 4_000, weights / weights.sum(), atol=0.025)
 

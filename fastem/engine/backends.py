@@ -128,12 +128,6 @@ class _Backend:
             offset += block.n_rows
         return results
 
-    def initialize(self, model, random_state):
-        """A restart's initial parameters: the model initialises from
-        :meth:`initialization_block` (all rows, or a bounded part of them)."""
-        return model.initialize(self.initialization_block(), random_state)
-
-
 class LocalBackend(_Backend):
     """In-memory data, as one or more blocks kept for the whole fit.
 

@@ -159,6 +159,14 @@ class DaskBackend(_Backend):
         self._weights = _row_parts(weights, len(self._parts)) if _is_lazy(weights) else None
         self._sequence_weights = None if _is_lazy(weights) else weights
         self._bounds = bounds
+        # Per partition, what its task gets as weights: its row weights (delayed), or the
+        # weights of its whole sequences (NumPy), or None.
+        self._part_weights = [None] * len(self._parts)
+        if self._weights is not None:
+            self._part_weights = self._weights
+        elif weights is not None and bounds is not None:
+            first = np.concatenate([[0], np.cumsum([len(b) - 1 for b in bounds])])
+            self._part_weights = [weights[first[p]:first[p + 1]] for p in range(len(bounds))]
         self._missing = _row_parts(missing, len(self._parts))
         self.init_rows = int(INIT_ROWS if init_rows is None else init_rows)
         if reduction is None:
@@ -177,19 +185,13 @@ class DaskBackend(_Backend):
         prepared = model.prepare(params)
         shift = model.shift(params)
         payload = dask.delayed((model, prepared, shift), traverse=False)
-        tasks = []
-        first_sequence = 0
-        for p, part in enumerate(self._parts):
-            bounds = None if self._bounds is None else self._bounds[p]
-            weights = self._weights[p] if self._weights is not None else None
-            if bounds is not None and self._sequence_weights is not None:
-                n_seq = len(bounds) - 1
-                weights = self._sequence_weights[first_sequence:first_sequence + n_seq]
-                first_sequence += n_seq
-            missing = None if self._missing is None else self._missing[p]
-            work = _partition_segments if self.reduction == "segments" else _partition_total
-            tasks.append(dask.delayed(work, pure=True)(
-                payload, part, weights, bounds, missing, int(self.offsets[p])))
+        work = _partition_segments if self.reduction == "segments" else _partition_total
+        tasks = [dask.delayed(work, pure=True)(
+                     payload, part, self._part_weights[p],
+                     None if self._bounds is None else self._bounds[p],
+                     None if self._missing is None else self._missing[p],
+                     int(self.offsets[p]))
+                 for p, part in enumerate(self._parts)]
         if self.reduction == "tree":
             while len(tasks) > 1:  # the shape depends on the number of partitions only
                 tasks = [dask.delayed(_add_in_order, pure=True)(*tasks[i:i + TREE_FAN_IN])
@@ -208,8 +210,7 @@ class DaskBackend(_Backend):
         dask = self._dask
         shared = dask.delayed(payload, traverse=False)
         tasks = [dask.delayed(_map_partition, pure=True)(
-                     function, shared, part,
-                     None if self._weights is None else self._weights[p],
+                     function, shared, part, self._part_weights[p],
                      None if self._missing is None else self._missing[p], int(self.offsets[p]))
                  for p, part in enumerate(self._parts)]
         return list(dask.compute(*tasks, **self._compute_options()))
@@ -291,9 +292,7 @@ class DaskBackend(_Backend):
                 base += int(self.offsets[p + 1] - self.offsets[p])
             bounds = np.concatenate(pieces).astype(np.int64)
             if self._sequence_weights is not None:
-                first = np.concatenate([[0], np.cumsum([len(b) - 1 for b in self._bounds])])
-                weights = np.concatenate([self._sequence_weights[first[p]:first[p + 1]]
-                                          for p in taken])
+                weights = np.concatenate([self._part_weights[p] for p in taken])
         return Block(X, weights, bounds, missing)
 
     def blocks(self) -> Iterator[Block]:

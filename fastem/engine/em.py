@@ -52,9 +52,9 @@ def _warn_decrease(previous, objective, n_iter):
 
 
 def _initial_params(model, backend, random_state):
-    """A restart's start: the backend's ``initialize`` when it has one (it may initialise
-    where the data are), else the model's from the backend's initialisation block (the
-    minimal backend protocol: ``stats`` and ``initialization_block``)."""
+    """A restart's start: the backend's ``initialize`` when it has one (a cluster
+    initialises where the data are), else the model's, from the backend's initialisation
+    block (all rows, or a bounded part of them)."""
     if hasattr(backend, "initialize"):
         return backend.initialize(model, random_state)
     return model.initialize(backend.initialization_block(), random_state)

@@ -37,38 +37,54 @@ def stat_size(n_components, n_design, n_outputs):
 
 
 @kernel
-def _row_log_probs(Z, Y, i, coef, chol, const, resid, logp):
-    """logp[k] = const[k] - |L_k^{-1} (y_i - z_i coef_k)|^2 / 2."""
+def _unit_log_probs(Z, Y, lo, hi, coef, chol, const, zt, yt, logp, log_total):
+    """For rows lo:hi, transposed into ``zt`` (P x rows) and ``yt`` (M x rows):
+    ``logp[k, j] = const[k] - |L_k^{-1} (y_j - z_j coef_k)|^2 / 2`` and
+    ``log_total[j]`` = log-sum-exp over k (-inf for a row of zero density).
+
+    Rows are innermost in every loop, so LLVM vectorises them (the exp included).
+    """
     n_components, n_design, n_outputs = coef.shape
+    n_rows = hi - lo
+    for j in range(n_rows):
+        i = lo + j
+        for a in range(n_design):
+            zt[a, j] = Z[i, a]
+        for b in range(n_outputs):
+            yt[b, j] = Y[i, b]
+    rt = np.empty((n_outputs, n_rows))
     for k in range(n_components):
         for b in range(n_outputs):
-            mean = 0.0
+            for j in range(n_rows):
+                rt[b, j] = yt[b, j]
             for a in range(n_design):
-                mean += Z[i, a] * coef[k, a, b]
-            resid[b] = Y[i, b] - mean
-        maha = 0.0
+                c = coef[k, a, b]
+                for j in range(n_rows):
+                    rt[b, j] -= zt[a, j] * c
+        for j in range(n_rows):
+            logp[k, j] = const[k]
         for b in range(n_outputs):  # forward substitution with the lower factor
-            value = resid[b]
             for c in range(b):
-                value -= chol[k, b, c] * resid[c]
-            value /= chol[k, b, b]
-            resid[b] = value
-            maha += value * value
-        logp[k] = const[k] - 0.5 * maha
-
-
-@kernel
-def _log_normaliser(logp):
-    peak = logp[0]
-    for k in range(1, logp.shape[0]):
-        if logp[k] > peak:
-            peak = logp[k]
-    if peak == -np.inf:
-        return peak
-    total = 0.0
-    for k in range(logp.shape[0]):
-        total += np.exp(logp[k] - peak)
-    return peak + np.log(total)
+                factor = chol[k, b, c]
+                for j in range(n_rows):
+                    rt[b, j] -= factor * rt[c, j]
+            inverse = 1.0 / chol[k, b, b]
+            for j in range(n_rows):
+                rt[b, j] *= inverse
+                logp[k, j] -= 0.5 * rt[b, j] * rt[b, j]
+    for j in range(n_rows):
+        log_total[j] = logp[0, j]
+    for k in range(1, n_components):
+        for j in range(n_rows):
+            if logp[k, j] > log_total[j]:
+                log_total[j] = logp[k, j]
+    total = np.zeros(n_rows)
+    for k in range(n_components):
+        for j in range(n_rows):
+            total[j] += exp(logp[k, j] - log_total[j])
+    for j in range(n_rows):
+        if log_total[j] != -np.inf:
+            log_total[j] += np.log(total[j])
 
 
 @kernel
@@ -86,62 +102,23 @@ def _unit_stats(Z, Y, weights, lo, hi, coef, chol, const, out):
     zt = np.empty((p, n_rows))
     yt = np.empty((m, n_rows))
     resp = np.empty((K, n_rows))  # log-probabilities first, then responsibilities
-    for j in range(n_rows):
-        i = lo + j
-        for a in range(p):
-            zt[a, j] = Z[i, a]
-        for b in range(m):
-            yt[b, j] = Y[i, b]
-    # Residuals and their whitened squares, component by component, rows innermost.
-    rt = np.empty((m, n_rows))
-    for k in range(K):
-        for b in range(m):
-            for j in range(n_rows):
-                rt[b, j] = yt[b, j]
-            for a in range(p):
-                c = coef[k, a, b]
-                for j in range(n_rows):
-                    rt[b, j] -= zt[a, j] * c
-        for j in range(n_rows):
-            resp[k, j] = const[k]
-        for b in range(m):  # forward substitution with the lower factor
-            for c in range(b):
-                factor = chol[k, b, c]
-                for j in range(n_rows):
-                    rt[b, j] -= factor * rt[c, j]
-            inverse = 1.0 / chol[k, b, b]
-            for j in range(n_rows):
-                rt[b, j] *= inverse
-                resp[k, j] -= 0.5 * rt[b, j] * rt[b, j]
-    # Log-sum-exp over components, row-wise but with the rows innermost (vectorised exp).
-    peak = np.empty(n_rows)
-    for j in range(n_rows):
-        peak[j] = resp[0, j]
-    for k in range(1, K):
-        for j in range(n_rows):
-            if resp[k, j] > peak[j]:
-                peak[j] = resp[k, j]
-    total = np.zeros(n_rows)
-    for k in range(K):
-        for j in range(n_rows):
-            total[j] += exp(resp[k, j] - peak[j])
+    log_total = np.empty(n_rows)
+    _unit_log_probs(Z, Y, lo, hi, coef, chol, const, zt, yt, resp, log_total)
     row_weight = np.empty(n_rows)
     for j in range(n_rows):
         w = weights[lo + j] if weighted else 1.0
-        if w == 0.0 or peak[j] == -np.inf:
-            row_weight[j] = 0.0  # no responsibility (a zero-density row adds -inf below)
-            if w != 0.0:
-                out[1] += w
-                out[0] = -np.inf
-            continue
-        log_total = peak[j] + np.log(total[j])
-        out[1] += w
-        out[0] += w * log_total
-        peak[j] = log_total
         row_weight[j] = w
+        if w == 0.0:
+            continue
+        out[1] += w
+        if log_total[j] == -np.inf:
+            row_weight[j] = 0.0  # no responsibility; its -inf joins the log-likelihood
+            out[0] = -np.inf
+            continue
+        out[0] += w * log_total[j]
     for k in range(K):
         for j in range(n_rows):
-            resp[k, j] = row_weight[j] * exp(resp[k, j] - peak[j]) if row_weight[j] != 0.0 \
+            resp[k, j] = row_weight[j] * exp(resp[k, j] - log_total[j]) if row_weight[j] != 0.0 \
                 else 0.0
     scaled = np.empty(n_rows)
     for k in range(K):
@@ -214,18 +191,24 @@ def expert_stats(Z, Y, weights, coef, chol, const, unit_rows, batch_units, total
 
 
 @kernel(parallel=True)
-def expert_rows(Z, Y, coef, chol, const, mode, out_values, out_matrix):
+def expert_rows(Z, Y, coef, chol, const, mode, unit_rows, out_values, out_matrix):
     """Per row: log p(y | x) (``LOG_SUM``) or the log posterior of each component."""
     _check(Z, Y, np.empty(0), coef, chol, const)
-    n_components, _, n_outputs = coef.shape
+    n_components, n_design, n_outputs = coef.shape
     n = Z.shape[0]
-    for i in prange(n):
-        resid = np.empty(n_outputs)
-        logp = np.empty(n_components)
-        _row_log_probs(Z, Y, i, coef, chol, const, resid, logp)
-        total = _log_normaliser(logp)
-        if mode == LOG_SUM:
-            out_values[i] = total
-        else:
-            for k in range(n_components):
-                out_matrix[i, k] = logp[k] - total
+    n_units = (n + unit_rows - 1) // unit_rows
+    for unit in prange(n_units):
+        lo = unit * unit_rows
+        hi = min(lo + unit_rows, n)
+        n_rows = hi - lo
+        zt = np.empty((n_design, n_rows))
+        yt = np.empty((n_outputs, n_rows))
+        logp = np.empty((n_components, n_rows))
+        log_total = np.empty(n_rows)
+        _unit_log_probs(Z, Y, lo, hi, coef, chol, const, zt, yt, logp, log_total)
+        for j in range(n_rows):
+            if mode == LOG_SUM:
+                out_values[lo + j] = log_total[j]
+            else:
+                for k in range(n_components):
+                    out_matrix[lo + j, k] = logp[k, j] - log_total[j]

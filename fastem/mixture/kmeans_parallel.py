@@ -111,11 +111,7 @@ class Candidates:
 def kmeans_parallel(backend, n_clusters, random_state, rounds=ROUNDS,
                     oversampling=OVERSAMPLING) -> Candidates:
     """k-means|| over the backend's blocks: ``1 + 2 * rounds`` passes at most."""
-    seed = draw_seed(random_state)
-    drawn = [r for r in backend.map_blocks(_lightest_row, seed) if r is not None]
-    if not drawn:
-        raise ValueError("every row has zero weight")
-    centres = min(drawn, key=lambda r: (r[0], r[1]))[2][None, :]
+    centres, _ = random_rows(backend, 1, random_state)
     stats = centre_stats(backend, centres)
     total_weight = float(stats.weight)
     mean_offset = stats["first"][0] / total_weight
@@ -160,19 +156,6 @@ def _row_weights(block):
     return np.ones(block.n_rows) if block.weights is None else block.weights
 
 
-def _lightest_row(seed, block, offset):
-    """Worker side: the row with the smallest key ``-log(u) / w`` (an exponential race,
-    so the winner over all blocks is drawn with probability proportional to its
-    weight), as ``(key, global row, row)``; None for a block of zero weight."""
-    weights = _row_weights(block)
-    with np.errstate(divide="ignore"):
-        keys = -np.log(row_uniforms(seed, offset, block.n_rows)) / weights
-    if not np.isfinite(keys).any():
-        return None
-    best = int(np.argmin(keys))
-    return float(keys[best]), offset + best, np.array(block.X[best], dtype=np.float64)
-
-
 def _oversample(payload, block, offset):
     """Worker side: the rows k-means|| adds in one round (each kept independently with
     probability ``scale * w * d^2``)."""
@@ -184,7 +167,8 @@ def _oversample(payload, block, offset):
 
 def random_rows(backend, n_rows, random_state):
     """``n_rows`` distinct rows drawn with probability proportional to their weight (without
-    replacement: the smallest exponential-race keys), and the total weight."""
+    replacement: the smallest exponential-race keys), and the total weight. ValueError
+    when fewer rows have a positive weight."""
     seed = draw_seed(random_state)
     found = backend.map_blocks(_lightest_rows, (seed, n_rows))
     keys = np.concatenate([f[0] for f in found])
@@ -196,6 +180,9 @@ def random_rows(backend, n_rows, random_state):
 
 
 def _lightest_rows(payload, block, offset):
+    """Worker side: the ``count`` rows with the smallest keys ``-log(u) / w`` (an
+    exponential race: the smallest keys over all blocks are a draw without replacement
+    in proportion to the weights), their keys, and the block's total weight."""
     seed, count = payload
     weights = _row_weights(block)
     with np.errstate(divide="ignore"):

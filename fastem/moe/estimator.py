@@ -10,7 +10,7 @@ from .. import _validation as v
 from .._base import EstimatorBase, transactional
 from .._runtime import threads
 from .._typing import ArrayLike, Callback, FloatArray, IntArray, RandomStateLike, Self
-from ..engine import Block, LocalBackend, make_schedule, run_em
+from ..engine import UNIT_ROWS, Block, LocalBackend, make_schedule, run_em
 from ..exceptions import ConvergenceWarning, NotFittedError, compatible
 from ..kernels import regression as rk
 from .model import RegressionMixtureModel, RegressionMixtureParams
@@ -137,9 +137,7 @@ class MixtureOfExperts(EstimatorBase):
             raise ValueError(f"y must be 1-d or 2-d, got {y.ndim} dimensions")
         if y.shape[0] != n_rows:
             raise ValueError(f"y has {y.shape[0]} rows, but X has {n_rows}")
-        if fitting:
-            self._y_1d = None
-        elif y.shape[1] != self._n_outputs:
+        if not fitting and y.shape[1] != self._n_outputs:
             raise ValueError(f"y has {y.shape[1]} columns, but the model was fitted on "
                              f"{self._n_outputs}")
         return y
@@ -247,7 +245,7 @@ class MixtureOfExperts(EstimatorBase):
             else np.empty((0, 0))
         with threads(self.n_threads, E.shape[0] * self.n_components * Z.shape[1] ** 2):
             rk.expert_rows(Z, np.ascontiguousarray(Y - self._y_mean), coef, chol, const, mode,
-                           values, matrix)
+                           UNIT_ROWS, values, matrix)
         return values if mode == rk.LOG_SUM else matrix
 
     def score_samples(self, X: ArrayLike, y: ArrayLike) -> FloatArray:
