@@ -9,7 +9,7 @@ import numpy as np
 
 
 def warmup(float32: bool = True, hmm: bool = True, missing: bool = True,
-           verbose: int = False) -> float:
+           experts: bool = True, verbose: int = False) -> float:
     """Compile (or load from the on-disk cache) the kernels that fits commonly use.
 
     Call it once at service start-up or in a Docker build step, so that the
@@ -29,6 +29,8 @@ def warmup(float32: bool = True, hmm: bool = True, missing: bool = True,
         Also compile the HMM kernels (Gaussian and categorical emissions).
     missing : bool, default=True
         Also compile the missing-data kernels (``missing="marginalize"``).
+    experts : bool, default=True
+        Also compile the mixture-of-experts kernels.
     verbose : bool, default=False
         Print what was compiled and how long it took.
 
@@ -37,7 +39,7 @@ def warmup(float32: bool = True, hmm: bool = True, missing: bool = True,
     seconds : float
         Time taken.
     """
-    from . import CategoricalHMM, GaussianHMM, GaussianMixture
+    from . import CategoricalHMM, GaussianHMM, GaussianMixture, MixtureOfExperts
 
     started = time.perf_counter()
     rng = np.random.RandomState(0)
@@ -69,4 +71,12 @@ def warmup(float32: bool = True, hmm: bool = True, missing: bool = True,
             CategoricalHMM(2, n_iter=2, random_state=0).fit(symbols).decode(symbols)
             if verbose:
                 print(f"HMMs: {time.perf_counter() - started:.1f} s", flush=True)
+        if experts:
+            y = X[:, 0] + rng.normal(size=len(X))
+            # One kernel serves every expert family and gate (run-time switches).
+            model = MixtureOfExperts(2, max_iter=2, random_state=0).fit(X, y)
+            model.score_samples(X, y)
+            model.predict_proba(X, y)
+            if verbose:
+                print(f"mixtures of experts: {time.perf_counter() - started:.1f} s", flush=True)
     return time.perf_counter() - started

@@ -27,28 +27,53 @@ SCHEDULES = ("none", "squarem")
 
 
 class PlainEM:
-    """Every pass evaluates the previous M-step's output."""
+    """Every pass evaluates the previous M-step's output.
+
+    For a *generalised* M-step (a model whose ``generalized`` is true, with
+    ``halve(anchor, point)``: one Newton step for parts without a closed form), a
+    point whose objective is below that of the point it was computed from (its
+    anchor) is rejected and replaced by ``model.halve(anchor, point)``, up to
+    ``max_halvings`` times (then it is taken as it is, and the run converges on the
+    negligible change). A Newton direction
+    ascends the expected complete-data objective, so halving it enough raises that
+    objective, and with it the log-likelihood: the accepted objectives never decrease.
+    """
 
     name = "none"
+    max_halvings = 30
 
     def start(self, model, params):
+        self.model = model
         self.current = params
+        self.anchor = None  # (params, objective) of the last accepted point
+        self.halvings = 0
+        self.generalized = bool(getattr(model, "generalized", False))
 
     @property
     def trial(self):
-        return False
+        return (self.generalized and self.anchor is not None
+                and self.halvings < self.max_halvings)
 
     def next_point(self):
         return self.current
 
     def acceptable(self, objective, new_params):
-        return True
+        if not self.trial:
+            return True
+        previous = self.anchor[1]
+        return bool(objective >= previous - 1e-13 * max(1.0, abs(previous)))
 
     def accept(self, objective, new_params):
+        if self.generalized:
+            self.anchor = (self.current, objective)
+            self.halvings = 0
         self.current = new_params
 
-    def reject(self):  # pragma: no cover - plain EM proposes no trials
-        raise AssertionError("plain EM has no trial points to reject")
+    def reject(self):
+        if not self.generalized:  # pragma: no cover - plain EM proposes no trials
+            raise AssertionError("plain EM has no trial points to reject")
+        self.halvings += 1
+        self.current = self.model.halve(self.anchor[0], self.current)
 
 
 class Squarem:

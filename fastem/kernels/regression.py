@@ -1,23 +1,35 @@
-"""Mixtures of Gaussian regressions: the fused E-step and its additive statistics.
+"""Mixtures of experts: the fused E-step and its additive statistics.
 
-Component k predicts the outputs of a row by ``mean_k = z @ coef[k]`` (z the row of
-the design matrix, intercept included) with a full covariance ``L_k L_k^T``. One pass
-computes, for every row, ``log pi_k + log N(y; mean_k, L_k L_k^T)``, normalises in
-the log domain, and adds per component (weighted by w * r_ik):
+Component k of a row (design row z, gating row u, outputs y, trials n) has the
+log joint ``logp[k] = const[k] + log f_k(y | z) + gate_k(u)``:
 
-* ``mass``: sum of w r
-* ``zz``: sum of w r z z^T (P x P)
-* ``zy``: sum of w r z y^T (P x M)
-* ``yy``: sum of w r y y^T (M x M)
+* experts (``family``): Gaussian, ``mean = z @ coef[k]`` with covariance
+  ``L_k L_k^T`` (``const`` holds ``-M/2 log 2 pi - log det L_k``); Poisson with
+  log link, ``y eta - exp(eta)``; binomial with logit link, ``y eta - n log(1 +
+  e^eta)``, where ``eta = z @ coef[k, :, 0]``. The terms that do not depend on k
+  (``-log y!``, ``log C(n, y)``) are added once per row.
+* gates (``gating``): constant (``const`` holds ``log pi_k``); softmax, ``u @
+  gate_coef[k]`` normalised over k; Gaussian (cluster-weighted), ``-|M_k^{-1} (u -
+  mu_k)|^2 / 2`` with ``log pi_k`` and the Gaussian constants in ``const`` (then
+  ``logp`` is the *joint* density of (u, y), and ``gate_const`` gives the
+  conditional one).
 
-after the shared ``loglik`` and ``weight`` scalars, field by field (all K masses,
-then all K ``zz``, ...). Work units of consecutive rows
-write their own partials, added in unit order: the result does not depend on the
-thread count. The caller centres z (except the intercept) and y, so these moments
-stay well conditioned.
+One pass normalises in the log domain and adds per component, weighted by w r:
+``mass``; Gaussian experts ``zz = sum z z^T``, ``zy = sum z y^T``, ``yy = sum y y^T``;
+GLM experts the gradient ``grad = sum (y - mu) z`` and curvature ``hess = sum v z
+z^T`` of their log-likelihood at the current coefficients (one Newton step per
+EM iteration); the softmax gate its gradient ``ggrad = sum (r_k - g_k) u`` and
+curvature ``ghess[k, l] = sum g_k (delta_kl - g_l) u u^T``; the Gaussian gate
+``usum = sum u`` and ``uu = sum u u^T``. ``fields`` gives each field's offset in
+the flat vector (-1: absent), as the model's layout defines them. Work units
+of consecutive rows write their own partials, added in unit order: the result
+does not depend on the thread count. The caller centres the columns, so these
+moments stay well conditioned.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -25,120 +37,142 @@ from .._jit import kernel, prange
 from .fast_math import exp
 from .gaussian import _add_rows_in_order
 
+GAUSSIAN, POISSON, BINOMIAL = 0, 1, 2  # expert families
+CONSTANT, SOFTMAX, GATE_GAUSSIAN = 0, 1, 2  # gates
+
+# ``fields`` indices: offsets of the statistics in the flat vector.
+MASS, ZZ, ZY, YY, GRAD, HESS, GGRAD, GHESS, USUM, UU = range(10)
+N_FIELDS = 10
+
 LOG_SUM = 0  # log p(y | x) per row into out_values
 LOG_RESP = 1  # log posterior of the components into out_matrix
+LOG_GATE = 2  # log gate probabilities g_k(x) into out_matrix
 
 
 @kernel
-def stat_size(n_components, n_design, n_outputs):
-    """Length of the flat statistics vector."""
-    p, m = n_design, n_outputs
-    return 2 + n_components * (1 + p * p + p * m + m * m)
+def _transpose(A, lo, hi, out):
+    for j in range(hi - lo):
+        for a in range(A.shape[1]):
+            out[a, j] = A[lo + j, a]
 
 
 @kernel
-def _unit_log_probs(Z, Y, lo, hi, coef, chol, const, zt, yt, logp, log_total):
-    """For rows lo:hi, transposed into ``zt`` (P x rows) and ``yt`` (M x rows):
-    ``logp[k, j] = const[k] - |L_k^{-1} (y_j - z_j coef_k)|^2 / 2`` and
-    ``log_total[j]`` = log-sum-exp over k (-inf for a row of zero density).
+def _log_sum_exp_rows(logp, n_rows, out):
+    """out[j] = log sum_k exp(logp[k, j]) (-inf when every term is)."""
+    n_components = logp.shape[0]
+    for j in range(n_rows):
+        out[j] = logp[0, j]
+    for k in range(1, n_components):
+        for j in range(n_rows):
+            if logp[k, j] > out[j]:
+                out[j] = logp[k, j]
+    total = np.zeros(n_rows)
+    for k in range(n_components):
+        for j in range(n_rows):
+            total[j] += exp(logp[k, j] - out[j])
+    for j in range(n_rows):
+        if out[j] != -np.inf:
+            out[j] += np.log(total[j])
+
+
+@kernel
+def _add_mahalanobis(vt, mean, chol, n_rows, rt, logp_k):
+    """logp_k[j] -= |L^{-1} (v_j - mean)|^2 / 2 for the columns of ``vt`` (its first
+    ``len(mean)`` rows)."""
+    n = mean.shape[0]
+    for b in range(n):
+        for j in range(n_rows):
+            rt[b, j] = vt[b, j] - mean[b]
+    for b in range(n):  # forward substitution with the lower factor
+        for c in range(b):
+            factor = chol[b, c]
+            for j in range(n_rows):
+                rt[b, j] -= factor * rt[c, j]
+        inverse = 1.0 / chol[b, b]
+        for j in range(n_rows):
+            rt[b, j] *= inverse
+            logp_k[j] -= 0.5 * rt[b, j] * rt[b, j]
+
+
+@kernel
+def _unit_log_probs(Z, Y, U, T, lo, hi, family, gating, coef, chol, gate_coef, gate_mean,
+                    gate_chol, const, gate_const, zt, yt, ut, tt, logp, eta, gate, row_const,
+                    log_total, gate_norm):
+    """For rows lo:hi, transposed into ``zt`` (P x rows), ``yt`` (M x rows), ``ut``
+    (Q x rows) and ``tt`` (trials): ``logp[k, j]`` (without the row constants, which go
+    to ``row_const``), ``log_total`` = log-sum-exp over k of ``logp``, the linear
+    predictors ``eta`` (GLM experts), the gate's log terms ``gate`` (normalised for the
+    softmax) and ``gate_norm`` (the Gaussian gate's log density of u).
 
     Rows are innermost in every loop, so LLVM vectorises them (the exp included).
     """
     n_components, n_design, n_outputs = coef.shape
     n_rows = hi - lo
+    _transpose(Z, lo, hi, zt)
+    _transpose(Y, lo, hi, yt)
+    _transpose(U, lo, hi, ut)
     for j in range(n_rows):
-        i = lo + j
-        for a in range(n_design):
-            zt[a, j] = Z[i, a]
-        for b in range(n_outputs):
-            yt[b, j] = Y[i, b]
-    rt = np.empty((n_outputs, n_rows))
+        row_const[j] = 0.0
+    if family == BINOMIAL:
+        for j in range(n_rows):
+            tt[j] = T[lo + j]
+            row_const[j] = (math.lgamma(tt[j] + 1.0) - math.lgamma(yt[0, j] + 1.0)
+                            - math.lgamma(tt[j] - yt[0, j] + 1.0))
+    elif family == POISSON:
+        for j in range(n_rows):
+            row_const[j] = -math.lgamma(yt[0, j] + 1.0)
+    rt = np.empty((max(n_outputs, ut.shape[0]), n_rows))
     for k in range(n_components):
-        for b in range(n_outputs):
-            for j in range(n_rows):
-                rt[b, j] = yt[b, j]
-            for a in range(n_design):
-                c = coef[k, a, b]
-                for j in range(n_rows):
-                    rt[b, j] -= zt[a, j] * c
         for j in range(n_rows):
             logp[k, j] = const[k]
-        for b in range(n_outputs):  # forward substitution with the lower factor
-            for c in range(b):
-                factor = chol[k, b, c]
+        if family == GAUSSIAN:
+            for b in range(n_outputs):
                 for j in range(n_rows):
-                    rt[b, j] -= factor * rt[c, j]
-            inverse = 1.0 / chol[k, b, b]
+                    rt[b, j] = yt[b, j]
+                for a in range(n_design):
+                    c = coef[k, a, b]
+                    for j in range(n_rows):
+                        rt[b, j] -= zt[a, j] * c
+            _add_mahalanobis(rt, np.zeros(n_outputs), chol[k], n_rows, rt, logp[k])
+        else:
             for j in range(n_rows):
-                rt[b, j] *= inverse
-                logp[k, j] -= 0.5 * rt[b, j] * rt[b, j]
-    for j in range(n_rows):
-        log_total[j] = logp[0, j]
-    for k in range(1, n_components):
-        for j in range(n_rows):
-            if logp[k, j] > log_total[j]:
-                log_total[j] = logp[k, j]
-    total = np.zeros(n_rows)
-    for k in range(n_components):
-        for j in range(n_rows):
-            total[j] += exp(logp[k, j] - log_total[j])
-    for j in range(n_rows):
-        if log_total[j] != -np.inf:
-            log_total[j] += np.log(total[j])
-
-
-@kernel
-def _unit_stats(Z, Y, weights, lo, hi, coef, chol, const, out):
-    n_components, n_design, n_outputs = coef.shape
-    p, m, K = n_design, n_outputs, n_components
-    n_rows = hi - lo
-    # Field-major, as the layout names them: all masses, then all zz, all zy, all yy.
-    zz_base = 2 + K
-    zy_base = zz_base + K * p * p
-    yy_base = zy_base + K * p * m
-    weighted = weights.shape[0] > 0
-    # The unit transposed (features x rows) and its weighted responsibilities (K x rows):
-    # the moment loops below then run over contiguous rows, which LLVM vectorises.
-    zt = np.empty((p, n_rows))
-    yt = np.empty((m, n_rows))
-    resp = np.empty((K, n_rows))  # log-probabilities first, then responsibilities
-    log_total = np.empty(n_rows)
-    _unit_log_probs(Z, Y, lo, hi, coef, chol, const, zt, yt, resp, log_total)
-    row_weight = np.empty(n_rows)
-    for j in range(n_rows):
-        w = weights[lo + j] if weighted else 1.0
-        row_weight[j] = w
-        if w == 0.0:
-            continue
-        out[1] += w
-        if log_total[j] == -np.inf:
-            row_weight[j] = 0.0  # no responsibility; its -inf joins the log-likelihood
-            out[0] = -np.inf
-            continue
-        out[0] += w * log_total[j]
-    for k in range(K):
-        for j in range(n_rows):
-            resp[k, j] = row_weight[j] * exp(resp[k, j] - log_total[j]) if row_weight[j] != 0.0 \
-                else 0.0
-    scaled = np.empty(n_rows)
-    for k in range(K):
-        mass = 0.0
-        for j in range(n_rows):
-            mass += resp[k, j]
-        if mass == 0.0:
-            continue
-        out[2 + k] += mass
-        _add_weighted_gram(resp[k], zt, n_rows, scaled, out, zz_base + k * p * p)
-        _add_weighted_gram(resp[k], yt, n_rows, scaled, out, yy_base + k * m * m)
-        zy = zy_base + k * p * m
-        for a in range(p):
-            for j in range(n_rows):
-                scaled[j] = resp[k, j] * zt[a, j]
-            for b in range(m):
-                total = 0.0
+                eta[k, j] = 0.0
+            for a in range(n_design):
+                c = coef[k, a, 0]
                 for j in range(n_rows):
-                    total += scaled[j] * yt[b, j]
-                out[zy + a * m + b] += total
+                    eta[k, j] += zt[a, j] * c
+            if family == POISSON:
+                for j in range(n_rows):
+                    logp[k, j] += yt[0, j] * eta[k, j] - exp(eta[k, j])
+            else:
+                for j in range(n_rows):
+                    e = eta[k, j]
+                    softplus = max(e, 0.0) + math.log1p(exp(-abs(e)))
+                    logp[k, j] += yt[0, j] * e - tt[j] * softplus
+        if gating == SOFTMAX:
+            for j in range(n_rows):
+                gate[k, j] = 0.0
+            for a in range(ut.shape[0]):
+                c = gate_coef[k, a]
+                for j in range(n_rows):
+                    gate[k, j] += ut[a, j] * c
+        elif gating == GATE_GAUSSIAN:
+            for j in range(n_rows):
+                gate[k, j] = 0.0
+            _add_mahalanobis(ut, gate_mean[k], gate_chol[k], n_rows, rt, gate[k])
+    if gating == SOFTMAX:
+        _log_sum_exp_rows(gate, n_rows, gate_norm)
+        for k in range(n_components):
+            for j in range(n_rows):
+                gate[k, j] -= gate_norm[j]
+                logp[k, j] += gate[k, j]
+    elif gating == GATE_GAUSSIAN:
+        for k in range(n_components):
+            for j in range(n_rows):
+                logp[k, j] += gate[k, j]
+                gate[k, j] += gate_const[k]
+        _log_sum_exp_rows(gate, n_rows, gate_norm)
+    _log_sum_exp_rows(logp, n_rows, log_total)
 
 
 @kernel
@@ -157,26 +191,182 @@ def _add_weighted_gram(weights, vt, n_rows, scaled, out, base):
             if c != a:
                 out[base + c * n + a] += total
 
+
 @kernel
-def _check(Z, Y, weights, coef, chol, const):
+def _add_weighted_cross(weights, vt, wt, n_rows, scaled, out, base):
+    """out[base + a * m + b] += sum_j weights[j] vt[a, j] wt[b, j] (an n x m matrix)."""
+    m = wt.shape[0]
+    for a in range(vt.shape[0]):
+        for j in range(n_rows):
+            scaled[j] = weights[j] * vt[a, j]
+        for b in range(m):
+            total = 0.0
+            for j in range(n_rows):
+                total += scaled[j] * wt[b, j]
+            out[base + a * m + b] += total
+
+
+@kernel
+def _unit_stats(Z, Y, U, T, weights, lo, hi, family, gating, coef, chol, gate_coef,
+                gate_mean, gate_chol, const, gate_const, fields, out):
     n_components, n_design, n_outputs = coef.shape
-    if Z.shape[1] != n_design or Y.shape[1] != n_outputs or Z.shape[0] != Y.shape[0]:
-        raise ValueError("regression kernel: Z, Y and coef do not match")
-    if chol.shape[0] != n_components or chol.shape[1] != n_outputs \
-            or chol.shape[2] != n_outputs or const.shape[0] != n_components:
-        raise ValueError("regression kernel: chol and const do not match coef")
-    if weights.shape[0] != 0 and weights.shape[0] != Z.shape[0]:
+    p, m, q, K = n_design, n_outputs, U.shape[1], n_components
+    n_rows = hi - lo
+    weighted = weights.shape[0] > 0
+    # The unit transposed (features x rows) and its weighted responsibilities (K x rows):
+    # the moment loops below then run over contiguous rows, which LLVM vectorises.
+    zt = np.empty((p, n_rows))
+    yt = np.empty((m, n_rows))
+    ut = np.empty((q, n_rows))
+    tt = np.empty(n_rows)
+    resp = np.empty((K, n_rows))  # log-probabilities first, then responsibilities
+    eta = np.empty((K if family != GAUSSIAN else 0, n_rows))
+    gate = np.empty((K if gating != CONSTANT else 0, n_rows))
+    row_const = np.empty(n_rows)
+    log_total = np.empty(n_rows)
+    gate_norm = np.empty(n_rows)
+    _unit_log_probs(Z, Y, U, T, lo, hi, family, gating, coef, chol, gate_coef, gate_mean,
+                    gate_chol, const, gate_const, zt, yt, ut, tt, resp, eta, gate, row_const,
+                    log_total, gate_norm)
+    row_weight = np.empty(n_rows)
+    for j in range(n_rows):
+        w = weights[lo + j] if weighted else 1.0
+        row_weight[j] = w
+        if w == 0.0:
+            continue
+        out[1] += w
+        if log_total[j] == -np.inf:
+            row_weight[j] = 0.0  # no responsibility; its -inf joins the log-likelihood
+            out[0] = -np.inf
+            continue
+        out[0] += w * (log_total[j] + row_const[j])
+    for k in range(K):
+        for j in range(n_rows):
+            resp[k, j] = row_weight[j] * exp(resp[k, j] - log_total[j]) if row_weight[j] != 0.0 \
+                else 0.0
+    scaled = np.empty(n_rows)
+    curvature = np.empty(n_rows)
+    for k in range(K):
+        mass = 0.0
+        for j in range(n_rows):
+            mass += resp[k, j]
+        if mass == 0.0:
+            continue
+        out[fields[MASS] + k] += mass
+        if family == GAUSSIAN:
+            _add_weighted_gram(resp[k], zt, n_rows, scaled, out, fields[ZZ] + k * p * p)
+            _add_weighted_gram(resp[k], yt, n_rows, scaled, out, fields[YY] + k * m * m)
+            _add_weighted_cross(resp[k], zt, yt, n_rows, scaled, out, fields[ZY] + k * p * m)
+        else:
+            for j in range(n_rows):
+                r = resp[k, j]
+                if family == POISSON:
+                    mean = exp(eta[k, j])
+                    variance = mean
+                else:
+                    prob = 1.0 / (1.0 + exp(-eta[k, j]))
+                    mean = tt[j] * prob
+                    variance = mean * (1.0 - prob)
+                # A row without responsibility adds nothing (its mean may be inf).
+                scaled[j] = r * (yt[0, j] - mean) if r != 0.0 else 0.0
+                curvature[j] = r * variance if r != 0.0 else 0.0
+            base = fields[GRAD] + k * p
+            for a in range(p):
+                total = 0.0
+                for j in range(n_rows):
+                    total += scaled[j] * zt[a, j]
+                out[base + a] += total
+            _add_weighted_gram(curvature, zt, n_rows, scaled, out, fields[HESS] + k * p * p)
+        if gating == GATE_GAUSSIAN:
+            base = fields[USUM] + k * q
+            for a in range(q):
+                total = 0.0
+                for j in range(n_rows):
+                    total += resp[k, j] * ut[a, j]
+                out[base + a] += total
+            _add_weighted_gram(resp[k], ut, n_rows, scaled, out, fields[UU] + k * q * q)
+    if gating == SOFTMAX:
+        _softmax_gate_stats(resp, gate, row_weight, ut, n_rows, fields, out)
+
+
+@kernel
+def _softmax_gate_stats(resp, log_gate, row_weight, ut, n_rows, fields, out):
+    """Gradient and curvature of sum w log g(u) at the current gate (``log_gate``)."""
+    K, q = resp.shape[0], ut.shape[0]
+    gw = np.empty((K, n_rows))  # w g_k
+    for k in range(K):
+        for j in range(n_rows):
+            gw[k, j] = row_weight[j] * exp(log_gate[k, j]) if row_weight[j] != 0.0 else 0.0
+    difference = np.empty(n_rows)
+    scaled = np.empty(n_rows)
+    for k in range(K):
+        for j in range(n_rows):
+            difference[j] = resp[k, j] - gw[k, j]
+        base = fields[GGRAD] + k * q
+        for a in range(q):
+            total = 0.0
+            for j in range(n_rows):
+                total += difference[j] * ut[a, j]
+            out[base + a] += total
+        for other in range(k, K):
+            # w g_k (delta_kl - g_l) is symmetric in (k, l): the (l, k) block is its transpose.
+            for j in range(n_rows):
+                g_other = exp(log_gate[other, j]) if row_weight[j] != 0.0 else 0.0
+                difference[j] = gw[k, j] * ((1.0 if k == other else 0.0) - g_other)
+            before = np.zeros(q * q)
+            _add_weighted_gram(difference, ut, n_rows, scaled, before, 0)
+            kl = fields[GHESS] + (k * K + other) * q * q
+            lk = fields[GHESS] + (other * K + k) * q * q
+            for a in range(q * q):
+                out[kl + a] += before[a]
+                if other != k:
+                    out[lk + a] += before[a]
+
+
+@kernel
+def _check(Z, Y, U, T, weights, family, gating, coef, chol, gate_coef, gate_mean, gate_chol,
+           const, gate_const):
+    n_components, n_design, n_outputs = coef.shape
+    n = Z.shape[0]
+    if Z.shape[1] != n_design or Y.shape[1] != n_outputs or Y.shape[0] != n \
+            or U.shape[0] != n:
+        raise ValueError("regression kernel: Z, Y, U and coef do not match")
+    if const.shape[0] != n_components or gate_const.shape[0] != n_components:
+        raise ValueError("regression kernel: const or gate_const do not match coef")
+    if family == GAUSSIAN:
+        if chol.shape[0] != n_components or chol.shape[1] != n_outputs \
+                or chol.shape[2] != n_outputs:
+            raise ValueError("regression kernel: chol does not match coef")
+    elif family == POISSON or family == BINOMIAL:
+        if n_outputs != 1:
+            raise ValueError("regression kernel: GLM experts have one output")
+        if family == BINOMIAL and T.shape[0] != n:
+            raise ValueError("regression kernel: one number of trials per row")
+    else:
+        raise ValueError("regression kernel: unknown family")
+    q = U.shape[1]
+    if gating == SOFTMAX:
+        if gate_coef.shape[0] != n_components or gate_coef.shape[1] != q:
+            raise ValueError("regression kernel: gate_coef does not match U")
+    elif gating == GATE_GAUSSIAN:
+        if gate_mean.shape[0] != n_components or gate_mean.shape[1] != q \
+                or gate_chol.shape[0] != n_components or gate_chol.shape[1] != q \
+                or gate_chol.shape[2] != q:
+            raise ValueError("regression kernel: the Gaussian gate does not match U")
+    elif gating != CONSTANT:
+        raise ValueError("regression kernel: unknown gate")
+    if weights.shape[0] != 0 and weights.shape[0] != n:
         raise ValueError("regression kernel: one weight per row")
 
 
 @kernel(parallel=True)
-def expert_stats(Z, Y, weights, coef, chol, const, unit_rows, batch_units, total):
+def expert_stats(Z, Y, U, T, weights, family, gating, coef, chol, gate_coef, gate_mean,
+                 gate_chol, const, gate_const, fields, size, unit_rows, batch_units, total):
     """Add the statistics of all rows under the parameters to ``total``; returns it."""
-    _check(Z, Y, weights, coef, chol, const)
-    n_components, n_design, n_outputs = coef.shape
-    size = stat_size(n_components, n_design, n_outputs)
-    if total.shape[0] != size:
-        raise ValueError("regression kernel: total has the wrong length")
+    _check(Z, Y, U, T, weights, family, gating, coef, chol, gate_coef, gate_mean, gate_chol,
+           const, gate_const)
+    if total.shape[0] != size or fields.shape[0] != N_FIELDS:
+        raise ValueError("regression kernel: total or fields have the wrong length")
     n = Z.shape[0]
     n_units = (n + unit_rows - 1) // unit_rows
     for first in range(0, n_units, batch_units):
@@ -185,15 +375,19 @@ def expert_stats(Z, Y, weights, coef, chol, const, unit_rows, batch_units, total
         for j in prange(n_batch):
             lo = (first + j) * unit_rows
             hi = min(lo + unit_rows, n)
-            _unit_stats(Z, Y, weights, lo, hi, coef, chol, const, partial[j])
+            _unit_stats(Z, Y, U, T, weights, lo, hi, family, gating, coef, chol, gate_coef,
+                        gate_mean, gate_chol, const, gate_const, fields, partial[j])
         _add_rows_in_order(partial, n_batch, total)
     return total
 
 
 @kernel(parallel=True)
-def expert_rows(Z, Y, coef, chol, const, mode, unit_rows, out_values, out_matrix):
-    """Per row: log p(y | x) (``LOG_SUM``) or the log posterior of each component."""
-    _check(Z, Y, np.empty(0), coef, chol, const)
+def expert_rows(Z, Y, U, T, family, gating, coef, chol, gate_coef, gate_mean, gate_chol, const,
+                gate_const, mode, unit_rows, out_values, out_matrix):
+    """Per row: log p(y | x) (``LOG_SUM``), the log posterior of each component
+    (``LOG_RESP``) or the gate's log probabilities (``LOG_GATE``)."""
+    _check(Z, Y, U, T, np.empty(0), family, gating, coef, chol, gate_coef, gate_mean,
+           gate_chol, const, gate_const)
     n_components, n_design, n_outputs = coef.shape
     n = Z.shape[0]
     n_units = (n + unit_rows - 1) // unit_rows
@@ -203,12 +397,31 @@ def expert_rows(Z, Y, coef, chol, const, mode, unit_rows, out_values, out_matrix
         n_rows = hi - lo
         zt = np.empty((n_design, n_rows))
         yt = np.empty((n_outputs, n_rows))
+        ut = np.empty((U.shape[1], n_rows))
+        tt = np.empty(n_rows)
         logp = np.empty((n_components, n_rows))
+        eta = np.empty((n_components if family != GAUSSIAN else 0, n_rows))
+        gate = np.empty((n_components if gating != CONSTANT else 0, n_rows))
+        row_const = np.empty(n_rows)
         log_total = np.empty(n_rows)
-        _unit_log_probs(Z, Y, lo, hi, coef, chol, const, zt, yt, logp, log_total)
+        gate_norm = np.empty(n_rows)
+        _unit_log_probs(Z, Y, U, T, lo, hi, family, gating, coef, chol, gate_coef, gate_mean,
+                        gate_chol, const, gate_const, zt, yt, ut, tt, logp, eta, gate,
+                        row_const, log_total, gate_norm)
         for j in range(n_rows):
             if mode == LOG_SUM:
-                out_values[lo + j] = log_total[j]
-            else:
+                value = log_total[j] + row_const[j]
+                if gating == GATE_GAUSSIAN:
+                    value -= gate_norm[j]  # log p(u, y) - log p(u)
+                out_values[lo + j] = value
+            elif mode == LOG_RESP:
                 for k in range(n_components):
                     out_matrix[lo + j, k] = logp[k, j] - log_total[j]
+            else:
+                for k in range(n_components):
+                    if gating == CONSTANT:
+                        out_matrix[lo + j, k] = gate_const[k]
+                    elif gating == SOFTMAX:
+                        out_matrix[lo + j, k] = gate[k, j]
+                    else:
+                        out_matrix[lo + j, k] = gate[k, j] - gate_norm[j]

@@ -1,4 +1,4 @@
-"""``fastem.MixtureOfExperts``: mixtures of linear regressions fitted by EM."""
+"""``fastem.MixtureOfExperts``: mixtures of regressions and mixtures of experts by EM."""
 
 from __future__ import annotations
 
@@ -10,76 +10,107 @@ from .. import _validation as v
 from .._base import EstimatorBase, transactional
 from .._runtime import threads
 from .._typing import ArrayLike, Callback, FloatArray, IntArray, RandomStateLike, Self
-from ..engine import UNIT_ROWS, Block, LocalBackend, make_schedule, run_em
-from ..exceptions import ConvergenceWarning, NotFittedError, compatible
+from ..engine import Block, LocalBackend, make_schedule, run_em
+from ..exceptions import ConvergenceWarning, compatible
 from ..kernels import regression as rk
-from .model import RegressionMixtureModel, RegressionMixtureParams
+from .model import FAMILIES, GATES, ExpertMixtureModel, ExpertMixtureParams
 
-EXPERTS = ("gaussian",)
-GATINGS = ("constant",)
 INIT_PARAMS = ("kmeans", "random")
 
 
 class MixtureOfExperts(EstimatorBase):
-    """A mixture of Gaussian linear regressions: p(y | x) = sum_k pi_k N(y; B_k x, S_k).
+    """A mixture of experts: p(y | x) = sum_k g_k(x) f_k(y | x), fitted by EM.
 
-    Each component (expert) is a linear regression of the outputs on the expert
-    columns of X with its own full residual covariance; the gate is constant (the
-    component weights), which is a *mixture of regressions* (flexmix's
-    ``FLXMRglm()`` with Gaussian family). The E-step and its additive statistics
-    (sum r z z^T, sum r z y^T, sum r y y^T) run in one fused, multi-threaded
-    pass; the M-step is weighted least squares per component.
+    Each expert f_k is a generalised linear model on the expert columns of X:
+    a Gaussian linear regression (any number of outputs, a full residual
+    covariance each), a Poisson regression (log link) or a binomial regression
+    (logit link, ``y`` successes out of ``trials``). The gate g is
+
+    * ``"constant"``: the component weights (a *mixture of regressions*, flexmix's
+      ``FLXMRglm()``);
+    * ``"softmax"``: a multinomial logit on the gating columns (a *mixture of
+      experts*; flexmix's concomitant model ``FLXPmultinom()``);
+    * ``"gaussian"``: a Gaussian mixture on the gating columns, g_k(x) proportional to
+      pi_k N(x_g; mu_k, Sigma_k) (the cluster-weighted model of Xu, Jordan & Hinton).
+      EM then maximises the *joint* likelihood of (x_g, y), which ``lower_bound_``
+      reports; ``score_samples`` is always log p(y | x).
+
+    The E-step and its additive statistics run in one fused, multi-threaded pass.
+    Gaussian experts, the constant gate and the Gaussian gate have closed-form
+    M-steps; Poisson and binomial experts and the softmax gate take one Newton
+    (IRLS) step per iteration from the current coefficients, and a step that would
+    lower the objective is halved until it does not: the objective never
+    decreases (a generalised EM).
 
     Parameters
     ----------
     n_components : int, default=1
-    expert : {"gaussian"}, default="gaussian"
-        The experts' family. Poisson and binomial experts are not implemented yet.
-    gating : {"constant"}, default="constant"
-        The gate. Softmax and Gaussian gates are not implemented yet.
+    expert : {"gaussian", "poisson", "binomial"}, default="gaussian"
+    gating : {"constant", "softmax", "gaussian"}, default="constant"
     expert_columns : array-like of int or None, default=None
         Columns of X the experts regress on (None: all), so that the estimator can
         sit in a scikit-learn Pipeline.
+    gating_columns : array-like of int or None, default=None
+        Columns of X the gate reads (None: all); ignored by the constant gate.
     fit_intercept : bool, default=True
+        Give every expert an intercept (the softmax gate always has one).
     alpha : float, default=0.0
-        Ridge penalty on the non-intercept coefficients (on the centred columns).
+        Ridge penalty ``alpha/2 |beta|^2`` on the non-intercept coefficients of the
+        experts and of the softmax gate (on centred columns).
     reg_covar : float, default=1e-6
-        Added to the diagonal of every residual covariance: a component that fits
-        its rows exactly keeps a positive definite covariance.
+        Added to the diagonal of every residual covariance (Gaussian experts) and gate
+        covariance: a component that fits its rows exactly keeps a positive definite
+        covariance (with 0, that is a ``ValueError`` naming the component).
     n_init : int, default=1
     init_params : {"kmeans", "random"}, default="kmeans"
-        ``kmeans``: k-means on the standardised joint (x, y); ``random``: random
-        responsibilities.
+        ``kmeans``: k-means on the standardised joint (x, y) (log1p(y) for Poisson,
+        y / trials for binomial experts); ``random``: random responsibilities.
     max_iter : int, default=100
     tol : float, default=1e-3
         Convergence threshold on the change of the mean log-likelihood per row.
     acceleration : {None, "squarem"}, default=None
+        SQUAREM. With Newton-step parts (GLM experts, softmax gate) its two plain steps
+        per cycle are not halved: use it for Gaussian experts under a constant or
+        Gaussian gate.
     random_state, n_threads, verbose, verbose_interval, warm_start, callback
         As in :class:`fastem.GaussianMixture`.
 
     Attributes
     ----------
-    weights_ : ndarray (K,)
-    coef_ : ndarray (K, n_outputs, n_expert_features)
-        Slopes of each component (scikit-learn's ``coef_`` layout per component).
-    intercept_ : ndarray (K, n_outputs)
+    coef_ : ndarray (K, n_expert_features), or (K, n_outputs, n_expert_features) for 2-d y
+        Slopes of each expert (on the linear-predictor scale for GLM experts).
+    intercept_ : ndarray (K,), or (K, n_outputs) for 2-d y
     covariances_ : ndarray (K, n_outputs, n_outputs)
-        Residual covariances (variances when y has one column: ``covariances_[:, 0, 0]``).
-    converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
+        Residual covariances of Gaussian experts (``covariances_[:, 0, 0]`` the variances
+        when y has one column).
+    weights_ : ndarray (K,)
+        The constant or Gaussian gate's prior weights; for the softmax gate, the mean
+        gate probabilities over the training rows.
+    gate_coef_ : ndarray (K, n_gating_features), gate_intercept_ : ndarray (K,)
+        The softmax gate (component 0 is the reference, all zeros).
+    gate_means_ : ndarray (K, n_gating_features), gate_covariances_ : ndarray (K, q, q)
+        The Gaussian gate.
+    converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_, n_outputs_
     """
+
+    _required_fitted = ("coef_", "intercept_", "weights_", "n_features_in_", "n_outputs_",
+                        "converged_", "n_iter_", "lower_bound_", "lower_bounds_")
+    _optional_fitted = ("covariances_", "gate_coef_", "gate_intercept_", "gate_means_",
+                        "gate_covariances_", "feature_names_in_", "target_name_")
 
     def __init__(self, n_components: int = 1, *, expert: str = "gaussian",
                  gating: str = "constant", expert_columns: ArrayLike | None = None,
-                 fit_intercept: bool = True, alpha: float = 0.0, reg_covar: float = 1e-6,
-                 n_init: int = 1, init_params: str = "kmeans", max_iter: int = 100,
-                 tol: float = 1e-3, acceleration: str | None = None,
-                 random_state: RandomStateLike = None, n_threads: int | None = None,
-                 verbose: int = 0, verbose_interval: int = 10, warm_start: bool = False,
-                 callback: Callback | None = None) -> None:
+                 gating_columns: ArrayLike | None = None, fit_intercept: bool = True,
+                 alpha: float = 0.0, reg_covar: float = 1e-6, n_init: int = 1,
+                 init_params: str = "kmeans", max_iter: int = 100, tol: float = 1e-3,
+                 acceleration: str | None = None, random_state: RandomStateLike = None,
+                 n_threads: int | None = None, verbose: int = 0, verbose_interval: int = 10,
+                 warm_start: bool = False, callback: Callback | None = None) -> None:
         self.n_components = n_components
         self.expert = expert
         self.gating = gating
         self.expert_columns = expert_columns
+        self.gating_columns = gating_columns
         self.fit_intercept = fit_intercept
         self.alpha = alpha
         self.reg_covar = reg_covar
@@ -98,8 +129,8 @@ class MixtureOfExperts(EstimatorBase):
     # -- validation ---------------------------------------------------------------
     def _check_hyperparameters(self):
         v.check_int(self.n_components, "n_components", 1)
-        v.check_option(self.expert, "expert", EXPERTS)
-        v.check_option(self.gating, "gating", GATINGS)
+        v.check_option(self.expert, "expert", tuple(FAMILIES))
+        v.check_option(self.gating, "gating", tuple(GATES))
         v.check_bool(self.fit_intercept, "fit_intercept")
         v.check_real(self.alpha, "alpha", 0.0)
         v.check_real(self.reg_covar, "reg_covar", 0.0)
@@ -107,104 +138,162 @@ class MixtureOfExperts(EstimatorBase):
         v.check_option(self.init_params, "init_params", INIT_PARAMS)
         v.check_int(self.max_iter, "max_iter", 0)
         v.check_real(self.tol, "tol", 0.0)
-        if self.acceleration not in (None, "squarem"):
+        if self.acceleration not in (None, "none", "squarem"):
             raise ValueError(f"acceleration must be None or 'squarem', got "
                              f"{self.acceleration!r}")
 
-    def _expert_matrix(self, X, fitting):
+    def _features(self, X, fitting):
         X = v.check_array(X, name="X", estimator=type(self).__name__).astype(np.float64)
         if fitting:
             self.n_features_in_ = X.shape[1]
         elif X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but MixtureOfExperts is expecting "
                              f"{self.n_features_in_} features as input.")
-        columns = self.expert_columns
+        return X
+
+    @staticmethod
+    def _columns(X, columns, name):
         if columns is None:
             return X
         columns = np.asarray(columns)
         if columns.ndim != 1 or columns.dtype.kind not in "iu" or len(columns) == 0:
-            raise ValueError("expert_columns must be a non-empty list of column indices")
+            raise ValueError(f"{name} must be a non-empty list of column indices")
         if columns.min() < -X.shape[1] or columns.max() >= X.shape[1]:
-            raise ValueError(f"expert_columns {columns.tolist()} are out of range for X with "
+            raise ValueError(f"{name} {columns.tolist()} are out of range for X with "
                              f"{X.shape[1]} columns")
         return X[:, columns]
 
+    def _inputs(self, X, fitting):
+        """The expert matrix E and the gating matrix G (no columns for a constant gate)."""
+        X = self._features(X, fitting)
+        E = self._columns(X, self.expert_columns, "expert_columns")
+        if self.gating == "constant":
+            return E, np.empty((len(X), 0))
+        return E, self._columns(X, self.gating_columns, "gating_columns")
+
     def _outputs(self, y, n_rows, fitting):
-        y = v.check_array(y, name="y", ensure_2d=False).astype(np.float64)
+        y = v.check_array(y, name="y", ensure_2d=False, min_samples=0).astype(np.float64)
         if y.ndim == 1:
             y = y[:, None]
         if y.ndim != 2:
             raise ValueError(f"y must be 1-d or 2-d, got {y.ndim} dimensions")
         if y.shape[0] != n_rows:
             raise ValueError(f"y has {y.shape[0]} rows, but X has {n_rows}")
-        if not fitting and y.shape[1] != self._n_outputs:
+        if fitting and self.expert != "gaussian" and y.shape[1] != 1:
+            raise ValueError(f"{self.expert} experts take one output column; y has "
+                             f"{y.shape[1]}")
+        if not fitting and y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y.shape[1]} columns, but the model was fitted on "
-                             f"{self._n_outputs}")
+                             f"{self.n_outputs_}")
+        if self.expert == "poisson" and np.any(y < 0):
+            raise ValueError("y must be non-negative counts for poisson experts")
         return y
 
-    def _design(self, E, y=None):
-        """``[Z | Y]`` as the kernels read them: centred columns, the intercept first."""
-        Z = E - self._x_mean
+    def _trials(self, trials, y):
+        """The binomial experts' trials (ones when not given), checked against y."""
+        if self.expert != "binomial":
+            if trials is not None:
+                raise ValueError("trials is only for binomial experts")
+            return None
+        if trials is None:
+            trials = np.ones(len(y))
+        else:
+            trials = v.check_array(trials, name="trials", ensure_2d=False,
+                                   min_samples=0).astype(np.float64)
+            if trials.shape != (len(y),):
+                raise ValueError(f"trials must have one value per row ({len(y)}), got shape "
+                                 f"{trials.shape}")
+        if np.any(trials < 0):
+            raise ValueError("trials must be non-negative")
+        if y is not None and (np.any(y[:, 0] < 0) or np.any(y[:, 0] > trials)):
+            raise ValueError("y must be successes between 0 and trials for binomial experts"
+                             + (" (y in [0, 1] when trials is not given)"
+                                if np.all(trials == 1) else ""))
+        return trials
+
+    def _design(self, E, G, Y=None, trials=None):
+        """``[Z | U | Y | n]`` as the kernels read them (see :mod:`fastem.moe.model`)."""
+        n = len(E)
+        parts = []
         if self.fit_intercept:
-            Z = np.hstack([np.ones((len(E), 1)), Z])
-        if y is None:
-            return np.ascontiguousarray(Z)
-        return np.ascontiguousarray(np.hstack([Z, y - self._y_mean]))
+            parts.append(np.ones((n, 1)))
+        parts.append(E - self._x_mean)
+        if self.gating == "softmax":
+            parts.append(np.ones((n, 1)))
+        parts.append(G - self._u_mean)
+        if Y is None:  # inference without y: zeros stand in (the gate does not read them)
+            Y = np.broadcast_to(self._y_mean, (n, self.n_outputs_))
+        parts.append(Y - self._y_mean)
+        if self.expert == "binomial":
+            parts.append(np.ones((n, 1)) if trials is None else trials[:, None])
+        return np.ascontiguousarray(np.hstack(parts))
+
+    def _model(self, n_design, n_gate, n_outputs):
+        return ExpertMixtureModel(self.n_components, n_design, n_outputs, family=self.expert,
+                                  gating=self.gating, n_gate=n_gate, alpha=self.alpha,
+                                  reg_covar=self.reg_covar, intercept=self.fit_intercept,
+                                  init_params=self.init_params)
 
     # -- fitting ------------------------------------------------------------------------
     @transactional
-    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+            trials: ArrayLike | None = None) -> Self:
         """Fit the mixture by EM (``n_init`` restarts, the best kept).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Outputs (Gaussian experts), counts (Poisson) or successes (binomial).
         sample_weight : array-like of shape (n_samples,), default=None
+        trials : array-like of shape (n_samples,), default=None
+            Binomial experts only: the number of trials of each row (default 1: y is 0/1).
 
         Returns
         -------
         self
         """
         self._check_hyperparameters()
-        E = self._expert_matrix(X, fitting=True)
+        E, G = self._inputs(X, fitting=True)
         Y = self._outputs(y, E.shape[0], fitting=True)
-        self._y_1d = np.ndim(y) == 1
+        n_trials = self._trials(trials, Y)
         weights = v.check_sample_weight(sample_weight, E.shape[0])
-        n_coefficients = E.shape[1] + int(self.fit_intercept)
         if E.shape[0] < self.n_components:
             raise ValueError(f"Expected n_samples >= n_components but got n_components = "
                              f"{self.n_components}, n_samples = {E.shape[0]}")
         w = np.ones(E.shape[0]) if weights is None else weights
         if not w.sum() > 0:
             raise ValueError("sample_weight sums to zero")
-        warm = (self.warm_start and hasattr(self, "converged_")
-                and self._params.coef.shape[1:] == (n_coefficients, Y.shape[1]))
+        n_design = E.shape[1] + int(self.fit_intercept)
+        n_gate = G.shape[1] + int(self.gating == "softmax")
+        model = self._model(n_design, n_gate, Y.shape[1])
+        warm = (self.warm_start and hasattr(self, "converged_") and hasattr(self, "_params")
+                and self._layout == model.layout)
         if not warm:  # the centring stays with warm-started parameters
-            self._x_mean = w @ E / w.sum()
-            self._y_mean = w @ Y / w.sum()
-        self._n_outputs = Y.shape[1]
-        model = RegressionMixtureModel(self.n_components, n_coefficients, Y.shape[1],
-                                       alpha=self.alpha, reg_covar=self.reg_covar,
-                                       intercept=self.fit_intercept,
-                                       init_params=self.init_params)
+            self._set_centring(E, G, Y, w)
+        self.n_outputs_ = Y.shape[1]
+        self._y_1d = np.ndim(y) == 1
         callback = None
         if self.callback is not None:
             def callback(iteration, objective, params):
                 self._set_parameters(params)
                 return bool(self.callback(iteration, objective, self))
 
-        backend = LocalBackend([Block(self._design(E, Y), weights)])
-        work = E.shape[0] * self.n_components * (n_coefficients + Y.shape[1]) ** 2
+        block = Block(self._design(E, G, Y, n_trials), weights)
+        work = E.shape[0] * self.n_components * (n_design + n_gate + Y.shape[1]) ** 2
         with threads(self.n_threads, work):
-            run = run_em(model, backend, schedule=make_schedule(self.acceleration),
-                         n_init=self.n_init, max_iter=self.max_iter, tol=float(self.tol),
+            run = run_em(model, LocalBackend([block]),
+                         schedule=make_schedule(self.acceleration), n_init=self.n_init,
+                         max_iter=self.max_iter, tol=float(self.tol),
                          random_state=v.check_random_state(self.random_state),
                          warm_params=self._params if warm else None,
                          warm_objective=self.lower_bound_ if warm else -np.inf,
                          verbose=self.verbose, verbose_interval=self.verbose_interval,
                          callback=callback)
+        self._layout = model.layout
         self._set_parameters(run.params)
+        if self.gating == "softmax":
+            self.weights_ = np.average(self._gate_matrix(block), axis=0, weights=w)
         self.converged_ = run.converged
         self.n_iter_ = run.n_iter
         self.lower_bound_ = run.objective
@@ -215,91 +304,203 @@ class MixtureOfExperts(EstimatorBase):
                           "degenerate data.", compatible(ConvergenceWarning), stacklevel=2)
         return self
 
-    def _set_parameters(self, params: RegressionMixtureParams):
+    def _set_centring(self, E, G, Y, w):
+        """Centres of the columns the kernels read (the intercepts absorb them)."""
+        total = w.sum()
+        self._x_mean = w @ E / total if self.fit_intercept else np.zeros(E.shape[1])
+        self._u_mean = w @ G / total
+        gaussian_intercept = self.expert == "gaussian" and self.fit_intercept
+        self._y_mean = w @ Y / total if gaussian_intercept else np.zeros(Y.shape[1])
+
+    def _set_parameters(self, params: ExpertMixtureParams):
+        """Public attributes (original units) from the model's (centred) parameters."""
         self._params = params
-        self.weights_ = params.weights
-        slopes = params.coef[:, int(self.fit_intercept):, :]  # (K, p, M) on centred x
-        self.coef_ = np.transpose(slopes, (0, 2, 1)).copy()
-        base = params.coef[:, 0, :] if self.fit_intercept else np.zeros((len(params.weights),
-                                                                         self._n_outputs))
-        self.intercept_ = base + self._y_mean - np.einsum("kmp,p->km", self.coef_,
-                                                           self._x_mean)
-        self.covariances_ = params.covariances
+        first = int(self.fit_intercept)
+        slopes = np.transpose(params.coef[:, first:, :], (0, 2, 1))  # (K, M, p)
+        base = params.coef[:, 0, :] if self.fit_intercept else 0.0
+        intercept = base + self._y_mean - slopes @ self._x_mean
+        self.coef_ = slopes[:, 0, :].copy() if self._y_1d else slopes.copy()
+        self.intercept_ = intercept[:, 0].copy() if self._y_1d else intercept
+        if self.expert == "gaussian":
+            self.covariances_ = params.covariances
+        if self.gating != "softmax":
+            self.weights_ = params.weights
+        if self.gating == "softmax":
+            self.gate_coef_ = params.gate_coef[:, 1:].copy()
+            self.gate_intercept_ = params.gate_coef[:, 0] - self.gate_coef_ @ self._u_mean
+        elif self.gating == "gaussian":
+            self.gate_means_ = params.gate_means + self._u_mean
+            self.gate_covariances_ = params.gate_covariances
+
+    def _validate_loaded(self):
+        """Rebuild the model's parameters from the public attributes of a loaded file,
+        checking each (the centring is then zero)."""
+        super()._validate_loaded()
+        self._check_hyperparameters()
+        k = self.n_components
+        m = v.check_int(self.n_outputs_, "n_outputs_", 1)
+        v.check_int(self.n_features_in_, "n_features_in_", 1)
+        coef = np.asarray(self.coef_, dtype=np.float64)
+        self._y_1d = coef.ndim == 2
+        p = coef.shape[-1]
+        coef = v.check_parameter_array(coef, "coef_", (k, p) if self._y_1d else (k, m, p))
+        intercept = v.check_parameter_array(self.intercept_, "intercept_",
+                                            (k,) if self._y_1d else (k, m))
+        slopes = coef.reshape(k, m, p)
+        q = 0
+        if self.gating != "constant":
+            q = len(self.gate_means_[0] if self.gating == "gaussian" else self.gate_coef_[0])
+        self._x_mean, self._u_mean, self._y_mean = np.zeros(p), np.zeros(q), np.zeros(m)
+        model = self._model(p + int(self.fit_intercept), q + int(self.gating == "softmax"), m)
+        params = model.neutral_params(Block(np.zeros((1, model.n_design + model.n_gate + m
+                                                      + int(self.expert == "binomial")))),
+                                      np.ones((1, k)))
+        design = np.transpose(slopes, (0, 2, 1))
+        if self.fit_intercept:
+            design = np.concatenate([intercept.reshape(k, 1, m), design], axis=1)
+        params.coef = np.ascontiguousarray(design)
+        weights = v.check_parameter_array(self.weights_, "weights_", (k,))
+        if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0):
+            raise ValueError("weights_ must be non-negative and sum to 1")
+        params.weights = weights
+        if self.expert == "gaussian":
+            params.covariances = v.check_parameter_array(self.covariances_, "covariances_",
+                                                         (k, m, m))
+            params.chol = _cholesky(params.covariances, "covariances_")
+        if self.gating == "softmax":
+            gate_coef = v.check_parameter_array(self.gate_coef_, "gate_coef_", (k, q))
+            gate_intercept = v.check_parameter_array(self.gate_intercept_,
+                                                     "gate_intercept_", (k,))
+            params.gate_coef = np.column_stack([gate_intercept, gate_coef])
+        elif self.gating == "gaussian":
+            params.gate_means = v.check_parameter_array(self.gate_means_, "gate_means_", (k, q))
+            params.gate_covariances = v.check_parameter_array(
+                self.gate_covariances_, "gate_covariances_", (k, q, q))
+            params.gate_chol = _cholesky(params.gate_covariances, "gate_covariances_")
+        self._params = params
+        self._layout = model.layout
+        v.check_fitted_scalars(self, integers=("n_iter_",), flags=("converged_",),
+                               reals=("lower_bound_",), real_lists=("lower_bounds_",))
 
     # -- inference ------------------------------------------------------------------------
     def _check_is_fitted(self):
         if not hasattr(self, "_params"):
-            raise NotFittedError("This MixtureOfExperts instance is not fitted yet. Call "
-                                 "'fit' with appropriate arguments before using this "
-                                 "estimator.")
+            super()._check_is_fitted()
+            raise compatible(ValueError)("this MixtureOfExperts has no parameters")
 
-    def _rows(self, X, y, mode):
+    def _block(self, X, y=None, trials=None):
         self._check_is_fitted()
-        E = self._expert_matrix(X, fitting=False)
-        Y = self._outputs(y, E.shape[0], fitting=False)
-        Z = self._design(E)
-        model = RegressionMixtureModel(self.n_components, Z.shape[1], Y.shape[1])
-        coef, chol, const = model.prepare(self._params)
-        values = np.empty(E.shape[0])
-        matrix = np.empty((E.shape[0], self.n_components)) if mode == rk.LOG_RESP \
-            else np.empty((0, 0))
-        with threads(self.n_threads, E.shape[0] * self.n_components * Z.shape[1] ** 2):
-            rk.expert_rows(Z, np.ascontiguousarray(Y - self._y_mean), coef, chol, const, mode,
-                           UNIT_ROWS, values, matrix)
+        E, G = self._inputs(X, fitting=False)
+        Y = None if y is None else self._outputs(y, E.shape[0], fitting=False)
+        n_trials = self._trials(trials, Y)
+        return Block(self._design(E, G, Y, n_trials))
+
+    def _model_for(self, block):
+        p = self._params
+        return self._model(p.coef.shape[1], p.gate_coef.shape[1] or p.gate_means.shape[1],
+                           self.n_outputs_)
+
+    def _run_rows(self, block, mode):
+        model = self._model_for(block)
+        n = block.n_rows
+        values = np.empty(n if mode == rk.LOG_SUM else 0)
+        matrix = np.empty((n, self.n_components) if mode != rk.LOG_SUM else (0, 0))
+        with threads(self.n_threads, n * self.n_components * block.X.shape[1] ** 2):
+            model.rows(self._params, block, mode, values, matrix)
         return values if mode == rk.LOG_SUM else matrix
 
-    def score_samples(self, X: ArrayLike, y: ArrayLike) -> FloatArray:
-        """log p(y | x) of every row."""
-        return self._rows(X, y, rk.LOG_SUM)
+    def _gate_matrix(self, block):
+        return np.exp(self._run_rows(block, rk.LOG_GATE))
 
-    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
-        """Mean log-likelihood per row, log p(y | x) (not R^2, unlike scikit-learn's
-        regressors' ``score``)."""
-        values = self.score_samples(X, y)
+    def score_samples(self, X: ArrayLike, y: ArrayLike,
+                      trials: ArrayLike | None = None) -> FloatArray:
+        """log p(y | x) of every row (for a Gaussian gate too: conditional on x)."""
+        return self._run_rows(self._block(X, y, trials), rk.LOG_SUM)
+
+    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+              trials: ArrayLike | None = None) -> float:
+        """Mean log-likelihood per row, log p(y | x). This is *not* R^2, unlike the
+        ``score`` of scikit-learn's regressors: higher is better, and it is comparable
+        between models of the same y only."""
+        values = self.score_samples(X, y, trials)
         weights = v.check_sample_weight(sample_weight, len(values))
         return float(np.average(values, weights=weights))
 
-    def predict_proba(self, X: ArrayLike, y: ArrayLike) -> FloatArray:
+    def predict_proba(self, X: ArrayLike, y: ArrayLike,
+                      trials: ArrayLike | None = None) -> FloatArray:
         """Posterior probability of each component given (x, y)."""
-        return np.exp(self._rows(X, y, rk.LOG_RESP))
+        return np.exp(self._run_rows(self._block(X, y, trials), rk.LOG_RESP))
 
-    def predict_component(self, X: ArrayLike, y: ArrayLike) -> IntArray:
+    def predict_component(self, X: ArrayLike, y: ArrayLike,
+                          trials: ArrayLike | None = None) -> IntArray:
         """Most probable component of each row given (x, y)."""
-        return np.argmax(self._rows(X, y, rk.LOG_RESP), axis=1)
+        return np.argmax(self._run_rows(self._block(X, y, trials), rk.LOG_RESP), axis=1)
 
-    def component_means(self, X: ArrayLike) -> FloatArray:
-        """Each component's prediction, shape (n_samples, K, n_outputs)."""
-        self._check_is_fitted()
-        E = self._expert_matrix(X, fitting=False)
-        return np.einsum("np,kmp->nkm", E, self.coef_) + self.intercept_[None]
+    def gate_proba(self, X: ArrayLike) -> FloatArray:
+        """The gate's probabilities g_k(x) of each component before seeing y."""
+        return self._gate_matrix(self._block(X))
 
-    def predict(self, X: ArrayLike) -> FloatArray:
-        """The mixture mean E[y | x] = sum_k pi_k (b_k + B_k x)."""
+    def component_means(self, X: ArrayLike, trials: ArrayLike | None = None) -> FloatArray:
+        """Each expert's mean E[y | x, k], shape (n_samples, K, n_outputs)."""
         self._check_is_fitted()
-        means = np.einsum("k,nkm->nm", self.weights_, self.component_means(X))
+        E, _ = self._inputs(X, fitting=False)
+        slopes = self.coef_.reshape(self.n_components, self.n_outputs_, -1)
+        eta = np.einsum("np,kmp->nkm", E, slopes) + self.intercept_.reshape(
+            self.n_components, self.n_outputs_)[None]
+        if self.expert == "poisson":
+            with np.errstate(over="ignore"):
+                return np.exp(eta)
+        if self.expert == "binomial":
+            n_trials = self._trials(trials, None)
+            return n_trials[:, None, None] / (1.0 + np.exp(-eta))
+        return eta
+
+    def predict(self, X: ArrayLike, trials: ArrayLike | None = None) -> FloatArray:
+        """The mixture mean E[y | x] = sum_k g_k(x) E[y | x, k] (binomial: expected
+        successes out of ``trials``, the probability when not given)."""
+        means = np.einsum("nk,nkm->nm", self.gate_proba(X), self.component_means(X, trials))
         return means[:, 0] if self._y_1d else means
 
     def _n_parameters(self) -> int:
-        k, p, m = self._params.coef.shape
-        return int(k - 1 + k * p * m + k * m * (m + 1) // 2)
+        return self._model_for(None).n_free_parameters()
 
-    def bic(self, X: ArrayLike, y: ArrayLike) -> float:
-        """Bayesian information criterion: -2 log L + p log n (lower is better)."""
-        values = self.score_samples(X, y)
+    def bic(self, X: ArrayLike, y: ArrayLike, trials: ArrayLike | None = None) -> float:
+        """Bayesian information criterion: -2 log L + p log n (lower is better), with L
+        the conditional likelihood of y given x."""
+        values = self.score_samples(X, y, trials)
         return float(-2.0 * values.sum() + self._n_parameters() * np.log(len(values)))
 
-    def aic(self, X: ArrayLike, y: ArrayLike) -> float:
+    def aic(self, X: ArrayLike, y: ArrayLike, trials: ArrayLike | None = None) -> float:
         """Akaike information criterion: -2 log L + 2 p (lower is better)."""
-        return float(-2.0 * self.score_samples(X, y).sum() + 2 * self._n_parameters())
+        return float(-2.0 * self.score_samples(X, y, trials).sum() + 2 * self._n_parameters())
 
-    def sample(self, X: ArrayLike, random_state: RandomStateLike = None) -> tuple:
-        """Draw y given each row of X: returns (y, components)."""
+    def sample(self, X: ArrayLike, trials: ArrayLike | None = None,
+               random_state: RandomStateLike = None) -> tuple:
+        """Draw y given each row of X (and ``trials`` for binomial experts): returns
+        (y, components)."""
         rng = v.check_random_state(self.random_state if random_state is None
                                    else random_state)
-        means = self.component_means(X)
+        gate = self.gate_proba(X)
+        means = self.component_means(X, trials)
         n = means.shape[0]
-        components = rng.choice(self.n_components, size=n, p=self.weights_)
-        noise = rng.normal(size=(n, self._n_outputs))
-        chol = self._params.chol[components]
-        y = means[np.arange(n), components] + np.einsum("nab,nb->na", chol, noise)
+        components = (gate.cumsum(axis=1) > rng.uniform(size=(n, 1))).argmax(axis=1)
+        chosen = means[np.arange(n), components]
+        if self.expert == "poisson":
+            y = rng.poisson(chosen).astype(np.float64)
+        elif self.expert == "binomial":
+            n_trials = self._trials(trials, None)
+            y = rng.binomial(n_trials.astype(np.int64)[:, None],
+                             chosen / np.maximum(n_trials, 1)[:, None]).astype(np.float64)
+        else:
+            noise = rng.normal(size=(n, self.n_outputs_))
+            y = chosen + np.einsum("nab,nb->na", self._params.chol[components], noise)
         return (y[:, 0] if self._y_1d else y), components
+
+
+def _cholesky(covariances, name):
+    if not np.allclose(covariances, np.swapaxes(covariances, -1, -2)):
+        raise ValueError(f"{name} must be symmetric")
+    try:
+        return np.linalg.cholesky(covariances)
+    except np.linalg.LinAlgError:
+        raise ValueError(f"{name} must be positive definite") from None

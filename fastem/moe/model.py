@@ -1,17 +1,25 @@
-"""A mixture of Gaussian regressions (constant gate) as an engine model.
+"""A mixture of experts as an engine model.
 
-Blocks hold ``[Z | Y]``: the design matrix (an intercept column first when fitted,
-the other columns centred by the estimator) and the centred outputs. The
-statistics are those of :mod:`fastem.kernels.regression`; the M-step is weighted
-least squares per component (a ridge on the non-intercept coefficients when
-``alpha > 0``) and the residual covariance with ``reg_covar`` added to its
-diagonal, so it stays positive definite when a component fits its rows exactly.
+Blocks hold ``[Z | U | Y | n]``: the experts' design matrix Z (an intercept
+column first when fitted, the other columns centred by the estimator), the
+gate's design U (softmax: an intercept column and the centred gating columns;
+Gaussian gate: the centred gating columns; constant gate: none), the outputs Y
+(Gaussian experts centred) and, for binomial experts, the number of trials.
+
+The statistics are those of :mod:`fastem.kernels.regression`. The M-step is
+closed form where it exists: weighted least squares and the residual
+covariance (``reg_covar`` added to its diagonal) for Gaussian experts, the
+weights, means and covariances of a Gaussian gate, the weights of a constant
+gate. Poisson and binomial experts and the softmax gate take one Newton step
+from the current coefficients (a ridge ``alpha`` on the non-intercept
+coefficients): a generalised EM, whose steps the engine halves when they would
+lower the objective (:class:`fastem.engine.PlainEM`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,69 +31,158 @@ from ..mixture import kmeans
 _LOG_2PI = math.log(2.0 * math.pi)
 _MASS_EPS = 10.0 * np.finfo(np.float64).eps
 _EMPTY = np.empty(0)
+FAMILIES = {"gaussian": rk.GAUSSIAN, "poisson": rk.POISSON, "binomial": rk.BINOMIAL}
+GATES = {"constant": rk.CONSTANT, "softmax": rk.SOFTMAX, "gaussian": rk.GATE_GAUSSIAN}
+_NEWTON_INIT_STEPS = 25  # Newton steps on the initial responsibilities
 
 
 @dataclass
-class RegressionMixtureParams:
-    """Gate weights (K,), coefficients (K, P, M), residual covariances (K, M, M) and
-    their lower Cholesky factors."""
+class ExpertMixtureParams:
+    """Parameters of a mixture of experts (arrays of size zero where a part is absent).
+
+    weights : (K,) the constant or Gaussian gate's prior weights
+    coef : (K, P, M) expert coefficients on the design columns
+    covariances, chol : (K, M, M) Gaussian experts' residual covariances, lower factors
+    gate_coef : (K, Q) softmax gate coefficients (row 0 is the reference, all zero)
+    gate_means : (K, Q), gate_covariances, gate_chol : (K, Q, Q) the Gaussian gate
+    """
 
     weights: np.ndarray
     coef: np.ndarray
     covariances: np.ndarray
     chol: np.ndarray
+    gate_coef: np.ndarray
+    gate_means: np.ndarray
+    gate_covariances: np.ndarray
+    gate_chol: np.ndarray
 
 
-def regression_layout(n_components, n_design, n_outputs):
-    k, p, m = n_components, n_design, n_outputs
-    return StatsLayout({"mass": (k,), "zz": (k, p, p), "zy": (k, p, m), "yy": (k, m, m)})
+def expert_layout(family, gating, n_components, n_design, n_gate, n_outputs):
+    k, p, q, m = n_components, n_design, n_gate, n_outputs
+    fields = {"mass": (k,)}
+    if family == "gaussian":
+        fields |= {"zz": (k, p, p), "zy": (k, p, m), "yy": (k, m, m)}
+    else:
+        fields |= {"grad": (k, p), "hess": (k, p, p)}
+    if gating == "softmax":
+        fields |= {"ggrad": (k, q), "ghess": (k, k, q, q)}
+    elif gating == "gaussian":
+        fields |= {"usum": (k, q), "uu": (k, q, q)}
+    return StatsLayout(fields)
 
 
-class RegressionMixtureModel(ModelBase):
-    """K Gaussian linear regressions of M outputs on P design columns, constant gate."""
+def _field_offsets(layout):
+    names = ("mass", "zz", "zy", "yy", "grad", "hess", "ggrad", "ghess", "usum", "uu")
+    return np.array([layout.slices[name].start if name in layout.slices else -1
+                     for name in names], dtype=np.int64)
 
-    def __init__(self, n_components, n_design, n_outputs, *, alpha=0.0, reg_covar=1e-6,
-                 intercept=True, init_params="kmeans"):
+
+class ExpertMixtureModel(ModelBase):
+    """K experts (GLMs on P design columns, M outputs) under a constant, softmax or
+    Gaussian gate on Q gating columns."""
+
+    def __init__(self, n_components, n_design, n_outputs, *, family="gaussian",
+                 gating="constant", n_gate=0, alpha=0.0, reg_covar=1e-6, intercept=True,
+                 init_params="kmeans"):
         self.n_components = n_components
         self.n_design = n_design
+        self.n_gate = n_gate
         self.n_outputs = n_outputs
+        self.family = family
+        self.gating = gating
         self.alpha = float(alpha)
         self.reg_covar = float(reg_covar)
         self.intercept = bool(intercept)
         self.init_params = init_params
-        self.layout = regression_layout(n_components, n_design, n_outputs)
+        self.layout = expert_layout(family, gating, n_components, n_design, n_gate, n_outputs)
+        self._fields = _field_offsets(self.layout)
         self._batch = batch_units(self.layout.size)
+        #: Newton steps (GLM experts, softmax gate): the engine halves those that overshoot.
+        self.generalized = family != "gaussian" or gating == "softmax"
 
     # -- the pass ----------------------------------------------------------------
     def split(self, block):
-        return block.X[:, :self.n_design], block.X[:, self.n_design:]
+        """Z, U, Y and the trials (binomial; else empty) of a block."""
+        p, q, m = self.n_design, self.n_gate, self.n_outputs
+        X = block.X
+        trials = X[:, p + q + m] if self.family == "binomial" else _EMPTY
+        return X[:, :p], X[:, p:p + q], X[:, p + q:p + q + m], trials
 
     def prepare(self, params):
-        log_det = np.log(np.diagonal(params.chol, axis1=1, axis2=2)).sum(axis=1)
-        with np.errstate(divide="ignore"):
-            log_weights = np.log(params.weights)
-        const = log_weights - 0.5 * self.n_outputs * _LOG_2PI - log_det
-        return (np.ascontiguousarray(params.coef), np.ascontiguousarray(params.chol),
-                np.ascontiguousarray(const))
+        k = self.n_components
+        const = np.zeros(k)
+        gate_const = np.zeros(k)
+        if self.family == "gaussian":
+            log_det = np.log(np.diagonal(params.chol, axis1=1, axis2=2)).sum(axis=1)
+            const -= 0.5 * self.n_outputs * _LOG_2PI + log_det
+        if self.gating != "softmax":
+            with np.errstate(divide="ignore"):
+                gate_const = np.log(params.weights)
+        if self.gating == "gaussian":
+            log_det = np.log(np.diagonal(params.gate_chol, axis1=1, axis2=2)).sum(axis=1)
+            gate_const = gate_const - 0.5 * self.n_gate * _LOG_2PI - log_det
+        if self.gating != "softmax":
+            const += gate_const
+        c = np.ascontiguousarray
+        return (FAMILIES[self.family],
+                GATES[self.gating], c(params.coef), c(params.chol), c(params.gate_coef),
+                c(params.gate_means), c(params.gate_chol), c(const), c(gate_const))
 
     def block_stats(self, prepared, block, out):
-        Z, Y = self.split(block)
-        coef, chol, const = prepared
+        Z, U, Y, trials = self.split(block)
         weights = _EMPTY if block.weights is None else block.weights
-        rk.expert_stats(Z, Y, weights, coef, chol, const, UNIT_ROWS, self._batch, out.flat)
+        rk.expert_stats(Z, Y, U, trials, weights, *prepared, self._fields, self.layout.size,
+                        UNIT_ROWS, self._batch, out.flat)
+
+    def rows(self, params, block, mode, out_values, out_matrix):
+        """Per-row outputs of :func:`fastem.kernels.regression.expert_rows`."""
+        Z, U, Y, trials = self.split(block)
+        rk.expert_rows(Z, Y, U, trials, *self.prepare(params), mode, UNIT_ROWS, out_values,
+                       out_matrix)
 
     # -- M-step ------------------------------------------------------------------
-    def m_step(self, stats, params=None):
+    def _ridge(self, size, intercept):
+        ridge = np.full(size, self.alpha)
+        if intercept and size:
+            ridge[0] = 0.0
+        return ridge
+
+    def m_step(self, stats, params):
         mass = stats["mass"] + _MASS_EPS
+        new = replace(params)
+        if self.gating != "softmax":
+            new.weights = mass / mass.sum()
+        if self.family == "gaussian":
+            new.coef, new.covariances = self._gaussian_experts(stats, mass)
+            new.chol = _cholesky_factors(new.covariances, "residual covariance")
+        else:
+            ridge = self._ridge(self.n_design, self.intercept)
+            coef = params.coef.copy()
+            for c in range(self.n_components):
+                if stats["mass"][c] > 0.0:
+                    coef[c, :, 0] += _newton_step(stats["hess"][c], stats["grad"][c]
+                                                  - ridge * coef[c, :, 0], ridge)
+            new.coef = coef
+        if self.gating == "softmax":
+            new.gate_coef = self._softmax_gate(stats, params.gate_coef)
+        elif self.gating == "gaussian":
+            means = stats["usum"] / mass[:, None]
+            covariances = stats["uu"] / mass[:, None, None] - np.einsum("ka,kb->kab", means,
+                                                                        means)
+            covariances = 0.5 * (covariances + np.transpose(covariances, (0, 2, 1)))
+            covariances += self.reg_covar * np.eye(self.n_gate)
+            new.gate_means, new.gate_covariances = means, covariances
+            new.gate_chol = _cholesky_factors(covariances, "gate covariance")
+        return new
+
+    def _gaussian_experts(self, stats, mass):
         zz, zy, yy = stats["zz"], stats["zy"], stats["yy"]
         k, p, m = self.n_components, self.n_design, self.n_outputs
-        ridge = np.full(p, self.alpha)
-        if self.intercept:
-            ridge[0] = 0.0
+        ridge = np.diag(self._ridge(p, self.intercept))
         coef = np.empty((k, p, m))
         covariances = np.empty((k, m, m))
         for c in range(k):
-            gram = zz[c] + np.diag(ridge)
+            gram = zz[c] + ridge
             try:
                 coef[c] = np.linalg.solve(gram, zy[c])
             except np.linalg.LinAlgError:
@@ -95,65 +192,222 @@ class RegressionMixtureModel(ModelBase):
             residual = (yy[c] - cross - cross.T + coef[c].T @ zz[c] @ coef[c]) / mass[c]
             residual = 0.5 * (residual + residual.T)
             covariances[c] = residual + self.reg_covar * np.eye(m)
-        chol = _cholesky_factors(covariances)
-        return RegressionMixtureParams(mass / mass.sum(), coef, covariances, chol)
+        return coef, covariances
+
+    def _softmax_gate(self, stats, gate_coef):
+        """One Newton step for the gate's log-likelihood sum w r log g (component 0 the
+        reference)."""
+        k, q = self.n_components, self.n_gate
+        if k == 1:
+            return gate_coef
+        ridge = np.tile(self._ridge(q, True), k - 1)
+        free = gate_coef[1:].ravel()
+        gradient = stats["ggrad"][1:].ravel() - ridge * free
+        curvature = np.transpose(stats["ghess"][1:, 1:], (0, 2, 1, 3)).reshape(
+            (k - 1) * q, (k - 1) * q)
+        new = gate_coef.copy()
+        new[1:] = (free + _newton_step(curvature, gradient, ridge)).reshape(k - 1, q)
+        return new
+
+    def halve(self, anchor, point):
+        """``point`` with its Newton-step parts moved halfway back towards ``anchor`` (the
+        closed-form parts stay: they maximise the same expected objective)."""
+        new = replace(point)
+        if self.family != "gaussian":
+            new.coef = 0.5 * (anchor.coef + point.coef)
+        if self.gating == "softmax":
+            new.gate_coef = 0.5 * (anchor.gate_coef + point.gate_coef)
+        return new
 
     # -- initialisation ----------------------------------------------------------------
     def initialize(self, block, random_state):
-        Z, Y = self.split(block)
+        Z, U, Y, trials = self.split(block)
         n = block.n_rows
         k = self.n_components
         if self.init_params == "random":
             resp = random_state.uniform(size=(n, k))
             resp /= resp.sum(axis=1, keepdims=True)
-        else:  # k-means on the standardised joint (x, y): rows that look alike together
-            joint = np.hstack([Z[:, int(self.intercept):], Y])
+        else:  # k-means on the standardised joint (x, u, y): rows that look alike together
+            if self.family == "poisson":
+                Y = np.log1p(Y)
+            elif self.family == "binomial":
+                Y = Y / np.where(trials > 0, trials, 1.0)[:, None]
+            joint = np.hstack([Z[:, int(self.intercept):], U[:, int(self.gating == "softmax"):],
+                               Y])
             scale = joint.std(axis=0)
             joint = joint / np.where(scale > 0, scale, 1.0)
             seeds = kmeans.kmeans_plusplus(joint, k, block.weights, random_state)
             _, labels = kmeans.lloyd(joint, block.weights, joint[seeds])
             resp = np.zeros((n, k))
             resp[np.arange(n), labels] = 1.0
-        return self.m_step(self.stats_from_resp(block, resp))
+        return self.fit_responsibilities(block, resp)
 
-    def stats_from_resp(self, block, resp):
-        """The statistics of given responsibilities (NumPy; initialisation only)."""
-        Z, Y = self.split(block)
+    def fit_responsibilities(self, block, resp):
+        """Parameters maximising the expected objective for given responsibilities
+        (Newton steps iterated for the parts without a closed form)."""
+        params = self.neutral_params(block, resp)
+        steps = _NEWTON_INIT_STEPS if self.generalized else 1
+        for _ in range(steps):
+            params = self.m_step(self.stats_from_resp(block, resp, params), params)
+        return params
+
+    def neutral_params(self, block, resp):
+        """A start for Newton steps: intercept-only experts and gate."""
+        Z, U, Y, trials = self.split(block)
+        k, p, q, m = self.n_components, self.n_design, self.n_gate, self.n_outputs
         w = resp if block.weights is None else resp * block.weights[:, None]
+        mass = w.sum(axis=0) + _MASS_EPS
+        coef = np.zeros((k, p, m))
+        if self.family != "gaussian" and self.intercept:
+            mean = (w.T @ Y[:, 0]) / mass
+            if self.family == "poisson":
+                coef[:, 0, 0] = np.log(np.maximum(mean, 1e-8))
+            else:
+                rate = mean / np.maximum((w.T @ trials) / mass, 1e-300)
+                rate = np.clip(rate, 1e-8, 1 - 1e-8)
+                coef[:, 0, 0] = np.log(rate / (1 - rate))
+        gate_coef = np.zeros((k, q if self.gating == "softmax" else 0))
+        if self.gating == "softmax":
+            gate_coef[:, 0] = np.log(mass / mass[0])
+        gm = self.family == "gaussian"
+        gg = self.gating == "gaussian"
+        eye_m, eye_q = np.eye(m), np.eye(q)
+        return ExpertMixtureParams(
+            weights=mass / mass.sum(), coef=coef,
+            covariances=np.tile(eye_m, (k, 1, 1)) if gm else np.zeros((k, 0, 0)),
+            chol=np.tile(eye_m, (k, 1, 1)) if gm else np.zeros((k, 0, 0)),
+            gate_coef=gate_coef,
+            gate_means=np.zeros((k, q)) if gg else np.zeros((k, 0)),
+            gate_covariances=np.tile(eye_q, (k, 1, 1)) if gg else np.zeros((k, 0, 0)),
+            gate_chol=np.tile(eye_q, (k, 1, 1)) if gg else np.zeros((k, 0, 0)))
+
+    def stats_from_resp(self, block, resp, params):
+        """The statistics of given responsibilities, Newton parts at ``params`` (NumPy;
+        initialisation only)."""
+        Z, U, Y, trials = self.split(block)
+        w = resp if block.weights is None else resp * block.weights[:, None]
+        row_w = np.ones(block.n_rows) if block.weights is None else block.weights
         stats = self.layout.zeros()
         stats["mass"][...] = w.sum(axis=0)
-        stats["zz"][...] = np.einsum("nk,na,nb->kab", w, Z, Z)
-        stats["zy"][...] = np.einsum("nk,na,nb->kab", w, Z, Y)
-        stats["yy"][...] = np.einsum("nk,na,nb->kab", w, Y, Y)
-        stats.flat[self.layout.slices["weight"]] = (
-            block.n_rows if block.weights is None else block.weights.sum())
+        if self.family == "gaussian":
+            stats["zz"][...] = np.einsum("nk,na,nb->kab", w, Z, Z)
+            stats["zy"][...] = np.einsum("nk,na,nb->kab", w, Z, Y)
+            stats["yy"][...] = np.einsum("nk,na,nb->kab", w, Y, Y)
+        else:
+            eta = np.einsum("np,kp->nk", Z, params.coef[:, :, 0])
+            with np.errstate(over="ignore"):
+                if self.family == "poisson":
+                    mean = np.exp(eta)
+                    variance = mean
+                else:
+                    prob = 1.0 / (1.0 + np.exp(-eta))
+                    mean = trials[:, None] * prob
+                    variance = mean * (1.0 - prob)
+            residual = np.where(w > 0, w * (Y[:, :1] - mean), 0.0)
+            stats["grad"][...] = residual.T @ Z
+            stats["hess"][...] = np.einsum("nk,na,nb->kab", np.where(w > 0, w * variance, 0.0),
+                                           Z, Z)
+        if self.gating == "softmax":
+            logits = U @ params.gate_coef.T
+            gate = np.exp(logits - np.logaddexp.reduce(logits, axis=1, keepdims=True))
+            gw = gate * row_w[:, None]
+            stats["ggrad"][...] = (w - gw).T @ U
+            k = self.n_components
+            cross = gw[:, :, None] * (np.eye(k)[None] - gate[:, None, :])
+            stats["ghess"][...] = np.einsum("nkl,na,nb->klab", cross, U, U)
+        elif self.gating == "gaussian":
+            stats["usum"][...] = w.T @ U
+            stats["uu"][...] = np.einsum("nk,na,nb->kab", w, U, U)
+        stats.flat[self.layout.slices["weight"]] = row_w.sum()
         return stats
 
     # -- SQUAREM --------------------------------------------------------------------
     def pack(self, params):
-        log_diag = np.log(np.diagonal(params.chol, axis1=1, axis2=2))
-        lower = params.chol.copy()
-        idx = np.arange(self.n_outputs)
-        lower[:, idx, idx] = log_diag
-        tril = np.tril_indices(self.n_outputs)
-        return np.concatenate([np.log(params.weights), params.coef.ravel(),
-                               lower[:, tril[0], tril[1]].ravel()])
+        parts = [params.coef.ravel()]
+        if self.gating != "softmax":
+            parts.insert(0, np.log(params.weights))
+        if self.family == "gaussian":
+            parts.append(_pack_cholesky(params.chol))
+        if self.gating == "softmax":
+            parts.append(params.gate_coef[1:].ravel())
+        elif self.gating == "gaussian":
+            parts += [params.gate_means.ravel(), _pack_cholesky(params.gate_chol)]
+        return np.concatenate(parts)
 
     def unpack(self, vector, like):
         vector = finite_values(vector, vector.shape, "parameters")
-        k, p, m = self.n_components, self.n_design, self.n_outputs
-        log_weights = vector[:k] - np.logaddexp.reduce(vector[:k])
-        coef = vector[k:k + k * p * m].reshape(k, p, m)
-        tril = np.tril_indices(m)
-        chol = np.zeros((k, m, m))
-        chol[:, tril[0], tril[1]] = vector[k + k * p * m:].reshape(k, -1)
-        idx = np.arange(m)
-        chol[:, idx, idx] = np.exp(chol[:, idx, idx])
-        covariances = chol @ np.transpose(chol, (0, 2, 1))
-        return RegressionMixtureParams(np.exp(log_weights), coef, covariances, chol)
+        k, p, q, m = self.n_components, self.n_design, self.n_gate, self.n_outputs
+        new = replace(like)
+        at = 0
+
+        def take(size):
+            nonlocal at
+            at += size
+            return vector[at - size:at]
+
+        if self.gating != "softmax":
+            log_weights = take(k)
+            new.weights = np.exp(log_weights - np.logaddexp.reduce(log_weights))
+        new.coef = take(k * p * m).reshape(k, p, m).copy()
+        if self.family == "gaussian":
+            new.chol = _unpack_cholesky(take(k * m * (m + 1) // 2), k, m)
+            new.covariances = new.chol @ np.transpose(new.chol, (0, 2, 1))
+        if self.gating == "softmax":
+            new.gate_coef = np.vstack([np.zeros((1, q)), take((k - 1) * q).reshape(k - 1, q)])
+        elif self.gating == "gaussian":
+            new.gate_means = take(k * q).reshape(k, q).copy()
+            new.gate_chol = _unpack_cholesky(take(k * q * (q + 1) // 2), k, q)
+            new.gate_covariances = new.gate_chol @ np.transpose(new.gate_chol, (0, 2, 1))
+        return new
+
+    def n_free_parameters(self):
+        """Free parameters, for BIC and AIC."""
+        k, p, q, m = self.n_components, self.n_design, self.n_gate, self.n_outputs
+        count = k * p * m
+        if self.family == "gaussian":
+            count += k * m * (m + 1) // 2
+        if self.gating == "constant":
+            count += k - 1
+        elif self.gating == "softmax":
+            count += (k - 1) * q
+        else:
+            count += k - 1 + k * q + k * q * (q + 1) // 2
+        return count
 
 
-def _cholesky_factors(covariances):
+def _newton_step(curvature, gradient, ridge):
+    """The step solving (curvature + diag(ridge)) step = gradient; the minimum-norm
+    solution when that matrix is singular (a direction without data stays put)."""
+    matrix = curvature + np.diag(ridge)
+    try:
+        step = np.linalg.solve(matrix, gradient)
+    except np.linalg.LinAlgError:
+        step = np.linalg.lstsq(matrix, gradient, rcond=None)[0]
+    if not np.all(np.isfinite(step)):
+        step = np.linalg.lstsq(matrix, gradient, rcond=None)[0]
+    return step
+
+
+def _pack_cholesky(chol):
+    """Lower factors as their lower triangles with log diagonals."""
+    n = chol.shape[-1]
+    lower = chol.copy()
+    idx = np.arange(n)
+    lower[:, idx, idx] = np.log(np.diagonal(chol, axis1=1, axis2=2))
+    tril = np.tril_indices(n)
+    return lower[:, tril[0], tril[1]].ravel()
+
+
+def _unpack_cholesky(values, k, n):
+    tril = np.tril_indices(n)
+    chol = np.zeros((k, n, n))
+    chol[:, tril[0], tril[1]] = values.reshape(k, -1)
+    idx = np.arange(n)
+    chol[:, idx, idx] = np.exp(chol[:, idx, idx])
+    return chol
+
+
+def _cholesky_factors(covariances, what):
     try:
         return np.linalg.cholesky(covariances)
     except np.linalg.LinAlgError:
@@ -162,7 +416,6 @@ def _cholesky_factors(covariances):
                 np.linalg.cholesky(cov)
             except np.linalg.LinAlgError:
                 raise ValueError(
-                    f"the residual covariance of component {c} is not positive definite: "
-                    "it fits its rows exactly. Increase reg_covar, or use fewer components"
-                    ) from None
+                    f"the {what} of component {c} is not positive definite: it fits its rows "
+                    "exactly. Increase reg_covar, or use fewer components") from None
         raise
