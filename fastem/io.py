@@ -40,13 +40,14 @@ def _registry():
         EMImputer,
         GaussianHMM,
         GaussianMixture,
+        MixtureOfExperts,
         MultinomialHMM,
         PoissonHMM,
     )
     from .hmm.base import ConvergenceMonitor
 
     classes = (GaussianMixture, EMImputer, GaussianHMM, GMMHMM, CategoricalHMM, PoissonHMM,
-               MultinomialHMM)
+               MultinomialHMM, MixtureOfExperts)
     return {cls.__name__: cls for cls in classes}, ConvergenceMonitor
 
 

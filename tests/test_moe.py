@@ -202,3 +202,267 @@ def test_unfitted_and_wrong_shapes_at_prediction():
         model.predict(np.zeros((3, 2)))
     with pytest.raises(ValueError, match="y has"):
         model.score_samples(X, np.zeros((300, 2)))
+
+
+# -- GLM experts and gates against NumPy/SciPy references ------------------------------
+from scipy.stats import binom, norm, poisson  # noqa: E402
+
+
+def _glm_data(expert, n=2_000, seed=4):
+    rng = np.random.RandomState(seed)
+    X = np.column_stack([rng.uniform(0, 10, size=n), rng.normal(size=n)])
+    component = (rng.uniform(size=n) < 1 / (1 + np.exp(-(X[:, 0] - 5)))).astype(int)
+    eta = np.where(component == 0, 0.3 + 0.15 * X[:, 0], 2.0 - 0.1 * X[:, 0]) + 0.2 * X[:, 1]
+    trials = None
+    if expert == "poisson":
+        y = rng.poisson(np.exp(eta)).astype(float)
+    elif expert == "binomial":
+        trials = rng.randint(1, 30, size=n).astype(float)
+        y = rng.binomial(trials.astype(int), 1 / (1 + np.exp(-(eta - 1.5)))).astype(float)
+    else:
+        y = 3 * eta + rng.normal(size=n)
+    return X, y, trials
+
+
+def _log_experts(model, X, y, trials):
+    """log f_k(y | x) of every row and component, from SciPy's densities."""
+    eta = model.intercept_ + X @ model.coef_.T
+    if model.expert == "poisson":
+        return poisson.logpmf(y[:, None], np.exp(eta))
+    if model.expert == "binomial":
+        return binom.logpmf(y[:, None], trials[:, None], 1 / (1 + np.exp(-eta)))
+    return norm.logpdf(y[:, None], eta, np.sqrt(model.covariances_[:, 0, 0]))
+
+
+def _log_gate(model, X):
+    """log g_k(x) (for the Gaussian gate: log pi_k N(x)), and its log normaliser."""
+    if model.gating == "softmax":
+        logits = model.gate_intercept_ + X @ model.gate_coef_.T
+        return logits - logsumexp(logits, axis=1, keepdims=True), 0.0
+    if model.gating == "gaussian":
+        joint = np.column_stack([
+            np.log(w) + multivariate_normal(m, S).logpdf(X)
+            for w, m, S in zip(model.weights_, model.gate_means_, model.gate_covariances_,
+                               strict=True)])
+        return joint, logsumexp(joint, axis=1)
+    return np.log(model.weights_)[None, :].repeat(len(X), axis=0), 0.0
+
+
+COMBINATIONS = [(e, g) for e in ("gaussian", "poisson", "binomial")
+                for g in ("constant", "softmax", "gaussian")]
+
+
+@pytest.mark.parametrize("expert,gating", COMBINATIONS)
+def test_posteriors_gate_and_likelihood_by_brute_force(expert, gating):
+    X, y, trials = _glm_data(expert, n=600)
+    model = _quietly(fastem.MixtureOfExperts(2, expert=expert, gating=gating, random_state=0,
+                                             max_iter=20), X, y, trials=trials)
+    log_gate, norm_gate = _log_gate(model, X)
+    joint = log_gate + _log_experts(model, X, y, trials)
+    total = logsumexp(joint, axis=1)
+    np.testing.assert_allclose(model.score_samples(X, y, trials=trials), total - norm_gate,
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(model.predict_proba(X, y, trials=trials),
+                               np.exp(joint - total[:, None]), atol=1e-10)
+    np.testing.assert_allclose(model.gate_proba(X), np.exp(log_gate - np.reshape(
+        norm_gate, (-1, 1))), atol=1e-10)
+
+
+def _reference_gem(model, X, y, trials, n_iter):
+    """A NumPy generalised EM from a fitted model's parameters: responsibilities from
+    SciPy densities, one Newton step for GLM experts and the softmax gate (on the
+    uncentred design: Newton steps do not depend on the centring)."""
+    Z = np.column_stack([np.ones(len(X)), X])
+    coef = np.column_stack([model.intercept_, model.coef_]).copy()
+    gate = (np.column_stack([model.gate_intercept_, model.gate_coef_]).copy()
+            if model.gating == "softmax" else None)
+    weights = model.weights_.copy()
+    variances = model.covariances_[:, 0, 0].copy() if model.expert == "gaussian" else None
+    for _ in range(n_iter):
+        eta = Z @ coef.T
+        if model.expert == "poisson":
+            log_f = poisson.logpmf(y[:, None], np.exp(eta))
+        elif model.expert == "binomial":
+            log_f = binom.logpmf(y[:, None], trials[:, None], 1 / (1 + np.exp(-eta)))
+        else:
+            log_f = norm.logpdf(y[:, None], eta, np.sqrt(variances))
+        if gate is not None:
+            logits = Z @ gate.T
+            log_g = logits - logsumexp(logits, axis=1, keepdims=True)
+        else:
+            log_g = np.log(weights)
+        joint = log_g + log_f
+        r = np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
+        for k in range(len(coef)):
+            if model.expert == "gaussian":
+                coef[k] = np.linalg.solve(Z.T @ (r[:, k, None] * Z), Z.T @ (r[:, k] * y))
+                variances[k] = r[:, k] @ (y - Z @ coef[k]) ** 2 / r[:, k].sum() + 1e-6
+                continue
+            if model.expert == "poisson":
+                mean = np.exp(eta[:, k])
+                curvature = mean
+            else:
+                p = 1 / (1 + np.exp(-eta[:, k]))
+                mean, curvature = trials * p, trials * p * (1 - p)
+            gradient = Z.T @ (r[:, k] * (y - mean))
+            coef[k] += np.linalg.solve(Z.T @ ((r[:, k] * curvature)[:, None] * Z), gradient)
+        weights = r.mean(axis=0)
+        if gate is not None:  # Newton for the multinomial logit, component 0 the reference
+            g = np.exp(log_g)
+            q, k = Z.shape[1], len(coef)
+            gradient = ((r - g)[:, 1:].T @ Z).ravel()
+            hessian = np.zeros(((k - 1) * q, (k - 1) * q))
+            for a in range(1, k):
+                for b in range(1, k):
+                    c = g[:, a] * ((a == b) - g[:, b])
+                    hessian[(a - 1) * q:a * q, (b - 1) * q:b * q] = Z.T @ (c[:, None] * Z)
+            gate[1:] += np.linalg.solve(hessian, gradient).reshape(k - 1, q)
+    return coef, gate, weights, variances
+
+
+@pytest.mark.parametrize("expert,gating", [("poisson", "constant"), ("binomial", "constant"),
+                                           ("gaussian", "softmax"), ("poisson", "softmax")])
+def test_generalised_em_equals_a_numpy_reference(expert, gating):
+    X, y, trials = _glm_data(expert)
+    X = X[:, :1]
+    options = dict(expert=expert, gating=gating, random_state=0)
+    start = _quietly(fastem.MixtureOfExperts(2, max_iter=0, **options), X, y, trials=trials)
+    coef, gate, weights, variances = _reference_gem(start, X, y, trials, n_iter=4)
+    fitted = _quietly(fastem.MixtureOfExperts(2, max_iter=4, tol=0.0, **options), X, y,
+                      trials=trials)
+    assert np.all(np.diff(fitted.lower_bounds_) > 0)  # no halving in these steps
+    np.testing.assert_allclose(np.column_stack([fitted.intercept_, fitted.coef_]), coef,
+                               rtol=1e-8, atol=1e-10)
+    if gate is not None:
+        np.testing.assert_allclose(np.column_stack([fitted.gate_intercept_, fitted.gate_coef_]),
+                                   gate, rtol=1e-8, atol=1e-10)
+    else:
+        np.testing.assert_allclose(fitted.weights_, weights, rtol=1e-10)
+    if variances is not None:
+        np.testing.assert_allclose(fitted.covariances_[:, 0, 0], variances, rtol=1e-8)
+
+
+def test_gaussian_gate_equals_a_numpy_em():
+    X, y, _ = _glm_data("gaussian", n=1_500)
+    start = _quietly(fastem.MixtureOfExperts(2, gating="gaussian", gating_columns=[0],
+                                             expert_columns=[0], random_state=0, max_iter=0),
+                     X, y)
+    Z = np.column_stack([np.ones(len(X)), X[:, 0]])
+    u = X[:, :1]
+    coef = np.column_stack([start.intercept_, start.coef_])
+    variances = start.covariances_[:, 0, 0].copy()
+    weights, means, covs = start.weights_.copy(), start.gate_means_.copy(), \
+        start.gate_covariances_.copy()
+    for _ in range(5):
+        joint = np.column_stack([
+            np.log(weights[k]) + multivariate_normal(means[k], covs[k]).logpdf(u)
+            + norm.logpdf(y, Z @ coef[k], np.sqrt(variances[k])) for k in range(2)])
+        r = np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
+        for k in range(2):
+            coef[k] = np.linalg.solve(Z.T @ (r[:, k, None] * Z), Z.T @ (r[:, k] * y))
+            variances[k] = r[:, k] @ (y - Z @ coef[k]) ** 2 / r[:, k].sum() + 1e-6
+            means[k] = r[:, k] @ u / r[:, k].sum()
+            d = u - means[k]
+            covs[k] = (r[:, k, None] * d).T @ d / r[:, k].sum() + 1e-6
+        weights = r.mean(axis=0)
+    fitted = _quietly(fastem.MixtureOfExperts(2, gating="gaussian", gating_columns=[0],
+                                              expert_columns=[0], random_state=0, max_iter=5,
+                                              tol=0.0), X, y)
+    np.testing.assert_allclose(np.column_stack([fitted.intercept_, fitted.coef_]), coef,
+                               rtol=1e-8)
+    np.testing.assert_allclose(fitted.gate_means_, means, rtol=1e-8)
+    np.testing.assert_allclose(fitted.gate_covariances_, covs, rtol=1e-8)
+    np.testing.assert_allclose(fitted.weights_, weights, rtol=1e-8)
+
+
+@pytest.mark.parametrize("expert,gating", COMBINATIONS)
+def test_objective_monotone_and_thread_invariant_for_every_combination(expert, gating):
+    X, y, trials = _glm_data(expert, n=3_000)
+    options = dict(expert=expert, gating=gating, random_state=1, max_iter=30, tol=0.0,
+                   init_params="random")
+    with fastem.threads(1):
+        one = _quietly(fastem.MixtureOfExperts(3, **options), X, y, trials=trials)
+    with fastem.threads(2):
+        two = _quietly(fastem.MixtureOfExperts(3, **options), X, y, trials=trials)
+    assert np.all(np.diff(one.lower_bounds_) >= -1e-12 * np.abs(one.lower_bounds_[1:]))
+    assert one.lower_bounds_ == two.lower_bounds_
+    np.testing.assert_array_equal(one.coef_, two.coef_)
+
+
+def test_an_overshooting_newton_step_is_halved():
+    X, y, _ = _glm_data("poisson")
+    model = _quietly(fastem.MixtureOfExperts(2, expert="poisson", random_state=0, max_iter=3),
+                     X, y)
+    model.intercept_ = model.intercept_ - 6.0  # far below the data: Newton overshoots
+    model._validate_loaded()
+    _quietly(model.set_params(warm_start=True, max_iter=30, tol=0.0), X, y)
+    history = np.asarray(model.lower_bounds_)
+    assert np.all(np.diff(history) >= 0)
+    assert model.n_iter_ > len(history)  # rejected (halved) passes happened
+
+
+def test_glm_statistics_add_over_blocks():
+    X, y, trials = _glm_data("binomial", n=3_000)
+    model = ExpertMixtureModel(2, 3, 1, family="binomial", gating="softmax", n_gate=2)
+    data = np.column_stack([np.ones(len(X)), X - X.mean(axis=0), np.ones(len(X)),
+                            X[:, 0] - 5, y, trials])
+    params = model.initialize(Block(data), np.random.RandomState(0))
+    whole = pass_stats(model, params, [Block(data)])
+    parts = pass_stats(model, params, [Block(data[:1_024]), Block(data[1_024:])])
+    np.testing.assert_array_equal(whole.flat, parts.flat)
+
+
+@pytest.mark.parametrize("expert,gating,kwargs,message", [
+    ("poisson", "constant", dict(y=-np.ones(30)), "non-negative counts"),
+    ("binomial", "constant", dict(y=np.full(30, 3.0), trials=np.full(30, 2.0)),
+     "between 0 and trials"),
+    ("binomial", "constant", dict(y=np.ones(30), trials=np.ones(29)), "trials"),
+    ("gaussian", "constant", dict(trials=np.ones(30)), "only for binomial"),
+    ("poisson", "constant", dict(y=np.ones((30, 2))), "one output"),
+    ("binomial", "constant", dict(trials=np.r_[np.nan, np.ones(29)]), "trials"),
+    ("gaussian", "softmax", dict(gating_columns=[5]), "gating_columns"),
+])
+def test_glm_bad_input_is_refused_by_name(expert, gating, kwargs, message):
+    X = np.random.RandomState(0).normal(size=(30, 2))
+    fit = dict(y=np.ones(30)) | {k: v for k, v in kwargs.items() if k in ("y", "trials")}
+    options = {k: v for k, v in kwargs.items() if k not in ("y", "trials")}
+    with pytest.raises(ValueError, match=message):
+        fastem.MixtureOfExperts(2, expert=expert, gating=gating, **options).fit(X, **fit)
+
+
+@pytest.mark.parametrize("expert,gating", COMBINATIONS)
+def test_save_load_round_trip(tmp_path, expert, gating):
+    X, y, trials = _glm_data(expert, n=500)
+    model = _quietly(fastem.MixtureOfExperts(2, expert=expert, gating=gating, random_state=0,
+                                             max_iter=10), X, y, trials=trials)
+    model.save(tmp_path / "moe.npz")
+    loaded = fastem.load(tmp_path / "moe.npz")
+    np.testing.assert_allclose(loaded.score_samples(X, y, trials=trials),
+                               model.score_samples(X, y, trials=trials), rtol=1e-10)
+    np.testing.assert_allclose(loaded.predict(X), model.predict(X), rtol=1e-10)
+    np.testing.assert_allclose(loaded.gate_proba(X), model.gate_proba(X), atol=1e-12)
+
+
+@pytest.mark.parametrize("expert,gating,count", [
+    ("gaussian", "constant", 2 * 3 + 2 + 1), ("poisson", "softmax", 2 * 3 + 3),
+    ("binomial", "gaussian", 2 * 3 + 1 + 2 * 2 + 2 * 3)])
+def test_parameter_counts_for_bic(expert, gating, count):
+    X, y, trials = _glm_data(expert, n=400)
+    model = _quietly(fastem.MixtureOfExperts(2, expert=expert, gating=gating, random_state=0,
+                                             max_iter=5), X, y, trials=trials)
+    log_l = model.score_samples(X, y, trials=trials).sum()
+    assert model.bic(X, y, trials=trials) == pytest.approx(-2 * log_l + count * np.log(400))
+    assert model.aic(X, y, trials=trials) == pytest.approx(-2 * log_l + 2 * count)
+
+
+@pytest.mark.parametrize("expert", ["poisson", "binomial"])
+def test_samples_average_to_predict(expert):
+    X, y, trials = _glm_data(expert, n=300)
+    model = _quietly(fastem.MixtureOfExperts(2, expert=expert, gating="softmax",
+                                             random_state=0, max_iter=10), X, y, trials=trials)
+    rows = np.repeat(X[:3], 20_000, axis=0)
+    reps = None if trials is None else np.repeat(trials[:3], 20_000)
+    draws, _ = model.sample(rows, trials=reps, random_state=0)
+    means = draws.reshape(3, 20_000).mean(axis=1)
+    np.testing.assert_allclose(means, model.predict(X[:3], trials=None if trials is None
+                                                    else trials[:3]), rtol=0.03)

@@ -15,7 +15,7 @@ from ..exceptions import ConvergenceWarning, compatible
 from ..kernels import regression as rk
 from .model import FAMILIES, GATES, ExpertMixtureModel, ExpertMixtureParams
 
-INIT_PARAMS = ("kmeans", "random")
+INIT_PARAMS = ("kmeans", "random", "random_from_data")
 
 
 class MixtureOfExperts(EstimatorBase):
@@ -189,19 +189,20 @@ class MixtureOfExperts(EstimatorBase):
             raise ValueError("y must be non-negative counts for poisson experts")
         return y
 
-    def _trials(self, trials, y):
+    def _trials(self, trials, y, n_rows=None):
         """The binomial experts' trials (ones when not given), checked against y."""
+        n_rows = len(y) if y is not None else n_rows
         if self.expert != "binomial":
             if trials is not None:
                 raise ValueError("trials is only for binomial experts")
             return None
         if trials is None:
-            trials = np.ones(len(y))
+            trials = np.ones(n_rows)
         else:
             trials = v.check_array(trials, name="trials", ensure_2d=False,
                                    min_samples=0).astype(np.float64)
-            if trials.shape != (len(y),):
-                raise ValueError(f"trials must have one value per row ({len(y)}), got shape "
+            if trials.shape != (n_rows,):
+                raise ValueError(f"trials must have one value per row ({n_rows}), got shape "
                                  f"{trials.shape}")
         if np.any(trials < 0):
             raise ValueError("trials must be non-negative")
@@ -392,7 +393,7 @@ class MixtureOfExperts(EstimatorBase):
         self._check_is_fitted()
         E, G = self._inputs(X, fitting=False)
         Y = None if y is None else self._outputs(y, E.shape[0], fitting=False)
-        n_trials = self._trials(trials, Y)
+        n_trials = self._trials(trials, Y, len(E))
         return Block(self._design(E, G, Y, n_trials))
 
     def _model_for(self, block):
@@ -451,7 +452,7 @@ class MixtureOfExperts(EstimatorBase):
             with np.errstate(over="ignore"):
                 return np.exp(eta)
         if self.expert == "binomial":
-            n_trials = self._trials(trials, None)
+            n_trials = self._trials(trials, None, len(E))
             return n_trials[:, None, None] / (1.0 + np.exp(-eta))
         return eta
 
@@ -488,7 +489,7 @@ class MixtureOfExperts(EstimatorBase):
         if self.expert == "poisson":
             y = rng.poisson(chosen).astype(np.float64)
         elif self.expert == "binomial":
-            n_trials = self._trials(trials, None)
+            n_trials = self._trials(trials, None, n)
             y = rng.binomial(n_trials.astype(np.int64)[:, None],
                              chosen / np.maximum(n_trials, 1)[:, None]).astype(np.float64)
         else:

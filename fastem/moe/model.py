@@ -224,9 +224,11 @@ class ExpertMixtureModel(ModelBase):
         Z, U, Y, trials = self.split(block)
         n = block.n_rows
         k = self.n_components
-        if self.init_params == "random":
-            resp = random_state.uniform(size=(n, k))
-            resp /= resp.sum(axis=1, keepdims=True)
+        resp = np.zeros((n, k))
+        if self.init_params == "random":  # a random hard partition, as flexmix starts
+            resp[np.arange(n), random_state.randint(k, size=n)] = 1.0
+        elif self.init_params == "random_from_data":
+            return self._from_random_rows(block, random_state)
         else:  # k-means on the standardised joint (x, u, y): rows that look alike together
             if self.family == "poisson":
                 Y = np.log1p(Y)
@@ -238,18 +240,54 @@ class ExpertMixtureModel(ModelBase):
             joint = joint / np.where(scale > 0, scale, 1.0)
             seeds = kmeans.kmeans_plusplus(joint, k, block.weights, random_state)
             _, labels = kmeans.lloyd(joint, block.weights, joint[seeds])
-            resp = np.zeros((n, k))
             resp[np.arange(n), labels] = 1.0
         return self.fit_responsibilities(block, resp)
 
-    def fit_responsibilities(self, block, resp):
-        """Parameters maximising the expected objective for given responsibilities
-        (Newton steps iterated for the parts without a closed form)."""
-        params = self.neutral_params(block, resp)
-        steps = _NEWTON_INIT_STEPS if self.generalized else 1
-        for _ in range(steps):
-            params = self.m_step(self.stats_from_resp(block, resp, params), params)
+    def _from_random_rows(self, block, random_state):
+        """Each expert fitted to a few random rows (as many as it has coefficients, plus
+        one), under the equal-weight gate. Gaussian experts take the residual covariance
+        of one regression over all rows, shrunk by a random factor between 1 and 1/100
+        per component: starts with unequal spreads are what lead EM to a tight
+        component among loose ones (mixtools draws its starting sigmas at random too)."""
+        n, k = block.n_rows, self.n_components
+        size = min(n, self.n_design + 1)
+        positive = np.flatnonzero(np.ones(n) if block.weights is None else block.weights > 0)
+        resp = np.zeros((n, k))
+        for c in range(k):
+            resp[random_state.choice(positive, size=min(size, len(positive)),
+                                     replace=False), c] = 1.0
+        params = self.fit_responsibilities(block, resp)
+        params.weights = np.full(k, 1.0 / k)
+        if self.gating == "softmax":
+            params.gate_coef = np.zeros_like(params.gate_coef)
+        if self.family == "gaussian":
+            overall = self.fit_responsibilities(block, np.ones((n, 1)) / k, n_components=1)
+            shrink = 10.0 ** (-2.0 * random_state.uniform(size=k))
+            params.covariances = overall.covariances * shrink[:, None, None]
+            params.chol = overall.chol * np.sqrt(shrink)[:, None, None]
+        if self.gating == "gaussian":
+            everything = self.fit_responsibilities(block, np.ones((n, 1)), n_components=1)
+            params.gate_means = np.repeat(everything.gate_means, k, axis=0)
+            params.gate_covariances = np.repeat(everything.gate_covariances, k, axis=0)
+            params.gate_chol = np.repeat(everything.gate_chol, k, axis=0)
         return params
+
+    def fit_responsibilities(self, block, resp, n_components=None):
+        """Parameters maximising the expected objective for given responsibilities
+        (Newton steps iterated for the parts without a closed form); with
+        ``n_components``, those of a model with that many components."""
+        model = self if n_components is None else self._with_components(n_components)
+        params = model.neutral_params(block, resp)
+        steps = _NEWTON_INIT_STEPS if model.generalized else 1
+        for _ in range(steps):
+            params = model.m_step(model.stats_from_resp(block, resp, params), params)
+        return params
+
+    def _with_components(self, n_components):
+        return ExpertMixtureModel(n_components, self.n_design, self.n_outputs,
+                                  family=self.family, gating=self.gating, n_gate=self.n_gate,
+                                  alpha=self.alpha, reg_covar=self.reg_covar,
+                                  intercept=self.intercept, init_params=self.init_params)
 
     def neutral_params(self, block, resp):
         """A start for Newton steps: intercept-only experts and gate."""
