@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from . import _cli_dask, _tabular
+from . import _cli_dask, _cli_moe, _tabular
 
 KINDS = {
     "gmm": "GaussianMixture",
@@ -271,6 +271,14 @@ def _command_fit(args):
         from .__main__ import main as main_job
 
         return main_job([])
+    if args.kind == "moe":
+        if args.data is None:
+            raise _UserError("fit: DATA is required with a model kind")
+        if _cli_dask.wants_dask(args):
+            raise _UserError("fit moe reads one file in memory (--scheduler and globs are "
+                             "for gmm and hmm-*)")
+        _check_outputs(args)
+        return _cli_moe.fit_moe(args, _read, _UserError, _replaced_on_success)
     if args.kind not in KINDS:
         raise _UserError(f"unknown model {args.kind!r}; choose one of {', '.join(KINDS)}")
     if args.data is None:
@@ -463,10 +471,17 @@ def _command_score_dask(args):
     return 0
 
 
+def _refuse_experts(model, command):
+    if type(model).__name__ == "MixtureOfExperts":
+        raise _UserError(f"{command} does not take mixtures of experts yet; use Python: "
+                         "fastem.load(MODEL).predict(X) or .score(X, y)")
+
+
 def _command_predict(args):
     if _cli_dask.wants_dask(args):
         return _command_predict_dask(args)
     model, data = _loaded(args)
+    _refuse_experts(model, "predict")
     if args.proba:
         _write_rows(model.predict_proba(*data), args.output, "%.6g")
     else:
@@ -478,6 +493,7 @@ def _command_score(args):
     if _cli_dask.wants_dask(args):
         return _command_score_dask(args)
     model, data = _loaded(args)
+    _refuse_experts(model, "score")
     if _is_hmm(model):
         value = model.score(*data)
     else:
@@ -493,6 +509,7 @@ def _command_sample(args):
     import fastem
 
     model = fastem.load(args.model)
+    _refuse_experts(model, "sample")
     if args.n < 1:
         raise _UserError(f"sample: N must be at least 1, got {args.n}")
     X, labels = model.sample(args.n, random_state=args.random_state)
@@ -592,7 +609,7 @@ def _parser():
     commands.add_parser = with_defaults
 
     fit = commands.add_parser("fit", help="fit a model (no arguments: the bundled example)")
-    fit.add_argument("kind", nargs="?", help=f"one of {', '.join(KINDS)}")
+    fit.add_argument("kind", nargs="?", help=f"one of {', '.join(KINDS)}, moe")
     fit.add_argument("data", nargs="?", help="CSV/TSV (header detected), .npy or .parquet; "
                      "or a glob/directory of Parquet or CSV files (read with Dask)")
     fit.add_argument("--columns", help="comma-separated column names or indices")
@@ -611,6 +628,15 @@ def _parser():
     fit.add_argument("--sequence-column", help="column whose runs of equal values are sequences")
     fit.add_argument("--missing", choices=("marginalize",), help="treat NaN as missing")
     fit.add_argument("--scheduler", help=_SCHEDULER_HELP)
+    fit.add_argument("--target", help="moe: the column to predict (y)")
+    fit.add_argument("--expert", default="gaussian", choices=("gaussian", "poisson", "binomial"),
+                     help="moe: the experts' family")
+    fit.add_argument("--gating", default="constant", choices=("constant", "softmax", "gaussian"),
+                     help="moe: the gate")
+    fit.add_argument("--gating-columns", help="moe: the gate's columns (default: the experts')")
+    fit.add_argument("--trials", help="moe, binomial experts: the column of trials")
+    fit.add_argument("--init-params", choices=("kmeans", "random", "random_from_data"),
+                     help="moe: how restarts start (default kmeans)")
     fit.add_argument("--output", help="save the fitted model (.npz)")
     fit.add_argument("--report", help="write a JSON report")
     fit.add_argument("--plot", help="draw the fit (PNG; needs matplotlib)")

@@ -201,3 +201,26 @@ def test_ctrl_c_exits_130_quietly_and_leaves_no_partial_output(tmp_path):
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert not output.exists() and not list(tmp_path.glob(".model.npz*"))
+
+
+def test_fit_moe_matches_the_python_api(tmp_path):
+    import fastem
+
+    data = os.path.join(os.path.dirname(__file__), "data", "moe", "betablocker.csv")
+    saved = tmp_path / "moe.npz"
+    done = run("fit", "moe", data, "--target", "Deaths", "--trials", "Total", "--expert",
+               "binomial", "--n-components", 3, "--n-init", 4, "--init-params", "random",
+               "--output", saved)
+    table = np.loadtxt(data, delimiter=",", skiprows=1)
+    direct = fastem.MixtureOfExperts(3, expert="binomial", n_init=4, init_params="random",
+                                     random_state=0).fit(table[:, 2:], table[:, 0],
+                                                         trials=table[:, 1])
+    loaded = fastem.load(saved)
+    np.testing.assert_allclose(loaded.coef_, direct.coef_, rtol=1e-10)
+    loglik = direct.score_samples(table[:, 2:], table[:, 0], trials=table[:, 1]).sum()
+    assert f"log-likelihood {loglik:.4f}" in done.stdout
+    assert "logit p =" in done.stdout and "treated" in done.stdout
+    refused = run("predict", saved, data, check=False)
+    assert refused.returncode == 2 and "mixtures of experts" in refused.stderr
+    missing = run("fit", "moe", data, check=False)
+    assert missing.returncode == 2 and "--target" in missing.stderr
