@@ -105,7 +105,7 @@ def main(argv=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         start = fastem.MixtureOfExperts(args.components, max_iter=0, random_state=0).fit(X, y)
-    coef0 = np.column_stack([start.intercept_[:, 0], start.coef_[:, 0, :]])
+    coef0 = np.column_stack([start.intercept_, start.coef_])
 
     def fastem_time(iterations):
         model = fastem.MixtureOfExperts(args.components, max_iter=iterations, tol=0.0,

