@@ -396,13 +396,13 @@ class MixtureOfExperts(EstimatorBase):
         n_trials = self._trials(trials, Y, len(E))
         return Block(self._design(E, G, Y, n_trials))
 
-    def _model_for(self, block):
+    def _model_for(self):
         p = self._params
         return self._model(p.coef.shape[1], p.gate_coef.shape[1] or p.gate_means.shape[1],
                            self.n_outputs_)
 
     def _run_rows(self, block, mode):
-        model = self._model_for(block)
+        model = self._model_for()
         n = block.n_rows
         values = np.empty(n if mode == rk.LOG_SUM else 0)
         matrix = np.empty((n, self.n_components) if mode != rk.LOG_SUM else (0, 0))
@@ -463,7 +463,7 @@ class MixtureOfExperts(EstimatorBase):
         return means[:, 0] if self._y_1d else means
 
     def _n_parameters(self) -> int:
-        return self._model_for(None).n_free_parameters()
+        return self._model_for().n_free_parameters()
 
     def bic(self, X: ArrayLike, y: ArrayLike, trials: ArrayLike | None = None) -> float:
         """Bayesian information criterion: -2 log L + p log n (lower is better), with L
