@@ -387,15 +387,20 @@ def test_objective_monotone_and_thread_invariant_for_every_combination(expert, g
     assert np.all(np.diff(one.lower_bounds_) >= -1e-12 * np.abs(one.lower_bounds_[1:]))
     assert one.lower_bounds_ == two.lower_bounds_
     np.testing.assert_array_equal(one.coef_, two.coef_)
+    fast = _quietly(fastem.MixtureOfExperts(3, acceleration="squarem", **options), X, y,
+                    trials=trials)
+    assert np.all(np.diff(fast.lower_bounds_) >= -1e-12 * np.abs(fast.lower_bounds_[1:]))
 
 
-def test_an_overshooting_newton_step_is_halved():
+@pytest.mark.parametrize("acceleration", [None, "squarem"])
+def test_an_overshooting_newton_step_is_halved(acceleration):
     X, y, _ = _glm_data("poisson")
     model = _quietly(fastem.MixtureOfExperts(2, expert="poisson", random_state=0, max_iter=3),
                      X, y)
     model.intercept_ = model.intercept_ - 6.0  # far below the data: Newton overshoots
     model._validate_loaded()
-    _quietly(model.set_params(warm_start=True, max_iter=30, tol=0.0), X, y)
+    _quietly(model.set_params(warm_start=True, max_iter=30, tol=0.0,
+                              acceleration=acceleration), X, y)
     history = np.asarray(model.lower_bounds_)
     assert np.all(np.diff(history) >= 0)
     assert model.n_iter_ > len(history)  # rejected (halved) passes happened

@@ -26,57 +26,78 @@ SCHEDULES = ("none", "squarem")
 """Values of the estimators' ``acceleration`` argument."""
 
 
-class PlainEM:
-    """Every pass evaluates the previous M-step's output.
+class _NewtonGuard:
+    """The monotonicity guard of a *generalised* M-step, shared by the schedules.
 
-    For a *generalised* M-step (a model whose ``generalized`` is true, with
-    ``halve(anchor, point)``: one Newton step for parts without a closed form), a
-    point whose objective is below that of the point it was computed from (its
-    anchor) is rejected and replaced by ``model.halve(anchor, point)``, up to
+    A model whose ``generalized`` is true takes Newton steps for the parts of its
+    M-step without a closed form, and has ``halve(anchor, point)``. A point computed
+    by an M-step from an evaluated point (its anchor) whose objective is below the
+    anchor's is rejected and replaced by ``model.halve(anchor, point)``, up to
     ``max_halvings`` times (then it is taken as it is, and the run converges on the
-    negligible change). A Newton direction
-    ascends the expected complete-data objective, so halving it enough raises that
-    objective, and with it the log-likelihood: the accepted objectives never decrease.
+    negligible change). A Newton direction ascends the expected complete-data
+    objective, so halving it enough raises that objective, and with it the
+    log-likelihood: the accepted objectives never decrease.
     """
 
-    name = "none"
     max_halvings = 30
+
+    def _guard_start(self, model):
+        self.generalized = bool(getattr(model, "generalized", False))
+        self.anchor = None  # (params, objective) of the last accepted evaluated point
+        self.halvings = 0
+
+    @property
+    def _guarding(self):
+        return (self.generalized and self.anchor is not None
+                and self.halvings < self.max_halvings)
+
+    def _guard_passes(self, objective):
+        previous = self.anchor[1]
+        return bool(objective >= previous - 1e-13 * max(1.0, abs(previous)))
+
+    def _guard_accept(self, point, objective):
+        if self.generalized:
+            self.anchor = (point, objective)
+            self.halvings = 0
+
+    def _guard_halve(self, point):
+        self.halvings += 1
+        return self.model.halve(self.anchor[0], point)
+
+
+class PlainEM(_NewtonGuard):
+    """Every pass evaluates the previous M-step's output (halved towards the point it
+    came from while it lowers the objective, for a generalised M-step: see
+    :class:`_NewtonGuard`)."""
+
+    name = "none"
 
     def start(self, model, params):
         self.model = model
         self.current = params
-        self.anchor = None  # (params, objective) of the last accepted point
-        self.halvings = 0
-        self.generalized = bool(getattr(model, "generalized", False))
+        self._guard_start(model)
 
     @property
     def trial(self):
-        return (self.generalized and self.anchor is not None
-                and self.halvings < self.max_halvings)
+        return self._guarding
 
     def next_point(self):
         return self.current
 
     def acceptable(self, objective, new_params):
-        if not self.trial:
-            return True
-        previous = self.anchor[1]
-        return bool(objective >= previous - 1e-13 * max(1.0, abs(previous)))
+        return not self._guarding or self._guard_passes(objective)
 
     def accept(self, objective, new_params):
-        if self.generalized:
-            self.anchor = (self.current, objective)
-            self.halvings = 0
+        self._guard_accept(self.current, objective)
         self.current = new_params
 
     def reject(self):
         if not self.generalized:  # pragma: no cover - plain EM proposes no trials
             raise AssertionError("plain EM has no trial points to reject")
-        self.halvings += 1
-        self.current = self.model.halve(self.anchor[0], self.current)
+        self.current = self._guard_halve(self.current)
 
 
-class Squarem:
+class Squarem(_NewtonGuard):
     """SQUAREM, scheme SqS3, with the safeguards of Varadhan & Roland (2008).
 
     A cycle: theta1 = M(theta0), theta2 = M(theta1) (two ordinary passes), then
@@ -96,6 +117,10 @@ class Squarem:
     halved towards 1 (no pass is spent on it); at step 1 the cycle falls back to theta2.
     Coordinates that are not finite in any of the three packed points are not
     extrapolated.
+
+    For a generalised M-step, the two plain passes of a cycle (and the pass after a
+    trial) are guarded as in plain EM: a point below the point it was computed from
+    is halved towards it (:class:`_NewtonGuard`).
     """
 
     name = "squarem"
@@ -111,23 +136,23 @@ class Squarem:
         self.step_max = self.initial_step_max
         self.n_trials = 0
         self.n_rejected = 0
+        self._guard_start(model)
 
     @property
     def trial(self):
-        return self.phase == 2
+        return self.phase == 2 or self._guarding
 
     def next_point(self):
-        if self.phase == 0:
-            return self.current
-        if self.phase == 1:
-            return self.theta1
-        return self.theta_trial
+        if self.phase == 2:
+            return self.theta_trial
+        return self.current  # theta0, or theta1 in phase 1
 
     def acceptable(self, objective, new_params):
         """A trial must not lower the objective below theta1's, and its M-step must give
-        valid parameters (they start the next cycle)."""
+        valid parameters (they start the next cycle). A plain pass of a generalised
+        M-step must not lower the objective below its anchor's."""
         if self.phase != 2:
-            return True
+            return not self._guarding or self._guard_passes(objective)
         if not (np.isfinite(objective) and objective >= self.objective1):
             return False
         try:
@@ -137,6 +162,7 @@ class Squarem:
             return False
 
     def accept(self, objective, new_params):
+        self._guard_accept(self.next_point(), objective)
         if self.phase == 0:
             self.theta0 = self.current
             self.theta1 = new_params
@@ -152,6 +178,15 @@ class Squarem:
             self.phase = 0
 
     def reject(self):
+        if self.phase != 2:  # a plain pass of a generalised M-step overshot
+            self.current = self._guard_halve(self.current)
+            if self.phase == 1:
+                self.theta1 = self.current
+            return
+        self._fall_back()
+
+    def _fall_back(self):
+        """Drop the cycle's trial: the next cycle starts from theta2."""
         self.n_rejected += 1
         self.current = self.theta2
         self.step_max = max(1.0, self.step_max / self.step_factor)
@@ -193,7 +228,7 @@ class Squarem:
             self.n_trials += 1
             self.phase = 2
             return
-        self.reject()
+        self._fall_back()
 
 
 def make_schedule(acceleration):

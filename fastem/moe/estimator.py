@@ -69,9 +69,8 @@ class MixtureOfExperts(EstimatorBase):
     tol : float, default=1e-3
         Convergence threshold on the change of the mean log-likelihood per row.
     acceleration : {None, "squarem"}, default=None
-        SQUAREM. With Newton-step parts (GLM experts, softmax gate) its two plain steps
-        per cycle are not halved: use it for Gaussian experts under a constant or
-        Gaussian gate.
+        SQUAREM. Its plain passes are guarded as plain EM's (a Newton step that would
+        lower the objective is halved), so the objective never decreases either way.
     random_state, n_threads, verbose, verbose_interval, warm_start, callback
         As in :class:`fastem.GaussianMixture`.
 
