@@ -635,8 +635,8 @@ def _parser():
                      help="moe: the gate")
     fit.add_argument("--gating-columns", help="moe: the gate's columns (default: the experts')")
     fit.add_argument("--trials", help="moe, binomial experts: the column of trials")
-    fit.add_argument("--init-params", choices=("kmeans", "random", "random_from_data"),
-                     help="moe: how restarts start (default kmeans)")
+    fit.add_argument("--init-params", choices=("random", "kmeans", "random_from_data"),
+                     help="moe: how restarts start (default random)")
     fit.add_argument("--output", help="save the fitted model (.npz)")
     fit.add_argument("--report", help="write a JSON report")
     fit.add_argument("--plot", help="draw the fit (PNG; needs matplotlib)")

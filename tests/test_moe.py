@@ -2,6 +2,7 @@
 
 References: a NumPy EM written from the formulas, SciPy densities, brute force."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -129,8 +130,10 @@ def test_sample_weights_equal_repeated_rows():
     b = pass_stats(model, params, [Block(np.repeat(design, counts, axis=0))])
     np.testing.assert_allclose(a.flat, b.flat, rtol=1e-10)
     # Whole fits from the same (given) start agree too.
-    weighted = fastem.MixtureOfExperts(2, random_state=0, tol=0.0, max_iter=10)
-    repeated = fastem.MixtureOfExperts(2, random_state=0, tol=0.0, max_iter=10)
+    weighted = fastem.MixtureOfExperts(2, random_state=0, tol=0.0, max_iter=10,
+                                      init_params="kmeans")
+    repeated = fastem.MixtureOfExperts(2, random_state=0, tol=0.0, max_iter=10,
+                                      init_params="kmeans")
     _quietly(weighted, X, y, sample_weight=counts)
     _quietly(repeated, np.repeat(X, counts, axis=0), np.repeat(y, counts))
     order = [np.argsort(m.coef_[:, 0]) for m in (weighted, repeated)]
@@ -471,3 +474,90 @@ def test_samples_average_to_predict(expert):
     means = draws.reshape(3, 20_000).mean(axis=1)
     np.testing.assert_allclose(means, model.predict(X[:3], trials=None if trials is None
                                                     else trials[:3]), rtol=0.03)
+
+
+# -- online EM (partial_fit) -------------------------------------------------------------
+@pytest.mark.parametrize("expert,gating", COMBINATIONS)
+def test_partial_fit_after_fit_is_one_em_iteration(expert, gating):
+    X, y, trials = _glm_data(expert, n=1_000)
+    fitted = _quietly(fastem.MixtureOfExperts(2, expert=expert, gating=gating, random_state=0,
+                                              max_iter=5), X, y, trials=trials)
+    online = copy.deepcopy(fitted).partial_fit(X, y, trials=trials)
+    warm = _quietly(fitted.set_params(warm_start=True, max_iter=1), X, y, trials=trials)
+    np.testing.assert_allclose(online.coef_, warm.coef_, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(online.intercept_, warm.intercept_, rtol=1e-12, atol=1e-14)
+    if gating == "softmax":
+        np.testing.assert_allclose(online.gate_coef_, warm.gate_coef_, rtol=1e-12, atol=1e-14)
+    assert online.n_iter_ == 1 and online.lower_bounds_ == [warm.lower_bounds_[-1]]
+
+
+def _newton_poisson(Z, y, beta):
+    """Gradient and negative Hessian of a Poisson GLM's log-likelihood at beta."""
+    mean = np.exp(Z @ beta)
+    return Z.T @ (y - mean), (Z * mean[:, None]).T @ Z
+
+
+def test_online_newton_adds_the_batches_quadratic_models():
+    """Online EM's statistics for a GLM are each batch's quadratic model about the
+    coefficients it was evaluated at (IRLS's working response): after fitting on C,
+    batch A moves to one Newton step on A, and batch B (step 1/2) to
+    beta1 + (H_A(beta_C) + H_B(beta1))^-1 g_B(beta1), one Newton step on A and B
+    together. Stale gradients would give a different point."""
+    X, y, _ = _glm_data("poisson", n=3_000, seed=7)
+    X = X - X.mean(axis=0)  # the model keeps the centring of the fit on C
+    parts = np.array_split(np.arange(3_000), 3)
+    (c, a, b) = parts
+    model = fastem.MixtureOfExperts(1, expert="poisson", max_iter=200, tol=1e-12,
+                                    learning_decay=1.0, learning_offset=1.0)
+    model.fit(X[c], y[c])
+    Z = np.column_stack([np.ones(3_000), X])
+    beta_c = np.concatenate([[model.intercept_[0] + model.coef_[0] @ model._x_mean],
+                             model.coef_[0]])
+    Zc = Z - np.concatenate([[0.0], model._x_mean])  # the kernel's centred design
+    beta_c_centred = beta_c.copy()
+    beta_c_centred[0] = model._params.coef[0, 0, 0]
+    g_a, h_a = _newton_poisson(Zc[a], y[a], beta_c_centred)
+    beta1 = beta_c_centred + np.linalg.solve(h_a, g_a)
+    g_b, h_b = _newton_poisson(Zc[b], y[b], beta1)
+    beta2 = beta1 + np.linalg.solve(h_a + h_b, g_b)
+    model.partial_fit(X[a], y[a])
+    np.testing.assert_allclose(model._params.coef[0, :, 0], beta1, rtol=1e-10)
+    model.partial_fit(X[b], y[b])
+    np.testing.assert_allclose(model._params.coef[0, :, 0], beta2, rtol=1e-10)
+
+
+@pytest.mark.parametrize("expert,gating", [("gaussian", "constant"), ("gaussian", "gaussian"),
+                                           ("poisson", "softmax")])
+def test_streaming_batches_approach_the_batch_fit(expert, gating):
+    """Stepwise EM moves a fraction of an EM step per batch: on data where batch EM
+    converges in few iterations, 4 passes of 20 batches come close to its optimum."""
+    if expert == "gaussian":
+        X, y, _ = _two_lines(n=20_000)
+        X = np.column_stack([X, np.random.RandomState(1).normal(size=len(X))])
+    else:
+        X, y, _ = _glm_data(expert, n=20_000, seed=3)
+    batch = _quietly(fastem.MixtureOfExperts(2, expert=expert, gating=gating, n_init=3,
+                                             random_state=0, max_iter=500, tol=1e-9), X, y)
+    online = fastem.MixtureOfExperts(2, expert=expert, gating=gating, random_state=0)
+    rng = np.random.RandomState(0)
+    for _ in range(4):
+        order = rng.permutation(len(X))
+        for rows in np.array_split(order, 20):
+            online.partial_fit(X[rows], y[rows])
+    assert online.score(X, y) == pytest.approx(batch.score(X, y), abs=0.01)
+    assert online.n_iter_ == 80 and len(online.lower_bounds_) == 80
+
+
+def test_partial_fit_refuses_batches_unlike_the_first():
+    X, y, _ = _two_lines(n=300)
+    model = fastem.MixtureOfExperts(2, random_state=0).partial_fit(X, y)
+    with pytest.raises(ValueError, match="X has 2 features"):
+        model.partial_fit(np.hstack([X, X]), y)
+    with pytest.raises(ValueError, match="y"):
+        model.partial_fit(X, np.column_stack([y, y]))
+    with pytest.raises(ValueError, match="n_samples >= n_components"):
+        fastem.MixtureOfExperts(3).partial_fit(X[:2], y[:2])
+    before = model.coef_.copy()
+    with pytest.raises(ValueError, match="sample_weight"):
+        model.partial_fit(X, y, sample_weight=-np.ones(len(y)))
+    np.testing.assert_array_equal(model.coef_, before)  # a refused batch changes nothing

@@ -16,10 +16,14 @@ log joint ``logp[k] = const[k] + log f_k(y | z) + gate_k(u)``:
 
 One pass normalises in the log domain and adds per component, weighted by w r:
 ``mass``; Gaussian experts ``zz = sum z z^T``, ``zy = sum z y^T``, ``yy = sum y y^T``;
-GLM experts the gradient ``grad = sum (y - mu) z`` and curvature ``hess = sum v z
-z^T`` of their log-likelihood at the current coefficients (one Newton step per
-EM iteration); the softmax gate its gradient ``ggrad = sum (r_k - g_k) u`` and
-curvature ``ghess[k, l] = sum g_k (delta_kl - g_l) u u^T``; the Gaussian gate
+GLM experts the curvature ``hess = sum v z z^T`` of their log-likelihood at the
+current coefficients and the working response ``work = sum (v eta + y - mu) z``
+(IRLS's ``Z^T W z``: the gradient plus ``hess @ coef``); the softmax gate its
+curvature ``ghess[k, l] = sum g_k (delta_kl - g_l) u u^T`` and working response
+``gwork[k] = sum (r_k - g_k + g_k (eta_k - sum_l g_l eta_l)) u`` (its gradient plus
+``sum_l ghess[k, l] @ gate_coef[l]``). In that form the Newton step's quadratic
+model is additive even over rows evaluated at different coefficients (online
+EM blends batches); one Newton step per EM iteration; the Gaussian gate
 ``usum = sum u`` and ``uu = sum u u^T``. ``fields`` gives each field's offset in
 the flat vector (-1: absent), as the model's layout defines them. Work units
 of consecutive rows write their own partials, added in unit order: the result
@@ -41,7 +45,7 @@ GAUSSIAN, POISSON, BINOMIAL = 0, 1, 2  # expert families
 CONSTANT, SOFTMAX, GATE_GAUSSIAN = 0, 1, 2  # gates
 
 # ``fields`` indices: offsets of the statistics in the flat vector.
-MASS, ZZ, ZY, YY, GRAD, HESS, GGRAD, GHESS, USUM, UU = range(10)
+MASS, ZZ, ZY, YY, WORK, HESS, GWORK, GHESS, USUM, UU = range(10)
 N_FIELDS = 10
 
 LOG_SUM = 0  # log p(y | x) per row into out_values
@@ -278,9 +282,9 @@ def _unit_stats(Z, Y, U, T, weights, lo, hi, family, gating, coef, chol, gate_co
                     mean = tt[j] * prob
                     variance = mean * (1.0 - prob)
                 # A row without responsibility adds nothing (its mean may be inf).
-                scaled[j] = r * (yt[0, j] - mean) if r != 0.0 else 0.0
+                scaled[j] = r * (variance * eta[k, j] + yt[0, j] - mean) if r != 0.0 else 0.0
                 curvature[j] = r * variance if r != 0.0 else 0.0
-            base = fields[GRAD] + k * p
+            base = fields[WORK] + k * p
             for a in range(p):
                 total = 0.0
                 for j in range(n_rows):
@@ -301,18 +305,26 @@ def _unit_stats(Z, Y, U, T, weights, lo, hi, family, gating, coef, chol, gate_co
 
 @kernel
 def _softmax_gate_stats(resp, log_gate, row_weight, ut, n_rows, fields, out):
-    """Gradient and curvature of sum w log g(u) at the current gate (``log_gate``)."""
+    """Working response and curvature of sum r log g(u) at the current gate
+    (``log_gate``, normalised: eta_k - sum_l g_l eta_l is log g_k - sum_l g_l log g_l)."""
     K, q = resp.shape[0], ut.shape[0]
     gw = np.empty((K, n_rows))  # w g_k
     for k in range(K):
         for j in range(n_rows):
             gw[k, j] = row_weight[j] * exp(log_gate[k, j]) if row_weight[j] != 0.0 else 0.0
+    centre = np.zeros(n_rows)  # sum_l g_l log g_l
+    for k in range(K):
+        for j in range(n_rows):
+            if gw[k, j] != 0.0:
+                centre[j] += gw[k, j] / row_weight[j] * log_gate[k, j]
     difference = np.empty(n_rows)
     scaled = np.empty(n_rows)
     for k in range(K):
         for j in range(n_rows):
             difference[j] = resp[k, j] - gw[k, j]
-        base = fields[GGRAD] + k * q
+            if gw[k, j] != 0.0:
+                difference[j] += gw[k, j] * (log_gate[k, j] - centre[j])
+        base = fields[GWORK] + k * q
         for a in range(q):
             total = 0.0
             for j in range(n_rows):

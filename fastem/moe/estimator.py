@@ -10,12 +10,12 @@ from .. import _validation as v
 from .._base import EstimatorBase, transactional
 from .._runtime import threads
 from .._typing import ArrayLike, Callback, FloatArray, IntArray, RandomStateLike, Self
-from ..engine import Block, LocalBackend, make_schedule, run_em
+from ..engine import Block, LocalBackend, OnlineEM, make_schedule, run_em
 from ..exceptions import ConvergenceWarning, compatible
 from ..kernels import regression as rk
 from .model import FAMILIES, GATES, ExpertMixtureModel, ExpertMixtureParams
 
-INIT_PARAMS = ("kmeans", "random", "random_from_data")
+INIT_PARAMS = ("random", "kmeans", "random_from_data")
 
 
 class MixtureOfExperts(EstimatorBase):
@@ -62,17 +62,29 @@ class MixtureOfExperts(EstimatorBase):
         covariance: a component that fits its rows exactly keeps a positive definite
         covariance (with 0, that is a ``ValueError`` naming the component).
     n_init : int, default=1
-    init_params : {"kmeans", "random"}, default="kmeans"
+    init_params : {"random", "kmeans", "random_from_data"}, default="random"
+        ``random``: a random hard partition of the rows (flexmix's start);
         ``kmeans``: k-means on the standardised joint (x, y) (log1p(y) for Poisson,
-        y / trials for binomial experts); ``random``: random responsibilities.
-    max_iter : int, default=100
-    tol : float, default=1e-3
+        y / trials for binomial experts), which splits crossing regressions badly;
+        ``random_from_data``: each expert fitted to a few random rows, with
+        Gaussian spreads shrunk at random (mixtools' kind of start: it finds a tight
+        component among loose ones). Mixtures of regressions have local optima:
+        use ``n_init`` restarts.
+    max_iter : int, default=500
+    tol : float, default=1e-6
         Convergence threshold on the change of the mean log-likelihood per row.
+        EM for regression mixtures crawls along plateaus while the components
+        separate, so the default is tighter than the Gaussian mixture's 1e-3
+        (flexmix stops at a relative change of 1e-6 too).
     acceleration : {None, "squarem"}, default=None
         SQUAREM. Its plain passes are guarded as plain EM's (a Newton step that would
         lower the objective is halved), so the objective never decreases either way.
     random_state, n_threads, verbose, verbose_interval, warm_start, callback
         As in :class:`fastem.GaussianMixture`.
+    learning_decay : float in (0.5, 1], default=0.7
+    learning_offset : float >= 0, default=10.0
+        Step sizes of :meth:`partial_fit`: batch t has step
+        (t + learning_offset) ** -learning_decay.
 
     Attributes
     ----------
@@ -101,10 +113,11 @@ class MixtureOfExperts(EstimatorBase):
                  gating: str = "constant", expert_columns: ArrayLike | None = None,
                  gating_columns: ArrayLike | None = None, fit_intercept: bool = True,
                  alpha: float = 0.0, reg_covar: float = 1e-6, n_init: int = 1,
-                 init_params: str = "kmeans", max_iter: int = 100, tol: float = 1e-3,
+                 init_params: str = "random", max_iter: int = 500, tol: float = 1e-6,
                  acceleration: str | None = None, random_state: RandomStateLike = None,
                  n_threads: int | None = None, verbose: int = 0, verbose_interval: int = 10,
-                 warm_start: bool = False, callback: Callback | None = None) -> None:
+                 warm_start: bool = False, callback: Callback | None = None,
+                 learning_decay: float = 0.7, learning_offset: float = 10.0) -> None:
         self.n_components = n_components
         self.expert = expert
         self.gating = gating
@@ -124,6 +137,8 @@ class MixtureOfExperts(EstimatorBase):
         self.verbose_interval = verbose_interval
         self.warm_start = warm_start
         self.callback = callback
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     # -- validation ---------------------------------------------------------------
     def _check_hyperparameters(self):
@@ -254,19 +269,12 @@ class MixtureOfExperts(EstimatorBase):
         self
         """
         self._check_hyperparameters()
-        E, G = self._inputs(X, fitting=True)
-        Y = self._outputs(y, E.shape[0], fitting=True)
-        n_trials = self._trials(trials, Y)
-        weights = v.check_sample_weight(sample_weight, E.shape[0])
+        self.__dict__.pop("_online", None)
+        E, G, Y, n_trials, weights, w = self._training_data(X, y, sample_weight, trials)
         if E.shape[0] < self.n_components:
             raise ValueError(f"Expected n_samples >= n_components but got n_components = "
                              f"{self.n_components}, n_samples = {E.shape[0]}")
-        w = np.ones(E.shape[0]) if weights is None else weights
-        if not w.sum() > 0:
-            raise ValueError("sample_weight sums to zero")
-        n_design = E.shape[1] + int(self.fit_intercept)
-        n_gate = G.shape[1] + int(self.gating == "softmax")
-        model = self._model(n_design, n_gate, Y.shape[1])
+        model = self._training_model(E, G, Y)
         warm = (self.warm_start and hasattr(self, "converged_") and hasattr(self, "_params")
                 and self._layout == model.layout)
         if not warm:  # the centring stays with warm-started parameters
@@ -280,8 +288,7 @@ class MixtureOfExperts(EstimatorBase):
                 return bool(self.callback(iteration, objective, self))
 
         block = Block(self._design(E, G, Y, n_trials), weights)
-        work = E.shape[0] * self.n_components * (n_design + n_gate + Y.shape[1]) ** 2
-        with threads(self.n_threads, work):
+        with threads(self.n_threads, self._work(block)):
             run = run_em(model, LocalBackend([block]),
                          schedule=make_schedule(self.acceleration), n_init=self.n_init,
                          max_iter=self.max_iter, tol=float(self.tol),
@@ -292,8 +299,7 @@ class MixtureOfExperts(EstimatorBase):
                          callback=callback)
         self._layout = model.layout
         self._set_parameters(run.params)
-        if self.gating == "softmax":
-            self.weights_ = np.average(self._gate_matrix(block), axis=0, weights=w)
+        self._set_mean_gate(block, w)
         self.converged_ = run.converged
         self.n_iter_ = run.n_iter
         self.lower_bound_ = run.objective
@@ -303,6 +309,104 @@ class MixtureOfExperts(EstimatorBase):
                           "init parameters, or increase max_iter, tol, or check for "
                           "degenerate data.", compatible(ConvergenceWarning), stacklevel=2)
         return self
+
+    @transactional
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+                    trials: ArrayLike | None = None) -> Self:
+        """One step of online (stepwise) EM on a batch of rows.
+
+        The first call fits its batch by EM (``n_init``, ``init_params``,
+        ``max_iter``, ``tol``; the batch also fixes the centring of the columns), or
+        continues from the fitted parameters after :meth:`fit`. Each call computes the
+        batch's statistics under the current parameters, blends them into running
+        statistics with step ``(t + learning_offset) ** -learning_decay`` (Cappé &
+        Moulines 2009) and runs the M-step. For GLM experts and the softmax gate the
+        statistics are IRLS's (curvature and working response), whose quadratic
+        model adds up over batches evaluated at different coefficients: the M-step is
+        one Newton step on the running model. Memory is that of one batch; ``fit``
+        starts afresh.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+        trials : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        self._check_hyperparameters()
+        online = OnlineEM(self.learning_decay, self.learning_offset)
+        state = getattr(self, "_online", None)
+        fitted = hasattr(self, "_params")
+        E, G, Y, n_trials, weights, w = self._training_data(X, y, sample_weight, trials,
+                                                            fitting=not fitted)
+        model = self._training_model(E, G, Y)
+        if fitted and (self._layout != model.layout or (np.ndim(y) == 1) != self._y_1d):
+            raise ValueError("y must have the shape of the y the model was fitted on")
+        if not fitted:
+            if np.count_nonzero(w) < self.n_components:
+                raise ValueError(f"The first batch needs n_samples >= n_components, got "
+                                 f"n_components = {self.n_components}, n_samples = "
+                                 f"{np.count_nonzero(w)}")
+            self._set_centring(E, G, Y, w)
+            self.n_outputs_ = Y.shape[1]
+            self._y_1d = np.ndim(y) == 1
+            self.lower_bounds_ = []
+        elif state is None:
+            self.lower_bounds_ = []
+        block = Block(self._design(E, G, Y, n_trials), weights)
+        random_state = v.check_random_state(self.random_state)
+        with threads(self.n_threads, self._work(block)):
+            if fitted:
+                params = self._params
+            else:
+                # Stepwise EM moves a fraction of an EM step per batch, too little to
+                # recover from a poor start (a regression start is rarely good): the first
+                # batch is fitted by EM, with the restarts of ``fit``.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    params = run_em(model, LocalBackend([block]), n_init=self.n_init,
+                                    max_iter=self.max_iter, tol=float(self.tol),
+                                    random_state=random_state).params
+            params, self._online, stats = online.step(model, block, params, state,
+                                                      random_state)
+        self._layout = model.layout
+        self._set_parameters(params)
+        self._set_mean_gate(block, w)
+        self.n_iter_ = self._online.batches
+        self.converged_ = False
+        self.lower_bound_ = float(stats.loglik / stats.weight)
+        self.lower_bounds_ = list(self.lower_bounds_) + [self.lower_bound_]
+        return self
+
+    def _training_data(self, X, y, sample_weight, trials, fitting=True):
+        """Checked expert and gate columns, outputs, trials, weights (None or an array)
+        and weights as an array; ``fitting`` False checks X and y against the fitted
+        model."""
+        E, G = self._inputs(X, fitting=fitting)
+        Y = self._outputs(y, E.shape[0], fitting=fitting)
+        n_trials = self._trials(trials, Y)
+        weights = v.check_sample_weight(sample_weight, E.shape[0])
+        w = np.ones(E.shape[0]) if weights is None else weights
+        if not w.sum() > 0:
+            raise ValueError("sample_weight sums to zero")
+        return E, G, Y, n_trials, weights, w
+
+    def _training_model(self, E, G, Y):
+        return self._model(E.shape[1] + int(self.fit_intercept),
+                           G.shape[1] + int(self.gating == "softmax"), Y.shape[1])
+
+    def _work(self, block):
+        """Multiply-adds of one pass, about (it picks one thread for small inputs)."""
+        return block.n_rows * self.n_components * block.X.shape[1] ** 2
+
+    def _set_mean_gate(self, block, w):
+        """The softmax gate's ``weights_``: its mean probabilities over the rows."""
+        if self.gating == "softmax":
+            self.weights_ = np.average(self._gate_matrix(block), axis=0, weights=w)
 
     def _set_centring(self, E, G, Y, w):
         """Centres of the columns the kernels read (the intercepts absorb them)."""

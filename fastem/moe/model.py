@@ -63,16 +63,16 @@ def expert_layout(family, gating, n_components, n_design, n_gate, n_outputs):
     if family == "gaussian":
         fields |= {"zz": (k, p, p), "zy": (k, p, m), "yy": (k, m, m)}
     else:
-        fields |= {"grad": (k, p), "hess": (k, p, p)}
+        fields |= {"work": (k, p), "hess": (k, p, p)}
     if gating == "softmax":
-        fields |= {"ggrad": (k, q), "ghess": (k, k, q, q)}
+        fields |= {"gwork": (k, q), "ghess": (k, k, q, q)}
     elif gating == "gaussian":
         fields |= {"usum": (k, q), "uu": (k, q, q)}
     return StatsLayout(fields)
 
 
 def _field_offsets(layout):
-    names = ("mass", "zz", "zy", "yy", "grad", "hess", "ggrad", "ghess", "usum", "uu")
+    names = ("mass", "zz", "zy", "yy", "work", "hess", "gwork", "ghess", "usum", "uu")
     return np.array([layout.slices[name].start if name in layout.slices else -1
                      for name in names], dtype=np.int64)
 
@@ -83,7 +83,7 @@ class ExpertMixtureModel(ModelBase):
 
     def __init__(self, n_components, n_design, n_outputs, *, family="gaussian",
                  gating="constant", n_gate=0, alpha=0.0, reg_covar=1e-6, intercept=True,
-                 init_params="kmeans"):
+                 init_params="random"):
         self.n_components = n_components
         self.n_design = n_design
         self.n_gate = n_gate
@@ -160,8 +160,9 @@ class ExpertMixtureModel(ModelBase):
             coef = params.coef.copy()
             for c in range(self.n_components):
                 if stats["mass"][c] > 0.0:
-                    coef[c, :, 0] += _newton_step(stats["hess"][c], stats["grad"][c]
-                                                  - ridge * coef[c, :, 0], ridge)
+                    hess, beta = stats["hess"][c], coef[c, :, 0]
+                    gradient = stats["work"][c] - hess @ beta - ridge * beta
+                    coef[c, :, 0] += _newton_step(hess, gradient, ridge)
             new.coef = coef
         if self.gating == "softmax":
             new.gate_coef = self._softmax_gate(stats, params.gate_coef)
@@ -202,9 +203,9 @@ class ExpertMixtureModel(ModelBase):
             return gate_coef
         ridge = np.tile(self._ridge(q, True), k - 1)
         free = gate_coef[1:].ravel()
-        gradient = stats["ggrad"][1:].ravel() - ridge * free
         curvature = np.transpose(stats["ghess"][1:, 1:], (0, 2, 1, 3)).reshape(
             (k - 1) * q, (k - 1) * q)
+        gradient = stats["gwork"][1:].ravel() - curvature @ free - ridge * free
         new = gate_coef.copy()
         new[1:] = (free + _newton_step(curvature, gradient, ridge)).reshape(k - 1, q)
         return new
@@ -341,15 +342,18 @@ class ExpertMixtureModel(ModelBase):
                     prob = 1.0 / (1.0 + np.exp(-eta))
                     mean = trials[:, None] * prob
                     variance = mean * (1.0 - prob)
-            residual = np.where(w > 0, w * (Y[:, :1] - mean), 0.0)
-            stats["grad"][...] = residual.T @ Z
+            residual = np.where(w > 0, w * (variance * eta + Y[:, :1] - mean), 0.0)
+            stats["work"][...] = residual.T @ Z
             stats["hess"][...] = np.einsum("nk,na,nb->kab", np.where(w > 0, w * variance, 0.0),
                                            Z, Z)
         if self.gating == "softmax":
             logits = U @ params.gate_coef.T
             gate = np.exp(logits - np.logaddexp.reduce(logits, axis=1, keepdims=True))
             gw = gate * row_w[:, None]
-            stats["ggrad"][...] = (w - gw).T @ U
+            with np.errstate(divide="ignore", invalid="ignore"):
+                spread = np.where(gate > 0, logits - (gate * logits).sum(axis=1,
+                                                                         keepdims=True), 0.0)
+            stats["gwork"][...] = (w - gw + gw * spread).T @ U
             k = self.n_components
             cross = gw[:, :, None] * (np.eye(k)[None] - gate[:, None, :])
             stats["ghess"][...] = np.einsum("nkl,na,nb->klab", cross, U, U)
