@@ -230,12 +230,12 @@ class _Threaded:
         self.estimator = shippable(estimator)
         self.method = method
 
-    def __call__(self, part, *args):
+    def __call__(self, part, *args, **kwargs):
         from ._runtime import threads
         from .engine.dask_backend import _worker_threads
 
         with threads(_worker_threads()):
-            return getattr(self.estimator, self.method)(np.asarray(part), *args)
+            return getattr(self.estimator, self.method)(np.asarray(part), *args, **kwargs)
 
 
 class _Seeded(_Threaded):

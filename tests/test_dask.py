@@ -4,6 +4,7 @@ in-memory results, bitwise when partitions are cut on segment boundaries."""
 import os
 import signal
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -366,6 +367,79 @@ def test_cli_fits_an_hmm_from_a_parquet_directory_with_a_sequence_column(tmp_pat
         memory.score(frame[["a", "b"]].to_numpy(), lengths), rel=1e-9)
     assert main(["fit", "hmm-gaussian", str(tmp_path / "data"), "--columns", "a,b"]) == 2
     assert "--sequence-column" in capsys.readouterr().err
+
+
+# -- mixtures of experts ---------------------------------------------------------------------
+def _moe_data(expert, n=60_000, seed=5):
+    rng = np.random.RandomState(seed)
+    X = np.column_stack([rng.uniform(0, 10, size=n), rng.normal(size=n)])
+    component = (rng.uniform(size=n) < 1 / (1 + np.exp(-(X[:, 0] - 5)))).astype(int)
+    eta = np.where(component == 0, 0.3 + 0.15 * X[:, 0], 2.0 - 0.1 * X[:, 0]) + 0.2 * X[:, 1]
+    if expert == "poisson":
+        return X, rng.poisson(np.exp(eta)).astype(float)
+    if expert == "binomial":
+        trials = rng.randint(1, 30, size=n).astype(float)
+        return X, rng.binomial(trials.astype(int), 1 / (1 + np.exp(1.5 - eta))) * 1.0, trials
+    return X, 3 * eta + rng.normal(size=n)
+
+
+@pytest.mark.parametrize("expert,gating", [("gaussian", "softmax"), ("poisson", "gaussian"),
+                                           ("binomial", "constant")])
+def test_mixture_of_experts_on_dask_equals_the_in_memory_fit(client, expert, gating):
+    """The same start (all rows gathered) and the same kernels on the workers: the fits
+    differ only by the round-off of the column means."""
+    X, y, *trials = _moe_data(expert)
+    trials = trials[0] if trials else None
+    weights = np.random.RandomState(2).uniform(0.5, 2.0, size=len(y))
+    options = dict(expert=expert, gating=gating, random_state=0, max_iter=8, tol=0.0)
+    with pytest.warns(fastem.ConvergenceWarning):
+        memory = fastem.MixtureOfExperts(2, **options).fit(X, y, sample_weight=weights,
+                                                           trials=trials)
+    lazy_trials = None if trials is None else da.from_array(trials, chunks=25_000)
+    with pytest.warns(fastem.ConvergenceWarning):
+        cluster = fastem.MixtureOfExperts(2, **options).fit(
+            da.from_array(X, chunks=(25_000, 2)), da.from_array(y, chunks=25_000),
+            sample_weight=weights, trials=lazy_trials)
+    for name in ("coef_", "intercept_", "weights_"):
+        np.testing.assert_allclose(getattr(cluster, name), getattr(memory, name), rtol=1e-8,
+                                   err_msg=name)
+    assert cluster.lower_bounds_ == pytest.approx(memory.lower_bounds_, rel=1e-10)
+    assert cluster.n_iter_ == memory.n_iter_
+    if trials is not None:
+        np.testing.assert_allclose(
+            cluster.predict(da.from_array(X, chunks=(25_000, 2)), trials=lazy_trials).compute(),
+            cluster.predict(X, trials=trials), rtol=1e-12)
+
+
+def test_mixture_of_experts_from_a_dataframe_and_its_bad_input(client):
+    X, y = _moe_data("poisson", n=20_000)
+    frame = dd.from_pandas(pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "y": y}), npartitions=3)
+    model = fastem.MixtureOfExperts(2, expert="poisson", random_state=0, max_iter=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fastem.ConvergenceWarning)
+        model.fit(frame[["a", "b"]], frame["y"])
+        memory = fastem.MixtureOfExperts(2, expert="poisson", random_state=0,
+                                         max_iter=20).fit(X, y)
+    assert list(model.feature_names_in_) == ["a", "b"]
+    np.testing.assert_allclose(model.coef_, memory.coef_, rtol=1e-8)
+    Xd, yd = frame[["a", "b"]], frame["y"]
+    np.testing.assert_allclose(model.score_samples(Xd, yd).compute(),
+                               model.score_samples(X, y), rtol=1e-12)
+    np.testing.assert_allclose(model.predict_proba(Xd, y).compute(), model.predict_proba(X, y),
+                               rtol=1e-12)
+    np.testing.assert_array_equal(model.predict_component(Xd, yd).compute(),
+                                  model.predict_component(X, y))
+    np.testing.assert_allclose(model.predict(Xd).compute(), model.predict(X), rtol=1e-12)
+    np.testing.assert_allclose(model.gate_proba(Xd).compute(), model.gate_proba(X), rtol=1e-12)
+    assert model.score(Xd, yd) == pytest.approx(model.score(X, y), rel=1e-12)
+    negative = frame["y"] - 100.0
+    with pytest.raises(ValueError, match="non-negative counts"):
+        fastem.MixtureOfExperts(2, expert="poisson").fit(frame[["a", "b"]], negative)
+    with pytest.raises(ValueError, match="y must have one entry per row"):
+        fastem.MixtureOfExperts(2).fit(frame[["a", "b"]], y[:-1])
+    with pytest.raises(ValueError, match="gating_columns"):
+        fastem.MixtureOfExperts(2, gating="softmax", gating_columns=[5]).fit(
+            frame[["a", "b"]], frame["y"])
 
 
 # -- dask stays optional ---------------------------------------------------------------------

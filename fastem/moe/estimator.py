@@ -6,14 +6,17 @@ import warnings
 
 import numpy as np
 
+from .. import _dask_io as dask_io
 from .. import _validation as v
-from .._base import EstimatorBase, transactional
+from .._base import EstimatorBase, shippable, transactional
 from .._runtime import threads
 from .._typing import ArrayLike, Callback, FloatArray, IntArray, RandomStateLike, Self
 from ..engine import Block, LocalBackend, OnlineEM, make_schedule, run_em
+from ..engine.dask_backend import is_dask_collection
 from ..exceptions import ConvergenceWarning, compatible
 from ..kernels import regression as rk
 from .model import FAMILIES, GATES, ExpertMixtureModel, ExpertMixtureParams
+from .training import DaskTraining, MemoryTraining, lazy_rows, positions
 
 INIT_PARAMS = ("random", "kmeans", "random_from_data")
 
@@ -167,15 +170,7 @@ class MixtureOfExperts(EstimatorBase):
 
     @staticmethod
     def _columns(X, columns, name):
-        if columns is None:
-            return X
-        columns = np.asarray(columns)
-        if columns.ndim != 1 or columns.dtype.kind not in "iu" or len(columns) == 0:
-            raise ValueError(f"{name} must be a non-empty list of column indices")
-        if columns.min() < -X.shape[1] or columns.max() >= X.shape[1]:
-            raise ValueError(f"{name} {columns.tolist()} are out of range for X with "
-                             f"{X.shape[1]} columns")
-        return X[:, columns]
+        return X if columns is None else X[:, positions(columns, X.shape[1], name)]
 
     def _inputs(self, X, fitting):
         """The expert matrix E and the gating matrix G (no columns for a constant gate)."""
@@ -257,7 +252,11 @@ class MixtureOfExperts(EstimatorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or a dask array or dataframe
+            Dask inputs are fitted on the cluster (the same kernels run in one task per
+            partition; y, sample_weight and trials may be dask or NumPy, and are cut
+            like X). The start is taken from all rows up to a million, else from a
+            uniform sample of that many.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Outputs (Gaussian experts), counts (Poisson) or successes (binomial).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -270,26 +269,29 @@ class MixtureOfExperts(EstimatorBase):
         """
         self._check_hyperparameters()
         self.__dict__.pop("_online", None)
-        E, G, Y, n_trials, weights, w = self._training_data(X, y, sample_weight, trials)
-        if E.shape[0] < self.n_components:
+        if is_dask_collection(X) or is_dask_collection(y):
+            training = DaskTraining(self, X, y, sample_weight, trials)
+        else:
+            training = MemoryTraining(self, X, y, sample_weight, trials)
+        if training.n_rows < self.n_components:
             raise ValueError(f"Expected n_samples >= n_components but got n_components = "
-                             f"{self.n_components}, n_samples = {E.shape[0]}")
-        model = self._training_model(E, G, Y)
+                             f"{self.n_components}, n_samples = {training.n_rows}")
+        model = self._training_model(*training.shapes)
         warm = (self.warm_start and hasattr(self, "converged_") and hasattr(self, "_params")
                 and self._layout == model.layout)
         if not warm:  # the centring stays with warm-started parameters
-            self._set_centring(E, G, Y, w)
-        self.n_outputs_ = Y.shape[1]
-        self._y_1d = np.ndim(y) == 1
+            self._x_mean, self._u_mean, self._y_mean = training.centring(self)
+        self.n_outputs_ = training.shapes[2]
+        self._y_1d = training.y_1d
         callback = None
         if self.callback is not None:
             def callback(iteration, objective, params):
                 self._set_parameters(params)
                 return bool(self.callback(iteration, objective, self))
 
-        block = Block(self._design(E, G, Y, n_trials), weights)
-        with threads(self.n_threads, self._work(block)):
-            run = run_em(model, LocalBackend([block]),
+        backend = training.backend(self)
+        with threads(self.n_threads, self._work(training.n_rows, model)):
+            run = run_em(model, backend,
                          schedule=make_schedule(self.acceleration), n_init=self.n_init,
                          max_iter=self.max_iter, tol=float(self.tol),
                          random_state=v.check_random_state(self.random_state),
@@ -299,7 +301,10 @@ class MixtureOfExperts(EstimatorBase):
                          callback=callback)
         self._layout = model.layout
         self._set_parameters(run.params)
-        self._set_mean_gate(block, w)
+        if self.gating == "softmax":
+            self.weights_ = training.mean_gate(self)
+        if isinstance(training, DaskTraining):
+            dask_io.set_feature_names(self, training.rows)
         self.converged_ = run.converged
         self.n_iter_ = run.n_iter
         self.lower_bound_ = run.objective
@@ -341,25 +346,24 @@ class MixtureOfExperts(EstimatorBase):
         online = OnlineEM(self.learning_decay, self.learning_offset)
         state = getattr(self, "_online", None)
         fitted = hasattr(self, "_params")
-        E, G, Y, n_trials, weights, w = self._training_data(X, y, sample_weight, trials,
-                                                            fitting=not fitted)
-        model = self._training_model(E, G, Y)
-        if fitted and (self._layout != model.layout or (np.ndim(y) == 1) != self._y_1d):
+        training = MemoryTraining(self, X, y, sample_weight, trials, fitting=not fitted)
+        model = self._training_model(*training.shapes)
+        if fitted and (self._layout != model.layout or training.y_1d != self._y_1d):
             raise ValueError("y must have the shape of the y the model was fitted on")
         if not fitted:
-            if np.count_nonzero(w) < self.n_components:
+            if training.n_positive < self.n_components:
                 raise ValueError(f"The first batch needs n_samples >= n_components, got "
                                  f"n_components = {self.n_components}, n_samples = "
-                                 f"{np.count_nonzero(w)}")
-            self._set_centring(E, G, Y, w)
-            self.n_outputs_ = Y.shape[1]
-            self._y_1d = np.ndim(y) == 1
+                                 f"{training.n_positive}")
+            self._x_mean, self._u_mean, self._y_mean = training.centring(self)
+            self.n_outputs_ = training.shapes[2]
+            self._y_1d = training.y_1d
             self.lower_bounds_ = []
         elif state is None:
             self.lower_bounds_ = []
-        block = Block(self._design(E, G, Y, n_trials), weights)
+        block = training.block(self)
         random_state = v.check_random_state(self.random_state)
-        with threads(self.n_threads, self._work(block)):
+        with threads(self.n_threads, self._work(block.n_rows, model)):
             if fitted:
                 params = self._params
             else:
@@ -375,46 +379,26 @@ class MixtureOfExperts(EstimatorBase):
                                                       random_state)
         self._layout = model.layout
         self._set_parameters(params)
-        self._set_mean_gate(block, w)
+        if self.gating == "softmax":
+            self.weights_ = training.mean_gate(self)
         self.n_iter_ = self._online.batches
         self.converged_ = False
         self.lower_bound_ = float(stats.loglik / stats.weight)
         self.lower_bounds_ = list(self.lower_bounds_) + [self.lower_bound_]
         return self
 
-    def _training_data(self, X, y, sample_weight, trials, fitting=True):
-        """Checked expert and gate columns, outputs, trials, weights (None or an array)
-        and weights as an array; ``fitting`` False checks X and y against the fitted
-        model."""
-        E, G = self._inputs(X, fitting=fitting)
-        Y = self._outputs(y, E.shape[0], fitting=fitting)
-        n_trials = self._trials(trials, Y)
-        weights = v.check_sample_weight(sample_weight, E.shape[0])
-        w = np.ones(E.shape[0]) if weights is None else weights
-        if not w.sum() > 0:
-            raise ValueError("sample_weight sums to zero")
-        return E, G, Y, n_trials, weights, w
+    def _training_model(self, n_expert, n_gating, n_outputs):
+        return self._model(n_expert + int(self.fit_intercept),
+                           n_gating + int(self.gating == "softmax"), n_outputs)
 
-    def _training_model(self, E, G, Y):
-        return self._model(E.shape[1] + int(self.fit_intercept),
-                           G.shape[1] + int(self.gating == "softmax"), Y.shape[1])
-
-    def _work(self, block):
+    def _work(self, n_rows, model):
         """Multiply-adds of one pass, about (it picks one thread for small inputs)."""
-        return block.n_rows * self.n_components * block.X.shape[1] ** 2
+        return n_rows * self.n_components * (model.n_design + model.n_gate
+                                             + model.n_outputs) ** 2
 
-    def _set_mean_gate(self, block, w):
-        """The softmax gate's ``weights_``: its mean probabilities over the rows."""
-        if self.gating == "softmax":
-            self.weights_ = np.average(self._gate_matrix(block), axis=0, weights=w)
-
-    def _set_centring(self, E, G, Y, w):
-        """Centres of the columns the kernels read (the intercepts absorb them)."""
-        total = w.sum()
-        self._x_mean = w @ E / total if self.fit_intercept else np.zeros(E.shape[1])
-        self._u_mean = w @ G / total
-        gaussian_intercept = self.expert == "gaussian" and self.fit_intercept
-        self._y_mean = w @ Y / total if gaussian_intercept else np.zeros(Y.shape[1])
+    def _shipped_for_design(self):
+        """What the workers need to build designs and gate probabilities."""
+        return shippable(self)
 
     def _set_parameters(self, params: ExpertMixtureParams):
         """Public attributes (original units) from the model's (centred) parameters."""
@@ -509,7 +493,7 @@ class MixtureOfExperts(EstimatorBase):
         n = block.n_rows
         values = np.empty(n if mode == rk.LOG_SUM else 0)
         matrix = np.empty((n, self.n_components) if mode != rk.LOG_SUM else (0, 0))
-        with threads(self.n_threads, n * self.n_components * block.X.shape[1] ** 2):
+        with threads(self.n_threads, self._work(n, model)):
             model.rows(self._params, block, mode, values, matrix)
         return values if mode == rk.LOG_SUM else matrix
 
@@ -518,7 +502,10 @@ class MixtureOfExperts(EstimatorBase):
 
     def score_samples(self, X: ArrayLike, y: ArrayLike,
                       trials: ArrayLike | None = None) -> FloatArray:
-        """log p(y | x) of every row (for a Gaussian gate too: conditional on x)."""
+        """log p(y | x) of every row (for a Gaussian gate too: conditional on x). Dask
+        inputs give a lazy dask array."""
+        if _lazy(X, y, trials):
+            return lazy_rows(self, "score_samples", X, y, trials)
         return self._run_rows(self._block(X, y, trials), rk.LOG_SUM)
 
     def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
@@ -527,21 +514,29 @@ class MixtureOfExperts(EstimatorBase):
         ``score`` of scikit-learn's regressors: higher is better, and it is comparable
         between models of the same y only."""
         values = self.score_samples(X, y, trials)
+        if is_dask_collection(values):
+            values = values.compute()
         weights = v.check_sample_weight(sample_weight, len(values))
         return float(np.average(values, weights=weights))
 
     def predict_proba(self, X: ArrayLike, y: ArrayLike,
                       trials: ArrayLike | None = None) -> FloatArray:
         """Posterior probability of each component given (x, y)."""
+        if _lazy(X, y, trials):
+            return lazy_rows(self, "predict_proba", X, y, trials, columns=self.n_components)
         return np.exp(self._run_rows(self._block(X, y, trials), rk.LOG_RESP))
 
     def predict_component(self, X: ArrayLike, y: ArrayLike,
                           trials: ArrayLike | None = None) -> IntArray:
         """Most probable component of each row given (x, y)."""
+        if _lazy(X, y, trials):
+            return lazy_rows(self, "predict_component", X, y, trials, dtype=np.int64)
         return np.argmax(self._run_rows(self._block(X, y, trials), rk.LOG_RESP), axis=1)
 
     def gate_proba(self, X: ArrayLike) -> FloatArray:
         """The gate's probabilities g_k(x) of each component before seeing y."""
+        if _lazy(X):
+            return lazy_rows(self, "gate_proba", X, columns=self.n_components)
         return self._gate_matrix(self._block(X))
 
     def component_means(self, X: ArrayLike, trials: ArrayLike | None = None) -> FloatArray:
@@ -562,6 +557,10 @@ class MixtureOfExperts(EstimatorBase):
     def predict(self, X: ArrayLike, trials: ArrayLike | None = None) -> FloatArray:
         """The mixture mean E[y | x] = sum_k g_k(x) E[y | x, k] (binomial: expected
         successes out of ``trials``, the probability when not given)."""
+        if _lazy(X, trials):
+            self._check_is_fitted()
+            return lazy_rows(self, "predict", X, trials=trials,
+                             columns=None if self._y_1d else self.n_outputs_)
         means = np.einsum("nk,nkm->nm", self.gate_proba(X), self.component_means(X, trials))
         return means[:, 0] if self._y_1d else means
 
@@ -599,6 +598,10 @@ class MixtureOfExperts(EstimatorBase):
             noise = rng.normal(size=(n, self.n_outputs_))
             y = chosen + np.einsum("nab,nb->na", self._params.chol[components], noise)
         return (y[:, 0] if self._y_1d else y), components
+
+
+def _lazy(*inputs):
+    return any(is_dask_collection(a) for a in inputs if a is not None)
 
 
 def _cholesky(covariances, name):

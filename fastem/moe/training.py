@@ -1,0 +1,236 @@
+"""Training data of :class:`fastem.MixtureOfExperts`: in memory or on a Dask cluster.
+
+Both kinds give ``fit`` the same four things: the engine model (from the column
+counts), the centring of the columns (weighted means), a backend over the
+kernels' design ``[Z | U | Y | n]`` and the softmax gate's mean probabilities.
+In memory the design is one block; on Dask it is built lazily, partition by
+partition, on the workers, and the engine's :class:`DaskBackend` runs the same
+kernels there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _dask_io as dask_io
+from .. import _validation as v
+from ..engine import Block, LocalBackend
+from ..engine.dask_backend import DaskBackend, import_dask
+
+
+class MemoryTraining:
+    """Checked NumPy arrays: expert and gate columns, outputs, trials and weights."""
+
+    def __init__(self, estimator, X, y, sample_weight, trials, fitting=True):
+        E, G = estimator._inputs(X, fitting=fitting)
+        self.E, self.G = E, G
+        self.Y = estimator._outputs(y, E.shape[0], fitting=fitting)
+        self.trials = estimator._trials(trials, self.Y)
+        self.weights = v.check_sample_weight(sample_weight, E.shape[0])
+        self.w = np.ones(E.shape[0]) if self.weights is None else self.weights
+        if not self.w.sum() > 0:
+            raise ValueError("sample_weight sums to zero")
+        self.n_rows = E.shape[0]
+        self.n_positive = int(np.count_nonzero(self.w))
+        self.shapes = (E.shape[1], G.shape[1], self.Y.shape[1])
+        self.y_1d = np.ndim(y) == 1
+        self._block = None
+
+    def centring(self, estimator):
+        return _centres(estimator, self.w @ self.E, self.w @ self.G, self.w @ self.Y,
+                        self.w.sum())
+
+    def block(self, estimator):
+        if self._block is None:
+            self._block = Block(estimator._design(self.E, self.G, self.Y, self.trials),
+                                self.weights)
+        return self._block
+
+    def backend(self, estimator):
+        return LocalBackend([self.block(estimator)])
+
+    def mean_gate(self, estimator):
+        return np.average(estimator._gate_matrix(self.block(estimator)), axis=0,
+                          weights=self.w)
+
+
+class DaskTraining:
+    """Dask inputs: X (array or dataframe), y, and optional weights and trials, chunked
+    alike. Checks and column sums take one pass on the workers."""
+
+    def __init__(self, estimator, X, y, sample_weight, trials):
+        _, da = import_dask()
+        rows = dask_io.as_dask_rows(X, dtype=np.float64)
+        dask_io.check_values(rows.X)
+        self.rows = rows
+        X = rows.X
+        n_features = X.shape[1]
+        estimator.n_features_in_ = n_features
+        E_columns = positions(estimator.expert_columns, n_features, "expert_columns")
+        G_columns = ([] if estimator.gating == "constant"
+                     else positions(estimator.gating_columns, n_features, "gating_columns"))
+        Y = _rows_of(y, X, "y")
+        self.y_1d = Y.ndim == 1
+        if self.y_1d:
+            Y = Y[:, None]
+        if estimator.expert != "gaussian" and Y.shape[1] != 1:
+            raise ValueError(f"{estimator.expert} experts take one output column; y has "
+                             f"{Y.shape[1]}")
+        dask_io.check_values(Y, "y")
+        if trials is not None and estimator.expert != "binomial":
+            raise ValueError("trials is only for binomial experts")
+        T = None
+        if estimator.expert == "binomial":
+            T = (da.ones((X.shape[0],), chunks=(X.chunks[0],)) if trials is None
+                 else _rows_of(trials, X, "trials"))
+            if T.ndim != 1:
+                raise ValueError(f"trials must have one value per row, got shape {T.shape}")
+            dask_io.check_values(T[:, None], "trials")
+        self.weights = None
+        w = da.ones((X.shape[0],), chunks=(X.chunks[0],))
+        if sample_weight is not None:
+            self.weights = dask_io.rows_like(sample_weight, X)
+            dask_io.check_weights(self.weights)
+            w = self.weights
+        E, G = X[:, E_columns], X[:, G_columns]
+        checks = [w.sum(), (w > 0).sum(), (w[:, None] * E).sum(axis=0),
+                  (w[:, None] * G).sum(axis=0), (w[:, None] * Y).sum(axis=0)]
+        if estimator.expert == "poisson":
+            checks.append((Y < 0).any())
+        if estimator.expert == "binomial":
+            checks += [(T < 0).any(), ((Y[:, 0] < 0) | (Y[:, 0] > T)).any()]
+        dask, _ = import_dask()
+        total, positive, e_sum, g_sum, y_sum, *flags = dask.compute(*checks)
+        if estimator.expert == "poisson" and flags[0]:
+            raise ValueError("y must be non-negative counts for poisson experts")
+        if estimator.expert == "binomial":
+            if flags[0]:
+                raise ValueError("trials must be non-negative")
+            if flags[1]:
+                raise ValueError("y must be successes between 0 and trials for binomial "
+                                 "experts")
+        self._sums = (e_sum, g_sum, y_sum, total)
+        self.n_rows = int(X.shape[0])
+        self.n_positive = int(positive)
+        self.shapes = (len(E_columns), len(G_columns), Y.shape[1])
+        parts = [X, Y] + ([T[:, None]] if T is not None else [])
+        self.table = da.concatenate(parts, axis=1).rechunk({1: -1})
+        self._columns = (E_columns, G_columns, n_features, Y.shape[1])
+        self._backend = None
+
+    def centring(self, estimator):
+        return _centres(estimator, *self._sums)
+
+    def backend(self, estimator):
+        if self._backend is None:
+            width = sum(self.shapes) + int(estimator.fit_intercept) + int(
+                estimator.gating == "softmax") + int(estimator.expert == "binomial")
+            design = self.table.map_blocks(
+                _design_part, estimator._shipped_for_design(), self._columns,
+                dtype=np.float64, chunks=(self.table.chunks[0], (width,)))
+            self._backend = DaskBackend(design, self.weights)
+        return self._backend
+
+    def mean_gate(self, estimator):
+        sums = self.backend(estimator).map_blocks(_gate_sums, estimator._shipped_for_design())
+        total = np.sum([s for s in sums], axis=0)
+        return total[:-1] / total[-1]
+
+
+def _centres(estimator, e_sum, g_sum, y_sum, total):
+    """Column means the kernels subtract (the intercepts absorb them)."""
+    e_mean = np.asarray(e_sum, dtype=np.float64) / total
+    x_mean = e_mean if estimator.fit_intercept else np.zeros_like(e_mean)
+    u_mean = np.asarray(g_sum, dtype=np.float64) / total
+    gaussian_intercept = estimator.expert == "gaussian" and estimator.fit_intercept
+    y_mean = np.asarray(y_sum, dtype=np.float64) / total
+    return x_mean, u_mean, y_mean if gaussian_intercept else np.zeros_like(y_mean)
+
+
+def positions(columns, n_features, name):
+    if columns is None:
+        return list(range(n_features))
+    columns = np.asarray(columns)
+    if columns.ndim != 1 or columns.dtype.kind not in "iu" or len(columns) == 0:
+        raise ValueError(f"{name} must be a non-empty list of column indices")
+    if columns.min() < -n_features or columns.max() >= n_features:
+        raise ValueError(f"{name} {columns.tolist()} are out of range for X with "
+                         f"{n_features} columns")
+    return [int(c) % n_features for c in columns]
+
+
+def _rows_of(values, X, name):
+    """``values`` (NumPy or dask, rows along axis 0) as a float dask array chunked like
+    X's rows."""
+    _, da = import_dask()
+    if dask_io.is_dask_collection(values):
+        if hasattr(values, "to_dask_array"):
+            values = values.to_dask_array(lengths=True)
+    else:
+        values = np.asarray(values, dtype=np.float64)
+    if values.ndim not in (1, 2) or values.shape[0] != X.shape[0]:
+        raise ValueError(f"{name} must have one entry per row of X ({X.shape[0]}), got shape "
+                         f"{values.shape}")
+    if not dask_io.is_dask_collection(values):
+        values = da.from_array(values, chunks=(X.chunks[0],) + values.shape[1:])
+    chunks = (X.chunks[0],) if values.ndim == 1 else (X.chunks[0], -1)
+    return values.astype(np.float64).rechunk(chunks)
+
+
+def _design_part(table, estimator, columns):
+    """Worker side: the kernels' design of one partition of ``[X | Y | trials]``."""
+    e_columns, g_columns, n_features, n_outputs = columns
+    X = table[:, :n_features]
+    Y = table[:, n_features:n_features + n_outputs]
+    trials = table[:, n_features + n_outputs] if table.shape[1] > n_features + n_outputs \
+        else None
+    return estimator._design(X[:, e_columns], X[:, g_columns], Y, trials)
+
+
+def _gate_sums(estimator, block, offset):
+    """Worker side: sum of w g(x) over a partition's rows, and the sum of w."""
+    w = np.ones(block.n_rows) if block.weights is None else block.weights
+    gate = estimator._gate_matrix(block)
+    return np.concatenate([w @ gate, [w.sum()]])
+
+
+class _SplitCall:
+    """Worker side: ``estimator.<method>(X, y, trials)`` on one partition of the table
+    ``[X | y | trials]`` (y and trials only when given)."""
+
+    def __init__(self, estimator, method, n_features, n_outputs, with_trials):
+        self.call = dask_io._Threaded(estimator, method)
+        self.n_features, self.n_outputs, self.with_trials = n_features, n_outputs, with_trials
+
+    def __call__(self, table):
+        n, m = self.n_features, self.n_outputs
+        args = [table[:, :n]] + ([table[:, n:n + m]] if m else [])
+        kwargs = {"trials": table[:, n + m]} if self.with_trials else {}
+        return self.call(*args, **kwargs)
+
+
+def lazy_rows(estimator, method, X, y=None, trials=None, *, columns=None, dtype=np.float64):
+    """``estimator.<method>(X[, y][, trials])`` over the row partitions of dask inputs, as
+    a lazy dask array (any of them may be NumPy; they are cut like X)."""
+    _, da = import_dask()
+    names = getattr(estimator, "feature_names_in_", None)
+    frame = dask_io._is_dataframe(X)
+    rows = dask_io.as_dask_rows(X, dtype=np.float64,
+                                feature_names=list(names) if frame and names is not None
+                                else None)
+    if rows.X.shape[1] != estimator.n_features_in_:
+        raise ValueError(f"X has {rows.X.shape[1]} features, but {type(estimator).__name__} "
+                         f"is expecting {estimator.n_features_in_} features as input.")
+    parts = [rows.X]
+    n_outputs = 0
+    if y is not None:
+        Y = _rows_of(y, rows.X, "y")
+        Y = Y[:, None] if Y.ndim == 1 else Y
+        n_outputs = Y.shape[1]
+        parts.append(Y)
+    if trials is not None:
+        T = _rows_of(trials, rows.X, "trials")
+        parts.append(T[:, None] if T.ndim == 1 else T)
+    table = da.concatenate(parts, axis=1).rechunk({1: -1}) if len(parts) > 1 else rows.X
+    function = _SplitCall(estimator, method, rows.X.shape[1], n_outputs, trials is not None)
+    return dask_io.map_rows(function, table, columns=columns, dtype=dtype)
