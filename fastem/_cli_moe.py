@@ -67,6 +67,8 @@ def fit_moe(args, read, user_error, replaced_on_success):
                                                           if n not in expert_names],
                                          dtype=object)
     model.target_name_ = args.target
+    if args.trials:
+        model.trials_name_ = args.trials
     if not args.quiet:
         print(summary(model, table, y, trials, expert_names, gating_names, seconds))
     if args.output:
@@ -97,3 +99,60 @@ def summary(model, X, y, trials, expert_names, gating_names, seconds):
                              zip(model.gate_coef_[k], gating_names, strict=True))
             lines.append(f"  gate {k} vs 0: log-odds {model.gate_intercept_[k]:.4g} {terms}")
     return "\n".join(lines)
+
+
+def is_experts(model):
+    return type(model).__name__ == "MixtureOfExperts"
+
+
+def saved_columns(model, args, read, user_error, need_target):
+    """(X, y or None, trials or None) of ``args.data`` by the names ``fastem fit moe``
+    saved with the model: the feature columns, the target (when present, or required
+    with ``need_target``) and the binomial trials."""
+    names = getattr(model, "feature_names_in_", None)
+    target = getattr(model, "target_name_", None)
+    if names is None or target is None:
+        raise user_error("this mixture of experts was not fitted by `fastem fit moe` (it has "
+                         "no saved column names); use Python: fastem.load(MODEL)")
+    if getattr(args, "columns", None):
+        raise user_error("--columns does not apply to mixtures of experts: they read the "
+                         "columns saved by `fastem fit moe`")
+    trials_name = getattr(model, "trials_name_", None)
+    args.columns = None
+    table, header, _ = read(args)
+    position = {name: i for i, name in enumerate(header)}
+    wanted = [str(n) for n in names] + ([trials_name] if trials_name else [])
+    absent = [n for n in wanted if n not in position]
+    if absent:
+        raise user_error(f"{args.data} lacks the columns the model was fitted on: "
+                         f"{', '.join(absent)}")
+    X = table[:, [position[str(n)] for n in names]]
+    trials = table[:, position[trials_name]] if trials_name else None
+    y = None
+    if target in position:
+        y = table[:, position[target]]
+    elif need_target:
+        raise user_error(f"{args.data} has no column {target!r}, the target the model was "
+                         "fitted on")
+    return X, y, trials
+
+
+def predict(model, args, read, user_error, write_rows):
+    """Rows of E[y | x] (with --proba: the posterior of the experts given x and y)."""
+    X, y, trials = saved_columns(model, args, read, user_error, need_target=args.proba)
+    if args.proba:
+        write_rows(model.predict_proba(X, y, trials=trials), args.output, "%.6g")
+    else:
+        write_rows(np.reshape(model.predict(X, trials=trials), (len(X), -1)), args.output,
+                   "%.10g")
+    return 0
+
+
+def score(model, args, read, user_error, write_rows):
+    """The total log p(y | x); with --output, per-row values."""
+    X, y, trials = saved_columns(model, args, read, user_error, need_target=True)
+    per_row = model.score_samples(X, y, trials=trials)
+    if args.output:
+        write_rows(per_row[:, None], args.output, "%.17g")
+    print(f"{float(per_row.sum()):.6f}")
+    return 0

@@ -385,10 +385,14 @@ def _fitted_columns(args, model):
     return columns, sequence_column
 
 
-def _loaded(args):
+def _load_model(path):
     import fastem
 
-    model = fastem.load(args.model)
+    return fastem.load(path)
+
+
+def _loaded(args, model):
+    """The model's data arguments read from ``args.data``."""
     args.columns, sequence_column = _fitted_columns(args, model)
     X, _, ids = _read(args, sequence_column)
     lengths = None
@@ -431,6 +435,9 @@ def _loaded_dask(args):
     import fastem
 
     model = fastem.load(args.model)
+    if _cli_moe.is_experts(model):
+        raise _UserError("mixtures of experts are read from one file in memory (no "
+                         "--scheduler or globs)")
     if args.lengths:
         raise _UserError("--lengths does not apply to partitioned data; use --sequence-column")
     columns, sequence_column = _fitted_columns(args, model)
@@ -472,16 +479,18 @@ def _command_score_dask(args):
 
 
 def _refuse_experts(model, command):
-    if type(model).__name__ == "MixtureOfExperts":
-        raise _UserError(f"{command} does not take mixtures of experts yet; use Python: "
-                         "fastem.load(MODEL).predict(X) or .score(X, y)")
+    if _cli_moe.is_experts(model):
+        raise _UserError(f"{command} does not apply to mixtures of experts: they model y "
+                         "given x; use Python: fastem.load(MODEL).sample(X)")
 
 
 def _command_predict(args):
     if _cli_dask.wants_dask(args):
         return _command_predict_dask(args)
-    model, data = _loaded(args)
-    _refuse_experts(model, "predict")
+    model = _load_model(args.model)
+    if _cli_moe.is_experts(model):
+        return _cli_moe.predict(model, args, _read, _UserError, _write_rows)
+    model, data = _loaded(args, model)
     if args.proba:
         _write_rows(model.predict_proba(*data), args.output, "%.6g")
     else:
@@ -492,8 +501,10 @@ def _command_predict(args):
 def _command_score(args):
     if _cli_dask.wants_dask(args):
         return _command_score_dask(args)
-    model, data = _loaded(args)
-    _refuse_experts(model, "score")
+    model = _load_model(args.model)
+    if _cli_moe.is_experts(model):
+        return _cli_moe.score(model, args, _read, _UserError, _write_rows)
+    model, data = _loaded(args, model)
     if _is_hmm(model):
         value = model.score(*data)
     else:
@@ -644,7 +655,8 @@ def _parser():
     fit.add_argument("--verbose", action="store_true", help="one line per iteration")
     fit.set_defaults(run=_command_fit)
 
-    predict = commands.add_parser("predict", help="labels (or probabilities) of every row")
+    predict = commands.add_parser(
+        "predict", help="labels (or probabilities) of every row; moe: E[y | x]")
     predict.add_argument("model", help="a model file written by fastem fit --output")
     predict.add_argument("data", help="CSV/TSV, .npy or .parquet")
     predict.add_argument("--columns", help="columns to use (default: those of the fit)")

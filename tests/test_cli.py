@@ -220,7 +220,31 @@ def test_fit_moe_matches_the_python_api(tmp_path):
     loglik = direct.score_samples(table[:, 2:], table[:, 0], trials=table[:, 1]).sum()
     assert f"log-likelihood {loglik:.4f}" in done.stdout
     assert "logit p =" in done.stdout and "treated" in done.stdout
-    refused = run("predict", saved, data, check=False)
+    # predict and score read the saved columns (features, target, trials) by name.
+    shuffled = tmp_path / "shuffled.csv"
+    header = open(data).readline().strip().split(",")
+    order = [2, 1, 0] + list(range(3, table.shape[1]))
+    np.savetxt(shuffled, table[:, order], delimiter=",", comments="",
+               header=",".join(header[i] for i in order))
+    means = np.loadtxt(run("predict", saved, shuffled).stdout.splitlines())
+    np.testing.assert_allclose(means, direct.predict(table[:, 2:], trials=table[:, 1]),
+                               rtol=1e-9)
+    posterior = np.loadtxt(run("predict", saved, shuffled, "--proba").stdout.splitlines(),
+                           delimiter=",")
+    np.testing.assert_allclose(posterior, direct.predict_proba(table[:, 2:], table[:, 0],
+                                                               trials=table[:, 1]),
+                               rtol=1e-5, atol=1e-6)
+    per_row = tmp_path / "loglik.csv"
+    total = float(run("score", saved, shuffled, "--output", per_row).stdout)
+    assert total == pytest.approx(loglik, abs=1e-6)
+    np.testing.assert_allclose(np.loadtxt(per_row), direct.score_samples(
+        table[:, 2:], table[:, 0], trials=table[:, 1]), rtol=1e-12)
+    no_target = tmp_path / "no_target.csv"
+    np.savetxt(no_target, table[:, 1:], delimiter=",", comments="",
+               header=",".join(header[1:]))
+    refused = run("score", saved, no_target, check=False)
+    assert refused.returncode == 2 and "'Deaths'" in refused.stderr
+    refused = run("sample", saved, 5, check=False)
     assert refused.returncode == 2 and "mixtures of experts" in refused.stderr
     missing = run("fit", "moe", data, check=False)
     assert missing.returncode == 2 and "--target" in missing.stderr

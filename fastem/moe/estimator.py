@@ -110,7 +110,8 @@ class MixtureOfExperts(EstimatorBase):
     _required_fitted = ("coef_", "intercept_", "weights_", "n_features_in_", "n_outputs_",
                         "converged_", "n_iter_", "lower_bound_", "lower_bounds_")
     _optional_fitted = ("covariances_", "gate_coef_", "gate_intercept_", "gate_means_",
-                        "gate_covariances_", "feature_names_in_", "target_name_")
+                        "gate_covariances_", "feature_names_in_", "target_name_",
+                        "trials_name_")
 
     def __init__(self, n_components: int = 1, *, expert: str = "gaussian",
                  gating: str = "constant", expert_columns: ArrayLike | None = None,
