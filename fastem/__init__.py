@@ -10,7 +10,7 @@ from . import _runtime  # noqa: F401  (selects a thread-safe numba layer first)
 from ._runtime import threads
 from ._warmup import warmup
 from .datasets import load_faithful
-from .exceptions import ConvergenceWarning, NotFittedError
+from .exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
 from .hmm import GMMHMM, CategoricalHMM, GaussianHMM, MultinomialHMM, PoissonHMM
 from .io import load
 from .mixture import EMImputer, GaussianMixture
@@ -22,6 +22,7 @@ __all__ = [
     "CategoricalHMM",
     "EMImputer",
     "ConvergenceWarning",
+    "DataConversionWarning",
     "GMMHMM",
     "GaussianHMM",
     "MultinomialHMM",

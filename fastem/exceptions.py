@@ -22,6 +22,11 @@ class ConvergenceWarning(UserWarning):
     """Emitted when the best restart stopped at ``max_iter`` before converging."""
 
 
+class DataConversionWarning(UserWarning):
+    """Emitted when input is reshaped to what the estimator takes (a column vector y
+    for a single-output model)."""
+
+
 @functools.cache
 def _bridged(ours, theirs):
     return type(ours.__name__, (ours, theirs), {"__module__": ours.__module__})

@@ -561,3 +561,19 @@ def test_partial_fit_refuses_batches_unlike_the_first():
     with pytest.raises(ValueError, match="sample_weight"):
         model.partial_fit(X, y, sample_weight=-np.ones(len(y)))
     np.testing.assert_array_equal(model.coef_, before)  # a refused batch changes nothing
+
+
+def test_row_methods_are_invariant_to_order_and_subsets():
+    """What scikit-learn's check_methods_*_invariance would test, with y."""
+    X, y, trials = _glm_data("binomial", n=500)
+    model = _quietly(fastem.MixtureOfExperts(2, expert="binomial", gating="softmax",
+                                             random_state=0, max_iter=20), X, y,
+                     trials=trials)
+    order = np.random.RandomState(0).permutation(len(y))
+    for method in ("score_samples", "predict_proba"):
+        whole = getattr(model, method)(X, y, trials=trials)
+        shuffled = getattr(model, method)(X[order], y[order], trials=trials[order])
+        np.testing.assert_allclose(shuffled, whole[order], rtol=1e-12, err_msg=method)
+        part = getattr(model, method)(X[:37], y[:37], trials=trials[:37])
+        np.testing.assert_allclose(part, whole[:37], rtol=1e-12, err_msg=method)
+    np.testing.assert_allclose(model.predict_proba(X), model.gate_proba(X))

@@ -13,7 +13,7 @@ from .._runtime import threads
 from .._typing import ArrayLike, Callback, FloatArray, IntArray, RandomStateLike, Self
 from ..engine import Block, LocalBackend, OnlineEM, make_schedule, run_em
 from ..engine.dask_backend import is_dask_collection
-from ..exceptions import ConvergenceWarning, compatible
+from ..exceptions import ConvergenceWarning, DataConversionWarning, compatible
 from ..kernels import regression as rk
 from .model import FAMILIES, GATES, ExpertMixtureModel, ExpertMixtureParams
 from .training import DaskTraining, MemoryTraining, lazy_rows, positions
@@ -107,6 +107,7 @@ class MixtureOfExperts(EstimatorBase):
     converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_, n_outputs_
     """
 
+    _estimator_type_tag = "regressor"
     _required_fitted = ("coef_", "intercept_", "weights_", "n_features_in_", "n_outputs_",
                         "converged_", "n_iter_", "lower_bound_", "lower_bounds_")
     _optional_fitted = ("covariances_", "gate_coef_", "gate_intercept_", "gate_means_",
@@ -143,6 +144,17 @@ class MixtureOfExperts(EstimatorBase):
         self.callback = callback
         self.learning_decay = learning_decay
         self.learning_offset = learning_offset
+
+    def __sklearn_tags__(self):
+        # A regressor of y on X whose ``score`` is a log-likelihood, not R^2
+        # (``poor_score`` keeps scikit-learn's checks from asking for R^2 > 0.5).
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = self.expert == "gaussian"
+        from sklearn.utils import RegressorTags
+
+        tags.regressor_tags = RegressorTags(poor_score=True)
+        return tags
 
     # -- validation ---------------------------------------------------------------
     def _check_hyperparameters(self):
@@ -182,8 +194,13 @@ class MixtureOfExperts(EstimatorBase):
         return E, self._columns(X, self.gating_columns, "gating_columns")
 
     def _outputs(self, y, n_rows, fitting):
+        """y checked, as (n_rows, n_outputs), and whether it was given 1-d."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target "
+                             "y is None")
         y = v.check_array(y, name="y", ensure_2d=False, min_samples=0).astype(np.float64)
-        if y.ndim == 1:
+        one_d = y.ndim == 1
+        if one_d:
             y = y[:, None]
         if y.ndim != 2:
             raise ValueError(f"y must be 1-d or 2-d, got {y.ndim} dimensions")
@@ -192,12 +209,17 @@ class MixtureOfExperts(EstimatorBase):
         if fitting and self.expert != "gaussian" and y.shape[1] != 1:
             raise ValueError(f"{self.expert} experts take one output column; y has "
                              f"{y.shape[1]}")
+        if fitting and self.expert != "gaussian" and not one_d:
+            warnings.warn("A column-vector y was passed when a 1d array was expected: "
+                          f"{self.expert} experts have one output", compatible(
+                              DataConversionWarning), stacklevel=4)
+            one_d = True
         if not fitting and y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y.shape[1]} columns, but the model was fitted on "
                              f"{self.n_outputs_}")
         if self.expert == "poisson" and np.any(y < 0):
             raise ValueError("y must be non-negative counts for poisson experts")
-        return y
+        return y, one_d
 
     def _trials(self, trials, y, n_rows=None):
         """The binomial experts' trials (ones when not given), checked against y."""
@@ -480,7 +502,7 @@ class MixtureOfExperts(EstimatorBase):
     def _block(self, X, y=None, trials=None):
         self._check_is_fitted()
         E, G = self._inputs(X, fitting=False)
-        Y = None if y is None else self._outputs(y, E.shape[0], fitting=False)
+        Y = None if y is None else self._outputs(y, E.shape[0], fitting=False)[0]
         n_trials = self._trials(trials, Y, len(E))
         return Block(self._design(E, G, Y, n_trials))
 
@@ -520,9 +542,12 @@ class MixtureOfExperts(EstimatorBase):
         weights = v.check_sample_weight(sample_weight, len(values))
         return float(np.average(values, weights=weights))
 
-    def predict_proba(self, X: ArrayLike, y: ArrayLike,
+    def predict_proba(self, X: ArrayLike, y: ArrayLike | None = None,
                       trials: ArrayLike | None = None) -> FloatArray:
-        """Posterior probability of each component given (x, y)."""
+        """Probability of each component: the posterior given (x, y), or without ``y``
+        the gate's g_k(x) (what is known of the component before seeing y)."""
+        if y is None:
+            return self.gate_proba(X)
         if _lazy(X, y, trials):
             return lazy_rows(self, "predict_proba", X, y, trials, columns=self.n_components)
         return np.exp(self._run_rows(self._block(X, y, trials), rk.LOG_RESP))

@@ -183,12 +183,7 @@ class ExpertMixtureModel(ModelBase):
         coef = np.empty((k, p, m))
         covariances = np.empty((k, m, m))
         for c in range(k):
-            gram = zz[c] + ridge
-            try:
-                coef[c] = np.linalg.solve(gram, zy[c])
-            except np.linalg.LinAlgError:
-                # Fewer independent rows than coefficients: the minimum-norm solution.
-                coef[c] = np.linalg.lstsq(gram, zy[c], rcond=None)[0]
+            coef[c] = solve_psd(zz[c] + ridge, zy[c])
             cross = zy[c].T @ coef[c]
             residual = (yy[c] - cross - cross.T + coef[c].T @ zz[c] @ coef[c]) / mass[c]
             residual = 0.5 * (residual + residual.T)
@@ -418,16 +413,26 @@ class ExpertMixtureModel(ModelBase):
 
 
 def _newton_step(curvature, gradient, ridge):
-    """The step solving (curvature + diag(ridge)) step = gradient; the minimum-norm
-    solution when that matrix is singular (a direction without data stays put)."""
-    matrix = curvature + np.diag(ridge)
-    try:
-        step = np.linalg.solve(matrix, gradient)
-    except np.linalg.LinAlgError:
-        step = np.linalg.lstsq(matrix, gradient, rcond=None)[0]
-    if not np.all(np.isfinite(step)):
-        step = np.linalg.lstsq(matrix, gradient, rcond=None)[0]
-    return step
+    """The step solving (curvature + diag(ridge)) step = gradient (minimum-norm when that
+    matrix is singular: a direction without data stays put)."""
+    return solve_psd(curvature + np.diag(ridge), gradient)
+
+
+def solve_psd(matrix, rhs):
+    """The minimum-norm solution of ``matrix @ x = rhs`` for a symmetric positive
+    semi-definite ``matrix``: eigenvalues below ``n * eps`` times the largest count as
+    zero. With fewer independent rows than coefficients a plain solve returns round-off
+    noise scaled by 1e16 rather than failing; this returns the same solution for
+    weighted rows as for the rows repeated."""
+    values, vectors = np.linalg.eigh(0.5 * (matrix + matrix.T))
+    top = values[-1] if len(values) else 0.0
+    keep = values > len(values) * np.finfo(np.float64).eps * top
+    if not top > 0.0:
+        return np.zeros_like(rhs)
+    inverse = np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0)
+    projected = vectors.T @ rhs
+    scaled = inverse.reshape((-1,) + (1,) * (projected.ndim - 1)) * projected
+    return vectors @ scaled
 
 
 def _pack_cholesky(chol):

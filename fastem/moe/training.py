@@ -24,7 +24,7 @@ class MemoryTraining:
     def __init__(self, estimator, X, y, sample_weight, trials, fitting=True):
         E, G = estimator._inputs(X, fitting=fitting)
         self.E, self.G = E, G
-        self.Y = estimator._outputs(y, E.shape[0], fitting=fitting)
+        self.Y, self.y_1d = estimator._outputs(y, E.shape[0], fitting=fitting)
         self.trials = estimator._trials(trials, self.Y)
         self.weights = v.check_sample_weight(sample_weight, E.shape[0])
         self.w = np.ones(E.shape[0]) if self.weights is None else self.weights
@@ -33,7 +33,6 @@ class MemoryTraining:
         self.n_rows = E.shape[0]
         self.n_positive = int(np.count_nonzero(self.w))
         self.shapes = (E.shape[1], G.shape[1], self.Y.shape[1])
-        self.y_1d = np.ndim(y) == 1
         self._block = None
 
     def centring(self, estimator):
