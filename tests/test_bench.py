@@ -65,3 +65,18 @@ def test_missing_data_comparison_times_both_fits():
     record = compare_missing(4000, 3, 2, "full", 0.2, 1)
     assert record["complete_ms"] >= 0 and record["missing_ms"] >= 0
     assert "20% missing" in record["workload"]
+
+
+@pytest.mark.parametrize("expert,gating", [("gaussian", "constant"), ("poisson", "softmax"),
+                                           ("binomial", "gaussian")])
+def test_moe_benchmark_runs_and_times_every_kind(expert, gating, capsys):
+    """The benchmark reads the estimator's public attributes: a change of their shapes
+    must break this test, not the benchmark run before a release."""
+    from fastem.bench.moe import main as moe_main
+
+    record = moe_main(["--rows", "2000", "--repeats", "1", "--iterations", "2",
+                       "--expert", expert, "--gating", gating, "--no-flexmix"])
+    assert record["expert"] == expert and record["gating"] == gating
+    assert np.isfinite(record["fastem_s_per_iteration"])
+    assert ("speedup_over_numpy" in record) == (expert == "gaussian" and gating == "constant")
+    assert '"fastem_s_per_iteration"' in capsys.readouterr().out

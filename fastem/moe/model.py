@@ -33,7 +33,8 @@ _MASS_EPS = 10.0 * np.finfo(np.float64).eps
 _EMPTY = np.empty(0)
 FAMILIES = {"gaussian": rk.GAUSSIAN, "poisson": rk.POISSON, "binomial": rk.BINOMIAL}
 GATES = {"constant": rk.CONSTANT, "softmax": rk.SOFTMAX, "gaussian": rk.GATE_GAUSSIAN}
-_NEWTON_INIT_STEPS = 25  # Newton steps on the initial responsibilities
+_NEWTON_INIT_STEPS = 25  # at most, Newton steps on the initial responsibilities
+_NEWTON_INIT_TOL = 1e-7  # ... until no coefficient moves more than this
 
 
 @dataclass
@@ -276,7 +277,12 @@ class ExpertMixtureModel(ModelBase):
         params = model.neutral_params(block, resp)
         steps = _NEWTON_INIT_STEPS if model.generalized else 1
         for _ in range(steps):
-            params = model.m_step(model.stats_from_resp(block, resp, params), params)
+            new = model.m_step(model.stats_from_resp(block, resp, params), params)
+            moved = max(np.max(np.abs(new.coef - params.coef), initial=0.0),
+                        np.max(np.abs(new.gate_coef - params.gate_coef), initial=0.0))
+            params = new
+            if moved < _NEWTON_INIT_TOL:  # Newton has converged: a start needs no more
+                break
         return params
 
     def _with_components(self, n_components):
@@ -324,9 +330,9 @@ class ExpertMixtureModel(ModelBase):
         stats = self.layout.zeros()
         stats["mass"][...] = w.sum(axis=0)
         if self.family == "gaussian":
-            stats["zz"][...] = np.einsum("nk,na,nb->kab", w, Z, Z)
-            stats["zy"][...] = np.einsum("nk,na,nb->kab", w, Z, Y)
-            stats["yy"][...] = np.einsum("nk,na,nb->kab", w, Y, Y)
+            stats["zz"][...] = _weighted_cross(w, Z, Z)
+            stats["zy"][...] = _weighted_cross(w, Z, Y)
+            stats["yy"][...] = _weighted_cross(w, Y, Y)
         else:
             eta = np.einsum("np,kp->nk", Z, params.coef[:, :, 0])
             with np.errstate(over="ignore"):
@@ -339,8 +345,7 @@ class ExpertMixtureModel(ModelBase):
                     variance = mean * (1.0 - prob)
             residual = np.where(w > 0, w * (variance * eta + Y[:, :1] - mean), 0.0)
             stats["work"][...] = residual.T @ Z
-            stats["hess"][...] = np.einsum("nk,na,nb->kab", np.where(w > 0, w * variance, 0.0),
-                                           Z, Z)
+            stats["hess"][...] = _weighted_cross(np.where(w > 0, w * variance, 0.0), Z, Z)
         if self.gating == "softmax":
             logits = U @ params.gate_coef.T
             gate = np.exp(logits - np.logaddexp.reduce(logits, axis=1, keepdims=True))
@@ -351,10 +356,11 @@ class ExpertMixtureModel(ModelBase):
             stats["gwork"][...] = (w - gw + gw * spread).T @ U
             k = self.n_components
             cross = gw[:, :, None] * (np.eye(k)[None] - gate[:, None, :])
-            stats["ghess"][...] = np.einsum("nkl,na,nb->klab", cross, U, U)
+            stats["ghess"][...] = _weighted_cross(cross.reshape(len(U), k * k), U, U).reshape(
+                k, k, *stats["ghess"].shape[2:])
         elif self.gating == "gaussian":
             stats["usum"][...] = w.T @ U
-            stats["uu"][...] = np.einsum("nk,na,nb->kab", w, U, U)
+            stats["uu"][...] = _weighted_cross(w, U, U)
         stats.flat[self.layout.slices["weight"]] = row_w.sum()
         return stats
 
@@ -410,6 +416,12 @@ class ExpertMixtureModel(ModelBase):
         else:
             count += k - 1 + k * q + k * q * (q + 1) // 2
         return count
+
+
+def _weighted_cross(weights, A, B):
+    """``sum_n weights[n, k] A[n, a] B[n, b]`` for every column k of ``weights``, as
+    matrix products (BLAS; an einsum over three operands is a slow Python-level loop)."""
+    return np.stack([(A * weights[:, k, None]).T @ B for k in range(weights.shape[1])])
 
 
 def _newton_step(curvature, gradient, ridge):
