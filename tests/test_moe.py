@@ -577,3 +577,25 @@ def test_row_methods_are_invariant_to_order_and_subsets():
         part = getattr(model, method)(X[:37], y[:37], trials=trials[:37])
         np.testing.assert_allclose(part, whole[:37], rtol=1e-12, err_msg=method)
     np.testing.assert_allclose(model.predict_proba(X), model.gate_proba(X))
+
+
+def test_gaussian_gate_keeps_the_digits_of_a_tight_component_far_from_the_centre():
+    """The gate's moments are taken about each component's current mean: raw moments
+    about the global centre would cancel (1e6)^2 against 1e-4 and lose everything."""
+    rng = np.random.RandomState(0)
+    n = 4_000
+    component = rng.randint(0, 2, size=n)
+    u = np.where(component == 0, rng.normal(scale=0.01, size=n),
+                 1e6 + rng.normal(scale=1.0, size=n))
+    y = np.where(component == 0, 1.0 + 2.0 * u, -3.0) + rng.normal(scale=0.1, size=n)
+    X = u[:, None]
+    model = _quietly(fastem.MixtureOfExperts(2, gating="gaussian", expert_columns=[0],
+                                             gating_columns=[0], init_params="kmeans",
+                                             reg_covar=0.0, random_state=0, tol=1e-10),
+                     X, y)
+    order = np.argsort(model.gate_means_[:, 0])
+    for k, rows in enumerate([component == 0, component == 1]):
+        spread = np.var(u[rows])  # the responsibilities are 0/1 to round-off here
+        assert model.gate_covariances_[order[k], 0, 0] == pytest.approx(spread, rel=1e-6)
+        assert model.gate_means_[order[k], 0] == pytest.approx(u[rows].mean(), abs=1e-9 *
+                                                               max(1.0, abs(u[rows].mean())))

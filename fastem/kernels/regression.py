@@ -24,7 +24,8 @@ curvature ``ghess[k, l] = sum g_k (delta_kl - g_l) u u^T`` and working response
 ``sum_l ghess[k, l] @ gate_coef[l]``). In that form the Newton step's quadratic
 model is additive even over rows evaluated at different coefficients (online
 EM blends batches); one Newton step per EM iteration; the Gaussian gate
-``usum = sum u`` and ``uu = sum u u^T``. ``fields`` gives each field's offset in
+``usum = sum (u - mu_k)`` and ``uu = sum (u - mu_k)(u - mu_k)^T`` about its current
+means ``gate_mean`` (the statistics' shift). ``fields`` gives each field's offset in
 the flat vector (-1: absent), as the model's layout defines them. Work units
 of consecutive rows write their own partials, added in unit order: the result
 does not depend on the thread count. The caller centres the columns, so these
@@ -260,6 +261,7 @@ def _unit_stats(Z, Y, U, T, weights, lo, hi, family, gating, coef, chol, gate_co
                 else 0.0
     scaled = np.empty(n_rows)
     curvature = np.empty(n_rows)
+    centred = np.empty((q if gating == GATE_GAUSSIAN else 0, n_rows))
     for k in range(K):
         mass = 0.0
         for j in range(n_rows):
@@ -292,13 +294,18 @@ def _unit_stats(Z, Y, U, T, weights, lo, hi, family, gating, coef, chol, gate_co
                 out[base + a] += total
             _add_weighted_gram(curvature, zt, n_rows, scaled, out, fields[HESS] + k * p * p)
         if gating == GATE_GAUSSIAN:
+            # Moments about the component's current mean: a tight component far from the
+            # centre keeps its digits (raw moments would cancel them away).
+            for a in range(q):
+                for j in range(n_rows):
+                    centred[a, j] = ut[a, j] - gate_mean[k, a]
             base = fields[USUM] + k * q
             for a in range(q):
                 total = 0.0
                 for j in range(n_rows):
-                    total += resp[k, j] * ut[a, j]
+                    total += resp[k, j] * centred[a, j]
                 out[base + a] += total
-            _add_weighted_gram(resp[k], ut, n_rows, scaled, out, fields[UU] + k * q * q)
+            _add_weighted_gram(resp[k], centred, n_rows, scaled, out, fields[UU] + k * q * q)
     if gating == SOFTMAX:
         _softmax_gate_stats(resp, gate, row_weight, ut, n_rows, fields, out)
 

@@ -40,23 +40,33 @@ def second_moments(stats):
     return upper + np.swapaxes(np.triu(upper, 1), 1, 2)
 
 
-def recentre_gaussian(stats, new_shift):
-    """The same Gaussian moments about ``new_shift`` (other fields unchanged).
+def moment_recentre(first="first", second="second", triangular=True):
+    """A layout's ``recentre`` rule for per-component moments about a shift: fields
+    ``mass`` (K,), ``first`` (K, D) and ``second`` (K, D) diagonal or (K, D, D) (only its
+    upper triangle kept when ``triangular``).
 
     With d = c - c', moments about c' are S' = S + N d and
-    Q' = Q + S d^T + d S^T + N d d^T (exact; only the upper triangle is kept).
+    Q' = Q + S d^T + d S^T + N d d^T (exact).
     """
-    new_shift = np.asarray(new_shift, dtype=np.float64)
-    out = stats.copy()
-    delta = np.asarray(stats.shift, dtype=np.float64) - new_shift
-    mass = stats["mass"]
-    first = stats["first"]
-    out["first"][...] = first + mass[:, None] * delta
-    if out["second"].ndim == 2:
-        out["second"][...] += 2.0 * delta * first + mass[:, None] * delta * delta
-    else:
-        update = (first[:, :, None] * delta[:, None, :] + delta[:, :, None] * first[:, None, :]
-                  + mass[:, None, None] * delta[:, :, None] * delta[:, None, :])
-        out["second"][...] += np.triu(update)
-    out.shift = new_shift.copy()
-    return out
+
+    def recentre(stats, new_shift):
+        new_shift = np.asarray(new_shift, dtype=np.float64)
+        out = stats.copy()
+        delta = np.asarray(stats.shift, dtype=np.float64) - new_shift
+        mass = stats["mass"]
+        sums = stats[first]
+        out[first][...] = sums + mass[:, None] * delta
+        if out[second].ndim == 2:
+            out[second][...] += 2.0 * delta * sums + mass[:, None] * delta * delta
+        else:
+            update = (sums[:, :, None] * delta[:, None, :] + delta[:, :, None] * sums[:, None, :]
+                      + mass[:, None, None] * delta[:, :, None] * delta[:, None, :])
+            out[second][...] += np.triu(update) if triangular else update
+        out.shift = new_shift.copy()
+        return out
+
+    return recentre
+
+
+recentre_gaussian = moment_recentre()
+"""Gaussian moments (``first``, upper-triangular ``second``) about a new shift."""

@@ -27,6 +27,7 @@ from ..engine import UNIT_ROWS, ModelBase, StatsLayout, batch_units
 from ..engine.packing import finite_values
 from ..kernels import regression as rk
 from ..mixture import kmeans
+from ..mixture.component import moment_recentre
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _MASS_EPS = 10.0 * np.finfo(np.float64).eps
@@ -67,8 +68,9 @@ def expert_layout(family, gating, n_components, n_design, n_gate, n_outputs):
         fields |= {"work": (k, p), "hess": (k, p, p)}
     if gating == "softmax":
         fields |= {"gwork": (k, q), "ghess": (k, k, q, q)}
-    elif gating == "gaussian":
+    elif gating == "gaussian":  # moments about the gate's current means (the shift)
         fields |= {"usum": (k, q), "uu": (k, q, q)}
+        return StatsLayout(fields, recentre=moment_recentre("usum", "uu", triangular=False))
     return StatsLayout(fields)
 
 
@@ -129,6 +131,9 @@ class ExpertMixtureModel(ModelBase):
                 GATES[self.gating], c(params.coef), c(params.chol), c(params.gate_coef),
                 c(params.gate_means), c(params.gate_chol), c(const), c(gate_const))
 
+    def shift(self, params):
+        return params.gate_means.copy() if self.gating == "gaussian" else None
+
     def block_stats(self, prepared, block, out):
         Z, U, Y, trials = self.split(block)
         weights = _EMPTY if block.weights is None else block.weights
@@ -168,9 +173,11 @@ class ExpertMixtureModel(ModelBase):
         if self.gating == "softmax":
             new.gate_coef = self._softmax_gate(stats, params.gate_coef)
         elif self.gating == "gaussian":
-            means = stats["usum"] / mass[:, None]
-            covariances = stats["uu"] / mass[:, None, None] - np.einsum("ka,kb->kab", means,
-                                                                        means)
+            stats = stats.recentred(params.gate_means)
+            offsets = stats["usum"] / mass[:, None]
+            means = params.gate_means + offsets
+            covariances = stats["uu"] / mass[:, None, None] - np.einsum("ka,kb->kab", offsets,
+                                                                        offsets)
             covariances = 0.5 * (covariances + np.transpose(covariances, (0, 2, 1)))
             covariances += self.reg_covar * np.eye(self.n_gate)
             new.gate_means, new.gate_covariances = means, covariances
@@ -358,9 +365,12 @@ class ExpertMixtureModel(ModelBase):
             cross = gw[:, :, None] * (np.eye(k)[None] - gate[:, None, :])
             stats["ghess"][...] = _weighted_cross(cross.reshape(len(U), k * k), U, U).reshape(
                 k, k, *stats["ghess"].shape[2:])
-        elif self.gating == "gaussian":
-            stats["usum"][...] = w.T @ U
-            stats["uu"][...] = _weighted_cross(w, U, U)
+        elif self.gating == "gaussian":  # about the gate's means, as the kernel
+            stats.shift = self.shift(params)
+            for c in range(self.n_components):
+                centred = U - params.gate_means[c]
+                stats["usum"][c] = w[:, c] @ centred
+                stats["uu"][c] = (centred * w[:, c, None]).T @ centred
         stats.flat[self.layout.slices["weight"]] = row_w.sum()
         return stats
 
