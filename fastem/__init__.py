@@ -13,12 +13,13 @@ from .datasets import load_faithful
 from .exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
 from .hmm import GMMHMM, CategoricalHMM, GaussianHMM, MultinomialHMM, PoissonHMM
 from .io import load
-from .mixture import EMImputer, GaussianMixture
+from .mixture import BayesianGaussianMixture, EMImputer, GaussianMixture
 from .moe import MixtureOfExperts
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BayesianGaussianMixture",
     "CategoricalHMM",
     "EMImputer",
     "ConvergenceWarning",

@@ -36,6 +36,7 @@ _SCALARS = (bool, int, float, str, type(None))
 def _registry():
     from . import (
         GMMHMM,
+        BayesianGaussianMixture,
         CategoricalHMM,
         EMImputer,
         GaussianHMM,
@@ -47,7 +48,7 @@ def _registry():
     from .hmm.base import ConvergenceMonitor
 
     classes = (GaussianMixture, EMImputer, GaussianHMM, GMMHMM, CategoricalHMM, PoissonHMM,
-               MultinomialHMM, MixtureOfExperts)
+               MultinomialHMM, MixtureOfExperts, BayesianGaussianMixture)
     return {cls.__name__: cls for cls in classes}, ConvergenceMonitor
 
 
@@ -98,6 +99,12 @@ def _describe(estimator, prefix, arrays, monitor_class):
             attributes[key] = {"array": f"{prefix}attr/{key}"}
         elif isinstance(value, np.ndarray):
             attributes[key] = {"strings": [str(item) for item in value]}
+        elif (isinstance(value, tuple) and value
+              and all(isinstance(item, np.ndarray) for item in value)
+              and len({item.shape for item in value}) == 1):
+            # A tuple of equal arrays (BayesianGaussianMixture's stick-breaking pair).
+            arrays[f"{prefix}attr/{key}"] = np.stack(value)
+            attributes[key] = {"array": f"{prefix}attr/{key}", "tuple": True}
         elif isinstance(value, monitor_class):
             attributes[key] = {"monitor": {name: getattr(value, name) for name in (
                 "tol", "n_iter", "verbose", "iter", "converged", "reached_max_iter",
@@ -312,7 +319,11 @@ def _build(model, arrays, expected_class=None):
         _require(isinstance(entry, dict), f"entry {key!r} is invalid")
         if "array" in entry:
             _require(entry["array"] in arrays, f"entry {key!r} names no array")
-            return arrays[entry["array"]].copy()
+            value = arrays[entry["array"]].copy()
+            if entry.get("tuple"):
+                _require(value.ndim >= 1, f"entry {key!r} is invalid")
+                return tuple(value)
+            return value
         if "strings" in entry:
             _require(isinstance(entry["strings"], list)
                      and all(isinstance(item, str) for item in entry["strings"]),

@@ -5,12 +5,17 @@ import pytest
 pytest.importorskip("sklearn")
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from fastem import GaussianMixture, MixtureOfExperts  # noqa: E402
+from fastem import BayesianGaussianMixture, GaussianMixture, MixtureOfExperts  # noqa: E402
 
 ESTIMATORS = [
     GaussianMixture(),
     GaussianMixture(2, covariance_type="diag", random_state=0),
     GaussianMixture(3, covariance_type="tied", init_params="random", random_state=0),
+    BayesianGaussianMixture(),
+    BayesianGaussianMixture(n_components=2, covariance_type="diag", random_state=0),
+    BayesianGaussianMixture(n_components=3, covariance_type="tied", init_params="random",
+                            weight_concentration_prior_type="dirichlet_distribution",
+                            random_state=0),
     MixtureOfExperts(),
     MixtureOfExperts(2, gating="softmax", random_state=0, max_iter=20),
 ]

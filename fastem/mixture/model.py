@@ -78,14 +78,15 @@ def unpack_mixture(spec, vector, n_components, n_features):
                          covariances=covariances, precisions_cholesky=prec_chol)
 
 
-def row_outputs(spec, params, X, mode):
-    """Per-row log-density, log-posteriors or labels of X under ``params``.
+def row_outputs(spec, params, X, mode, prepared=None):
+    """Per-row log-density, log-posteriors or labels of X under ``params`` (or under
+    ``prepared``: the kernel's (means, factor, const), e.g. a variational model's).
 
     Rows so far from every component that all their log-densities round to -inf
     (squared distances beyond float64) get the limiting posterior from
     :func:`far_rows_log_resp` instead of NaN or an arbitrary label.
     """
-    means, factor, const = kernel_model(spec, params)
+    means, factor, const = kernel_model(spec, params) if prepared is None else prepared
     n = X.shape[0]
     # Labels come with their best log-probability, which tells the far rows apart.
     kernel_mode = gk.ROW_MAX if mode == gk.ROW_ARGMAX else mode

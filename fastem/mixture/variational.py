@@ -1,0 +1,231 @@
+"""The variational Bayesian Gaussian mixture as an engine model.
+
+The model is scikit-learn's ``BayesianGaussianMixture`` (Bishop 2006, section
+10.2; Blei & Jordan 2006 for the Dirichlet process): a Dirichlet (or
+stick-breaking) prior on the weights and a Gaussian-Wishart prior on each
+component's mean and precision, fitted by coordinate ascent on the evidence
+lower bound (ELBO).
+
+Its E-step is the Gaussian mixture's kernel: the responsibilities are
+proportional to exp(E[log pi_k] + E[log N(x | mu_k, Lambda_k)]), which is a
+Gaussian density in the posterior means with the Wishart's expected precision
+and per-component constants holding the expected log-weights, the expected
+log-determinant and the ``D / beta_k`` term. The statistics are the Gaussian
+mixture's additive ones, so threads, determinism, streaming and Dask come
+unchanged; only the constants, the M-step (prior plus statistics) and the
+objective differ.
+
+The objective is scikit-learn's lower bound, computed from the statistics: with
+r the responsibilities of the E-step and the posterior q(theta) the M-step gives
+for them, L = -sum r log r - log C_W - log C_pi - D/2 sum log beta_k (the terms of
+the ELBO that do not cancel at that posterior; up to a constant). The entropy term
+comes from the pass: sum r log r = sum_k sum_i r_ik log rho_ik - sum_i log sum_k
+rho_ik, where the first sum is N_k c_k - tr(P_k Q_k) / 2 from the moments about the
+means the pass was evaluated at.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._special import betaln, digamma, gammaln
+from ..kernels import gaussian as gk
+from .component import second_moments
+from .covariance import MASS_EPS
+from .model import GaussianMixtureModel
+
+WEIGHT_PRIORS = ("dirichlet_process", "dirichlet_distribution")
+_LOG_2 = math.log(2.0)
+
+
+@dataclass
+class VariationalPrior:
+    """Hyperparameters of the priors (scikit-learn's ``*_prior_`` attributes)."""
+
+    weight_type: str
+    weight_concentration: float
+    mean_precision: float
+    mean: np.ndarray
+    degrees_of_freedom: float
+    covariance: np.ndarray | float
+
+
+@dataclass
+class VariationalParams:
+    """The variational posterior, in scikit-learn's attribute shapes.
+
+    weight_concentration : (K,) Dirichlet parameters, or a pair of (K,) arrays (the
+        Beta parameters of the stick-breaking fractions)
+    mean_precision : (K,) beta_k
+    means : (K, D) the Gaussian posteriors' means m_k
+    degrees_of_freedom : (K,), or a scalar for the tied covariance: nu_k
+    covariances : W_k^-1 / nu_k in the spec's shape
+    precisions_cholesky : the factor of the inverse of ``covariances``
+    """
+
+    weight_concentration: object
+    mean_precision: np.ndarray
+    means: np.ndarray
+    degrees_of_freedom: np.ndarray
+    covariances: np.ndarray
+    precisions_cholesky: np.ndarray
+
+
+def expected_log_weights(weight_type, concentration):
+    """E[log pi_k] under the weights' posterior."""
+    if weight_type == "dirichlet_process":
+        a, b = concentration
+        total = digamma(a + b)
+        stick = digamma(b) - total
+        return digamma(a) - total + np.concatenate([[0.0], np.cumsum(stick)[:-1]])
+    concentration = np.asarray(concentration)
+    return digamma(concentration) - digamma(concentration.sum())
+
+
+def point_weights(weight_type, concentration):
+    """The weights' posterior means, normalised (scikit-learn's ``weights_``)."""
+    if weight_type == "dirichlet_process":
+        a, b = concentration
+        fraction = b / (a + b)
+        weights = a / (a + b) * np.concatenate([[1.0], np.cumprod(fraction[:-1])])
+    else:
+        weights = np.asarray(concentration, dtype=np.float64)
+    return weights / weights.sum()
+
+
+def _log_wishart_norm(degrees_of_freedom, log_det_chol, n_features):
+    """log of the Wishart normaliser without its log(pi) term, as scikit-learn."""
+    nu = np.asarray(degrees_of_freedom, dtype=np.float64)
+    half = 0.5 * (nu[..., None] - np.arange(n_features))
+    return -(nu * log_det_chol + nu * n_features * 0.5 * _LOG_2 + gammaln(half).sum(axis=-1))
+
+
+class VariationalGaussianMixtureModel(GaussianMixtureModel):
+    """The Gaussian mixture model with variational constants, M-step and objective."""
+
+    def __init__(self, spec, n_components, n_features, reg_covar, init_params, prior):
+        super().__init__(spec, n_components, n_features, reg_covar, init_params)
+        self.prior = prior
+
+    # -- the E-step --------------------------------------------------------------
+    def component_constants(self, params):
+        """c_k: log rho_ik = c_k - |U_k^T (x_i - m_k)|^2 / 2 (U_k the kernel's factor)."""
+        k, d = self.n_components, self.n_features
+        nu = np.broadcast_to(np.asarray(params.degrees_of_freedom, dtype=np.float64), (k,))
+        log_lambda = d * _LOG_2 + digamma(0.5 * (nu[:, None] - np.arange(d))).sum(axis=1)
+        return (expected_log_weights(self.prior.weight_type, params.weight_concentration)
+                + self.spec.log_det(params.precisions_cholesky, k, d)
+                - 0.5 * d * gk.LOG_2PI - 0.5 * d * np.log(nu)
+                + 0.5 * (log_lambda - d / params.mean_precision))
+
+    def prepare(self, params):
+        k, d = self.n_components, self.n_features
+        return (np.ascontiguousarray(params.means, dtype=np.float64),
+                self.spec.kernel_factor(params.precisions_cholesky, k, d),
+                np.ascontiguousarray(self.component_constants(params), dtype=np.float64))
+
+    # -- the M-step ----------------------------------------------------------------
+    def m_step(self, stats, params):
+        return self.posterior(stats)
+
+    def posterior(self, stats):
+        """The variational posterior of the parameters for the responsibilities behind
+        ``stats`` (scikit-learn's ``_m_step``, from additive statistics)."""
+        prior, spec = self.prior, self.spec
+        mass, first = stats["mass"], stats["first"]
+        nk = mass + MASS_EPS
+        delta = first / nk[:, None]
+        xk = stats.shift + delta
+        sk = spec.covariances(mass, nk, first, second_moments(stats), stats.shift, delta,
+                              self.reg_covar)
+        if prior.weight_type == "dirichlet_process":
+            tail = np.concatenate([np.cumsum(nk[::-1])[-2::-1], [0.0]])
+            concentration = (1.0 + nk, prior.weight_concentration + tail)
+        else:
+            concentration = prior.weight_concentration + nk
+        beta = prior.mean_precision + nk
+        means = (prior.mean_precision * prior.mean + nk[:, None] * xk) / beta[:, None]
+        diff = xk - prior.mean
+        shrink = prior.mean_precision / beta  # beta_0 / beta_k
+        if spec.name == "full":
+            nu = prior.degrees_of_freedom + nk
+            covariances = (prior.covariance + nk[:, None, None] * sk
+                           + (nk * shrink)[:, None, None] * np.einsum("ka,kb->kab", diff, diff))
+            covariances = covariances / nu[:, None, None]
+        elif spec.name == "tied":
+            k = self.n_components
+            nu = prior.degrees_of_freedom + nk.sum() / k
+            covariances = (prior.covariance + sk * nk.sum() / k
+                           + prior.mean_precision / k * ((nk / beta) * diff.T) @ diff)
+            covariances = covariances / nu
+        elif spec.name == "diag":
+            nu = prior.degrees_of_freedom + nk
+            covariances = (prior.covariance + nk[:, None] * (sk + shrink[:, None] * diff ** 2))
+            covariances = covariances / nu[:, None]
+        else:
+            nu = prior.degrees_of_freedom + nk
+            covariances = prior.covariance + nk * (sk + shrink * np.mean(diff ** 2, axis=1))
+            covariances = covariances / nu
+        return VariationalParams(
+            weight_concentration=concentration, mean_precision=beta, means=means,
+            degrees_of_freedom=nu, covariances=covariances,
+            precisions_cholesky=spec.precisions_cholesky(covariances, self.reg_covar))
+
+    # -- the objective -----------------------------------------------------------------
+    def objective(self, stats, params):
+        """scikit-learn's lower bound for the pass's responsibilities (``stats``, at
+        ``params``) and the posterior the M-step gives for them."""
+        new = self.posterior(stats)
+        return self.entropy(stats, params) + self.posterior_normalisers(new)
+
+    def entropy(self, stats, params):
+        """-sum_i w_i sum_k r_ik log r_ik of the pass that produced ``stats``."""
+        stats = stats.recentred(params.means)
+        mass = stats["mass"]
+        q = second_moments(stats)
+        spec = self.spec
+        chol = params.precisions_cholesky
+        if spec.name == "full":
+            spread = np.einsum("kab,kab->k", chol @ np.swapaxes(chol, 1, 2), q)
+        elif spec.name == "tied":
+            spread = np.einsum("ab,kab->k", chol @ chol.T, q)
+        elif spec.name == "diag":
+            spread = np.einsum("kd,kd->k", chol ** 2, q)
+        else:
+            spread = chol ** 2 * q.sum(axis=1)
+        constants = self.component_constants(params)
+        used = mass > 0  # an empty component contributes nothing (and may have c_k = -inf)
+        expected = float(np.sum(mass[used] * constants[used] - 0.5 * spread[used]))
+        return float(stats.loglik) - expected
+
+    def posterior_normalisers(self, params):
+        """-log C_W - log C_pi - D/2 sum log beta_k of a posterior."""
+        k, d = self.n_components, self.n_features
+        log_det = (self.spec.log_det(params.precisions_cholesky, k, d)
+                   - 0.5 * d * np.log(params.degrees_of_freedom))
+        if self.spec.name == "tied":
+            log_wishart = k * float(_log_wishart_norm(params.degrees_of_freedom, log_det[0], d))
+        else:
+            log_wishart = float(np.sum(_log_wishart_norm(params.degrees_of_freedom, log_det, d)))
+        if self.prior.weight_type == "dirichlet_process":
+            a, b = params.weight_concentration
+            log_norm_weight = -float(np.sum(betaln(a, b)))
+        else:
+            concentration = np.asarray(params.weight_concentration)
+            log_norm_weight = float(gammaln(concentration.sum()) - gammaln(concentration).sum())
+        return (-log_wishart - log_norm_weight
+                - 0.5 * d * float(np.sum(np.log(params.mean_precision))))
+
+    # -- initialisation --------------------------------------------------------------
+    def _initial_params(self, initial_stats):
+        """scikit-learn's ``_initialize``: the M-step for the initial responsibilities."""
+        return self.posterior(initial_stats())
+
+    def pack(self, params):
+        raise NotImplementedError("SQUAREM is not offered for variational mixtures")
+
+    def unpack(self, vector, like):
+        raise NotImplementedError("SQUAREM is not offered for variational mixtures")
