@@ -21,6 +21,7 @@ from . import _cli_dask, _cli_moe, _tabular
 
 KINDS = {
     "gmm": "GaussianMixture",
+    "bgm": "BayesianGaussianMixture",
     "hmm-gaussian": "GaussianHMM",
     "hmm-gmm": "GMMHMM",
     "hmm-categorical": "CategoricalHMM",
@@ -117,8 +118,14 @@ def _estimator(kind, args, progress):
     if args.tol is not None:
         options["tol"] = args.tol
     if args.missing:
+        if kind == "bgm":
+            raise _UserError("--missing applies to gmm and hmm-* (not bgm)")
         options["missing"] = "marginalize"
-    if kind == "gmm":
+    if kind == "bgm":
+        options["weight_concentration_prior_type"] = args.weight_prior
+        if args.weight_concentration is not None:
+            options["weight_concentration_prior"] = args.weight_concentration
+    if kind in ("gmm", "bgm"):
         if args.max_iter is not None:
             options["max_iter"] = args.max_iter
         options["covariance_type"] = args.covariance_type or "full"
@@ -171,8 +178,14 @@ def _summary(model, data, seconds):
     else:
         lines.append(f"  covariance '{model.covariance_type}', iterations {model.n_iter_}, "
                      f"converged {model.converged_}, {seconds:.2f} s")
-        lines.append(f"  log-likelihood {model.score(X) * len(X):.4f} (mean "
-                     f"{model.score(X):.5f}), BIC {model.bic(X):.2f}, AIC {model.aic(X):.2f}")
+        if hasattr(model, "weight_concentration_"):  # variational: no BIC
+            used = int(np.sum(model.weights_ > 0.01))
+            lines.append(f"  lower bound {model.lower_bound_:.4f}; {used} of "
+                         f"{model.n_components} components weigh more than 1%")
+        else:
+            lines.append(f"  log-likelihood {model.score(X) * len(X):.4f} (mean "
+                         f"{model.score(X):.5f}), BIC {model.bic(X):.2f}, "
+                         f"AIC {model.aic(X):.2f}")
         wide = X.shape[1] > _WIDE
         for k in range(model.n_components):
             mean = model.means_[k]
@@ -198,10 +211,13 @@ def _report(model, data, seconds):
                       startprob=model.startprob_.tolist(), transmat=model.transmat_.tolist())
     else:
         report.update(log_likelihood=float(model.score(data[0]) * len(data[0])),
-                      bic=model.bic(data[0]), aic=model.aic(data[0]),
                       iterations=model.n_iter_, converged=model.converged_,
                       history=[float(h) for h in model.lower_bounds_],
                       weights=model.weights_.tolist(), means=model.means_.tolist())
+        if hasattr(model, "bic"):
+            report.update(bic=model.bic(data[0]), aic=model.aic(data[0]))
+        else:  # variational: the lower bound is the criterion
+            report.update(lower_bound=float(model.lower_bound_))
     return report
 
 
@@ -283,9 +299,9 @@ def _command_fit(args):
         raise _UserError(f"unknown model {args.kind!r}; choose one of {', '.join(KINDS)}")
     if args.data is None:
         raise _UserError("fit: DATA is required with a model kind")
-    if args.covariance_type is not None and args.kind not in ("gmm", "hmm-gaussian",
+    if args.covariance_type is not None and args.kind not in ("gmm", "bgm", "hmm-gaussian",
                                                              "hmm-gmm"):
-        raise _UserError(f"--covariance-type does not apply to {args.kind} (only gmm, "
+        raise _UserError(f"--covariance-type does not apply to {args.kind} (only gmm, bgm, "
                          "hmm-gaussian and hmm-gmm have covariances)")
     _check_outputs(args)
     if _cli_dask.wants_dask(args):
@@ -639,6 +655,11 @@ def _parser():
     fit.add_argument("--sequence-column", help="column whose runs of equal values are sequences")
     fit.add_argument("--missing", choices=("marginalize",), help="treat NaN as missing")
     fit.add_argument("--scheduler", help=_SCHEDULER_HELP)
+    fit.add_argument("--weight-prior", default="dirichlet_process",
+                     choices=("dirichlet_process", "dirichlet_distribution"),
+                     help="bgm: the prior on the weights")
+    fit.add_argument("--weight-concentration", type=float,
+                     help="bgm: the weight prior's concentration (default 1/K)")
     fit.add_argument("--target", help="moe: the column to predict (y)")
     fit.add_argument("--expert", default="gaussian", choices=("gaussian", "poisson", "binomial"),
                      help="moe: the experts' family")

@@ -171,3 +171,57 @@ def test_has_no_partial_fit_or_acceleration():
     model = fastem.BayesianGaussianMixture()
     assert not hasattr(model, "partial_fit")
     assert "acceleration" not in model.get_params()
+
+
+def test_special_functions_equal_scipys():
+    special = pytest.importorskip("scipy.special")
+    from fastem._special import betaln, digamma, gammaln
+
+    x = np.concatenate([np.logspace(-3, 7, 500), [0.5, 1.0, 2.0, 9.99, 10.0, 10.01]])
+    np.testing.assert_allclose(digamma(x), special.digamma(x), rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(gammaln(x), special.gammaln(x), rtol=1e-14, atol=1e-14)
+    for a, b in [(x, x[::-1]), (x, np.full_like(x, 1.0)), (np.full_like(x, 3e5), x)]:
+        # scipy's betaln loses ~1e-9 relative where one argument is large; the exact
+        # log B(1, g) = -log g shows which of the two is right there.
+        np.testing.assert_allclose(betaln(a, b), special.betaln(a, b), rtol=1e-8, atol=1e-9)
+    big = np.array([879978.8539843401, 1e7])
+    np.testing.assert_allclose(betaln(1.0, big), -np.log(big), rtol=1e-15)
+    # log B(a, b) = lgamma(b) - (b psi(a) + b^2 psi'(a) / 2 + ...) for a large, b small.
+    a, b = 3e5, 0.14599186524739785
+    series = b * (np.log(a) - 1 / (2 * a) - 1 / (12 * a * a)) + b * b / 2 * (
+        1 / a + 1 / (2 * a * a)) - b ** 3 / (6 * a * a)
+    assert betaln(a, b) == pytest.approx(gammaln(b) - series, rel=1e-12)
+    with pytest.raises(ValueError):
+        digamma([0.0])
+
+
+def test_float32_input_runs_the_float32_kernels_close_to_float64():
+    X = _blobs(n=2_000, seed=6)
+    options = dict(n_components=4, random_state=0, max_iter=20, tol=0.0, init_params="random")
+    double = _fit(fastem.BayesianGaussianMixture(**options), X)
+    single = _fit(fastem.BayesianGaussianMixture(**options), X.astype(np.float32))
+    assert single.means_.dtype == np.float64
+    np.testing.assert_allclose(single.means_, double.means_, rtol=1e-4, atol=1e-4)
+    assert single.lower_bound_ == pytest.approx(double.lower_bound_, rel=1e-5)
+
+
+def test_cli_fits_a_bayesian_mixture_like_the_python_api(tmp_path, capsys):
+    from fastem.cli import main
+
+    X = _blobs(n=200)
+    data = tmp_path / "blobs.csv"
+    np.savetxt(data, X, delimiter=",", header="a,b,c", comments="")
+    saved = tmp_path / "bgm.npz"
+    assert main(["fit", "bgm", str(data), "--n-components", "6", "--covariance-type", "diag",
+                 "--weight-prior", "dirichlet_distribution", "--output", str(saved)]) == 0
+    out = capsys.readouterr().out
+    direct = _fit(fastem.BayesianGaussianMixture(
+        n_components=6, covariance_type="diag", random_state=0,
+        weight_concentration_prior_type="dirichlet_distribution"), X)
+    loaded = fastem.load(saved)
+    np.testing.assert_allclose(loaded.means_, direct.means_, rtol=1e-10)
+    assert f"lower bound {direct.lower_bound_:.4f}" in out
+    assert "3 of 6 components weigh more than 1%" in out
+    assert main(["predict", str(saved), str(data)]) == 0
+    labels = np.loadtxt(capsys.readouterr().out.splitlines(), dtype=int)
+    np.testing.assert_array_equal(labels, direct.predict(X))

@@ -128,6 +128,16 @@ class BayesianGaussianMixture(GaussianMixture):
         # scikit-learn's class has no partial_fit either.
         raise AttributeError("BayesianGaussianMixture has no partial_fit")
 
+    @property
+    def bic(self):
+        # The variational fit is judged by its lower bound; scikit-learn's class has no
+        # information criteria either.
+        raise AttributeError("BayesianGaussianMixture has no bic; compare lower_bound_")
+
+    @property
+    def aic(self):
+        raise AttributeError("BayesianGaussianMixture has no aic; compare lower_bound_")
+
     # -- validation ---------------------------------------------------------------
     def _check_hyperparameters(self):
         super()._check_hyperparameters()
