@@ -369,6 +369,26 @@ def test_cli_fits_an_hmm_from_a_parquet_directory_with_a_sequence_column(tmp_pat
     assert "--sequence-column" in capsys.readouterr().err
 
 
+def test_bayesian_mixture_on_aligned_partitions_equals_the_in_memory_fit_bitwise(client):
+    """The data-dependent priors, the start and every pass are the same passes."""
+    X = _mixture_data()
+    weights = np.random.RandomState(3).uniform(0.5, 2.0, size=len(X))
+    options = dict(n_components=5, covariance_type="diag", random_state=0, max_iter=6,
+                   tol=0.0, init_params="random")
+    with pytest.warns(fastem.ConvergenceWarning):
+        memory = fastem.BayesianGaussianMixture(**options).fit(X, sample_weight=weights)
+    with pytest.warns(fastem.ConvergenceWarning):
+        cluster = fastem.BayesianGaussianMixture(**options).fit(
+            da.from_array(X, chunks=(SEGMENT, 3)), sample_weight=weights)
+    for name in ("weights_", "means_", "covariances_", "mean_prior_", "covariance_prior_",
+                 "degrees_of_freedom_", "mean_precision_"):
+        np.testing.assert_array_equal(getattr(cluster, name), getattr(memory, name),
+                                      err_msg=name)
+    assert cluster.lower_bounds_ == memory.lower_bounds_
+    np.testing.assert_array_equal(cluster.predict(da.from_array(X, chunks=(SEGMENT, 3)))
+                                  .compute(), memory.predict(X))
+
+
 # -- mixtures of experts ---------------------------------------------------------------------
 def _moe_data(expert, n=60_000, seed=5):
     rng = np.random.RandomState(seed)
