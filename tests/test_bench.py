@@ -80,3 +80,12 @@ def test_moe_benchmark_runs_and_times_every_kind(expert, gating, capsys):
     assert np.isfinite(record["fastem_s_per_iteration"])
     assert ("speedup_over_numpy" in record) == (expert == "gaussian" and gating == "constant")
     assert '"fastem_s_per_iteration"' in capsys.readouterr().out
+
+
+def test_variational_benchmark_starts_both_libraries_alike():
+    pytest.importorskip("sklearn")
+    from fastem.bench.variational import compare
+
+    record = compare(3_000, 4, 5, "diag", 1)
+    assert record["lower_bound_relative_difference"] < 1e-10  # same start, same arithmetic
+    assert record["fastem_s_per_iteration"] >= 0 and record["sklearn_s_per_iteration"] >= 0
