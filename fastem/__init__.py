@@ -11,7 +11,15 @@ from ._runtime import threads
 from ._warmup import warmup
 from .datasets import load_faithful
 from .exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
-from .hmm import GMMHMM, CategoricalHMM, GaussianHMM, MultinomialHMM, PoissonHMM
+from .hmm import (
+    GMMHMM,
+    CategoricalHMM,
+    GaussianHMM,
+    MultinomialHMM,
+    PoissonHMM,
+    VariationalCategoricalHMM,
+    VariationalGaussianHMM,
+)
 from .io import load
 from .mixture import BayesianGaussianMixture, EMImputer, GaussianMixture
 from .moe import MixtureOfExperts
@@ -31,6 +39,8 @@ __all__ = [
     "MixtureOfExperts",
     "NotFittedError",
     "PoissonHMM",
+    "VariationalCategoricalHMM",
+    "VariationalGaussianHMM",
     "load",
     "load_faithful",
     "threads",

@@ -44,11 +44,14 @@ def _registry():
         MixtureOfExperts,
         MultinomialHMM,
         PoissonHMM,
+        VariationalCategoricalHMM,
+        VariationalGaussianHMM,
     )
     from .hmm.base import ConvergenceMonitor
 
     classes = (GaussianMixture, EMImputer, GaussianHMM, GMMHMM, CategoricalHMM, PoissonHMM,
-               MultinomialHMM, MixtureOfExperts, BayesianGaussianMixture)
+               MultinomialHMM, MixtureOfExperts, BayesianGaussianMixture,
+               VariationalCategoricalHMM, VariationalGaussianHMM)
     return {cls.__name__: cls for cls in classes}, ConvergenceMonitor
 
 

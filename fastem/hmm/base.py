@@ -301,16 +301,9 @@ class BaumWelchModel(ModelBase):
     def m_step(self, stats, params):
         est = self.estimator
         new = dict(params)
-        if "s" in est.params:
-            value = np.maximum(np.asarray(est.startprob_prior) - 1.0 + stats["start"], 0.0)
-            new["startprob"] = _normalise(np.where(params["startprob"] == 0, 0.0, value),
-                                          params["startprob"])
-        if "t" in est.params:
-            value = np.maximum(np.asarray(est.transmat_prior) - 1.0 + stats["trans"], 0.0)
-            new["transmat"] = _normalise(np.where(params["transmat"] == 0, 0.0, value),
-                                         params["transmat"])
+        new.update(est._start_transition_m_step(stats, params))
         new.update(est._emission_m_step(stats, params))
-        return new
+        return est._completed_parameters(new)
 
     def pack(self, params):
         return np.concatenate([params["startprob"], np.ravel(params["transmat"]),
@@ -607,6 +600,24 @@ class BaseHMM(EstimatorBase):
         self.startprob_ = params["startprob"]
         self.transmat_ = params["transmat"]
         self._set_emissions(params)
+
+    def _start_transition_m_step(self, stats, params):
+        """MAP start and transition probabilities from the expected counts."""
+        new = {}
+        if "s" in self.params:
+            value = np.maximum(np.asarray(self.startprob_prior) - 1.0 + stats["start"], 0.0)
+            new["startprob"] = _normalise(np.where(params["startprob"] == 0, 0.0, value),
+                                          params["startprob"])
+        if "t" in self.params:
+            value = np.maximum(np.asarray(self.transmat_prior) - 1.0 + stats["trans"], 0.0)
+            new["transmat"] = _normalise(np.where(params["transmat"] == 0, 0.0, value),
+                                         params["transmat"])
+        return new
+
+    def _completed_parameters(self, params):
+        """Parameters after an M-step, with whatever derives from them (variational
+        models: the sub-normalised probabilities the E-step reads)."""
+        return params
 
     def _log_prior(self, params):
         prior = 0.0

@@ -8,6 +8,7 @@ from .. import _validation as v
 from .._jit import kernel, prange
 from .._typing import Acceleration, Callback, MissingPolicy, Prior, RandomStateLike
 from .base import BaseHMM, ProbabilityEmissions, _dirichlet_log_prior, _log, _normalise
+from .variational import VariationalHMM, dirichlet_kl, posterior_mean, subnormalised
 
 
 @kernel
@@ -211,3 +212,104 @@ class CategoricalHMM(ProbabilityEmissions, BaseHMM):
     def _emission_sample(self, state, params, random_state):
         cdf = np.cumsum(params["emissionprob"][state])
         return [int((cdf > random_state.rand()).argmax())]
+
+
+class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM):
+    """Categorical HMM trained by variational inference (hmmlearn 0.3's
+    ``VariationalCategoricalHMM``): Dirichlet posteriors over the start
+    probabilities, each transition row and each emission row.
+
+    ``startprob_``, ``transmat_`` and ``emissionprob_`` are the posterior means;
+    ``monitor_.history`` holds the lower bound (log Z - KL(q || p)). fastem adds
+    ``n_init``, ``n_threads``, ``callback`` and ``sample_weight`` in :meth:`fit`.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+    startprob_prior, transmat_prior : float, array or None
+        Dirichlet prior concentrations (None: 1 / n_components).
+    emissionprob_prior : float, array or None
+        Dirichlet prior of each emission row (None: 1 / n_features).
+    n_features, algorithm, random_state, n_iter, tol, verbose, params, init_params,
+    implementation
+        As in hmmlearn (``n_iter=100``, ``tol=1e-6``).
+    n_init, n_threads, callback
+        As in :class:`CategoricalHMM`.
+
+    Attributes
+    ----------
+    startprob_prior_, startprob_posterior_, transmat_prior_, transmat_posterior_,
+    emissionprob_prior_, emissionprob_posterior_, startprob_, transmat_, emissionprob_,
+    monitor_, n_features
+    """
+
+    _emission_attributes = ("emissionprob_", "emissionprob_prior_",
+                            "emissionprob_posterior_")
+
+    def __init__(self, n_components: int = 1, startprob_prior: Prior | None = None,
+                 transmat_prior: Prior | None = None, emissionprob_prior: Prior | None = None,
+                 n_features: int | None = None, algorithm: str | None = "viterbi",
+                 random_state: RandomStateLike = None, n_iter: int = 100, tol: float = 1e-6,
+                 verbose: int = False, params: str = "ste", init_params: str = "ste",
+                 implementation: str = "log", n_init: int = 1, n_threads: int | None = None,
+                 callback: Callback | None = None) -> None:
+        self.n_components = n_components
+        self.startprob_prior = startprob_prior
+        self.transmat_prior = transmat_prior
+        self.emissionprob_prior = emissionprob_prior
+        self.n_features = n_features
+        self.algorithm = algorithm
+        self.random_state = random_state
+        self.n_iter = n_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.params = params
+        self.init_params = init_params
+        self.implementation = implementation
+        self.n_init = n_init
+        self.n_threads = n_threads
+        self.callback = callback
+
+    def _check_emission_priors(self, n_features):
+        prior = self.emissionprob_prior
+        if prior is not None and np.any(
+                ~(np.broadcast_to(prior, (self.n_components, n_features)) > 0)):
+            raise ValueError("emissionprob_prior must be positive")
+
+    def _validate_X(self, X, fitting):
+        # The alphabet of a warm start is that of the emission posterior.
+        if not hasattr(self, "emissionprob_") and hasattr(self, "emissionprob_posterior_"):
+            self.emissionprob_ = posterior_mean(self.emissionprob_posterior_)
+        return super()._validate_X(X, fitting)
+
+    def _initial_emissions(self, X, random_state):
+        k, n_symbols = self.n_components, self._fit_n_symbols
+        if not self._needs_init("e", "emissionprob_posterior_"):
+            shape = (k, n_symbols)
+            return {"emissionprob_prior": self._checked_concentration("emissionprob_prior_",
+                                                                      shape),
+                    "emissionprob_posterior": self._checked_concentration(
+                        "emissionprob_posterior_", shape)}
+        init = 1.0 / n_symbols if self.emissionprob_prior is None else self.emissionprob_prior
+        prior = self._prior_array(self.emissionprob_prior, (k, n_symbols), 1.0 / n_symbols)
+        alpha = np.broadcast_to(np.asarray(init, dtype=np.float64), (n_symbols,))
+        posterior = random_state.dirichlet(alpha, size=k) * X.shape[0] / k
+        return {"emissionprob_prior": prior, "emissionprob_posterior": posterior}
+
+    def _subnormalised_emissions(self, params):
+        return {"emissionprob": subnormalised(params["emissionprob_posterior"])}
+
+    def _emission_m_step(self, stats, params):
+        if "e" not in self.params:
+            return {}
+        return {"emissionprob_posterior": params["emissionprob_prior"] + stats["counts"]}
+
+    def _emission_kl(self, params):
+        return float(np.sum(dirichlet_kl(params["emissionprob_posterior"],
+                                         params["emissionprob_prior"])))
+
+    def _set_emissions(self, params):
+        self.emissionprob_prior_ = params["emissionprob_prior"]
+        self.emissionprob_posterior_ = params["emissionprob_posterior"]
+        super()._set_emissions({"emissionprob": posterior_mean(
+            params["emissionprob_posterior"])})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validation as v
+from .._special import digamma, gammaln
 from .._typing import Acceleration, Callback, CovarianceType, MissingPolicy, Prior, RandomStateLike
 from ..engine import UNIT_ROWS, batch_units
 from ..engine.packing import finite_values
@@ -20,6 +21,7 @@ from ..mixture.component import gaussian_fields, recentre_gaussian, second_momen
 from ..mixture.covariance import SPECS, _scatter_about_new_means
 from ..mixture.model import MixtureParams, kernel_model
 from .base import BaseHMM
+from .variational import VariationalHMM
 
 _NO_LABELS = np.empty(0, dtype=np.int64)
 _EMPTY = np.empty(0)
@@ -251,6 +253,8 @@ class GaussianHMM(BaseHMM):
             out[:] = table
             return out
         means, factor, const = kernel_model(self._spec, self._mixture_params(params))
+        if "emission_constants" in params:  # a variational model's per-state terms
+            const = np.ascontiguousarray(const + params["emission_constants"])
         if out is None:
             out = np.empty((X.shape[0], self.n_components))
         gk.gaussian_rows(X, means, factor, const, gk.ROW_WEIGHTED, UNIT_ROWS, _EMPTY, out,
@@ -344,3 +348,298 @@ class GaussianHMM(BaseHMM):
         cov = full_covariances(params["covars"], self.covariance_type, self.n_components,
                                params["means"].shape[1])[state]
         return random_state.multivariate_normal(params["means"][state], cov)
+
+
+def _wishart_log_normaliser(dof, scale):
+    """log Z of a Wishart with inverse scale B (density prop. to |G|^((a-D-1)/2)
+    exp(-tr(B G) / 2)), as in Ji, Krishnapuram & Carin (2006)."""
+    d = scale.shape[0]
+    _, log_det = np.linalg.slogdet(scale / 2.0)
+    return (d * (d - 1) / 4.0 * np.log(np.pi) - dof / 2.0 * log_det
+            + float(gammaln((dof - np.arange(d)) / 2.0).sum()))
+
+
+def wishart_kl(dof_q, scale_q, dof_p, scale_p):
+    """KL(Wishart(dof_q, B_q) || Wishart(dof_p, B_p)) for inverse scales B."""
+    d = scale_q.shape[0]
+    _, log_det = np.linalg.slogdet(scale_q / 2.0)
+    expected_log_det = -log_det + float(digamma((dof_q - np.arange(d)) / 2.0).sum())
+    return ((dof_q - dof_p) / 2.0 * expected_log_det - d * dof_q / 2.0
+            + dof_q / 2.0 * np.trace(scale_p @ np.linalg.inv(scale_q))
+            + _wishart_log_normaliser(dof_p, scale_p) - _wishart_log_normaliser(dof_q, scale_q))
+
+
+class VariationalGaussianHMM(VariationalHMM, GaussianHMM):
+    """Gaussian HMM trained by variational inference (hmmlearn 0.3's
+    ``VariationalGaussianHMM``): Dirichlet posteriors over the start probabilities and
+    transition rows, and a Normal-Wishart posterior over each state's mean and
+    precision (one shared Wishart for ``tied``; for ``diag`` and ``spherical`` the
+    Wishart of the diagonal matrices, as hmmlearn).
+
+    The emission table of the pass is the Gaussian kernel's with the posterior means,
+    the covariances ``scale / dof`` and per-state constants (the expected
+    log-determinant and the ``D / beta`` term); ``means_`` and ``covars_`` are those
+    point values. ``monitor_.history`` holds hmmlearn's lower bound. fastem adds
+    ``n_init``, ``n_threads``, ``callback`` and ``sample_weight`` in :meth:`fit`.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+    startprob_prior, transmat_prior : float, array or None
+        Dirichlet concentrations (None: 1 / n_components).
+    means_prior, beta_prior : array or None
+        Mean and precision scale of the Normal prior of the means (None: the data's
+        mean, and 1).
+    dof_prior, scale_prior : array or None
+        Degrees of freedom and inverse scale of the Wishart prior (None: n_features
+        and 1e-3 times the identity).
+    algorithm, random_state, n_iter, tol, verbose, params, init_params, implementation
+        As in hmmlearn (``n_iter=100``, ``tol=1e-6``).
+    n_init, n_threads, callback
+        As in :class:`GaussianHMM`.
+
+    Attributes
+    ----------
+    startprob_prior_, startprob_posterior_, transmat_prior_, transmat_posterior_,
+    means_prior_, means_posterior_, beta_prior_, beta_posterior_, dof_prior_,
+    dof_posterior_, scale_prior_, scale_posterior_, startprob_, transmat_, means_,
+    covars_, monitor_
+    """
+
+    _emission_attributes = ("means_", "_covars_", "means_prior_", "means_posterior_",
+                            "beta_prior_", "beta_posterior_", "dof_prior_", "dof_posterior_",
+                            "scale_prior_", "scale_posterior_")
+
+    def __init__(self, n_components: int = 1, covariance_type: CovarianceType = "full",
+                 startprob_prior: Prior | None = None, transmat_prior: Prior | None = None,
+                 means_prior: Prior | None = None, beta_prior: Prior | None = None,
+                 dof_prior: Prior | None = None, scale_prior: Prior | None = None,
+                 algorithm: str | None = "viterbi", random_state: RandomStateLike = None,
+                 n_iter: int = 100, tol: float = 1e-6, verbose: int = False,
+                 params: str = "stmc", init_params: str = "stmc",
+                 implementation: str = "log", n_init: int = 1, n_threads: int | None = None,
+                 callback: Callback | None = None) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.startprob_prior = startprob_prior
+        self.transmat_prior = transmat_prior
+        self.means_prior = means_prior
+        self.beta_prior = beta_prior
+        self.dof_prior = dof_prior
+        self.scale_prior = scale_prior
+        self.algorithm = algorithm
+        self.random_state = random_state
+        self.n_iter = n_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.params = params
+        self.init_params = init_params
+        self.implementation = implementation
+        self.n_init = n_init
+        self.n_threads = n_threads
+        self.callback = callback
+
+    min_covar = 1e-3  # hmmlearn adds it to the data covariance of the initial covars_
+
+    def _check_emission_hyperparameters(self):
+        v.check_option(self.covariance_type, "covariance_type", tuple(SPECS))
+
+    def _check_emission_priors(self, n_features):
+        """Validated where they are used (the initialisation), with their shapes."""
+
+    def _scale_shape(self, d):
+        k = self.n_components
+        return {"full": (k, d, d), "tied": (d, d), "diag": (k, d),
+                "spherical": (k,)}[self.covariance_type]
+
+    # -- initialisation -----------------------------------------------------------------
+    def _initial_emissions(self, X, random_state):
+        k, d = self.n_components, X.shape[1]
+        tied = self.covariance_type == "tied"
+        params = {}
+        need_means = self._needs_init("m", "means_posterior_")
+        need_covars = self._needs_init("c", "scale_posterior_")
+        if need_means or need_covars:
+            means, labels = kmeans.best_of_restarts(kmeans.sample_rows(X, random_state), k,
+                                                    random_state)
+            if labels.shape[0] != X.shape[0]:
+                labels, _ = kmeans.nearest_center(X, means)
+            counts = np.bincount(labels, minlength=k).astype(np.float64)
+        if need_means:
+            params["means_prior"] = self._prior_or(self.means_prior, (k, d),
+                                                   np.mean(X, axis=0), "means_prior")
+            params["means_posterior"] = np.ascontiguousarray(means, dtype=np.float64)
+            params["beta_prior"] = self._prior_or(self.beta_prior, (k,), 1.0, "beta_prior",
+                                                  positive=True)
+            params["beta_posterior"] = counts.copy()
+        else:
+            params.update(self._attributes(("means_prior", (k, d)), ("means_posterior", (k, d)),
+                                           ("beta_prior", (k,)), ("beta_posterior", (k,))))
+        if need_covars:
+            params["dof_prior"] = self._prior_or(self.dof_prior, () if tied else (k,),
+                                                 float(d), "dof_prior", positive=True)
+            params["dof_posterior"] = counts.sum() if tied else counts.copy()
+            cov = kmeans.data_covariance(X) + self.min_covar * np.eye(d)
+            eye = 1e-3 * np.eye(d)
+            if self.covariance_type == "full":
+                covars = np.repeat(cov[None], k, axis=0)
+                prior = np.broadcast_to(eye, (k, d, d))
+                scale = covars * params["dof_posterior"][:, None, None]
+            elif tied:
+                covars, prior = cov, eye
+                scale = covars * params["dof_posterior"]
+            elif self.covariance_type == "diag":
+                covars = np.tile(np.diag(cov), (k, 1))
+                prior = np.full((k, d), 1e-3)
+                scale = covars * params["dof_posterior"][:, None]
+            else:
+                covars = np.full(k, np.diag(cov).mean())
+                prior = np.full(k, 1e-3)
+                scale = covars * params["dof_posterior"]
+            params["scale_prior"] = self._prior_or(self.scale_prior, self._scale_shape(d),
+                                                   prior, "scale_prior")
+            params["scale_posterior"] = np.array(scale, dtype=np.float64)
+        else:
+            params.update(self._attributes(("dof_prior", () if tied else (k,)),
+                                           ("dof_posterior", () if tied else (k,)),
+                                           ("scale_prior", self._scale_shape(d)),
+                                           ("scale_posterior", self._scale_shape(d))))
+        return params
+
+    def _prior_or(self, value, shape, default, name, positive=False):
+        value = default if value is None else value
+        try:
+            array = np.array(np.broadcast_to(np.asarray(value, dtype=np.float64), shape))
+        except ValueError:
+            raise ValueError(f"{name} must have shape {shape} (or broadcast to it), got "
+                             f"{np.shape(value)}") from None
+        if not np.all(np.isfinite(array)) or (positive and np.any(array <= 0)):
+            raise ValueError(f"{name} must be finite" + (" and positive" if positive else ""))
+        return array
+
+    def _attributes(self, *names_and_shapes):
+        """Posterior or prior attributes set by the user (init_params without them)."""
+        out = {}
+        for name, shape in names_and_shapes:
+            value = np.array(getattr(self, name + "_"), dtype=np.float64)
+            if value.shape != shape or not np.all(np.isfinite(value)):
+                raise ValueError(f"{name}_ must be finite with shape {shape}")
+            out[name] = value
+        return out
+
+    # -- the pass -----------------------------------------------------------------------
+    def _subnormalised_emissions(self, params):
+        """Posterior means, covariances scale / dof (as the kernel reads them) and the
+        per-state constants that turn log N(x; m, scale / dof) into E[log N(x; mu, L^-1)]
+        without the -D/2 log 2 pi term (hmmlearn's sub-normalised table)."""
+        k = self.n_components
+        d = params["means_posterior"].shape[1]
+        spec = self._spec
+        dof = np.asarray(params["dof_posterior"], dtype=np.float64)
+        scale = params["scale_posterior"]
+        covars = scale / (dof if self.covariance_type in ("tied", "spherical")
+                          else dof.reshape((k,) + (1,) * (scale.ndim - 1)))
+        covars, chol = regularised_cholesky(spec, covars)
+        nu = np.broadcast_to(dof, (k,))
+        # 1/2 (sum psi((nu - i)/2) + D log 2 + log det W) - D / (2 beta), W = scale^-1, and
+        # minus the Gaussian normaliser of N(m, scale / nu) that the kernel adds.
+        log_det_covars = -spec.log_det(chol, k, d) * 2.0  # log det(scale / nu)
+        log_det_w = -(log_det_covars + d * np.log(nu))
+        expected = 0.5 * (digamma(0.5 * (nu[:, None] - np.arange(d))).sum(axis=1)
+                          + d * np.log(2.0) + log_det_w)
+        constants = (expected - 0.5 * d / params["beta_posterior"]
+                     + 0.5 * d * gk.LOG_2PI + 0.5 * log_det_covars)
+        return {"means": np.ascontiguousarray(params["means_posterior"]), "covars": covars,
+                "emission_constants": constants}
+
+    def _emission_m_step(self, stats, params):
+        new = {}
+        shift = stats.shift
+        post, first, second = stats["mass"], stats["first"], second_moments(stats)
+        beta, means = params["beta_posterior"], params["means_posterior"]
+        if "m" in self.params:
+            beta = params["beta_prior"] + post
+            observed = first + post[:, None] * shift
+            means = (params["beta_prior"][:, None] * params["means_prior"] + observed) \
+                / beta[:, None]
+            new.update(beta_posterior=beta, means_posterior=means)
+        if "c" in self.params:
+            if self.covariance_type == "tied":
+                dof = params["dof_prior"] + post.sum()
+            else:
+                dof = params["dof_prior"] + post
+            # Scatter about the data means plus the shrinkage to the prior mean: hmmlearn's
+            # raw-moment formula rearranged, without its cancellation.
+            nk = np.where(post > 0, post, 1.0)
+            centre = shift + first / nk[:, None]
+            scatter = _scatter_about_new_means(post, first, second, centre - shift)
+            if "m" in self.params:
+                pull = params["beta_prior"] * post / beta
+                offset = centre - params["means_prior"]
+                if second.ndim == 2:  # diagonal statistics
+                    spread = scatter + pull[:, None] * offset ** 2
+                else:
+                    spread = scatter + pull[:, None, None] * np.einsum("ka,kb->kab", offset,
+                                                                       offset)
+            else:  # the means stay: hmmlearn's formula as it is
+                raw = _raw_second_moments(post, first, second, shift)
+                prior_outer = _outer(params["beta_prior"], params["means_prior"], second.ndim)
+                spread = raw + prior_outer - _outer(beta, means, second.ndim)
+            if self.covariance_type == "full":
+                scale = params["scale_prior"] + spread
+            elif self.covariance_type == "tied":
+                scale = params["scale_prior"] + spread.sum(axis=0)
+            elif self.covariance_type == "diag":
+                scale = params["scale_prior"] + spread
+            else:
+                scale = params["scale_prior"] + spread.mean(axis=1)
+            new.update(dof_posterior=dof, scale_posterior=np.asarray(scale, dtype=np.float64))
+        return new
+
+    def _emission_kl(self, params):
+        """hmmlearn's emission terms: the KL of each state's Normal given the posterior's
+        expected precision, and of its Wishart (once for tied)."""
+        k = self.n_components
+        d = params["means_posterior"].shape[1]
+        scale_q = full_covariances(params["scale_posterior"], self.covariance_type, k, d)
+        scale_p = full_covariances(params["scale_prior"], self.covariance_type, k, d)
+        dof_q = np.broadcast_to(np.asarray(params["dof_posterior"], dtype=np.float64), (k,))
+        dof_p = np.broadcast_to(np.asarray(params["dof_prior"], dtype=np.float64), (k,))
+        beta_q, beta_p = params["beta_posterior"], params["beta_prior"]
+        kl = 0.0
+        for state in range(k):
+            precision = np.linalg.inv(scale_q[state]) * dof_q[state]
+            diff = params["means_posterior"][state] - params["means_prior"][state]
+            ratio = beta_q[state] / beta_p[state]
+            kl += 0.5 * (d * np.log(ratio) + d / ratio + beta_p[state] * diff @ precision @ diff
+                         - d)
+            if self.covariance_type != "tied" or state == 0:
+                kl += wishart_kl(dof_q[state], scale_q[state], dof_p[state], scale_p[state])
+        return float(kl)
+
+    def _set_emissions(self, params):
+        for name in ("means_prior", "means_posterior", "beta_prior", "beta_posterior",
+                     "dof_prior", "dof_posterior", "scale_prior", "scale_posterior"):
+            setattr(self, name + "_", params[name])
+        dof = np.asarray(params["dof_posterior"], dtype=np.float64)
+        scale = params["scale_posterior"]
+        k = self.n_components
+        covars = scale / (dof if self.covariance_type in ("tied", "spherical")
+                          else dof.reshape((k,) + (1,) * (scale.ndim - 1)))
+        super()._set_emissions({"means": params["means_posterior"], "covars": covars})
+
+
+def _raw_second_moments(post, first, second, shift):
+    """sum g x x^T (or its diagonal) from moments about ``shift``."""
+    if second.ndim == 2:
+        return second + 2.0 * first * shift + post[:, None] * shift ** 2
+    cross = np.einsum("ka,kb->kab", first, shift)
+    return (second + cross + np.swapaxes(cross, 1, 2)
+            + post[:, None, None] * np.einsum("ka,kb->kab", shift, shift))
+
+
+def _outer(weights, vectors, ndim):
+    if ndim == 2:
+        return weights[:, None] * vectors ** 2
+    return weights[:, None, None] * np.einsum("ka,kb->kab", vectors, vectors)

@@ -1,0 +1,149 @@
+"""Variational Bayesian HMMs (hmmlearn's VariationalCategoricalHMM and
+VariationalGaussianHMM), on the same forward-backward kernel as Baum-Welch.
+
+Variational EM for an HMM (MacKay 1997; Beal 2003) keeps Dirichlet posteriors
+over the start probabilities and each transition row, and a conjugate posterior
+over each state's emission parameters. Its E-step is Baum-Welch's forward-backward
+pass run with *sub-normalised* parameters: exp(E[log pi]), exp(E[log A]) and the
+emission's exp(E[log p(x | theta)]); the pass returns the expected counts and the
+log partition function log Z. Its M-step adds the counts to the priors. The
+monitored objective is hmmlearn's lower bound, log Z - KL(q(theta) || p(theta)),
+evaluated for the posterior the pass ran with.
+
+:class:`VariationalHMM` is the part every emission shares (start and transition
+posteriors, the bound's KL terms, the parameter flow); an emission model adds
+its own priors, posterior, sub-normalised table and KL term.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._special import digamma, gammaln
+
+
+def dirichlet_kl(posterior, prior):
+    """KL(Dir(posterior) || Dir(prior)) of each row (the last axis)."""
+    q = np.asarray(posterior, dtype=np.float64)
+    p = np.asarray(prior, dtype=np.float64)
+    q_sum = q.sum(axis=-1)
+    return (gammaln(q_sum) - gammaln(p.sum(axis=-1)) - np.sum(gammaln(q) - gammaln(p), axis=-1)
+            + np.sum((q - p) * (digamma(q) - digamma(q_sum)[..., None]), axis=-1))
+
+
+def subnormalised(concentration):
+    """exp(E[log p]) of each Dirichlet row: exp(psi(a) - psi(sum a))."""
+    a = np.asarray(concentration, dtype=np.float64)
+    return np.exp(digamma(a) - digamma(a.sum(axis=-1))[..., None])
+
+
+def posterior_mean(concentration):
+    """The rows of a Dirichlet posterior's mean (what hmmlearn reports as ``startprob_``,
+    ``transmat_`` and ``emissionprob_``)."""
+    a = np.asarray(concentration, dtype=np.float64)
+    return a / a.sum(axis=-1, keepdims=True)
+
+
+class VariationalHMM:
+    """Start and transition posteriors for a variational HMM (mix in before the emission
+    model's class). The parameters in a fit are a dict holding, besides the emission
+    model's, ``startprob_prior``/``startprob_posterior``, ``transmat_prior``/
+    ``transmat_posterior`` and the sub-normalised ``startprob``/``transmat`` the
+    forward-backward kernel reads."""
+
+    _variational_attributes = ("startprob_prior_", "startprob_posterior_", "transmat_prior_",
+                               "transmat_posterior_")
+
+    @classmethod
+    def _saved_attributes(cls):
+        return {**super()._saved_attributes(), **dict.fromkeys(cls._variational_attributes)}
+
+    @property
+    def _required_fitted(self):
+        return super()._required_fitted + self._variational_attributes
+
+    @property
+    def partial_fit(self):
+        # Stochastic variational inference would need the size of the whole data set for
+        # its natural-gradient steps; hmmlearn's classes have no partial_fit either.
+        raise AttributeError(f"{type(self).__name__} has no partial_fit")
+
+    # Variational models take no SQUAREM (their objective is a bound, not a likelihood)
+    # and no missing rows (hmmlearn's take neither).
+    acceleration = "none"
+    missing = "raise"
+    learning_decay, learning_offset = 0.7, 10.0
+
+    def _check_priors(self, n_features):
+        k = self.n_components
+        for name, shape in (("startprob_prior", (k,)), ("transmat_prior", (k, k))):
+            value = getattr(self, name)
+            if value is not None and np.any(~(np.broadcast_to(value, shape) > 0)):
+                raise ValueError(f"{name} must be positive")
+        self._check_emission_priors(n_features)
+
+    def _prior_array(self, value, shape, default):
+        """hmmlearn's ``np.full(shape, value or default)``."""
+        return np.array(np.full(shape, default if value is None else value), dtype=np.float64)
+
+    def _checked_concentration(self, name, shape):
+        value = np.array(getattr(self, name), dtype=np.float64)
+        if value.shape != shape or not np.all(np.isfinite(value)) or np.any(value <= 0):
+            raise ValueError(f"{name} must be positive with shape {shape}")
+        return value
+
+    def _initial_parameters(self, X, bounds, random_state):
+        k = self.n_components
+        n_sequences, n_rows = len(bounds) - 1, int(bounds[-1])
+        uniform = np.full(k, 1.0 / k)
+        params = {}
+        # hmmlearn's draws, in hmmlearn's order.
+        if self._needs_init("s", "startprob_posterior_"):
+            params["startprob_prior"] = self._prior_array(self.startprob_prior, k, 1.0 / k)
+            params["startprob_posterior"] = random_state.dirichlet(uniform) * n_sequences
+        else:
+            params["startprob_prior"] = self._checked_concentration("startprob_prior_", (k,))
+            params["startprob_posterior"] = self._checked_concentration("startprob_posterior_",
+                                                                        (k,))
+        if self._needs_init("t", "transmat_posterior_"):
+            params["transmat_prior"] = self._prior_array(self.transmat_prior, (k, k), 1.0 / k)
+            params["transmat_posterior"] = (random_state.dirichlet(uniform, size=k)
+                                            * n_rows / k)
+        else:
+            params["transmat_prior"] = self._checked_concentration("transmat_prior_", (k, k))
+            params["transmat_posterior"] = self._checked_concentration("transmat_posterior_",
+                                                                       (k, k))
+        params.update(self._initial_emissions(X, random_state))
+        return self._completed_parameters(params)
+
+    def _completed_parameters(self, params):
+        params = dict(params)
+        params["startprob"] = subnormalised(params["startprob_posterior"])
+        params["transmat"] = subnormalised(params["transmat_posterior"])
+        params.update(self._subnormalised_emissions(params))
+        return params
+
+    def _start_transition_m_step(self, stats, params):
+        new = {}
+        if "s" in self.params:
+            new["startprob_posterior"] = params["startprob_prior"] + stats["start"]
+        if "t" in self.params:
+            new["transmat_posterior"] = params["transmat_prior"] + stats["trans"]
+        return new
+
+    def _log_prior(self, params):
+        """-KL(q || p) of the start, transition and emission posteriors: with log Z from
+        the pass, hmmlearn's lower bound."""
+        kl = float(dirichlet_kl(params["startprob_posterior"], params["startprob_prior"]))
+        kl += float(np.sum(dirichlet_kl(params["transmat_posterior"],
+                                        params["transmat_prior"])))
+        return -kl - self._emission_kl(params)
+
+    def _set_parameters(self, params):
+        self.startprob_prior_ = params["startprob_prior"]
+        self.startprob_posterior_ = params["startprob_posterior"]
+        self.transmat_prior_ = params["transmat_prior"]
+        self.transmat_posterior_ = params["transmat_posterior"]
+        self.startprob_ = posterior_mean(params["startprob_posterior"])
+        self.transmat_ = posterior_mean(params["transmat_posterior"])
+        self._set_emissions(params)
