@@ -89,3 +89,12 @@ def test_variational_benchmark_starts_both_libraries_alike():
     record = compare(3_000, 4, 5, "diag", 1)
     assert record["lower_bound_relative_difference"] < 1e-10  # same start, same arithmetic
     assert record["fastem_s_per_iteration"] >= 0 and record["sklearn_s_per_iteration"] >= 0
+
+
+def test_variational_hmm_benchmark_starts_both_libraries_alike():
+    pytest.importorskip("hmmlearn")
+    from fastem.bench.variational import compare_hmm
+
+    record = compare_hmm(4, 100, 3, 2, "diag", 1)
+    assert record["lower_bound_relative_difference"] < 1e-10
+    assert record["fastem_s_per_iteration"] >= 0 and record["hmmlearn_s_per_iteration"] >= 0
