@@ -536,12 +536,8 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM):
         k = self.n_components
         d = params["means_posterior"].shape[1]
         spec = self._spec
-        dof = np.asarray(params["dof_posterior"], dtype=np.float64)
-        scale = params["scale_posterior"]
-        covars = scale / (dof if self.covariance_type in ("tied", "spherical")
-                          else dof.reshape((k,) + (1,) * (scale.ndim - 1)))
-        covars, chol = regularised_cholesky(spec, covars)
-        nu = np.broadcast_to(dof, (k,))
+        covars, chol = regularised_cholesky(spec, self._point_covariances(params))
+        nu = np.broadcast_to(np.asarray(params["dof_posterior"], dtype=np.float64), (k,))
         # 1/2 (sum psi((nu - i)/2) + D log 2 + log det W) - D / (2 beta), W = scale^-1, and
         # minus the Gaussian normaliser of N(m, scale / nu) that the kernel adds.
         log_det_covars = -spec.log_det(chol, k, d) * 2.0  # log det(scale / nu)
@@ -622,12 +618,16 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM):
         for name in ("means_prior", "means_posterior", "beta_prior", "beta_posterior",
                      "dof_prior", "dof_posterior", "scale_prior", "scale_posterior"):
             setattr(self, name + "_", params[name])
+        super()._set_emissions({"means": params["means_posterior"],
+                                "covars": self._point_covariances(params)})
+
+    def _point_covariances(self, params):
+        """scale / dof in the covariance type's shape (hmmlearn's ``_covars_``)."""
         dof = np.asarray(params["dof_posterior"], dtype=np.float64)
         scale = params["scale_posterior"]
-        k = self.n_components
-        covars = scale / (dof if self.covariance_type in ("tied", "spherical")
-                          else dof.reshape((k,) + (1,) * (scale.ndim - 1)))
-        super()._set_emissions({"means": params["means_posterior"], "covars": covars})
+        if self.covariance_type in ("tied", "spherical"):
+            return scale / dof
+        return scale / dof.reshape((self.n_components,) + (1,) * (scale.ndim - 1))
 
 
 def _raw_second_moments(post, first, second, shift):
