@@ -389,6 +389,23 @@ def test_bayesian_mixture_on_aligned_partitions_equals_the_in_memory_fit_bitwise
                                   .compute(), memory.predict(X))
 
 
+def test_variational_hmm_on_partitions_of_whole_sequences_equals_the_in_memory_fit(client):
+    rng = np.random.RandomState(4)
+    lengths = rng.randint(50, 150, size=40)
+    X = np.repeat(rng.normal(scale=3.0, size=(3, 2)), [lengths.sum() // 3, lengths.sum() // 3,
+                                                       lengths.sum() - 2 * (lengths.sum() // 3)],
+                  axis=0) + rng.normal(size=(lengths.sum(), 2))
+    options = dict(covariance_type="diag", random_state=0, n_iter=6, tol=-np.inf)
+    memory = fastem.VariationalGaussianHMM(3, **options).fit(X, lengths)
+    bounds = np.cumsum(lengths)
+    cut = int(bounds[19])  # two partitions of whole sequences
+    cluster = fastem.VariationalGaussianHMM(3, **options).fit(
+        da.from_array(X, chunks=((cut, len(X) - cut), (2,))), lengths)
+    np.testing.assert_allclose(cluster.means_posterior_, memory.means_posterior_, rtol=1e-10)
+    np.testing.assert_allclose(list(cluster.monitor_.history), list(memory.monitor_.history),
+                               rtol=1e-12)
+
+
 # -- mixtures of experts ---------------------------------------------------------------------
 def _moe_data(expert, n=60_000, seed=5):
     rng = np.random.RandomState(seed)
