@@ -225,3 +225,19 @@ def test_cli_fits_a_bayesian_mixture_like_the_python_api(tmp_path, capsys):
     assert main(["predict", str(saved), str(data)]) == 0
     labels = np.loadtxt(capsys.readouterr().out.splitlines(), dtype=int)
     np.testing.assert_array_equal(labels, direct.predict(X))
+
+
+def test_callback_sees_the_current_posterior_and_can_stop():
+    X = _blobs(n=200)
+    seen = []
+
+    def callback(iteration, bound, model):
+        seen.append((iteration, bound, model.weights_.copy()))
+        return iteration == 4
+
+    model = fastem.BayesianGaussianMixture(n_components=4, random_state=0, max_iter=50,
+                                           callback=callback).fit(X)
+    assert [s[0] for s in seen] == [1, 2, 3, 4]
+    assert [s[1] for s in seen] == model.lower_bounds_
+    np.testing.assert_array_equal(seen[-1][2], model.weights_)
+    assert model.n_iter_ == 4 and not model.converged_
