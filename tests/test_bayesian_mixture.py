@@ -241,3 +241,16 @@ def test_callback_sees_the_current_posterior_and_can_stop():
     assert [s[1] for s in seen] == model.lower_bounds_
     np.testing.assert_array_equal(seen[-1][2], model.weights_)
     assert model.n_iter_ == 4 and not model.converged_
+
+
+def test_a_model_file_with_a_damaged_posterior_is_refused(tmp_path):
+    model = _fit(fastem.BayesianGaussianMixture(n_components=3, random_state=0), _blobs())
+    model.mean_precision_ = -model.mean_precision_
+    path = tmp_path / "bad.npz"
+    model.save(path)
+    with pytest.raises(ValueError, match="mean_precision_"):
+        fastem.load(path)
+    del model.degrees_of_freedom_
+    model.save(path)
+    with pytest.raises(ValueError, match="degrees_of_freedom_"):
+        fastem.load(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validation as v
+from .._base import EstimatorBase
 from .._runtime import threads
 from .._typing import ArrayLike, Callback, CovarianceType, RandomStateLike, Self
 from .covariance import SPECS
@@ -242,6 +243,9 @@ class BayesianGaussianMixture(GaussianMixture):
                                prepared=model.prepare(self._get_parameters()))
 
     def _validate_loaded(self):
+        """Re-check a posterior read from a file (GaussianMixture's checks of weights_ do
+        not apply: they follow from weight_concentration_)."""
+        EstimatorBase._validate_loaded(self)
         self._check_hyperparameters()
         k = self.n_components
         d = v.check_int(self.n_features_in_, "n_features_in_", 1)
