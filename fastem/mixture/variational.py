@@ -127,8 +127,18 @@ class VariationalGaussianMixtureModel(GaussianMixtureModel):
                 self.spec.kernel_factor(params.precisions_cholesky, k, d),
                 np.ascontiguousarray(self.component_constants(params), dtype=np.float64))
 
+    def __getstate__(self):
+        # The reused posterior is per-pass scratch: never shipped to workers.
+        return {key: value for key, value in vars(self).items() if key != "_last_posterior"}
+
     # -- the M-step ----------------------------------------------------------------
     def m_step(self, stats, params):
+        # The engine asks for the objective, then the M-step, of the same statistics: the
+        # objective's posterior is reused rather than computed twice.
+        cached = getattr(self, "_last_posterior", None)
+        if cached is not None and cached[0] is stats:
+            self._last_posterior = None
+            return cached[1]
         return self.posterior(stats)
 
     def posterior(self, stats):
@@ -179,6 +189,7 @@ class VariationalGaussianMixtureModel(GaussianMixtureModel):
         """scikit-learn's lower bound for the pass's responsibilities (``stats``, at
         ``params``) and the posterior the M-step gives for them."""
         new = self.posterior(stats)
+        self._last_posterior = (stats, new)
         return self.entropy(stats, params) + self.posterior_normalisers(new)
 
     def entropy(self, stats, params):
