@@ -10,12 +10,14 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import threading
+import weakref
 from typing import Any
 
 import numpy as np
 
 from ._typing import Method, PathLike, Self
-from .exceptions import NotFittedError, compatible
+from .exceptions import NotFittedError, compatible, interruption
 
 
 def _same(a, b) -> bool:
@@ -29,26 +31,52 @@ def _same(a, b) -> bool:
         return False
 
 
+_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def fitting_lock(estimator: Any) -> threading.RLock:
+    """The lock that serialises the fitting calls of one estimator.
+
+    It lives beside the estimator rather than in it, so that pickling, copying,
+    ``clone`` and model files never see it. Re-entrant: a fitting method may call
+    another (``fit_predict`` calls ``fit``).
+    """
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(estimator)
+        if lock is None:
+            lock = _LOCKS[estimator] = threading.RLock()
+    return lock
+
+
 def transactional(fit_method: Method) -> Method:
-    """Make a fitting method all-or-nothing.
+    """Make a fitting method all-or-nothing, and one call at a time per estimator.
 
     If it raises anything, KeyboardInterrupt included (a callback that fails,
     Ctrl-C, a degenerate component), the estimator's attributes are put back
     exactly as they were before the call: a refit never leaves parameters of the
     new data beside ``n_features_in_`` of the old. A shallow copy suffices
     because fitting assigns new arrays and never writes into fitted ones.
+
+    Calls on one estimator from several threads run one after the other (each
+    ``partial_fit`` counts), and Ctrl-C inside a kernel is raised as the
+    KeyboardInterrupt itself, so that ``except KeyboardInterrupt`` works.
     """
 
     @functools.wraps(fit_method)
     def fit_all_or_nothing(self, *args, **kwargs):
-        saved = dict(vars(self))
-        try:
-            return fit_method(self, *args, **kwargs)
-        except BaseException:
-            state = vars(self)
-            state.clear()
-            state.update(saved)
-            raise
+        with fitting_lock(self):
+            saved = dict(vars(self))
+            try:
+                return fit_method(self, *args, **kwargs)
+            except BaseException as error:
+                state = vars(self)
+                state.clear()
+                state.update(saved)
+                interrupt = interruption(error)
+                if interrupt is not None and interrupt is not error:
+                    raise interrupt from None
+                raise
 
     return fit_all_or_nothing  # type: ignore[return-value]  (same signature, wrapped)
 

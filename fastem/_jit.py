@@ -25,6 +25,7 @@ import warnings
 import numba
 
 from . import _runtime
+from .exceptions import interruption
 
 SAFE_FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
@@ -67,6 +68,17 @@ class _ParallelKernel:
         self._serial = None
 
     def __call__(self, *args):
+        try:
+            return self._run(*args)
+        except SystemError as error:
+            # Ctrl-C inside compiled code comes back as numba's SystemError chained to the
+            # KeyboardInterrupt: raise the interrupt itself, as Python code would.
+            interrupt = interruption(error)
+            if interrupt is None:
+                raise
+            raise interrupt from None
+
+    def _run(self, *args):
         if not _runtime.serial_only():
             return self.parallel(*args)
         if self._serial is None:

@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 
 from . import _cli_dask, _cli_moe, _tabular
+from .exceptions import interruption
 
 KINDS = {
     "gmm": "GaussianMixture",
@@ -739,23 +740,13 @@ def _command_warmup(args):
     return 0
 
 
-def _interrupted(error):
-    """True when ``error`` was raised because of Ctrl-C (a KeyboardInterrupt delivered
-    while a compiled kernel returned surfaces as a SystemError chained to it)."""
-    while error is not None:
-        if isinstance(error, KeyboardInterrupt):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
-
-
 def main(argv=None):
     """Entry point of the ``fastem`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
     except (KeyboardInterrupt, SystemError) as error:
-        if not _interrupted(error):
+        if interruption(error) is None:
             raise
         print(file=sys.stderr)  # Ctrl-C: quiet, partial outputs already removed
         return 130

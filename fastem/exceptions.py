@@ -37,3 +37,19 @@ def compatible(cls):
     sklearn_exceptions = sys.modules.get("sklearn.exceptions")
     theirs = getattr(sklearn_exceptions, cls.__name__, None)
     return cls if theirs is None else _bridged(cls, theirs)
+
+
+def interruption(error: BaseException | None) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt behind ``error``, if Ctrl-C caused it.
+
+    A KeyboardInterrupt delivered while a compiled kernel runs surfaces, when the
+    kernel returns, as numba's ``SystemError`` ("returned a result with an
+    exception set") chained to it.
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None

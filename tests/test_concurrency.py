@@ -151,3 +151,112 @@ def test_serial_builds_of_forked_children_are_cached(tmp_path):
     first, second = counts
     assert first[0] > 0  # compiled in the first child...
     assert second == [0, first[0]]  # ...and only loaded in the second
+
+
+def _shared_partial_fits():
+    X = blobs(n=300, n_features=2, n_components=2, seed=4)
+    y = X[:, 0] * 2.0 + np.random.RandomState(4).normal(size=len(X))
+    return [
+        (lambda: fastem.GaussianMixture(2, random_state=0), (X,)),
+        (lambda: fastem.GaussianHMM(2, random_state=0), (X, [100, 100, 100])),
+        (lambda: fastem.MixtureOfExperts(2, random_state=0, max_iter=20), (X, y)),
+    ]
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_concurrent_partial_fit_on_one_estimator_counts_every_call(index):
+    # Every batch is the same, so the order of the calls cannot change the result:
+    # 8 threads sharing the estimator must give the serial result, every call counted.
+    make, batch = _shared_partial_fits()[index]
+    calls = 8 * 25 + 1
+    serial = make()
+    for _ in range(calls):
+        serial.partial_fit(*batch)
+    shared = make()
+    errors = []
+
+    def work(count):
+        try:
+            for _ in range(count):
+                shared.partial_fit(*batch)
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    workers = [threading.Thread(target=work, args=(25 + (i == 0),)) for i in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not errors, errors
+    # (the running statistics count the batches they hold)
+    assert shared._online.batches == serial._online.batches == calls
+    for key, value in vars(serial).items():
+        if isinstance(value, np.ndarray) and key.endswith("_"):
+            np.testing.assert_array_equal(getattr(shared, key), value, err_msg=key)
+
+
+def test_concurrent_fits_of_one_estimator_run_one_at_a_time():
+    # Two data sets fitted into one estimator from two threads: each fit is whole, so the
+    # estimator ends as one of the two serial fits, never a blend of both.
+    X = blobs(n=2000, n_features=2, n_components=3, seed=5)
+    others = [X, X[::-1] * 3.0 + 1.0]
+    expected = [fastem.GaussianMixture(3, random_state=0).fit(data) for data in others]
+    shared = fastem.GaussianMixture(3, random_state=0)
+    workers = [threading.Thread(target=lambda d=data: [shared.fit(d) for _ in range(5)])
+               for data in others]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    matches = [all(np.array_equal(getattr(shared, key), getattr(fit, key))
+                   for key in ("means_", "covariances_", "weights_", "lower_bounds_"))
+               for fit in expected]
+    assert any(matches)
+
+
+INTERRUPTED_FIT = textwrap.dedent("""
+    import os, signal, sys, threading, time
+    import numpy as np
+    import fastem
+
+    kind = sys.argv[1]
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200_000, 6))
+    y = X @ np.arange(1.0, 7.0) + rng.normal(size=len(X))
+    make = {
+        "gmm": lambda: fastem.GaussianMixture(6, max_iter=10**6, tol=0.0,
+                                              init_params="random", random_state=0),
+        "hmm": lambda: fastem.GaussianHMM(6, n_iter=10**6, tol=0.0, random_state=0),
+        "moe": lambda: fastem.MixtureOfExperts(3, max_iter=10**6, tol=0.0, random_state=0),
+    }[kind]
+    arguments = {"moe": (X, y), "hmm": (X, [1000] * 200)}.get(kind, (X,))
+    small = (X[:500], [500]) if kind == "hmm" else tuple(a[:500] for a in arguments)
+    make().set_params(**{"n_iter" if kind == "hmm" else "max_iter": 2}).fit(*small)
+    model = make()
+    started = threading.Event()
+
+    def observe(*args):
+        started.set()
+
+    model.callback = observe
+
+    def interrupt():
+        started.wait()
+        time.sleep(0.3)  # inside a pass: the kernels take almost all of the time
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    try:
+        model.fit(*arguments)
+    except KeyboardInterrupt:
+        print("KeyboardInterrupt", hasattr(model, "n_features_in_"))
+""")
+
+
+@pytest.mark.parametrize("kind", ["gmm", "hmm", "moe"])
+def test_ctrl_c_during_a_fit_raises_keyboard_interrupt(kind):
+    # numba turns a KeyboardInterrupt inside a kernel into a SystemError chained to it;
+    # the estimators must raise the KeyboardInterrupt itself and keep no new state.
+    result = subprocess.run([sys.executable, "-c", INTERRUPTED_FIT, kind],
+                            capture_output=True, text=True, timeout=600)
+    assert result.stdout.strip() == "KeyboardInterrupt False", result.stderr[-2000:]
