@@ -2,6 +2,7 @@
 their own tests where they have one."""
 
 import logging
+import re
 import warnings
 
 import numpy as np
@@ -168,31 +169,49 @@ _COLLAPSING_WEIGHTS = [0.03333333333333341, 0.03333333333333341, 0.0666666666666
 
 
 @pytest.mark.parametrize("covariance_type", ["spherical", "diag"])
-@pytest.mark.parametrize("max_iter", [1, 100])
-def test_components_on_one_point_with_reg_covar_zero_keep_the_fit_finite(covariance_type,
-                                                                        max_iter):
+def test_components_on_one_point_with_reg_covar_zero_are_degenerate(covariance_type):
+    # Two components collapse onto single points after one iteration: their likelihood
+    # is unbounded, so this is the degenerate-component error (scikit-learn's own test
+    # survives only because its round-off leaves a variance of 1e-32 above zero).
     rnd = np.random.RandomState(0)
     X = rnd.uniform(size=(30, 3))
     precisions = (_COLLAPSING_PRECISIONS if covariance_type == "spherical"
                   else np.repeat(_COLLAPSING_PRECISIONS[:, None], 3, axis=1))
     model = fastem.GaussianMixture(6, covariance_type=covariance_type, reg_covar=0,
                                    means_init=_COLLAPSING_MEANS, weights_init=_COLLAPSING_WEIGHTS,
-                                   precisions_init=precisions, random_state=rnd,
-                                   max_iter=max_iter)
+                                   precisions_init=precisions, random_state=rnd, max_iter=1)
+    with pytest.raises(ValueError, match=r"component [01] .*coincide.*\(currently 0\.0\)"):
+        model.fit(X)
+    assert not hasattr(model, "means_")
+    # Any regularisation keeps every component, and the collapsed ones at reg_covar.
+    model.set_params(reg_covar=1e-9, max_iter=100)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X)
-    if max_iter == 1:
-        assert not model.converged_
-        assert model.n_iter_ == 1
-    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_", "lower_bound_"):
-        assert np.all(np.isfinite(getattr(model, name))), name
-    # The collapsed components keep a variance at round-off level of their point
-    # (a few ulps of the mean, squared), not zero, and the rest are untouched by it.
     variances = np.reshape(model.covariances_, (6, -1))
-    assert np.all(variances > 0)
-    assert np.all(variances[:2] < 1e-28)
-    assert np.all(variances[2:] > 1e-6)
+    assert np.all(np.isfinite(variances)) and np.all(variances[:2] < 1e-8)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random_from_data", "random"])
+def test_collapsed_data_with_reg_covar_zero_raise_for_every_start(covariance_type, init_params):
+    # Three distinct rows, each repeated 50 times: scikit-learn raises from its default
+    # start; fastem must too from every start whose components collapse onto the rows,
+    # and keep no part of the failed fit. (A tied covariance spans all three rows, so a
+    # start that does not separate them can end at a finite optimum.)
+    X = np.repeat(np.array([[1.0, 2.0], [3.0, 7.0], [-4.0, 0.5]]), 50, axis=0)
+    model = fastem.GaussianMixture(3, covariance_type=covariance_type, reg_covar=0,
+                                   init_params=init_params, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            model.fit(X)
+        except ValueError as error:
+            assert re.search(r"(component \d|tied).*coincide.*reg_covar", str(error))
+            assert not hasattr(model, "n_features_in_")
+            return
+    assert covariance_type == "tied" and init_params == "random"
+    assert np.linalg.eigvalsh(model.covariances_).min() > 1e-3
 
 
 def test_round_off_floor_leaves_a_meaningful_tiny_variance_alone():

@@ -23,19 +23,32 @@ MASS_EPS = 10 * np.finfo(np.float64).eps
 # a few ulps of the second moment it came from, and no spread below one ulp of the
 # mean can be told from zero in the data. Below those levels the value is round-off
 # (a component on one point computes 0 exactly, or +-1e-16 by luck), so it is raised
-# to them: no fit whose variances mean anything changes, and with reg_covar=0 a
-# collapsing component stays finite where scikit-learn survives only by that luck.
+# to them: no fit whose variances mean anything changes. A maximum-likelihood fit
+# with reg_covar=0 whose component reaches that level has collapsed onto coincident
+# points (its likelihood grows without bound), which is the degenerate-component
+# error whatever the start (scikit-learn raises or survives by the luck of its
+# round-off); a posterior (variational) M-step, regularised by its prior, keeps the
+# floored value.
 _EPS = np.finfo(np.float64).eps
 ROUNDOFF_VARIANCE = 64 * _EPS
 
 
-def _floor_variances(variances, raw_second, mass, means):
+def _floor_variances(variances, raw_second, mass, means, collapse, reg_covar, components):
     """``variances`` raised to the round-off level of their computation.
 
     ``raw_second / mass`` is the second moment about the shift each variance was
-    computed from and ``means`` the component means (all broadcast together).
+    computed from and ``means`` the component means (all broadcast together). With
+    ``collapse="raise"`` and no ``reg_covar``, a variance at that level is the
+    degenerate-component ValueError of the first such entry of ``components``
+    (indexed by the leading axis of ``variances``; None for the tied covariance).
     """
     floor = np.maximum(ROUNDOFF_VARIANCE * raw_second / mass, (_EPS * means) ** 2)
+    if collapse == "raise" and reg_covar == 0.0:
+        collapsed = np.reshape(variances <= floor, (len(components), -1)).any(axis=1)
+        if collapsed.any():
+            raise degenerate_error(components[int(np.argmax(collapsed))], reg_covar,
+                                   " (its variance is zero to round-off: the points it holds "
+                                   "coincide)")
     return np.maximum(variances, floor)
 
 
@@ -135,13 +148,13 @@ class FullSpec(_TriangularSpec):
     def log_det(self, prec_chol, n_components, n_features):
         return np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
 
-    def covariances(self, N, nk, S, Q, shift, delta, reg_covar):
+    def covariances(self, N, nk, S, Q, shift, delta, reg_covar, collapse="raise"):
         scatter = _scatter_about_new_means(N, S, Q, delta)
         cov = scatter / nk[:, None, None]
         cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
         diagonal = np.einsum("kii->ki", cov)
         diagonal[...] = _floor_variances(diagonal, np.einsum("kii->ki", Q), nk[:, None],
-                                         shift + delta)
+                                         shift + delta, collapse, reg_covar, range(len(nk)))
         cov += reg_covar * np.eye(cov.shape[1])
         return cov
 
@@ -181,13 +194,14 @@ class TiedSpec(_TriangularSpec):
     def log_det(self, prec_chol, n_components, n_features):
         return np.full(n_components, np.log(np.diagonal(prec_chol)).sum())
 
-    def covariances(self, N, nk, S, Q, shift, delta, reg_covar):
+    def covariances(self, N, nk, S, Q, shift, delta, reg_covar, collapse="raise"):
         scatter = _scatter_about_new_means(N, S, Q, delta).sum(axis=0)
         cov = scatter / nk.sum()
         cov = 0.5 * (cov + cov.T)
         diagonal = np.einsum("ii->i", cov)
         diagonal[...] = _floor_variances(diagonal, np.einsum("kii->i", Q), nk.sum(),
-                                         np.abs(shift + delta).max(axis=0))
+                                         np.abs(shift + delta).max(axis=0), collapse,
+                                         reg_covar, [None])
         cov += reg_covar * np.eye(cov.shape[0])
         return cov
 
@@ -257,9 +271,10 @@ class DiagSpec(_DiagonalSpec):
     def log_det(self, prec_chol, n_components, n_features):
         return np.log(prec_chol).sum(axis=1)
 
-    def covariances(self, N, nk, S, Q, shift, delta, reg_covar):
+    def covariances(self, N, nk, S, Q, shift, delta, reg_covar, collapse="raise"):
         variances = _scatter_about_new_means(N, S, Q, delta) / nk[:, None]
-        return _floor_variances(variances, Q, nk[:, None], shift + delta) + reg_covar
+        return _floor_variances(variances, Q, nk[:, None], shift + delta, collapse, reg_covar,
+                                range(len(nk))) + reg_covar
 
     def n_covariance_parameters(self, n_components, n_features):
         return n_components * n_features
@@ -278,8 +293,8 @@ class SphericalSpec(_DiagonalSpec):
     def log_det(self, prec_chol, n_components, n_features):
         return n_features * np.log(prec_chol)
 
-    def covariances(self, N, nk, S, Q, shift, delta, reg_covar):
-        return DIAG.covariances(N, nk, S, Q, shift, delta, reg_covar).mean(axis=1)
+    def covariances(self, N, nk, S, Q, shift, delta, reg_covar, collapse="raise"):
+        return DIAG.covariances(N, nk, S, Q, shift, delta, reg_covar, collapse).mean(axis=1)
 
     def n_covariance_parameters(self, n_components, n_features):
         return n_components

@@ -149,8 +149,9 @@ class VariationalGaussianMixtureModel(GaussianMixtureModel):
         nk = mass + MASS_EPS
         delta = first / nk[:, None]
         xk = stats.shift + delta
+        # The prior regularises a collapsed component here: keep its floored scatter.
         sk = spec.covariances(mass, nk, first, second_moments(stats), stats.shift, delta,
-                              self.reg_covar)
+                              self.reg_covar, collapse="floor")
         if prior.weight_type == "dirichlet_process":
             tail = np.concatenate([np.cumsum(nk[::-1])[-2::-1], [0.0]])
             concentration = (1.0 + nk, prior.weight_concentration + tail)
