@@ -8,7 +8,13 @@ from .. import _validation as v
 from .._jit import kernel, prange
 from .._typing import Acceleration, Callback, MissingPolicy, Prior, RandomStateLike
 from .base import BaseHMM, ProbabilityEmissions, _dirichlet_log_prior, _log, _normalise
-from .variational import VariationalHMM, dirichlet_kl, posterior_mean, subnormalised
+from .variational import (
+    VariationalHMM,
+    dirichlet_kl,
+    log_subnormalised,
+    positive_draw,
+    posterior_mean,
+)
 
 
 @kernel
@@ -41,13 +47,11 @@ def _symbol_counts(symbols, posteriors, n_symbols):
     return counts
 
 
-MAX_INFERRED_TABLE = 1 << 24
-"""Largest n_components x n_features emission table inferred from the data (128 MiB of
-float64); a larger alphabet must be declared with ``n_features``."""
-
-
-MAX_TABLE = 1 << 31
-"""Largest n_components x n_features table at all (16 GiB of float64)."""
+MAX_TABLE = 1 << 24
+"""Largest n_components x n_features emission table (128 MiB of float64), whether the
+alphabet is declared with ``n_features`` or inferred from the data: a fit holds several
+tables of that size (parameters, logs, statistics, a posterior), so a larger one would
+take gigabytes for any number of rows."""
 
 
 class CategoricalHMM(ProbabilityEmissions, BaseHMM):
@@ -120,10 +124,27 @@ class CategoricalHMM(ProbabilityEmissions, BaseHMM):
         v.check_prior(self.emissionprob_prior, "emissionprob_prior",
                       (self.n_components, n_features), low=0.0)
 
+    def _check_emission_hyperparameters(self):
+        # Before any data are read: the table's size follows from the arguments alone.
+        self._declared_n_symbols()
+
+    def _declared_n_symbols(self):
+        """``n_features`` checked against the bound on the emission table (or None)."""
+        if self.n_features is None:
+            return None
+        k = v.check_int(self.n_components, "n_components", 1)
+        n_symbols = v.check_int(self.n_features, "n_features", 1)
+        if n_symbols > MAX_TABLE // k:
+            raise ValueError(
+                f"n_features={n_symbols} with n_components={k} needs {k} x {n_symbols} "
+                f"emission tables, above the limit of {MAX_TABLE} entries ({MAX_TABLE >> 17} "
+                f"MiB of float64; n_features <= {MAX_TABLE // k} for {k} states): symbols "
+                "must be 0 .. n_features - 1, so recode them to a smaller alphabet")
+        return n_symbols
+
     def _n_symbols(self):
         if self.n_features is not None:
-            k = v.check_int(self.n_components, "n_components", 1)
-            return v.check_int(self.n_features, "n_features", 1, MAX_TABLE // k)
+            return self._declared_n_symbols()
         if hasattr(self, "emissionprob_"):
             shape = np.shape(self.emissionprob_)
             if len(shape) != 2 or shape[1] < 1:
@@ -150,12 +171,12 @@ class CategoricalHMM(ProbabilityEmissions, BaseHMM):
                                                below_name="n_features", noun="symbol")
         if n_symbols is None:
             n_symbols = largest + 1
-            if n_symbols * self.n_components > MAX_INFERRED_TABLE:
+            if n_symbols * self.n_components > MAX_TABLE:
                 raise ValueError(
                     f"X holds symbol {largest}: inferring n_features={n_symbols} would need "
-                    f"{self.n_components} x {n_symbols} emission tables; symbols must be "
-                    "0 .. n_features - 1, so recode them, or set n_features explicitly if "
-                    "the alphabet really is that large")
+                    f"{self.n_components} x {n_symbols} emission tables, above the limit of "
+                    f"{MAX_TABLE} entries ({MAX_TABLE >> 17} MiB of float64); symbols must "
+                    "be 0 .. n_features - 1, so recode them to a smaller alphabet")
         symbols = np.ascontiguousarray(array[:, 0], dtype=np.int64)
         self._fit_n_symbols = n_symbols
         return symbols
@@ -293,11 +314,23 @@ class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM):
         init = 1.0 / n_symbols if self.emissionprob_prior is None else self.emissionprob_prior
         prior = self._prior_array(self.emissionprob_prior, (k, n_symbols), 1.0 / n_symbols)
         alpha = np.broadcast_to(np.asarray(init, dtype=np.float64), (n_symbols,))
-        posterior = random_state.dirichlet(alpha, size=k) * X.shape[0] / k
+        posterior = positive_draw(random_state.dirichlet(alpha, size=k) * X.shape[0] / k, prior)
         return {"emissionprob_prior": prior, "emissionprob_posterior": posterior}
 
     def _subnormalised_emissions(self, params):
-        return {"emissionprob": subnormalised(params["emissionprob_posterior"])}
+        # The kernel reads the logs: kept as computed, since exp(psi(a) - psi(sum a))
+        # underflows to 0 for a symbol whose posterior is near a small prior (psi(1e-3) is
+        # about -1000), which would make an observed symbol impossible in every state.
+        log_emission = log_subnormalised(params["emissionprob_posterior"])
+        return {"emissionprob": np.exp(log_emission), "log_emissionprob": log_emission}
+
+    def _emission_log_likelihood(self, X, params, out=None, cache=None):
+        if "log_emissionprob" not in params:  # the posterior means (score, predict)
+            return super()._emission_log_likelihood(X, params, out, cache)
+        if out is None:
+            out = np.empty((X.shape[0], self.n_components))
+        _symbol_log_likelihood(X, np.ascontiguousarray(params["log_emissionprob"]), out)
+        return out
 
     def _emission_m_step(self, stats, params):
         if "e" not in self.params:

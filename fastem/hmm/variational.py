@@ -31,10 +31,15 @@ def dirichlet_kl(posterior, prior):
             + np.sum((q - p) * (digamma(q) - digamma(q_sum)[..., None]), axis=-1))
 
 
+def log_subnormalised(concentration):
+    """E[log p] of each Dirichlet row: psi(a) - psi(sum a)."""
+    a = np.asarray(concentration, dtype=np.float64)
+    return digamma(a) - digamma(a.sum(axis=-1))[..., None]
+
+
 def subnormalised(concentration):
     """exp(E[log p]) of each Dirichlet row: exp(psi(a) - psi(sum a))."""
-    a = np.asarray(concentration, dtype=np.float64)
-    return np.exp(digamma(a) - digamma(a.sum(axis=-1))[..., None])
+    return np.exp(log_subnormalised(concentration))
 
 
 def posterior_mean(concentration):
@@ -42,6 +47,14 @@ def posterior_mean(concentration):
     ``transmat_`` and ``emissionprob_``)."""
     a = np.asarray(concentration, dtype=np.float64)
     return a / a.sum(axis=-1, keepdims=True)
+
+
+def positive_draw(draw, prior):
+    """A random initial Dirichlet posterior (hmmlearn's draw) raised to the prior where it
+    is below it, as the posterior of any data is. With concentrations 1 / n below about
+    0.01, numpy's Dirichlet draws hold exact zeros and subnormal numbers (half the entries
+    for n = 1000): psi there is -inf (or -1e300), and the lower bound with it."""
+    return np.maximum(draw, prior)
 
 
 class VariationalHMM:
@@ -100,15 +113,16 @@ class VariationalHMM:
         # hmmlearn's draws, in hmmlearn's order.
         if self._needs_init("s", "startprob_posterior_"):
             params["startprob_prior"] = self._prior_array(self.startprob_prior, k, 1.0 / k)
-            params["startprob_posterior"] = random_state.dirichlet(uniform) * n_sequences
+            params["startprob_posterior"] = positive_draw(
+                random_state.dirichlet(uniform) * n_sequences, params["startprob_prior"])
         else:
             params["startprob_prior"] = self._checked_concentration("startprob_prior_", (k,))
             params["startprob_posterior"] = self._checked_concentration("startprob_posterior_",
                                                                         (k,))
         if self._needs_init("t", "transmat_posterior_"):
             params["transmat_prior"] = self._prior_array(self.transmat_prior, (k, k), 1.0 / k)
-            params["transmat_posterior"] = (random_state.dirichlet(uniform, size=k)
-                                            * n_rows / k)
+            params["transmat_posterior"] = positive_draw(
+                random_state.dirichlet(uniform, size=k) * n_rows / k, params["transmat_prior"])
         else:
             params["transmat_prior"] = self._checked_concentration("transmat_prior_", (k, k))
             params["transmat_posterior"] = self._checked_concentration("transmat_posterior_",
