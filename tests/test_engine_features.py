@@ -336,6 +336,50 @@ def test_stream_backend_initialises_from_the_first_blocks():
     assert sum(b.n_rows for b in backend.blocks()) == len(X)
 
 
+class _ChangingSource:
+    """A block source whose passes differ from the first one after ``calls`` calls."""
+
+    def __init__(self, X, calls, change):
+        self.X, self.calls, self.change, self.n_calls = X, calls, change, 0
+
+    def __call__(self):
+        self.n_calls += 1
+        X = self.X
+        if self.n_calls > self.calls:
+            X = {"more": np.vstack([X, X]), "fewer": X[: len(X) // 2],
+                 "values": X[::-1]}[self.change]
+        return iter(np.array_split(X, 4))
+
+
+@pytest.mark.parametrize("change", ["more", "fewer", "values"])
+def test_a_stream_whose_passes_differ_is_refused(change):
+    # Exact streamed EM must read the same data at every pass (200 rows then 400 rows
+    # was fitted silently, to a lower bound of neither data set).
+    X = blobs(n=2000, n_features=2, seed=12)
+    model = fastem.GaussianMixture(2, random_state=0, max_iter=10, tol=0.0)
+    with pytest.raises(ValueError, match="changed between passes"):
+        model.fit(_ChangingSource(X, 3, change))
+    assert not hasattr(model, "n_features_in_")
+    steady = _ChangingSource(X, 10**9, change)
+    fitted = fastem.GaussianMixture(2, random_state=0, max_iter=10, tol=0.0).fit(steady)
+    assert fitted.n_iter_ == 10 and steady.n_calls > 10
+
+
+def test_an_hmm_stream_whose_passes_differ_is_refused():
+    _, X, lengths = _hmm_data("gaussian-diag", n_sequences=12, seed=7)
+    bounds = np.cumsum([0] + lengths)
+    calls = []
+
+    def source():
+        calls.append(None)
+        last = 12 if len(calls) < 4 else 9  # three sequences fewer from the fourth pass
+        return ((X[bounds[s]:bounds[min(s + 3, last)]], lengths[s:min(s + 3, last)])
+                for s in range(0, last, 3))
+
+    with pytest.raises(ValueError, match=r"changed between passes.*sequences"):
+        _fresh("gaussian-diag", n_iter=8, tol=0.0).fit(source)
+
+
 # -- restarts --------------------------------------------------------------------------
 def _recorded_initial_means(monkeypatch, estimator, X, lengths):
     seen = []

@@ -19,6 +19,7 @@ them bitwise when summed in parallel (a cluster).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
@@ -177,6 +178,8 @@ class StreamBackend(_Backend):
     def __init__(self, source: Callable[[], Iterable[Block]], init_rows: int = 1 << 20):
         self._source = source
         self.init_rows = int(init_rows)
+        self._first_pass = None  # what the first complete pass read: _PassRecord
+        self._passes = 0
 
     @classmethod
     def from_array(cls, X, weights=None, chunk_rows: int = STREAM_CHUNK_ROWS):
@@ -192,7 +195,39 @@ class StreamBackend(_Backend):
         return cls(chunks, init_rows=n)
 
     def blocks(self) -> Iterator[Block]:
-        return iter(self._source())
+        """One pass over the source; a complete pass must read what the first one read."""
+        record = _PassRecord()
+        for block in self._source():
+            record.add(block)
+            if record.n_blocks == 1 and self._first_pass is not None:
+                self._compare(record, first_block_only=True)
+            yield block
+        self._passes += 1
+        if self._first_pass is None:
+            self._first_pass = record
+        else:
+            self._compare(record)
+
+    def _compare(self, record, first_block_only=False):
+        # Exact streamed EM sums every row at every pass: a source that yields other
+        # rows on another call (a file rewritten, a reader that is not restartable)
+        # would be fitted silently to a mixture of data sets.
+        first = self._first_pass
+        if first_block_only:
+            differs = record.fingerprint != first.fingerprint
+            what = "its first block holds other values"
+        else:
+            differs = (record.n_rows, record.n_sequences) != (first.n_rows, first.n_sequences)
+            what = (f"it yielded {record.n_rows} rows ({record.n_sequences} sequences) "
+                    f"where the first pass yielded {first.n_rows} ({first.n_sequences})"
+                    if record.n_sequences is not None else
+                    f"it yielded {record.n_rows} rows where the first pass yielded "
+                    f"{first.n_rows}")
+        if differs:
+            raise ValueError(
+                f"the data source changed between passes: on pass {self._passes + 1} {what}. "
+                "Exact streamed EM reads the same data at every pass: the callable must "
+                "return a fresh iterator over the same blocks at every call.")
 
     def initialization_block(self) -> Block:
         taken, rows = [], 0
@@ -204,6 +239,31 @@ class StreamBackend(_Backend):
         if not taken:
             raise ValueError("the data source yielded no blocks")
         return taken[0] if len(taken) == 1 else concatenate_blocks(taken)
+
+
+class _PassRecord:
+    """What one pass over a stream read: row and sequence counts, and a fingerprint of
+    its first block (its first rows and weights, hashed: cheap whatever the block size)."""
+
+    FINGERPRINT_ROWS = 1024
+
+    def __init__(self):
+        self.n_rows, self.n_sequences, self.n_blocks = 0, None, 0
+        self.fingerprint = None
+
+    def add(self, block: Block):
+        if self.n_blocks == 0:
+            digest = hashlib.blake2b(digest_size=16)
+            head = np.ascontiguousarray(block.X[:self.FINGERPRINT_ROWS])
+            digest.update(repr((head.dtype.str, head.shape, block.n_rows)).encode())
+            digest.update(head.tobytes())
+            if block.weights is not None:
+                digest.update(np.ascontiguousarray(block.weights[:self.FINGERPRINT_ROWS]))
+            self.fingerprint = digest.hexdigest()
+        self.n_blocks += 1
+        self.n_rows += block.n_rows
+        if block.bounds is not None:
+            self.n_sequences = (self.n_sequences or 0) + len(block.bounds) - 1
 
 
 def concatenate_blocks(blocks: list[Block]) -> Block:
