@@ -69,11 +69,13 @@ def fit_moe(args, read, user_error, replaced_on_success):
     model.target_name_ = args.target
     if args.trials:
         model.trials_name_ = args.trials
-    if not args.quiet:
-        print(summary(model, table, y, trials, expert_names, gating_names, seconds))
+    # The file first: a reader that leaves early (`| head`) must never cost it.
     if args.output:
         with replaced_on_success(args.output) as temporary:
             model.save(temporary)
+    if not args.quiet:
+        print(summary(model, table, y, trials, expert_names, gating_names, seconds),
+              flush=True)
     return 0
 
 

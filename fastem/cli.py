@@ -40,6 +40,23 @@ class _UserError(Exception):
     """A problem with the command line or the data, reported in one line."""
 
 
+def _say(text=""):
+    """Print a line to standard output. When the reader has gone (``| head``), the rest
+    of the output is dropped, but the command goes on and writes its files."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout():
+    # Python's advice for SIGPIPE: point the descriptor at devnull, so that neither
+    # later prints nor the final flush at exit raise again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def _parse_range(text):
     try:
         if "-" in text:
@@ -322,8 +339,7 @@ def _command_fit(args):
     model.feature_names_in_ = np.asarray(names, dtype=object)
     if args.sequence_column is not None and _is_hmm(model):
         model.sequence_column_ = args.sequence_column
-    if not args.quiet:
-        print(_summary(model, data, seconds))
+    # Files first: a reader that leaves early (`| head`) must never cost an output.
     if args.output:
         with _replaced_on_success(args.output) as temporary:
             model.save(temporary)
@@ -333,6 +349,8 @@ def _command_fit(args):
     if args.plot:
         with _replaced_on_success(args.plot) as temporary:
             _plot_fit(model, data, names, temporary)
+    if not args.quiet:
+        _say(_summary(model, data, seconds))
     return 0
 
 
@@ -360,14 +378,14 @@ def _command_fit_dask(args):
         facts = None
         if not args.quiet or args.report:
             facts = _cli_dask.report(model, frame, args.sequence_column, seconds, is_hmm)
-    if not args.quiet:
-        print(_cli_dask.summary(model, facts))
     if args.output:
         with _replaced_on_success(args.output) as temporary:
             model.save(temporary)
     if args.report:
         with _replaced_on_success(args.report) as temporary, open(temporary, "w") as handle:
             json.dump(facts, handle, indent=2)
+    if not args.quiet:
+        _say(_cli_dask.summary(model, facts))
     return 0
 
 
@@ -560,7 +578,7 @@ def _command_select(args):
             raise _UserError(f"--covariance-type: unknown {name!r}")
     results = {}
     best = None
-    print(f"{'K':>3} " + " ".join(f"{t + ' BIC':>15}" for t in types))
+    _say(f"{'K':>3} " + " ".join(f"{t + ' BIC':>15}" for t in types))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for k in ks:
@@ -575,9 +593,9 @@ def _command_select(args):
                 row.append(bic)
                 if best is None or bic < best[0]:
                     best = (bic, name, k, aic)
-            print(f"{k:>3} " + " ".join(f"{value:15.2f}" for value in row))
-    print(f"best: {best[2]} components, covariance '{best[1]}', BIC {best[0]:.2f}, "
-          f"AIC {best[3]:.2f}")
+            _say(f"{k:>3} " + " ".join(f"{value:15.2f}" for value in row))
+    _say(f"best: {best[2]} components, covariance '{best[1]}', BIC {best[0]:.2f}, "
+         f"AIC {best[3]:.2f}")
     if args.plot:
         import matplotlib
 
@@ -751,7 +769,7 @@ def main(argv=None):
         print(file=sys.stderr)  # Ctrl-C: quiet, partial outputs already removed
         return 130
     except BrokenPipeError:  # e.g. `fastem predict ... | head`: the reader left
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the final flush
+        _silence_stdout()
         return 0
     except (_UserError, ValueError, TypeError, OSError, OverflowError, MemoryError) as error:
         print(f"fastem {args.command}: error: {error}", file=sys.stderr)

@@ -248,3 +248,42 @@ def test_fit_moe_matches_the_python_api(tmp_path):
     assert refused.returncode == 2 and "mixtures of experts" in refused.stderr
     missing = run("fit", "moe", data, check=False)
     assert missing.returncode == 2 and "--target" in missing.stderr
+
+
+def _with_closed_stdout(*args):
+    """Run the command with a reader that has already gone (as ``| head`` leaves)."""
+    reading, writing = os.pipe()
+    os.close(reading)
+    try:
+        return subprocess.run([*_command(), *map(str, args)], stdout=writing,
+                              stderr=subprocess.PIPE, text=True, timeout=600, check=False)
+    finally:
+        os.close(writing)
+
+
+@pytest.mark.parametrize("kind", ["gmm", "moe"])
+def test_a_closed_pipe_never_loses_the_output_files(files, kind):
+    # `fastem fit ... --output M.npz | head` printed the summary first, died on the
+    # broken pipe and exited 0 without writing the model.
+    folder, X, data, _, _ = files
+    model_path, report = folder / f"piped-{kind}.npz", folder / f"piped-{kind}.json"
+    options = (["--report", report] if kind == "gmm" else ["--target", "b"])
+    done = _with_closed_stdout("fit", kind, data, "--n-components", 2, "--output",
+                               model_path, *options)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    model = fastem.load(model_path)
+    if kind == "gmm":
+        assert json.loads(report.read_text())["n_components"] == 2
+        np.testing.assert_array_equal(
+            model.means_, fastem.GaussianMixture(2, random_state=0).fit(X).means_)
+    else:
+        assert model.n_components == 2
+
+
+def test_select_with_a_closed_pipe_still_draws_its_plot(files):
+    folder, _, data, _, _ = files
+    plot = folder / "piped-select.png"
+    done = _with_closed_stdout("select", data, "--n-components", "1-2", "--plot", plot)
+    assert done.returncode == 0, done.stderr
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
