@@ -15,7 +15,7 @@ from ..engine import Block, LocalBackend, OnlineEM, make_schedule, run_em
 from ..engine.dask_backend import is_dask_collection
 from ..exceptions import ConvergenceWarning, DataConversionWarning, compatible
 from ..kernels import regression as rk
-from .model import FAMILIES, GATES, ExpertMixtureModel, ExpertMixtureParams
+from .model import FAMILIES, GATES, ExpertMixtureModel, ExpertMixtureParams, overflow_error
 from .training import DaskTraining, MemoryTraining, lazy_rows, positions
 
 INIT_PARAMS = ("random", "kmeans", "random_from_data")
@@ -217,8 +217,14 @@ class MixtureOfExperts(EstimatorBase):
         if not fitting and y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y.shape[1]} columns, but the model was fitted on "
                              f"{self.n_outputs_}")
-        if self.expert == "poisson" and np.any(y < 0):
-            raise ValueError("y must be non-negative counts for poisson experts")
+        if self.expert == "poisson":
+            # PoissonHMM's rule for counts: non-negative integers up to 2**53 (beyond, a
+            # count is not even an exact integer, and y * eta overflows sooner).
+            try:
+                v.check_nonnegative_integers(y, "y", noun="count")
+            except ValueError as error:
+                raise ValueError(f"y must be non-negative counts for poisson experts: "
+                                 f"{error}") from None
         return y, one_d
 
     def _trials(self, trials, y, n_rows=None):
@@ -236,8 +242,8 @@ class MixtureOfExperts(EstimatorBase):
             if trials.shape != (n_rows,):
                 raise ValueError(f"trials must have one value per row ({n_rows}), got shape "
                                  f"{trials.shape}")
-        if np.any(trials < 0):
-            raise ValueError("trials must be non-negative")
+            # MultinomialHMM's rule for n_trials: non-negative integers up to 2**53.
+            v.check_nonnegative_integers(trials, "trials", noun="count")
         if y is not None and (np.any(y[:, 0] < 0) or np.any(y[:, 0] > trials)):
             raise ValueError("y must be successes between 0 and trials for binomial experts"
                              + (" (y in [0, 1] when trials is not given)"
@@ -332,6 +338,7 @@ class MixtureOfExperts(EstimatorBase):
         self.n_iter_ = run.n_iter
         self.lower_bound_ = run.objective
         self.lower_bounds_ = list(run.history)
+        self._check_fitted_values()
         if not run.converged and self.max_iter > 0 and not run.stopped_by_callback:
             warnings.warn("Best performing initialization did not converge. Try different "
                           "init parameters, or increase max_iter, tol, or check for "
@@ -408,6 +415,7 @@ class MixtureOfExperts(EstimatorBase):
         self.converged_ = False
         self.lower_bound_ = float(stats.loglik / stats.weight)
         self.lower_bounds_ = list(self.lower_bounds_) + [self.lower_bound_]
+        self._check_fitted_values()
         return self
 
     def _training_model(self, n_expert, n_gating, n_outputs):
@@ -442,6 +450,17 @@ class MixtureOfExperts(EstimatorBase):
         elif self.gating == "gaussian":
             self.gate_means_ = params.gate_means + self._u_mean
             self.gate_covariances_ = params.gate_covariances
+
+    def _check_fitted_values(self):
+        """ValueError (and, the fits being transactional, the previous state kept) when a
+        fitted array is not finite: the model's own M-step checks its parameters, but the
+        public attributes are computed from them (intercepts in the original units, the
+        softmax gate's mean over the rows), and those can still overflow."""
+        for name in self._required_fitted + self._optional_fitted:
+            value = getattr(self, name, None)
+            if (isinstance(value, np.ndarray) and value.dtype.kind == "f"
+                    and not np.isfinite(value).all()):
+                raise overflow_error(name)
 
     def _validate_loaded(self):
         """Rebuild the model's parameters from the public attributes of a loaded file,

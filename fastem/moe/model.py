@@ -28,6 +28,7 @@ from ..engine.packing import finite_values
 from ..kernels import regression as rk
 from ..mixture import kmeans
 from ..mixture.component import moment_recentre
+from ..mixture.covariance import degenerate_error
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _MASS_EPS = 10.0 * np.finfo(np.float64).eps
@@ -78,6 +79,36 @@ def _field_offsets(layout):
     names = ("mass", "zz", "zy", "yy", "work", "hess", "gwork", "ghess", "usum", "uu")
     return np.array([layout.slices[name].start if name in layout.slices else -1
                      for name in names], dtype=np.int64)
+
+
+# What overflowed, by statistics field and by parameter, for the error messages.
+_STATISTICS = {  # in the order they are checked
+    "mass": "the responsibilities of the E-step",
+    "usum": "", "uu": "",  # the Gaussian gate: GaussianMixture's error (see m_step)
+    "zz": "the Gaussian experts' moments of the expert columns",
+    "zy": "the Gaussian experts' moments of the expert columns and y",
+    "yy": "the Gaussian experts' moments of y",
+    "work": "the {family} experts' Newton statistics (exp of a linear predictor)",
+    "hess": "the {family} experts' Newton statistics (exp of a linear predictor)",
+    "gwork": "the softmax gate's Newton statistics",
+    "ghess": "the softmax gate's Newton statistics",
+    # Last: a row of probability zero under every component is an overflow too (exp of a
+    # linear predictor, or a squared residual, beyond float64's range).
+    "loglik": "the log-likelihood of some rows (zero probability under every component)"}
+_PARAMETERS = {
+    "weights": "the component weights", "coef": "the {family} experts' coefficients",
+    "covariances": "the experts' residual covariances", "gate_coef": "the softmax gate",
+    "gate_means": "the Gaussian gate's means",
+    "gate_covariances": "the Gaussian gate's covariances"}
+
+
+def overflow_error(what):
+    """The ValueError of a fit that met values beyond float64's range in ``what``."""
+    return ValueError(
+        f"Fitting the mixture of experts failed: {what} overflowed (values beyond "
+        "float64's range). The data are too large for the model at its current "
+        "parameters: scale X and y (e.g. standardise the columns of X), or raise alpha "
+        "(a ridge on the coefficients keeps Newton steps bounded).")
 
 
 class ExpertMixtureModel(ModelBase):
@@ -154,13 +185,43 @@ class ExpertMixtureModel(ModelBase):
         return ridge
 
     def m_step(self, stats, params):
+        # Every fit, restart, SQUAREM trial and partial_fit step comes through here: the
+        # one place where overflow is turned into a named error (for a trial point, into
+        # a rejection: the engine catches the ValueError).
+        self._check_statistics(stats)
+        new = self._m_step(stats, params)
+        self._check_parameters(new)
+        return new
+
+    def _check_statistics(self, stats):
+        """ValueError naming the part whose statistics are not finite (an E-step that
+        overflowed), before a solver meets them (numpy's eigh fails on them with
+        "Eigenvalues did not converge")."""
+        for name, what in _STATISTICS.items():
+            if name in self.layout.slices and not np.isfinite(stats[name]).all():
+                if name in ("usum", "uu"):
+                    values = stats[name].reshape(self.n_components, -1)
+                    component = int(np.argmin(np.isfinite(values).all(axis=1)))
+                    raise degenerate_error(component, self.reg_covar,
+                                           " in the Gaussian gate (non-finite entries)")
+                raise overflow_error(what.format(family=self.family))
+
+    def _check_parameters(self, params):
+        """ValueError when an M-step gave parameters that are not finite (a Newton step
+        or a closed-form solve that overflowed)."""
+        for name, what in _PARAMETERS.items():
+            if not np.isfinite(getattr(params, name)).all():
+                raise overflow_error(what.format(family=self.family))
+
+    def _m_step(self, stats, params):
         mass = stats["mass"] + _MASS_EPS
         new = replace(params)
         if self.gating != "softmax":
             new.weights = mass / mass.sum()
         if self.family == "gaussian":
             new.coef, new.covariances = self._gaussian_experts(stats, mass)
-            new.chol = _cholesky_factors(new.covariances, "residual covariance")
+            new.chol = _cholesky_factors(new.covariances, " of its residuals",
+                                         self.reg_covar)
         else:
             ridge = self._ridge(self.n_design, self.intercept)
             coef = params.coef.copy()
@@ -181,7 +242,8 @@ class ExpertMixtureModel(ModelBase):
             covariances = 0.5 * (covariances + np.transpose(covariances, (0, 2, 1)))
             covariances += self.reg_covar * np.eye(self.n_gate)
             new.gate_means, new.gate_covariances = means, covariances
-            new.gate_chol = _cholesky_factors(covariances, "gate covariance")
+            new.gate_chol = _cholesky_factors(covariances, " in the Gaussian gate",
+                                              self.reg_covar)
         return new
 
     def _gaussian_experts(self, stats, mass):
@@ -284,7 +346,10 @@ class ExpertMixtureModel(ModelBase):
         params = model.neutral_params(block, resp)
         steps = _NEWTON_INIT_STEPS if model.generalized else 1
         for _ in range(steps):
-            new = model.m_step(model.stats_from_resp(block, resp, params), params)
+            # Overflow here is reported by name by the M-step's check, not as a warning.
+            with np.errstate(over="ignore", invalid="ignore"):
+                stats = model.stats_from_resp(block, resp, params)
+            new = model.m_step(stats, params)
             moved = max(np.max(np.abs(new.coef - params.coef), initial=0.0),
                         np.max(np.abs(new.gate_coef - params.gate_coef), initial=0.0))
             params = new
@@ -476,7 +541,14 @@ def _unpack_cholesky(values, k, n):
     return chol
 
 
-def _cholesky_factors(covariances, what):
+def _cholesky_factors(covariances, where, reg_covar):
+    """Lower Cholesky factors, or GaussianMixture's ValueError naming the component whose
+    covariance is not finite or not positive definite (``where`` says which of its
+    covariances: " of its residuals", " in the Gaussian gate")."""
+    finite = np.isfinite(covariances).reshape(len(covariances), -1).all(axis=1)
+    if not finite.all():
+        raise degenerate_error(int(np.argmin(finite)), reg_covar,
+                               f"{where} (non-finite entries)")
     try:
         return np.linalg.cholesky(covariances)
     except np.linalg.LinAlgError:
@@ -484,7 +556,6 @@ def _cholesky_factors(covariances, what):
             try:
                 np.linalg.cholesky(cov)
             except np.linalg.LinAlgError:
-                raise ValueError(
-                    f"the {what} of component {c} is not positive definite: it fits its rows "
-                    "exactly. Increase reg_covar, or use fewer components") from None
+                raise degenerate_error(c, reg_covar,
+                                       f"{where} (it is not positive definite)") from None
         raise
