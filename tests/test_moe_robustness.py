@@ -4,6 +4,8 @@ A fit that meets values beyond float64's range raises a ValueError that says wha
 overflowed and what to do, and leaves the estimator as it was; what returns normally
 holds no NaN or inf."""
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -173,3 +175,22 @@ def test_outliers_give_a_named_error_or_a_finite_model(expert, gating):
         assert np.isfinite(model.predict(X, trials=trials)).all()
         assert np.isfinite(model.predict_proba(X, y, trials=trials)).all()
         assert not np.isnan(model.score_samples(X, y, trials=trials)).any()
+
+
+# -- item 14: pickling ---------------------------------------------------------------------
+@pytest.mark.parametrize("expert", EXPERTS)
+@pytest.mark.parametrize("gating", GATES)
+def test_fitted_models_pickle_and_predict_the_same(expert, gating):
+    X, y, trials = _data(expert)
+    model = fastem.MixtureOfExperts(2, expert=expert, gating=gating, random_state=0,
+                                    max_iter=10).fit(X, y, trials=trials)
+    copy = pickle.loads(pickle.dumps(model))
+    _assert_same_model(model, copy)
+    np.testing.assert_array_equal(copy.predict(X, trials=trials),
+                                  model.predict(X, trials=trials))
+    np.testing.assert_array_equal(copy.score_samples(X, y, trials=trials),
+                                  model.score_samples(X, y, trials=trials))
+    # The copy carries on as the original does (the gate's statistics recentre).
+    for fitted in (model, copy):
+        fitted.partial_fit(X[:50], y[:50], trials=None if trials is None else trials[:50])
+    _assert_same_model(model, copy)

@@ -40,16 +40,37 @@ def second_moments(stats):
     return upper + np.swapaxes(np.triu(upper, 1), 1, 2)
 
 
-def moment_recentre(first="first", second="second", triangular=True):
+class MomentRecentre:
     """A layout's ``recentre`` rule for per-component moments about a shift: fields
     ``mass`` (K,), ``first`` (K, D) and ``second`` (K, D) diagonal or (K, D, D) (only its
     upper triangle kept when ``triangular``).
 
     With d = c - c', moments about c' are S' = S + N d and
     Q' = Q + S d^T + d S^T + N d d^T (exact).
+
+    A class rather than a closure: layouts live on fitted models (the mixture of experts'
+    Gaussian gate), which must pickle.
     """
 
-    def recentre(stats, new_shift):
+    def __init__(self, first="first", second="second", triangular=True):
+        self.first = first
+        self.second = second
+        self.triangular = bool(triangular)
+
+    def __repr__(self):
+        return (f"MomentRecentre({self.first!r}, {self.second!r}, "
+                f"triangular={self.triangular})")
+
+    def __eq__(self, other):
+        return (isinstance(other, MomentRecentre)
+                and (self.first, self.second, self.triangular)
+                == (other.first, other.second, other.triangular))
+
+    def __hash__(self):
+        return hash((self.first, self.second, self.triangular))
+
+    def __call__(self, stats, new_shift):
+        first, second = self.first, self.second
         new_shift = np.asarray(new_shift, dtype=np.float64)
         out = stats.copy()
         delta = np.asarray(stats.shift, dtype=np.float64) - new_shift
@@ -61,11 +82,15 @@ def moment_recentre(first="first", second="second", triangular=True):
         else:
             update = (sums[:, :, None] * delta[:, None, :] + delta[:, :, None] * sums[:, None, :]
                       + mass[:, None, None] * delta[:, :, None] * delta[:, None, :])
-            out[second][...] += np.triu(update) if triangular else update
+            out[second][...] += np.triu(update) if self.triangular else update
         out.shift = new_shift.copy()
         return out
 
-    return recentre
+
+def moment_recentre(first="first", second="second", triangular=True):
+    """The :class:`MomentRecentre` rule for the fields ``first`` and ``second`` (a
+    picklable callable)."""
+    return MomentRecentre(first, second, triangular)
 
 
 recentre_gaussian = moment_recentre()
