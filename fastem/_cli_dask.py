@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import logging
 import os
 import shutil
 import tempfile
@@ -35,9 +36,12 @@ def wants_dask(args) -> bool:
 
 
 @contextlib.contextmanager
-def scheduler(address):
+def scheduler(address, verbose=False):
     """The Dask client for ``--scheduler``: None (no client: partitions one after the
-    other here), ``local`` (a LocalCluster of worker processes), or an address."""
+    other here), ``local`` (a LocalCluster of worker processes), or an address.
+
+    A local cluster's workers log a failed task before fastem reports it in one line:
+    their logs reach stderr only with ``verbose``."""
     if address is None:
         yield None
         return
@@ -47,8 +51,9 @@ def scheduler(address):
         raise ImportError("--scheduler needs dask.distributed: pip install "
                           "'fastem[dask]'") from None
     if address == "local":
-        with distributed.LocalCluster(processes=True, dashboard_address=None,
-                                      silence_logs=40) as cluster, \
+        with distributed.LocalCluster(processes=True, dashboard_address=":0",
+                                      silence_logs=logging.WARNING if verbose
+                                      else logging.CRITICAL + 10) as cluster, \
                 distributed.Client(cluster) as client:
             yield client
         return
@@ -81,6 +86,7 @@ def read_frame(path, columns=None, sequence_column=None):
     from . import _tabular
 
     pattern, files = _files(path)
+    delimiter = None  # Parquet
     if os.path.isdir(pattern) or files[0].lower().endswith(_PARQUET):
         frame = dd.read_parquet(files if not os.path.isdir(pattern) else pattern)
     else:
@@ -106,7 +112,45 @@ def read_frame(path, columns=None, sequence_column=None):
     if sequence_column is not None and sequence_column not in names:
         raise DaskInputError(f"--sequence-column: no column {sequence_column!r}")
     keep = chosen + ([sequence_column] if sequence_column is not None else [])
+    _check_every_file_has(files, keep, delimiter)
     return frame[keep], chosen
+
+
+def _check_every_file_has(files, columns, delimiter):
+    """Refuse, before any partition is read, a file without one of ``columns``.
+
+    Dask takes the column names from the first file; a later file that names a column
+    otherwise would fail inside a task with pandas' KeyError. Only the Parquet footers
+    and the CSV header lines are read here.
+    """
+    for path in _data_files(files):
+        if delimiter is None:
+            import pyarrow.parquet as pq
+
+            try:
+                present = pq.read_schema(path).names
+            except Exception as error:  # pyarrow's errors have no common base
+                raise DaskInputError(f"{path}: not a readable Parquet file ({error})") from None
+        else:
+            with open(path, newline="") as handle:
+                header = handle.readline().rstrip("\r\n")
+            present = [name.strip().strip('"') for name in header.split(delimiter)]
+        for column in columns:
+            if column not in present:
+                raise DaskInputError(f"{path}: no column {column!r} (this file has: "
+                                     f"{', '.join(map(str, present))})")
+
+
+def _data_files(files):
+    """The files behind ``files``: a directory stands for the Parquet files inside it."""
+    for path in files:
+        if not os.path.isdir(path):
+            yield path
+            continue
+        for folder, _, names in sorted(os.walk(path)):
+            for name in sorted(names):
+                if name.lower().endswith(_PARQUET):
+                    yield os.path.join(folder, name)
 
 
 def fit_arguments(model, frame, sequence_column, is_hmm):

@@ -31,6 +31,7 @@ KINDS = {
 }
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 _WIDE = 8  # fit summaries show parameters in full up to this many features
+_VERBOSE_HELP = "with --scheduler local, the Dask workers' own logs on stderr"
 _SCHEDULER_HELP = ("a Dask scheduler address (tcp://HOST:8786), or 'local' for a LocalCluster "
                    "on this machine; DATA may then be a glob or directory of Parquet/CSV "
                    "files (a glob alone processes the partitions here, one after the other)")
@@ -364,7 +365,7 @@ def _command_fit_dask(args):
     if args.lengths:
         raise _UserError("--lengths does not apply to partitioned data; use --sequence-column")
     positional, keywords = _cli_dask.fit_arguments(model, frame, args.sequence_column, is_hmm)
-    with _cli_dask.scheduler(args.scheduler):
+    with _cli_dask.scheduler(args.scheduler, getattr(args, "verbose", False)):
         started = time.perf_counter()
         with warnings.catch_warnings():
             if args.quiet:
@@ -486,7 +487,7 @@ def _command_predict_dask(args):
     if not args.output:
         raise _UserError("predict on partitioned data needs --output (a Parquet directory)")
     model, positional, keywords = _loaded_dask(args)
-    with _cli_dask.scheduler(args.scheduler):
+    with _cli_dask.scheduler(args.scheduler, getattr(args, "verbose", False)):
         if args.proba:
             values = model.predict_proba(*positional, **keywords)
             names = [f"proba_{k}" for k in range(model.n_components)]
@@ -501,7 +502,7 @@ def _command_score_dask(args):
     model, positional, keywords = _loaded_dask(args)
     if args.output and _is_hmm(model):
         raise _UserError("score --output (per-row log-likelihoods) applies to gmm models")
-    with _cli_dask.scheduler(args.scheduler):
+    with _cli_dask.scheduler(args.scheduler, getattr(args, "verbose", False)):
         if _is_hmm(model):
             value = model.score(*positional, **keywords)
         else:
@@ -692,7 +693,8 @@ def _parser():
     fit.add_argument("--report", help="write a JSON report")
     fit.add_argument("--plot", help="draw the fit (PNG; needs matplotlib)")
     fit.add_argument("--quiet", action="store_true", help="no summary, no progress")
-    fit.add_argument("--verbose", action="store_true", help="one line per iteration")
+    fit.add_argument("--verbose", action="store_true",
+                     help="one line per iteration; " + _VERBOSE_HELP)
     fit.set_defaults(run=_command_fit)
 
     predict = commands.add_parser(
@@ -706,6 +708,7 @@ def _parser():
     predict.add_argument("--proba", action="store_true",
                          help="posterior probabilities instead of labels")
     predict.add_argument("--scheduler", help=_SCHEDULER_HELP)
+    predict.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
     predict.add_argument("--output", help="write CSV here (default: standard output); for "
                          "partitioned data, a new Parquet directory")
     predict.set_defaults(run=_command_predict)
@@ -718,6 +721,7 @@ def _parser():
     score.add_argument("--sequence-column",
                        help="column whose runs are sequences (default: that of the fit)")
     score.add_argument("--scheduler", help=_SCHEDULER_HELP)
+    score.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
     score.add_argument("--output", help="also write per-row log-likelihoods (gmm): CSV, or a "
                        "new Parquet directory for partitioned data")
     score.set_defaults(run=_command_score)

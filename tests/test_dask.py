@@ -348,6 +348,50 @@ def test_cli_fits_predicts_and_scores_parquet_globs_on_the_cluster(client, tmp_p
     assert "no files match" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("form", ["parquet", "csv", "directory"])
+def test_cli_names_the_file_that_lacks_a_column_in_one_line(tmp_path, capsys, form):
+    # Dask takes the columns from the first file; a later one with another name ended
+    # in pandas' KeyError and a 43-line traceback.
+    from fastem.cli import main
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    rng = np.random.RandomState(0)
+    for i, names in enumerate((["a", "b"], ["a", "b"], ["a", "c"])):
+        frame = pd.DataFrame(rng.normal(size=(50, 2)), columns=names)
+        if form == "csv":
+            frame.to_csv(folder / f"part-{i}.csv", index=False)
+        else:
+            frame.to_parquet(folder / f"part-{i}.parquet")
+    data = str(folder) if form == "directory" else str(folder / f"part-*.{form}")
+    for columns in ([], ["--columns", "a,b"]):
+        assert main(["fit", "gmm", data, "--n-components", "2", *columns]) == 2
+        message = capsys.readouterr().err.strip()
+        assert len(message.splitlines()) == 1, message
+        assert "part-2." in message and "no column 'b'" in message
+
+
+def test_cli_keeps_local_workers_logs_off_stderr(tmp_path):
+    # With --scheduler local, a failing task made distributed's workers print their
+    # error logs (8-51 lines) before fastem's one-line message.
+    import subprocess
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    X = np.random.RandomState(1).normal(size=(100, 2))
+    X[7, 1] = np.inf
+    for i in range(2):
+        pd.DataFrame(X[50 * i:50 * (i + 1)], columns=["a", "b"]).to_parquet(
+            folder / f"part-{i}.parquet")
+    command = [sys.executable, "-m", "fastem.cli", "fit", "gmm",
+               str(folder / "part-*.parquet"), "--n-components", "2", "--scheduler", "local"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "fastem fit: error: Input X contains infinity or a value too large for "
+        "dtype('float64')."], done.stderr
+
+
 def test_cli_fits_an_hmm_from_a_parquet_directory_with_a_sequence_column(tmp_path, capsys):
     from fastem.cli import main
 
