@@ -4,6 +4,7 @@ A fit that meets values beyond float64's range raises a ValueError that says wha
 overflowed and what to do, and leaves the estimator as it was; what returns normally
 holds no NaN or inf."""
 
+import json
 import pickle
 
 import numpy as np
@@ -194,3 +195,139 @@ def test_fitted_models_pickle_and_predict_the_same(expert, gating):
     for fitted in (model, copy):
         fitted.partial_fit(X[:50], y[:50], trials=None if trials is None else trials[:50])
     _assert_same_model(model, copy)
+
+
+# -- item 4: forged model files ------------------------------------------------------------
+def _saved_model(tmp_path, expert="gaussian", gating="softmax", **options):
+    X, y, trials = _data(expert)
+    model = fastem.MixtureOfExperts(2, expert=expert, gating=gating, random_state=0,
+                                    max_iter=5, **options).fit(X, y, trials=trials)
+    path = tmp_path / "moe.npz"
+    model.save(path)
+    return path
+
+
+def _forge(path, edit):
+    """Rewrite the model file at ``path`` with ``edit(arrays, params, attributes)`` applied
+    and every checksum recomputed (the fuzzer's forger), so that only the class's own
+    validation can refuse it."""
+    from fastem.bench.fuzz import _pack
+
+    with np.load(path, allow_pickle=False) as archive:
+        entries = {key: archive[key] for key in archive.files}
+    metadata = json.loads(entries["__metadata__"].tobytes())
+    arrays = {key[len("attr/"):]: value for key, value in entries.items()
+              if key.startswith("attr/")}
+    model = metadata["model"]
+    edit(arrays, model["params"], model["attributes"])
+    entries = {f"attr/{name}": np.asarray(value) for name, value in arrays.items()}
+    metadata["arrays"] = {}
+    for name in list(model["attributes"]):
+        if "array" in model["attributes"][name] and name not in arrays:
+            del model["attributes"][name]
+    for name in arrays:
+        model["attributes"][name] = {"array": f"attr/{name}"}
+    path.write_bytes(_pack(entries, metadata))
+    return path
+
+
+def _set(params_or_attributes, name, value):
+    params_or_attributes[name] = {"value": value}
+
+
+def _negate_first(name):
+    def edit(arrays, params, attributes):
+        arrays[name] = arrays[name].copy()
+        arrays[name][0] = -arrays[name][0]
+    return edit
+
+
+def _nan_in(name):
+    def edit(arrays, params, attributes):
+        arrays[name] = np.where(np.arange(arrays[name].size).reshape(arrays[name].shape) == 0,
+                                np.nan, arrays[name])
+    return edit
+
+
+FORGERIES = {
+    "coef_ cut": ("softmax", lambda a, p, t: a.update(coef_=a["coef_"][:, :1]), "coef_"),
+    "coef_ widened": ("softmax", lambda a, p, t: a.update(
+        coef_=np.hstack([a["coef_"], a["coef_"][:, :1]])), "coef_"),
+    # A 3-d coef_ is a column-vector y's (n_outputs_ = 1): its intercept_ is then 2-d.
+    "coef_ 3-d": ("softmax", lambda a, p, t: a.update(coef_=a["coef_"][:, None]),
+                  "intercept_"),
+    "n_features_in_": ("softmax", lambda a, p, t: _set(t, "n_features_in_", 3), "coef_"),
+    "n_outputs_": ("softmax", lambda a, p, t: _set(t, "n_outputs_", 2), "coef_"),
+    "expert poisson": ("softmax", lambda a, p, t: _set(p, "expert", "poisson"),
+                       "covariances_ is present"),
+    "gating gaussian": ("softmax", lambda a, p, t: _set(p, "gating", "gaussian"),
+                        "gate_coef_ is present|gate_means_ is missing"),
+    "gating constant": ("gaussian", lambda a, p, t: _set(p, "gating", "constant"),
+                        "gate_means_ is present"),
+    "covariances_ dropped": ("softmax", lambda a, p, t: a.pop("covariances_"),
+                             "covariances_ is missing"),
+    "gating_columns": ("softmax", lambda a, p, t: _set(p, "gating_columns", [5]),
+                       "gating_columns"),
+    "expert_columns": ("softmax", lambda a, p, t: _set(p, "expert_columns", [0, 2]),
+                       "expert_columns"),
+    "expert_columns fewer": ("softmax", lambda a, p, t: _set(p, "expert_columns", [1]),
+                             "coef_"),
+    "gating_columns fewer": ("gaussian", lambda a, p, t: _set(p, "gating_columns", [1]),
+                             "gate_means_"),
+    "intercept_": ("softmax", lambda a, p, t: a.update(intercept_=a["intercept_"][:1]),
+                   "intercept_"),
+    "no fit_intercept": ("softmax", lambda a, p, t: _set(p, "fit_intercept", False),
+                         "intercept_ must be zero"),
+    "weights_": ("constant", lambda a, p, t: a.update(weights_=a["weights_"] * 2),
+                 "weights_"),
+    "weights_ shape": ("constant", lambda a, p, t: a.update(weights_=a["weights_"][:1]),
+                       "weights_"),
+    "covariances_ negative": ("constant", _negate_first("covariances_"), "covariances_"),
+    "covariances_ singular": ("constant", lambda a, p, t: a.update(
+        covariances_=np.zeros_like(a["covariances_"])), "covariances_ must be positive"),
+    "gate_covariances_": ("gaussian", _negate_first("gate_covariances_"),
+                          "gate_covariances_"),
+    "gate_covariances_ asymmetric": ("gaussian", lambda a, p, t: a.update(
+        gate_covariances_=a["gate_covariances_"] + np.array([[0.0, 0.5], [0.0, 0.0]])),
+        "gate_covariances_ must be symmetric"),
+    "gate_means_ NaN": ("gaussian", _nan_in("gate_means_"), "gate_means_"),
+    "gate_means_ shape": ("gaussian", lambda a, p, t: a.update(
+        gate_means_=a["gate_means_"][:, :1]), "gate_means_"),
+    "gate_coef_ reference": ("softmax", lambda a, p, t: a.update(
+        gate_coef_=a["gate_coef_"] + 1.0), "reference"),
+    "gate_coef_ shape": ("softmax", lambda a, p, t: a.update(
+        gate_coef_=a["gate_coef_"][:, :1]), "gate_coef_"),
+    "gate_intercept_": ("softmax", lambda a, p, t: a.update(
+        gate_intercept_=a["gate_intercept_"][:, None]), "gate_intercept_"),
+    "coef_ NaN": ("constant", _nan_in("coef_"), "coef_"),
+    "feature names": ("constant", lambda a, p, t: t.update(
+        feature_names_in_={"strings": ["a", "b", "c"]}), "feature_names_in_"),
+    "trials_name_": ("constant", lambda a, p, t: _set(t, "trials_name_", "n"), "trials_name_"),
+}
+
+
+@pytest.mark.parametrize("forgery", sorted(FORGERIES))
+def test_forged_model_files_are_refused_by_name(tmp_path, forgery):
+    gating, edit, message = FORGERIES[forgery]
+    path = _forge(_saved_model(tmp_path, gating=gating), edit)
+    with pytest.raises(ValueError, match=message):
+        fastem.load(path)
+
+
+@pytest.mark.parametrize("expert", EXPERTS)
+@pytest.mark.parametrize("gating", GATES)
+def test_unedited_files_load_through_the_forger(tmp_path, expert, gating):
+    """The forger itself changes nothing: an unedited rewrite loads and predicts the same."""
+    path = _saved_model(tmp_path, expert=expert, gating=gating)
+    original = fastem.load(path)
+    rewritten = fastem.load(_forge(path, lambda a, p, t: None))
+    X, y, trials = _data(expert)
+    np.testing.assert_array_equal(rewritten.predict(X, trials=trials),
+                                  original.predict(X, trials=trials))
+
+
+@pytest.mark.parametrize("expert", ["poisson", "binomial"])
+def test_glm_files_refuse_a_multi_output_coef(tmp_path, expert):
+    edit = lambda a, p, t: a.update(coef_=a["coef_"][:, None])  # noqa: E731
+    with pytest.raises(ValueError, match="coef_"):
+        fastem.load(_forge(_saved_model(tmp_path, expert=expert, gating="constant"), edit))

@@ -463,23 +463,56 @@ class MixtureOfExperts(EstimatorBase):
                 raise overflow_error(name)
 
     def _validate_loaded(self):
-        """Rebuild the model's parameters from the public attributes of a loaded file,
-        checking each (the centring is then zero)."""
+        """Rebuild the model's parameters from the public attributes of a loaded file
+        (the centring is then zero), checking every array's shape against the others, the
+        constructor's ``expert``, ``gating`` and columns, ``n_features_in_`` and
+        ``n_outputs_``, and every value's domain (finite; weights on the simplex;
+        covariances symmetric positive definite; the softmax gate's reference component
+        zero; no intercept without ``fit_intercept``)."""
         super()._validate_loaded()
         self._check_hyperparameters()
         k = self.n_components
+        n_features = v.check_int(self.n_features_in_, "n_features_in_", 1)
         m = v.check_int(self.n_outputs_, "n_outputs_", 1)
-        v.check_int(self.n_features_in_, "n_features_in_", 1)
-        coef = np.asarray(self.coef_, dtype=np.float64)
-        self._y_1d = coef.ndim == 2
-        p = coef.shape[-1]
+        if self.expert != "gaussian" and m != 1:
+            raise ValueError(f"n_outputs_ is {m}, but {self.expert} experts have one output")
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and len(names) != n_features:
+            raise ValueError(f"feature_names_in_ names {len(names)} columns, but "
+                             f"n_features_in_ is {n_features}")
+        for name in ("target_name_", "trials_name_"):
+            if hasattr(self, name) and not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a column name")
+        if hasattr(self, "trials_name_") and self.expert != "binomial":
+            raise ValueError("trials_name_ is only for binomial experts")
+        # Attributes of the other experts and gates: a file that holds them was edited.
+        belongs = {"covariances_": self.expert == "gaussian",
+                   "gate_coef_": self.gating == "softmax",
+                   "gate_intercept_": self.gating == "softmax",
+                   "gate_means_": self.gating == "gaussian",
+                   "gate_covariances_": self.gating == "gaussian"}
+        for name, needed in belongs.items():
+            if needed != hasattr(self, name):
+                raise ValueError(
+                    f"{name} is {'missing' if needed else 'present'}, but the model has "
+                    f"{self.expert} experts and a {self.gating} gate")
+        p = len(positions(self.expert_columns, n_features, "expert_columns"))
+        q = (0 if self.gating == "constant"
+             else len(positions(self.gating_columns, n_features, "gating_columns")))
+        coef = np.asarray(self.coef_)
+        self._y_1d = coef.ndim != 3
+        if self._y_1d and m != 1:
+            raise ValueError(f"coef_ must have shape (n_components, n_outputs_, "
+                             f"n_expert_features) = {(k, m, p)}, got {coef.shape}")
+        if not self._y_1d and self.expert != "gaussian":
+            raise ValueError(f"coef_ must have shape (n_components, n_expert_features) = "
+                             f"{(k, p)} for {self.expert} experts, got {coef.shape}")
         coef = v.check_parameter_array(coef, "coef_", (k, p) if self._y_1d else (k, m, p))
         intercept = v.check_parameter_array(self.intercept_, "intercept_",
                                             (k,) if self._y_1d else (k, m))
+        if not self.fit_intercept and np.any(intercept != 0.0):
+            raise ValueError("intercept_ must be zero when fit_intercept is False")
         slopes = coef.reshape(k, m, p)
-        q = 0
-        if self.gating != "constant":
-            q = len(self.gate_means_[0] if self.gating == "gaussian" else self.gate_coef_[0])
         self._x_mean, self._u_mean, self._y_mean = np.zeros(p), np.zeros(q), np.zeros(m)
         model = self._model(p + int(self.fit_intercept), q + int(self.gating == "softmax"), m)
         params = model.neutral_params(Block(np.zeros((1, model.n_design + model.n_gate + m
@@ -501,6 +534,9 @@ class MixtureOfExperts(EstimatorBase):
             gate_coef = v.check_parameter_array(self.gate_coef_, "gate_coef_", (k, q))
             gate_intercept = v.check_parameter_array(self.gate_intercept_,
                                                      "gate_intercept_", (k,))
+            if np.any(gate_coef[0] != 0.0) or gate_intercept[0] != 0.0:
+                raise ValueError("gate_coef_[0] and gate_intercept_[0] must be zero (component "
+                                 "0 is the softmax gate's reference)")
             params.gate_coef = np.column_stack([gate_intercept, gate_coef])
         elif self.gating == "gaussian":
             params.gate_means = v.check_parameter_array(self.gate_means_, "gate_means_", (k, q))
