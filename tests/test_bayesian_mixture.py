@@ -161,6 +161,9 @@ def test_save_load_round_trip(tmp_path, covariance_type):
     (dict(mean_prior=[0.0, 1.0]), "means"),
     (dict(covariance_prior=-np.eye(3)), "full covariance_prior|symmetric, positive"),
     (dict(covariance_type="diag", covariance_prior=[1.0, -1.0, 1.0]), "diag"),
+    (dict(covariance_type="spherical", covariance_prior=[1.0, 2.0]), "spherical covariance_"),
+    (dict(covariance_type="tied", covariance_prior=np.diag([1.0, 0.0, 1.0])), "tied cov"),
+    (dict(mean_prior=[0.0, np.nan, 0.0]), "means"),
 ])
 def test_bad_priors_are_refused_by_name(options, message):
     with pytest.raises(ValueError, match=message):

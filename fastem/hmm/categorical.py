@@ -7,6 +7,7 @@ import numpy as np
 from .. import _validation as v
 from .._jit import kernel, prange
 from .._typing import Acceleration, Callback, MissingPolicy, Prior, RandomStateLike
+from ..mixture.variational import checked_prior
 from .base import BaseHMM, ProbabilityEmissions, _dirichlet_log_prior, _log, _normalise
 from .variational import (
     VariationalHMM,
@@ -292,10 +293,9 @@ class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM):
         self.callback = callback
 
     def _check_emission_priors(self, n_features):
-        prior = self.emissionprob_prior
-        if prior is not None and np.any(
-                ~(np.broadcast_to(prior, (self.n_components, n_features)) > 0)):
-            raise ValueError("emissionprob_prior must be positive")
+        if self.emissionprob_prior is not None:
+            checked_prior(self.emissionprob_prior, "emissionprob_prior",
+                          (self.n_components, n_features), broadcast=True, positive=True)
 
     def _validate_X(self, X, fitting):
         # The alphabet of a warm start is that of the emission posterior.
@@ -311,10 +311,13 @@ class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM):
                                                                       shape),
                     "emissionprob_posterior": self._checked_concentration(
                         "emissionprob_posterior_", shape)}
-        init = 1.0 / n_symbols if self.emissionprob_prior is None else self.emissionprob_prior
-        prior = self._prior_array(self.emissionprob_prior, (k, n_symbols), 1.0 / n_symbols)
-        alpha = np.broadcast_to(np.asarray(init, dtype=np.float64), (n_symbols,))
-        posterior = positive_draw(random_state.dirichlet(alpha, size=k) * X.shape[0] / k, prior)
+        prior = self._prior_array(self.emissionprob_prior, (k, n_symbols), 1.0 / n_symbols,
+                                  "emissionprob_prior")
+        if np.all(prior == prior[0]):
+            draw = random_state.dirichlet(prior[0], size=k)  # hmmlearn's draw
+        else:  # a prior per state: each row drawn from its own
+            draw = np.array([random_state.dirichlet(row) for row in prior])
+        posterior = positive_draw(draw * X.shape[0] / k, prior)
         return {"emissionprob_prior": prior, "emissionprob_posterior": posterior}
 
     def _subnormalised_emissions(self, params):

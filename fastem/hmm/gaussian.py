@@ -20,6 +20,7 @@ from ..mixture import missing as missing_data
 from ..mixture.component import gaussian_fields, recentre_gaussian, second_moments
 from ..mixture.covariance import SPECS, _scatter_about_new_means
 from ..mixture.model import MixtureParams, kernel_model
+from ..mixture.variational import checked_prior
 from .base import BaseHMM
 from .variational import VariationalHMM
 
@@ -445,13 +446,39 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM):
     def _check_emission_hyperparameters(self):
         v.check_option(self.covariance_type, "covariance_type", tuple(SPECS))
 
-    def _check_emission_priors(self, n_features):
-        """Validated where they are used (the initialisation), with their shapes."""
+    def _emission_rules(self, n_features):
+        """The checks of each emission prior and posterior (shape and domain), shared with
+        BayesianGaussianMixture's Normal-Wishart priors (see ``checked_prior``)."""
+        k, d, spec = self.n_components, n_features, self._spec
+        dof_shape = () if self.covariance_type == "tied" else (k,)
+        return {"means": dict(shape=(k, d)), "beta": dict(shape=(k,), positive=True),
+                "dof": dict(shape=dof_shape, above=d - 1.0),
+                "scale": dict(shape=spec.precisions_shape(k, d), scale_of=spec)}
 
-    def _scale_shape(self, d):
-        k = self.n_components
-        return {"full": (k, d, d), "tied": (d, d), "diag": (k, d),
-                "spherical": (k,)}[self.covariance_type]
+    def _check_emission_priors(self, n_features):
+        """The constructor's priors that are set, by the rules fit applies."""
+        for stem, rules in self._emission_rules(n_features).items():
+            value = getattr(self, stem + "_prior")
+            if value is not None:
+                checked_prior(value, stem + "_prior", broadcast=True, **rules)
+
+    def _emission_prior(self, stem, n_features, default):
+        """A constructor prior (or its default), checked, in its full shape."""
+        value = getattr(self, stem + "_prior")
+        return checked_prior(default if value is None else value, stem + "_prior",
+                             broadcast=True, **self._emission_rules(n_features)[stem])
+
+    def _emission_attributes_checked(self, n_features, stems=("means", "beta", "dof", "scale")):
+        """The emission prior and posterior attributes (set by the user, or read from a
+        file) of ``stems``, each checked as fit needs it."""
+        out = {}
+        rules_of = self._emission_rules(n_features)
+        for stem in stems:
+            rules = rules_of[stem]
+            for kind in ("_prior", "_posterior"):
+                out[stem + kind] = checked_prior(getattr(self, stem + kind + "_"),
+                                                 stem + kind + "_", **rules)
+        return out
 
     # -- initialisation -----------------------------------------------------------------
     def _initial_emissions(self, X, random_state):
@@ -467,19 +494,20 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM):
                 labels, _ = kmeans.nearest_center(X, means)
             counts = np.bincount(labels, minlength=k).astype(np.float64)
         if need_means:
-            params["means_prior"] = self._prior_or(self.means_prior, (k, d),
-                                                   np.mean(X, axis=0), "means_prior")
+            params["means_prior"] = self._emission_prior("means", d, np.mean(X, axis=0))
             params["means_posterior"] = np.ascontiguousarray(means, dtype=np.float64)
-            params["beta_prior"] = self._prior_or(self.beta_prior, (k,), 1.0, "beta_prior",
-                                                  positive=True)
-            params["beta_posterior"] = counts.copy()
+            params["beta_prior"] = self._emission_prior("beta", d, 1.0)
+            # hmmlearn's counts, raised to the prior as the posterior of any data is (a
+            # k-means cluster may be empty).
+            params["beta_posterior"] = np.maximum(counts, params["beta_prior"])
         else:
-            params.update(self._attributes(("means_prior", (k, d)), ("means_posterior", (k, d)),
-                                           ("beta_prior", (k,)), ("beta_posterior", (k,))))
+            params.update(self._emission_attributes_checked(d, ("means", "beta")))
         if need_covars:
-            params["dof_prior"] = self._prior_or(self.dof_prior, () if tied else (k,),
-                                                 float(d), "dof_prior", positive=True)
-            params["dof_posterior"] = counts.sum() if tied else counts.copy()
+            params["dof_prior"] = self._emission_prior("dof", d, float(d))
+            # hmmlearn's counts, raised to the prior: a cluster of fewer than D points (an
+            # outlier's) gave dof <= D - 1, outside the Wishart's domain.
+            params["dof_posterior"] = np.maximum(counts.sum() if tied else counts,
+                                                 params["dof_prior"])
             cov = kmeans.data_covariance(X) + self.min_covar * np.eye(d)
             eye = 1e-3 * np.eye(d)
             if self.covariance_type == "full":
@@ -497,36 +525,11 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM):
                 covars = np.full(k, np.diag(cov).mean())
                 prior = np.full(k, 1e-3)
                 scale = covars * params["dof_posterior"]
-            params["scale_prior"] = self._prior_or(self.scale_prior, self._scale_shape(d),
-                                                   prior, "scale_prior")
+            params["scale_prior"] = self._emission_prior("scale", d, prior)
             params["scale_posterior"] = np.array(scale, dtype=np.float64)
         else:
-            params.update(self._attributes(("dof_prior", () if tied else (k,)),
-                                           ("dof_posterior", () if tied else (k,)),
-                                           ("scale_prior", self._scale_shape(d)),
-                                           ("scale_posterior", self._scale_shape(d))))
+            params.update(self._emission_attributes_checked(d, ("dof", "scale")))
         return params
-
-    def _prior_or(self, value, shape, default, name, positive=False):
-        value = default if value is None else value
-        try:
-            array = np.array(np.broadcast_to(np.asarray(value, dtype=np.float64), shape))
-        except ValueError:
-            raise ValueError(f"{name} must have shape {shape} (or broadcast to it), got "
-                             f"{np.shape(value)}") from None
-        if not np.all(np.isfinite(array)) or (positive and np.any(array <= 0)):
-            raise ValueError(f"{name} must be finite" + (" and positive" if positive else ""))
-        return array
-
-    def _attributes(self, *names_and_shapes):
-        """Posterior or prior attributes set by the user (init_params without them)."""
-        out = {}
-        for name, shape in names_and_shapes:
-            value = np.array(getattr(self, name + "_"), dtype=np.float64)
-            if value.shape != shape or not np.all(np.isfinite(value)):
-                raise ValueError(f"{name}_ must be finite with shape {shape}")
-            out[name] = value
-        return out
 
     # -- the pass -----------------------------------------------------------------------
     def _subnormalised_emissions(self, params):

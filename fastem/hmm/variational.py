@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._special import digamma, gammaln
+from ..mixture.variational import checked_prior
 
 
 def dirichlet_kl(posterior, prior):
@@ -91,19 +92,18 @@ class VariationalHMM:
         k = self.n_components
         for name, shape in (("startprob_prior", (k,)), ("transmat_prior", (k, k))):
             value = getattr(self, name)
-            if value is not None and np.any(~(np.broadcast_to(value, shape) > 0)):
-                raise ValueError(f"{name} must be positive")
+            if value is not None:
+                checked_prior(value, name, shape, broadcast=True, positive=True)
         self._check_emission_priors(n_features)
 
-    def _prior_array(self, value, shape, default):
-        """hmmlearn's ``np.full(shape, value or default)``."""
-        return np.array(np.full(shape, default if value is None else value), dtype=np.float64)
+    def _prior_array(self, value, shape, default, name):
+        """hmmlearn's ``np.full(shape, value or default)``, checked as a Dirichlet prior."""
+        return checked_prior(default if value is None else value, name, shape, broadcast=True,
+                             positive=True)
 
     def _checked_concentration(self, name, shape):
-        value = np.array(getattr(self, name), dtype=np.float64)
-        if value.shape != shape or not np.all(np.isfinite(value)) or np.any(value <= 0):
-            raise ValueError(f"{name} must be positive with shape {shape}")
-        return value
+        """A Dirichlet prior or posterior attribute (set by the user, or from a file)."""
+        return checked_prior(getattr(self, name), name, shape, positive=True)
 
     def _initial_parameters(self, X, bounds, random_state):
         k = self.n_components
@@ -112,7 +112,8 @@ class VariationalHMM:
         params = {}
         # hmmlearn's draws, in hmmlearn's order.
         if self._needs_init("s", "startprob_posterior_"):
-            params["startprob_prior"] = self._prior_array(self.startprob_prior, k, 1.0 / k)
+            params["startprob_prior"] = self._prior_array(self.startprob_prior, (k,), 1.0 / k,
+                                                          "startprob_prior")
             params["startprob_posterior"] = positive_draw(
                 random_state.dirichlet(uniform) * n_sequences, params["startprob_prior"])
         else:
@@ -120,7 +121,8 @@ class VariationalHMM:
             params["startprob_posterior"] = self._checked_concentration("startprob_posterior_",
                                                                         (k,))
         if self._needs_init("t", "transmat_posterior_"):
-            params["transmat_prior"] = self._prior_array(self.transmat_prior, (k, k), 1.0 / k)
+            params["transmat_prior"] = self._prior_array(self.transmat_prior, (k, k), 1.0 / k,
+                                                         "transmat_prior")
             params["transmat_posterior"] = positive_draw(
                 random_state.dirichlet(uniform, size=k) * n_rows / k, params["transmat_prior"])
         else:

@@ -16,6 +16,8 @@ from .variational import (
     VariationalGaussianMixtureModel,
     VariationalParams,
     VariationalPrior,
+    checked_prior,
+    one_component_shape,
     point_weights,
 )
 
@@ -144,56 +146,83 @@ class BayesianGaussianMixture(GaussianMixture):
         super()._check_hyperparameters()
         v.check_option(self.weight_concentration_prior_type,
                        "weight_concentration_prior_type", WEIGHT_PRIORS)
-        for name in ("weight_concentration_prior", "mean_precision_prior"):
+        # Their types here (a TypeError before any data are read); their domains and
+        # shapes, which need n_features, in _user_priors.
+        for name in ("weight_concentration_prior", "mean_precision_prior",
+                     "degrees_of_freedom_prior"):
             if getattr(self, name) is not None:
-                value = v.check_real(getattr(self, name), name, 0.0)
-                if not value > 0.0:
-                    raise ValueError(f"{name} must be positive, got {value!r}")
-        if self.degrees_of_freedom_prior is not None:
-            v.check_real(self.degrees_of_freedom_prior, "degrees_of_freedom_prior", -np.inf)
+                v.check_real(getattr(self, name), name, -np.inf)
+
+    def _user_priors(self, n_features):
+        """The constructor's priors checked as fit uses them (at fit and at load), in the
+        prior's shapes: (gamma_0, beta_0, m_0, nu_0, Psi_0), None where the default
+        follows from the data."""
+        d, spec = n_features, self._spec
+
+        def given(name, shape, **rules):
+            value = getattr(self, name)
+            return None if value is None else checked_prior(value, name, shape, **rules)
+
+        gamma = given("weight_concentration_prior", (), positive=True)
+        beta = given("mean_precision_prior", (), positive=True)
+        # scikit-learn's names in its messages: 'means', 'full covariance_prior', ...
+        mean = None if self.mean_prior is None else checked_prior(self.mean_prior, "means",
+                                                                  (d,))
+        nu = given("degrees_of_freedom_prior", (), above=d - 1.0)
+        covariance = None if self.covariance_prior is None else checked_prior(
+            self.covariance_prior, f"{spec.name} covariance_prior",
+            one_component_shape(spec, d), scale_of=spec)
+        return gamma, beta, mean, nu, covariance
 
     def _priors(self, backend, n_features):
         """The priors' hyperparameters: the user's, else scikit-learn's defaults from the
         data (its mean and covariance, over two passes of the backend)."""
         k, d = self.n_components, n_features
         spec = self._spec
-        gamma = 1.0 / k if self.weight_concentration_prior is None \
-            else float(self.weight_concentration_prior)
-        beta = 1.0 if self.mean_precision_prior is None else float(self.mean_precision_prior)
-        if self.degrees_of_freedom_prior is None:
-            nu = float(d)
-        else:
-            nu = float(self.degrees_of_freedom_prior)
-            if not nu > d - 1.0:
-                raise ValueError(f"The parameter 'degrees_of_freedom_prior' should be greater "
-                                 f"than {d - 1}, but got {nu:.3f}.")
-        mean = covariance = None
-        if self.mean_prior is None or self.covariance_prior is None:
-            mean, scatter, total = _data_moments(backend, d)
-        if self.mean_prior is not None:
-            mean = v.check_parameter_array(self.mean_prior, "means", (d,))
-        if self.covariance_prior is None:
+        gamma, beta, mean, nu, covariance = self._user_priors(d)
+        gamma = 1.0 / k if gamma is None else float(gamma)
+        beta = 1.0 if beta is None else float(beta)
+        nu = float(d) if nu is None else float(nu)
+        if mean is None or covariance is None:
+            data_mean, scatter, total = _data_moments(backend, d)
+            mean = data_mean if mean is None else mean
+        if covariance is None:
             # Frequency weights: as np.cov of the rows repeated (ddof=1).
             if not total > 1.0:
                 raise ValueError("the default covariance_prior needs more than one sample")
             full = scatter / (total - 1.0)
             covariance = {"full": full, "tied": full, "diag": np.diag(full).copy(),
                           "spherical": float(np.diag(full).mean())}[spec.name]
-        elif spec.name in ("full", "tied"):
-            covariance = v.check_parameter_array(self.covariance_prior,
-                                                 f"{spec.name} covariance_prior", (d, d))
-            spec._check_spd(covariance, f"{spec.name} covariance_prior")
-        elif spec.name == "diag":
-            covariance = v.check_parameter_array(self.covariance_prior, "diag covariance_prior",
-                                                 (d,))
-            if np.any(covariance <= 0.0):
-                raise ValueError("'diag covariance_prior' should be positive")
-        else:
-            covariance = v.check_real(self.covariance_prior, "covariance_prior", -np.inf)
-            if not covariance > 0.0:
-                raise ValueError("'spherical covariance_prior' should be positive")
+        elif covariance.ndim == 0:
+            covariance = float(covariance)
         return VariationalPrior(self.weight_concentration_prior_type, gamma, beta,
                                 np.asarray(mean, dtype=np.float64), nu, covariance)
+
+    def _checked_fitted_priors(self, d):
+        """The fitted ``*_prior_`` attributes (e.g. from a file), checked by the rules the
+        constructor's priors follow, and equal to those the constructor gives."""
+        spec = self._spec
+        fitted = (
+            checked_prior(self.weight_concentration_prior_, "weight_concentration_prior_", (),
+                          positive=True),
+            checked_prior(self.mean_precision_prior_, "mean_precision_prior_", (),
+                          positive=True),
+            checked_prior(self.mean_prior_, "mean_prior_", (d,)),
+            checked_prior(self.degrees_of_freedom_prior_, "degrees_of_freedom_prior_", (),
+                          above=d - 1.0),
+            checked_prior(self.covariance_prior_, "covariance_prior_",
+                          one_component_shape(spec, d), scale_of=spec))
+        names = ("weight_concentration_prior", "mean_precision_prior", "mean_prior",
+                 "degrees_of_freedom_prior", "covariance_prior")
+        for name, user, value in zip(names, self._user_priors(d), fitted, strict=True):
+            if user is not None:
+                v.check_consistent(value, user, f"{name}_", name)
+        gamma, beta, mean, nu, covariance = fitted
+        self.weight_concentration_prior_ = float(gamma)
+        self.mean_precision_prior_ = float(beta)
+        self.mean_prior_ = mean
+        self.degrees_of_freedom_prior_ = float(nu)
+        self.covariance_prior_ = float(covariance) if covariance.ndim == 0 else covariance
 
     def _set_priors(self, prior):
         self.weight_concentration_prior_ = prior.weight_concentration
@@ -243,39 +272,40 @@ class BayesianGaussianMixture(GaussianMixture):
                                prepared=model.prepare(self._get_parameters()))
 
     def _validate_loaded(self):
-        """Re-check a posterior read from a file (GaussianMixture's checks of weights_ do
-        not apply: they follow from weight_concentration_)."""
+        """Re-check a posterior read from a file, every array against the others and in
+        its domain, and the priors (the constructor's and the fitted ones) by the checks
+        fit applies (GaussianMixture's checks of weights_ do not apply: weights_ and
+        precisions_ are recomputed from the posterior)."""
         EstimatorBase._validate_loaded(self)
         self._check_hyperparameters()
         k = self.n_components
         d = v.check_int(self.n_features_in_, "n_features_in_", 1)
         spec = self._spec
-        v.check_parameter_array(self.means_, "means_", (k, d))
+        self._checked_fitted_priors(d)
+        self.means_ = checked_prior(self.means_, "means_", (k, d))
         shape = spec.precisions_shape(k, d)
-        covariances = v.check_parameter_array(self.covariances_, "covariances_", shape)
-        chol = v.check_parameter_array(self.precisions_cholesky_, "precisions_cholesky_", shape)
+        covariances = checked_prior(self.covariances_, "covariances_", shape, scale_of=spec)
+        chol = checked_prior(self.precisions_cholesky_, "precisions_cholesky_", shape)
         expected = spec.precisions_cholesky(covariances, 0.0)
         v.check_consistent(chol, expected, "precisions_cholesky_", "covariances_")
-        self.mean_precision_ = _positive(self.mean_precision_, "mean_precision_", (k,))
-        if spec.name == "tied":  # one scalar, as scikit-learn's
-            nu = v.check_real(self.degrees_of_freedom_, "degrees_of_freedom_", 0.0)
-            if not nu > 0.0:
-                raise ValueError("degrees_of_freedom_ must be positive")
-            self.degrees_of_freedom_ = np.float64(nu)
-        else:
-            self.degrees_of_freedom_ = _positive(self.degrees_of_freedom_,
-                                                 "degrees_of_freedom_", (k,))
+        self.covariances_, self.precisions_cholesky_ = covariances, chol
+        self.mean_precision_ = checked_prior(self.mean_precision_, "mean_precision_", (k,),
+                                             positive=True)
+        # As the posterior the M-step gives: nu_k = nu_0 + N_k (one for tied), beyond D - 1.
+        nu = checked_prior(self.degrees_of_freedom_, "degrees_of_freedom_",
+                           () if spec.name == "tied" else (k,), above=d - 1.0)
+        self.degrees_of_freedom_ = np.float64(nu) if nu.ndim == 0 else nu
         if self.weight_concentration_prior_type == "dirichlet_process":
             pair = self.weight_concentration_
-            if len(pair) != 2:
+            if not isinstance(pair, tuple) or len(pair) != 2:
                 raise ValueError("weight_concentration_ must be a pair of arrays for the "
                                  "dirichlet_process prior")
             self.weight_concentration_ = tuple(
-                _positive(part, "weight_concentration_", (k,)) for part in pair)
+                checked_prior(part, "weight_concentration_", (k,), positive=True)
+                for part in pair)
         else:
-            self.weight_concentration_ = _positive(self.weight_concentration_,
-                                                   "weight_concentration_", (k,))
-        self.mean_prior_ = v.check_parameter_array(self.mean_prior_, "mean_prior_", (d,))
+            self.weight_concentration_ = checked_prior(
+                self.weight_concentration_, "weight_concentration_", (k,), positive=True)
         self._set_parameters(self._get_parameters())
         v.check_fitted_scalars(self, integers=("n_iter_",), flags=("converged_",),
                                reals=("lower_bound_",), real_lists=("lower_bounds_",))
@@ -296,13 +326,6 @@ class BayesianGaussianMixture(GaussianMixture):
         self : BayesianGaussianMixture
         """
         return super().fit(X, y, sample_weight)
-
-
-def _positive(values, name, shape):
-    values = v.check_parameter_array(values, name, shape)
-    if not np.all(values > 0):
-        raise ValueError(f"{name} must be positive")
-    return values
 
 
 def _data_moments(backend, n_features):

@@ -41,6 +41,81 @@ WEIGHT_PRIORS = ("dirichlet_process", "dirichlet_distribution")
 _LOG_2 = math.log(2.0)
 
 
+def checked_prior(value, name, shape, *, broadcast=False, positive=False, above=None,
+                  scale_of=None):
+    """A hyperparameter or posterior array of a variational model, checked as its fit
+    needs it (BayesianGaussianMixture, VariationalGaussianHMM and
+    VariationalCategoricalHMM share these checks, at fit and at load).
+
+    Parameters
+    ----------
+    value : real or array-like
+    name : str
+        The argument or attribute named in the errors.
+    shape : tuple of int
+        The shape ``value`` must have (or, with ``broadcast``, broadcast to).
+    positive : bool
+        Every entry must be > 0 (Dirichlet concentrations, precision scales).
+    above : float or None
+        Every entry must be > ``above`` (Wishart degrees of freedom: > D - 1).
+    scale_of : covariance spec or None
+        ``value`` is a Wishart scale (or covariance) in the spec's shape: positive
+        variances for the diagonal types, symmetric positive-definite matrices (the last
+        two axes) for the others.
+
+    Returns
+    -------
+    ndarray of float64 of ``shape`` (a private copy)
+    """
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):  # ragged nested lists
+        raise ValueError(f"The parameter '{name}' should be a real number or an array of "
+                         "real numbers, not a ragged sequence") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"The parameter '{name}' must be a real number or an array of real "
+                        f"numbers, got dtype {array.dtype}")
+    shape = tuple(int(s) for s in shape)
+    try:
+        fits = (np.broadcast_shapes(array.shape, shape) == shape) if broadcast \
+            else array.shape == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"The parameter '{name}' should have the shape of {shape}"
+                         f"{' (or broadcast to it)' if broadcast else ''}, but got "
+                         f"{array.shape}")
+    array = np.array(np.broadcast_to(array.astype(np.float64), shape))
+    if not np.isfinite(array).all():
+        raise ValueError(f"The parameter '{name}' should be finite, but holds NaN or "
+                         "infinity")
+    if positive and not np.all(array > 0.0):
+        raise ValueError(f"The parameter '{name}' should be positive, but got "
+                         f"{array.min():.6g}")
+    if above is not None and not np.all(array > above):
+        raise ValueError(f"The parameter '{name}' should be greater than {above:g}, but got "
+                         f"{array.min():.3f}.")
+    if scale_of is not None:
+        if scale_of.diagonal:
+            if not np.all(array > 0.0):
+                raise ValueError(f"'{name}' should be positive")
+        else:
+            d = shape[-1]
+            for index, matrix in enumerate(array.reshape(-1, d, d)):
+                if not (np.allclose(matrix, matrix.T)
+                        and np.all(np.linalg.eigvalsh(matrix) > 0.0)):
+                    where = f" (its matrix {index} is not)" if array.ndim == 3 else ""
+                    raise ValueError(f"'{name}' should be symmetric, positive-definite{where}")
+    return array
+
+
+def one_component_shape(spec, n_features):
+    """The shape of one component's covariance in ``spec`` (the shared matrix when the
+    spec has one for all components): a Wishart prior's scale."""
+    one, two = spec.precisions_shape(1, n_features), spec.precisions_shape(2, n_features)
+    return one if one == two else one[1:]
+
+
 @dataclass
 class VariationalPrior:
     """Hyperparameters of the priors (scikit-learn's ``*_prior_`` attributes)."""
