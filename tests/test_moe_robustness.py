@@ -331,3 +331,75 @@ def test_glm_files_refuse_a_multi_output_coef(tmp_path, expert):
     edit = lambda a, p, t: a.update(coef_=a["coef_"][:, None])  # noqa: E731
     with pytest.raises(ValueError, match="coef_"):
         fastem.load(_forge(_saved_model(tmp_path, expert=expert, gating="constant"), edit))
+
+
+# -- item 3: extreme but finite parameters, extreme X ----------------------------------------
+def _set_last(name, value):
+    def edit(arrays, params, attributes):
+        arrays[name] = arrays[name].copy()
+        arrays[name].flat[-1] = value
+    return edit
+
+
+@pytest.mark.parametrize("expert", EXPERTS)
+@pytest.mark.parametrize("gating, name", [
+    ("softmax", "gate_coef_"), ("softmax", "gate_intercept_"), ("softmax", "coef_"),
+    ("constant", "intercept_"), ("gaussian", "gate_means_"),
+    ("gaussian", "gate_covariances_")])
+def test_files_beyond_the_parameter_bound_are_refused_at_load(tmp_path, expert, gating,
+                                                             name):
+    path = _forge(_saved_model(tmp_path, expert=expert, gating=gating),
+                  _set_last(name, 1e308))
+    with pytest.raises(ValueError, match=f"{name} must be finite and at most 1e\\+"):
+        fastem.load(path)
+
+
+def _outputs_or_named_errors(model, X, y, trials):
+    """Every evaluation either returns finite values (log-likelihoods may be -inf) or raises
+    the named ValueError; returns how many returned."""
+    calls = {"predict": lambda: model.predict(X, trials=trials),
+             "component_means": lambda: model.component_means(X, trials=trials),
+             "gate_proba": lambda: model.gate_proba(X),
+             "predict_proba": lambda: model.predict_proba(X, y, trials=trials),
+             "predict_component": lambda: model.predict_component(X, y, trials=trials),
+             "score_samples": lambda: model.score_samples(X, y, trials=trials),
+             "sample": lambda: model.sample(X, trials=trials, random_state=0)[0]}
+    returned = 0
+    for name, call in calls.items():
+        try:
+            values = np.asarray(call(), dtype=np.float64)
+        except ValueError as error:
+            assert "overflowed at row" in str(error), (name, error)
+            continue
+        returned += 1
+        if name == "score_samples":
+            assert not np.isnan(values).any() and not (values == np.inf).any(), name
+        else:
+            assert np.isfinite(values).all(), name
+    return returned
+
+
+@pytest.mark.parametrize("expert", EXPERTS)
+@pytest.mark.parametrize("gating, name", [
+    ("softmax", "gate_coef_"), ("softmax", "coef_"), ("constant", "intercept_"),
+    ("gaussian", "gate_means_"), ("constant", "coef_")])
+def test_files_at_the_bound_evaluate_finitely_or_say_what_overflowed(tmp_path, expert,
+                                                                    gating, name):
+    path = _forge(_saved_model(tmp_path, expert=expert, gating=gating), _set_last(name, 1e150))
+    model = fastem.load(path)
+    X, y, trials = _data(expert, n=80)
+    _outputs_or_named_errors(model, X, y, trials)
+
+
+@pytest.mark.parametrize("expert", EXPERTS)
+@pytest.mark.parametrize("gating", GATES)
+def test_extreme_X_evaluates_finitely_or_says_what_overflowed(expert, gating):
+    X, y, trials = _data(expert)
+    model = fastem.MixtureOfExperts(2, expert=expert, gating=gating, random_state=0,
+                                    max_iter=10).fit(X, y, trials=trials)
+    assert _outputs_or_named_errors(model, X, y, trials) == 7
+    for scale in (1e10, 1e200):
+        _outputs_or_named_errors(model, X * scale, y, trials)
+    wild = X.copy()
+    wild[3] = [1e300, -1e300]
+    _outputs_or_named_errors(model, wild, y, trials)

@@ -20,6 +20,11 @@ from .training import DaskTraining, MemoryTraining, lazy_rows, positions
 
 INIT_PARAMS = ("random", "kmeans", "random_from_data")
 
+PARAMETER_BOUND = 1e150
+"""Largest magnitude of a coefficient, intercept or gate mean that a fit keeps or a model
+file may hold (covariances: its square). Data beyond it overflow the model's second
+moments; within it, linear predictors stay finite for data whose squares are finite."""
+
 
 class MixtureOfExperts(EstimatorBase):
     """A mixture of experts: p(y | x) = sum_k g_k(x) f_k(y | x), fitted by EM.
@@ -451,16 +456,32 @@ class MixtureOfExperts(EstimatorBase):
             self.gate_means_ = params.gate_means + self._u_mean
             self.gate_covariances_ = params.gate_covariances
 
-    def _check_fitted_values(self):
+    def _check_fitted_values(self, loaded=False):
         """ValueError (and, the fits being transactional, the previous state kept) when a
-        fitted array is not finite: the model's own M-step checks its parameters, but the
-        public attributes are computed from them (intercepts in the original units, the
-        softmax gate's mean over the rows), and those can still overflow."""
+        fitted array is not finite or beyond :data:`PARAMETER_BOUND`: the model's M-step
+        checks its parameters, but the public attributes are computed from them
+        (intercepts in the original units, the softmax gate's mean over the rows), and a
+        Newton step can land on finite but absurd coefficients. Model files are held to
+        the same bound (``loaded``), so that every fitted model loads."""
         for name in self._required_fitted + self._optional_fitted:
             value = getattr(self, name, None)
-            if (isinstance(value, np.ndarray) and value.dtype.kind == "f"
-                    and not np.isfinite(value).all()):
+            if not (isinstance(value, np.ndarray) and value.dtype.kind == "f"):
+                continue
+            bound = PARAMETER_BOUND ** 2 if name.endswith("covariances_") else PARAMETER_BOUND
+            finite = np.isfinite(value).all()
+            if finite and not np.abs(value).max(initial=0.0) > bound:
+                continue
+            if loaded:
+                raise ValueError(f"{name} must be finite and at most {bound:.0e} in "
+                                 "magnitude (MixtureOfExperts' bound on parameters), got "
+                                 f"{np.abs(value).max():.4g}")
+            if not finite:
                 raise overflow_error(name)
+            raise ValueError(
+                f"Fitting the mixture of experts failed: {name} reached "
+                f"{np.abs(value).max():.3g}, beyond {bound:.0e} (the bound of its "
+                "parameters). The data's scale is extreme for the model: scale X and y "
+                "(e.g. standardise the columns of X), or raise alpha.")
 
     def _validate_loaded(self):
         """Rebuild the model's parameters from the public attributes of a loaded file
@@ -543,6 +564,7 @@ class MixtureOfExperts(EstimatorBase):
             params.gate_covariances = v.check_parameter_array(
                 self.gate_covariances_, "gate_covariances_", (k, q, q))
             params.gate_chol = _cholesky(params.gate_covariances, "gate_covariances_")
+        self._check_fitted_values(loaded=True)
         self._params = params
         self._layout = model.layout
         v.check_fitted_scalars(self, integers=("n_iter_",), flags=("converged_",),
@@ -573,7 +595,9 @@ class MixtureOfExperts(EstimatorBase):
         matrix = np.empty((n, self.n_components) if mode != rk.LOG_SUM else (0, 0))
         with threads(self.n_threads, self._work(n, model)):
             model.rows(self._params, block, mode, values, matrix)
-        return values if mode == rk.LOG_SUM else matrix
+        result = values if mode == rk.LOG_SUM else matrix
+        _check_evaluated(result, np.isnan)  # -inf is a log-probability of zero
+        return result
 
     def _gate_matrix(self, block):
         return np.exp(self._run_rows(block, rk.LOG_GATE))
@@ -627,12 +651,13 @@ class MixtureOfExperts(EstimatorBase):
         slopes = self.coef_.reshape(self.n_components, self.n_outputs_, -1)
         eta = np.einsum("np,kmp->nkm", E, slopes) + self.intercept_.reshape(
             self.n_components, self.n_outputs_)[None]
-        if self.expert == "poisson":
-            with np.errstate(over="ignore"):
-                return np.exp(eta)
-        if self.expert == "binomial":
-            n_trials = self._trials(trials, None, len(E))
-            return n_trials[:, None, None] / (1.0 + np.exp(-eta))
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.expert == "poisson":
+                eta = np.exp(eta)
+            elif self.expert == "binomial":
+                n_trials = self._trials(trials, None, len(E))
+                eta = n_trials[:, None, None] / (1.0 + np.exp(-eta))
+        _check_evaluated(eta, lambda means: ~np.isfinite(means))
         return eta
 
     def predict(self, X: ArrayLike, trials: ArrayLike | None = None) -> FloatArray:
@@ -679,6 +704,19 @@ class MixtureOfExperts(EstimatorBase):
             noise = rng.normal(size=(n, self.n_outputs_))
             y = chosen + np.einsum("nab,nb->na", self._params.chol[components], noise)
         return (y[:, 0] if self._y_1d else y), components
+
+
+def _check_evaluated(values, bad):
+    """ValueError naming the first row where ``bad(values)`` holds (NaN, or a mean beyond
+    float64's range) instead of returning it."""
+    flags = bad(values)
+    if flags.any():
+        row = int(np.flatnonzero(flags.reshape(len(values), -1).any(axis=1))[0])
+        raise ValueError(
+            f"Evaluating the mixture of experts overflowed at row {row} of X (a linear "
+            "predictor, its exponential or a squared residual beyond float64's range): X "
+            "has values far outside the range of the data the model was fitted on. Scale "
+            "X as the training data were.")
 
 
 def _lazy(*inputs):
