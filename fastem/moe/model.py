@@ -94,7 +94,8 @@ _STATISTICS = {  # in the order they are checked
     "ghess": "the softmax gate's Newton statistics",
     # Last: a row of probability zero under every component is an overflow too (exp of a
     # linear predictor, or a squared residual, beyond float64's range).
-    "loglik": "the log-likelihood of some rows (zero probability under every component)"}
+    "loglik": ("the log-likelihood of some rows (probability zero under every component: "
+               "an expert's or the gate's exponential or squared residual)")}
 _PARAMETERS = {
     "weights": "the component weights", "coef": "the {family} experts' coefficients",
     "covariances": "the experts' residual covariances", "gate_coef": "the softmax gate",
