@@ -2,6 +2,8 @@
 files and large alphabets (bounded tables, named prior errors, checked loads,
 acceleration)."""
 
+import functools
+import json
 import logging
 import tracemalloc
 import warnings
@@ -141,3 +143,207 @@ def test_variational_gaussian_hmm_fits_data_with_an_outlier(covariance_type):
     history = np.array(model.monitor_.history)
     assert np.isfinite(history).all() and np.all(np.diff(history) >= -1e-9 * abs(history[-1]))
     assert np.all(model.dof_posterior_ > 2)
+
+
+# -- item 4: model files of the variational classes are checked whole at load ---------------
+def _forge(model, tmp_path, edit):
+    """``model`` saved, then edited by ``edit(entries, description)`` with every checksum
+    recomputed (the fuzzer's forger), as a path."""
+    from fastem.bench.fuzz import _entries, _pack
+
+    path = tmp_path / "model.npz"
+    model.save(path)
+    entries = _entries(path.read_bytes())
+    metadata = json.loads(entries["__metadata__"].tobytes())
+    edit(entries, metadata["model"])
+    path.write_bytes(_pack(entries, metadata))
+    return path
+
+
+def _set_array(name, change):
+    def edit(entries, description):
+        entries[name] = np.asarray(change(entries[name].copy()), dtype=np.float64)
+    return edit
+
+
+def _set_value(where, name, value):
+    def edit(entries, description):
+        description[where][name] = {"value": value}
+    return edit
+
+
+def _nan_at_first(array):
+    array.flat[0] = np.nan
+    return array
+
+
+@functools.lru_cache
+def _fitted_bgm(covariance_type):
+    model = fastem.BayesianGaussianMixture(n_components=3, covariance_type=covariance_type,
+                                           covariance_prior=None, random_state=0, max_iter=20)
+    return model.fit(_gaussian_rows())
+
+
+BGM_FORGERIES = [
+    ("means_", _set_array("attr/means_", lambda a: a[:, :2]), "means_"),
+    ("means_ NaN", _set_array("attr/means_", _nan_at_first), "means_"),
+    ("covariances_ negated", _set_array("attr/covariances_", lambda a: -a), "'covariances_'"),
+    ("covariances_ NaN", _set_array("attr/covariances_", _nan_at_first), "'covariances_'"),
+    ("covariance_prior_", _set_array("attr/covariance_prior_", lambda a: -a),
+     "'covariance_prior_' should be"),
+    ("covariance_prior_ shape", _set_array("attr/covariance_prior_", lambda a: a[:2]),
+     "'covariance_prior_' should have the shape"),
+    ("mean_prior_ NaN", _set_array("attr/mean_prior_", _nan_at_first), "'mean_prior_'"),
+    ("degrees_of_freedom_", _set_array("attr/degrees_of_freedom_", lambda a: a * 0 + 1.5),
+     "'degrees_of_freedom_' should be greater than 2"),
+    ("degrees_of_freedom_ shape", _set_array("attr/degrees_of_freedom_", lambda a: a[:2]),
+     "'degrees_of_freedom_' should have the shape"),
+    ("mean_precision_ NaN", _set_array("attr/mean_precision_", _nan_at_first),
+     "'mean_precision_'"),
+    ("weight_concentration_", _set_array("attr/weight_concentration_", lambda a: a[:, :2]),
+     "'weight_concentration_' should have the shape"),
+    ("weight_concentration_ NaN", _set_array("attr/weight_concentration_", _nan_at_first),
+     "'weight_concentration_'"),
+    ("degrees_of_freedom_prior_", _set_value("attributes", "degrees_of_freedom_prior_", 1.0),
+     "'degrees_of_freedom_prior_' should be greater than 2"),
+    ("mean_precision_prior_", _set_value("attributes", "mean_precision_prior_", -1.0),
+     "'mean_precision_prior_' should be positive"),
+    ("weight_concentration_prior_", _set_value("attributes", "weight_concentration_prior_",
+                                               0.0), "'weight_concentration_prior_'"),
+    ("degrees_of_freedom_prior", _set_value("params", "degrees_of_freedom_prior", 0.5),
+     "'degrees_of_freedom_prior' should be greater than 2"),
+]
+
+
+@pytest.mark.parametrize("what,edit,message", BGM_FORGERIES, ids=[f[0] for f in BGM_FORGERIES])
+def test_a_forged_bayesian_mixture_file_is_refused(tmp_path, what, edit, message):
+    path = _forge(_fitted_bgm("full"), tmp_path, edit)
+    with pytest.raises(ValueError, match=message):
+        fastem.load(path)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_a_bayesian_mixture_file_with_a_bad_covariance_prior_is_refused(tmp_path,
+                                                                        covariance_type):
+    X = _gaussian_rows()
+    prior = {"full": np.eye(3), "tied": np.eye(3), "diag": np.ones(3),
+             "spherical": 1.0}[covariance_type]
+    model = fastem.BayesianGaussianMixture(n_components=2, covariance_type=covariance_type,
+                                           covariance_prior=prior, random_state=0,
+                                           max_iter=5).fit(X)
+    assert fastem.load(_forge(model, tmp_path, lambda entries, description: None)) \
+        .covariance_prior_ == pytest.approx(model.covariance_prior_)
+    # The constructor's prior, as saved, negative-definite: refused by the check fit uses.
+    if covariance_type == "spherical":
+        bad_argument = _set_value("params", "covariance_prior", -1.0)
+    else:
+        bad_argument = _set_array("param/covariance_prior", lambda a: -a)
+    with pytest.raises(ValueError, match=f"'{covariance_type} covariance_prior' should be"):
+        fastem.load(_forge(model, tmp_path, bad_argument))
+    # A fitted prior that is not the constructor's.
+    if covariance_type == "spherical":
+        other = _set_value("attributes", "covariance_prior_", 2.0)
+    else:
+        other = _set_array("attr/covariance_prior_", lambda a: 2.0 * a)
+    with pytest.raises(ValueError, match="covariance_prior_ does not agree with "
+                                         "covariance_prior"):
+        fastem.load(_forge(model, tmp_path, other))
+
+
+@functools.lru_cache
+def _fitted_vhmm(covariance_type):
+    model = fastem.VariationalGaussianHMM(3, covariance_type=covariance_type, random_state=0,
+                                          n_iter=5)
+    return model.fit(_gaussian_rows(), [100, 100, 100])
+
+
+def _permuted_rows(array):
+    return array[::-1].copy()
+
+
+HMM_FORGERIES = [
+    ("transmat_posterior_ shape", _set_array("attr/transmat_posterior_", lambda a: a[:, :2]),
+     r"'transmat_posterior_' should have the shape of \(3, 3\)"),
+    ("transmat_posterior_ NaN", _set_array("attr/transmat_posterior_", _nan_at_first),
+     "'transmat_posterior_' should be finite"),
+    ("transmat_posterior_ 0", _set_array("attr/transmat_posterior_", lambda a: a * 0),
+     "'transmat_posterior_' should be positive"),
+    ("startprob_prior_", _set_array("attr/startprob_prior_", lambda a: -a),
+     "'startprob_prior_' should be positive"),
+    ("transmat_", _set_array("attr/transmat_", _permuted_rows),
+     "transmat_ does not agree with the posterior"),
+    ("means_posterior_ shape", _set_array("attr/means_posterior_", lambda a: a[:, :2]),
+     "'means_posterior_' should have the shape"),
+    ("means_posterior_ NaN", _set_array("attr/means_posterior_", _nan_at_first),
+     "'means_posterior_' should be finite"),
+    ("means_", _set_array("attr/means_", lambda a: a + 1.0),
+     "means_ does not agree with the posterior"),
+    ("beta_posterior_", _set_array("attr/beta_posterior_", lambda a: -a),
+     "'beta_posterior_' should be positive"),
+    ("beta_prior_ shape", _set_array("attr/beta_prior_", lambda a: a[:1]),
+     "'beta_prior_' should have the shape"),
+    ("dof_posterior_", _set_array("attr/dof_posterior_", lambda a: a * 0 + 1.5),
+     "'dof_posterior_' should be greater than 2"),
+    ("scale_posterior_", _set_array("attr/scale_posterior_", lambda a: -a),
+     "'scale_posterior_' should be symmetric, positive-definite"),
+    ("scale_posterior_ shape", _set_array("attr/scale_posterior_", lambda a: a[:, :2, :2]),
+     "'scale_posterior_' should have the shape"),
+    ("scale_prior_", _set_array("attr/scale_prior_", lambda a: -a),
+     "'scale_prior_' should be symmetric"),
+    ("dof_prior argument", _set_value("params", "dof_prior", 0.1),
+     "'dof_prior' should be greater than 2"),
+    ("scale_prior argument", _set_value("params", "scale_prior", -1.0),
+     "'scale_prior' should be symmetric"),
+]
+
+
+@pytest.mark.parametrize("what,edit,message", HMM_FORGERIES, ids=[f[0] for f in HMM_FORGERIES])
+def test_a_forged_variational_gaussian_hmm_file_is_refused(tmp_path, what, edit, message):
+    path = _forge(_fitted_vhmm("full"), tmp_path, edit)
+    with pytest.raises(ValueError, match=message):
+        fastem.load(path)
+
+
+@pytest.mark.parametrize("covariance_type", ["tied", "diag", "spherical"])
+def test_forged_scales_and_dofs_of_every_covariance_type_are_refused(tmp_path,
+                                                                      covariance_type):
+    model = _fitted_vhmm(covariance_type)
+    loaded = fastem.load(_forge(model, tmp_path, lambda entries, description: None))
+    assert loaded.score(_gaussian_rows()) == model.score(_gaussian_rows())
+    with pytest.raises(ValueError, match="'scale_posterior_' should be"):
+        fastem.load(_forge(model, tmp_path, _set_array("attr/scale_posterior_", lambda a: -a)))
+    if covariance_type == "tied":  # one Wishart: a scalar dof, saved as a value
+        low_dof = _set_value("attributes", "dof_posterior_", 1.0)
+    else:
+        low_dof = _set_array("attr/dof_posterior_", lambda a: a * 0 + 1.0)
+    with pytest.raises(ValueError, match="'dof_posterior_' should be greater than 2"):
+        fastem.load(_forge(model, tmp_path, low_dof))
+
+
+CATEGORICAL_FORGERIES = [
+    ("emissionprob_posterior_ shape",
+     _set_array("attr/emissionprob_posterior_", lambda a: a[:, :4]),
+     "emissionprob_posterior_"),
+    ("emissionprob_posterior_ NaN", _set_array("attr/emissionprob_posterior_", _nan_at_first),
+     "'emissionprob_posterior_' should be finite"),
+    ("emissionprob_posterior_ 0", _set_array("attr/emissionprob_posterior_", lambda a: a * 0),
+     "'emissionprob_posterior_' should be positive"),
+    ("emissionprob_prior_ shape", _set_array("attr/emissionprob_prior_", lambda a: a[:2]),
+     "'emissionprob_prior_' should have the shape"),
+    ("emissionprob_", _set_array("attr/emissionprob_", _permuted_rows),
+     "emissionprob_ does not agree with the posterior"),
+    ("startprob_posterior_ shape", _set_array("attr/startprob_posterior_", lambda a: a[:2]),
+     "'startprob_posterior_' should have the shape"),
+    ("emissionprob_prior argument", _set_value("params", "emissionprob_prior", -1.0),
+     "'emissionprob_prior' should be positive"),
+]
+
+
+@pytest.mark.parametrize("what,edit,message", CATEGORICAL_FORGERIES,
+                         ids=[f[0] for f in CATEGORICAL_FORGERIES])
+def test_a_forged_variational_categorical_hmm_file_is_refused(tmp_path, what, edit, message):
+    model = fastem.VariationalCategoricalHMM(3, n_features=6, random_state=0, n_iter=5).fit(
+        _symbols(n_symbols=6))
+    path = _forge(model, tmp_path, edit)
+    with pytest.raises(ValueError, match=message):
+        fastem.load(path)

@@ -303,14 +303,19 @@ class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM):
             self.emissionprob_ = posterior_mean(self.emissionprob_posterior_)
         return super()._validate_X(X, fitting)
 
+    _point_emission_attributes = ("emissionprob_",)
+
+    def _checked_emission_posteriors(self, n_features):
+        shape = (self.n_components, n_features)
+        return {"emissionprob_prior": self._checked_concentration("emissionprob_prior_",
+                                                                  shape),
+                "emissionprob_posterior": self._checked_concentration(
+                    "emissionprob_posterior_", shape)}
+
     def _initial_emissions(self, X, random_state):
         k, n_symbols = self.n_components, self._fit_n_symbols
         if not self._needs_init("e", "emissionprob_posterior_"):
-            shape = (k, n_symbols)
-            return {"emissionprob_prior": self._checked_concentration("emissionprob_prior_",
-                                                                      shape),
-                    "emissionprob_posterior": self._checked_concentration(
-                        "emissionprob_posterior_", shape)}
+            return self._checked_emission_posteriors(n_symbols)
         prior = self._prior_array(self.emissionprob_prior, (k, n_symbols), 1.0 / n_symbols,
                                   "emissionprob_prior")
         if np.all(prior == prior[0]):

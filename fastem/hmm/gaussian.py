@@ -480,6 +480,11 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM):
                                                  stem + kind + "_", **rules)
         return out
 
+    _point_emission_attributes = ("means_", "_covars_")
+
+    def _checked_emission_posteriors(self, n_features):
+        return self._emission_attributes_checked(n_features)
+
     # -- initialisation -----------------------------------------------------------------
     def _initial_emissions(self, X, random_state):
         k, d = self.n_components, X.shape[1]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _validation as v
 from .._special import digamma, gammaln
 from ..mixture.variational import checked_prior
 
@@ -87,6 +88,36 @@ class VariationalHMM:
     acceleration = "none"
     missing = "raise"
     learning_decay, learning_offset = 0.7, 10.0
+
+    #: The point attributes of the emissions that follow from their posterior.
+    _point_emission_attributes: tuple = ()
+
+    def _validate_loaded(self):
+        """Re-check a posterior read from a file: every prior and posterior array in its
+        shape and domain (by the checks fit applies), the sub-normalised tables finite,
+        and the posterior means (``startprob_``, ``transmat_``, the emission point values)
+        equal to those of the posterior."""
+        super()._validate_loaded()
+        k = self.n_components
+        n_features = self._features_of(self._current_parameters())
+        params = {name[:-1]: self._checked_concentration(name, shape) for name, shape in (
+            ("startprob_prior_", (k,)), ("startprob_posterior_", (k,)),
+            ("transmat_prior_", (k, k)), ("transmat_posterior_", (k, k)))}
+        params.update(self._checked_emission_posteriors(n_features))
+        names = ("startprob_", "transmat_") + self._point_emission_attributes
+        points = {name: np.asarray(getattr(self, name), dtype=np.float64) for name in names}
+        completed = self._completed_parameters(params)
+        for name, table in completed.items():
+            if not np.all(np.isfinite(table)):
+                raise ValueError(f"the posterior gives a non-finite {name} table")
+        self._set_parameters(completed)
+        for name, value in points.items():  # (covars_ is kept as _covars_)
+            v.check_consistent(value, np.asarray(getattr(self, name)), name.lstrip("_"),
+                               "the posterior")
+
+    def _checked_emission_posteriors(self, n_features):
+        """The emission prior and posterior attributes, checked (a dict of arrays)."""
+        raise NotImplementedError
 
     def _check_priors(self, n_features):
         k = self.n_components
