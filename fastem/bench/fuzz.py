@@ -482,7 +482,7 @@ def _state(value, depth=0):
     if value is None or isinstance(value, (bool, int, float, complex, str, bytes, np.generic)):
         return (type(value).__name__, repr(value))
     if isinstance(value, dict):
-        return ("dict", tuple(sorted((repr(k), _state(v, depth + 1))
+        return ("dict", tuple(sorted((str(k), _state(v, depth + 1))
                                      for k, v in value.items())))
     if isinstance(value, (list, tuple, collections.deque)):
         return (type(value).__name__, tuple(_state(item, depth + 1) for item in value))
@@ -555,6 +555,38 @@ def bad_attributes(model):
                                                    ("-inf", np.isneginf))
                          if np.any(test(array.real if array.dtype.kind == "c" else array))]
                 return f"fitted attribute {name} holds {'/'.join(kinds)}"
+        problem = _outside_domain(model, name, value)
+        if problem:
+            return f"fitted attribute {name} {problem}"
+    return None
+
+
+_DISTRIBUTIONS = ("weights_", "startprob_", "transmat_", "emissionprob_")
+_COVARIANCES = ("covariances_", "covars_", "_covars_", "gate_covariances_")
+
+
+def _outside_domain(model, name, value):
+    """What is wrong with a fitted probability table or covariance, or None: rows of
+    probabilities in [0, 1] summing to 1, covariances positive definite (variances
+    positive for diagonal and spherical ones)."""
+    if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or not value.size:
+        return None
+    if name in _DISTRIBUTIONS:
+        if value.min() < -1e-12 or value.max() > 1 + 1e-9:
+            return "holds a probability outside [0, 1]"
+        if np.abs(value.sum(axis=-1) - 1.0).max() > 1e-6:
+            return "holds probabilities that do not sum to 1"
+    elif name in _COVARIANCES:
+        kind = getattr(model, "covariance_type", "full")
+        square = value.ndim >= 2 and value.shape[-1] == value.shape[-2]
+        if kind in ("diag", "spherical") or not square:
+            if value.min() <= 0:
+                return "holds a variance that is not positive"
+        else:
+            try:
+                np.linalg.cholesky(value)
+            except np.linalg.LinAlgError:
+                return "holds a covariance that is not positive definite"
     return None
 
 
