@@ -310,14 +310,6 @@ def _huge_x(case):
 
 
 KNOWN_OPEN = (
-    ("issue 25 item 4: the variational classes' loaders do not cross-check their arrays",
-     lambda case: case["kind"] == "file" and case["mutation"] in fuzz.MODEL_MUTATIONS
-     and case["estimator"] in ("BayesianGaussianMixture", "VariationalGaussianHMM",
-                               "VariationalCategoricalHMM")),
-    ("issue 25 item 5: VariationalGaussianHMM accepts invalid priors",
-     lambda case: case["kind"] == "data" and case["estimator"] == "VariationalGaussianHMM"
-     and bool({"scale_prior", "dof_prior", "beta_prior", "means_prior", "startprob_prior",
-               "transmat_prior"} & set(case["kwargs"]))),
     ("issue 25 item 6 as built: only the first rows of a stream's first block are hashed, "
      "so a pass whose last block differs is fitted",
      lambda case: case["kind"] == "stream" and case["fault"] == "values_last"),
