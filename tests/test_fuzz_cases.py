@@ -168,9 +168,9 @@ def test_the_worker_reports_memory_exhaustion():
     try:
         case = {"kind": "data", "estimator": "GaussianMixture",
                 "kwargs": {"n_components": 2, "means_init": np.ones((2, 2))}, "method": "fit",
-                "data": {"shape": (10_000_000, 8), "dtype": "float64", "scale": 1.0,
+                "data": {"shape": (5_000_000, 8), "dtype": "float64", "scale": 1.0,
                          "special": "none", "seed": 0}, "lengths": None, "fit_on": "same"}
-        assert "memory" in hungry.run(case)  # 640 MB of data are generated first
+        assert "memory" in hungry.run(case)  # 320 MB of data are generated first
         assert hungry.run(_sequence("GaussianMixture")) is None  # a fresh child goes on
     finally:
         hungry.close()
