@@ -170,10 +170,12 @@ def test_bad_priors_are_refused_by_name(options, message):
         fastem.BayesianGaussianMixture(n_components=2, **options).fit(_blobs(n=20))
 
 
-def test_has_no_partial_fit_or_acceleration():
+def test_has_no_partial_fit_and_checks_acceleration():
     model = fastem.BayesianGaussianMixture()
     assert not hasattr(model, "partial_fit")
-    assert "acceleration" not in model.get_params()
+    assert model.get_params()["acceleration"] == "none"  # SQUAREM: test_variational_robustness
+    with pytest.raises(ValueError, match="acceleration"):
+        fastem.BayesianGaussianMixture(acceleration="fast").fit(_blobs(n=20))
 
 
 def test_special_functions_equal_scipys():

@@ -185,4 +185,6 @@ def test_bad_priors_and_missing_methods():
         fastem.VariationalCategoricalHMM(3, emissionprob_prior=-1.0).fit(
             *_categorical_sequences())
     assert not hasattr(fastem.VariationalGaussianHMM(), "partial_fit")
-    assert "acceleration" not in fastem.VariationalCategoricalHMM().get_params()
+    assert fastem.VariationalCategoricalHMM().get_params()["acceleration"] == "none"
+    with pytest.raises(ValueError, match="acceleration"):
+        fastem.VariationalGaussianHMM(3, acceleration="fast").fit(X, lengths)

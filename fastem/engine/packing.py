@@ -40,3 +40,11 @@ def nonnegative_values(vector, shape, name):
     if np.any(values < 0.0):
         raise ValueError(f"{name} are negative")
     return values
+
+
+def positive_values(vector, shape, name):
+    """A finite, positive array (e.g. Dirichlet concentrations); ValueError otherwise."""
+    values = finite_values(vector, shape, name)
+    if not np.all(values > 0.0):
+        raise ValueError(f"{name} are not positive")
+    return values

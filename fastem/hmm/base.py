@@ -306,16 +306,10 @@ class BaumWelchModel(ModelBase):
         return est._completed_parameters(new)
 
     def pack(self, params):
-        return np.concatenate([params["startprob"], np.ravel(params["transmat"]),
-                               self.estimator._pack_emissions(params)])
+        return self.estimator._pack_parameters(params)
 
     def unpack(self, vector, like):
-        k = self.estimator.n_components
-        params = dict(like)
-        params["startprob"] = probability_rows(vector[:k], (k,), "start probabilities")
-        params["transmat"] = probability_rows(vector[k:k + k * k], (k, k), "transitions")
-        params.update(self.estimator._unpack_emissions(vector[k + k * k:], like))
-        return params
+        return self.estimator._unpack_parameters(vector, like)
 
 
 class BaseHMM(EstimatorBase):
@@ -492,6 +486,21 @@ class BaseHMM(EstimatorBase):
         """Add the emission statistics of rows X with (weighted) ``posteriors`` to ``out``
         (a :class:`Stats` of the emission fields)."""
         raise NotImplementedError
+
+    def _pack_parameters(self, params):
+        """The parameters as a flat vector (SQUAREM extrapolates it): start and transition
+        probabilities, then the emissions'."""
+        return np.concatenate([params["startprob"], np.ravel(params["transmat"]),
+                               self._pack_emissions(params)])
+
+    def _unpack_parameters(self, vector, like):
+        """Inverse of :meth:`_pack_parameters`; ValueError outside the parameter space."""
+        k = self.n_components
+        params = dict(like)
+        params["startprob"] = probability_rows(vector[:k], (k,), "start probabilities")
+        params["transmat"] = probability_rows(vector[k:k + k * k], (k, k), "transitions")
+        params.update(self._unpack_emissions(vector[k + k * k:], like))
+        return params
 
     def _pack_emissions(self, params):
         """Emission parameters as a flat vector (SQUAREM extrapolates it)."""

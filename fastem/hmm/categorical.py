@@ -7,6 +7,7 @@ import numpy as np
 from .. import _validation as v
 from .._jit import kernel, prange
 from .._typing import Acceleration, Callback, MissingPolicy, Prior, RandomStateLike
+from ..engine.packing import positive_values
 from ..mixture.variational import checked_prior
 from .base import BaseHMM, ProbabilityEmissions, _dirichlet_log_prior, _log, _normalise
 from .variational import (
@@ -243,7 +244,8 @@ class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM):
 
     ``startprob_``, ``transmat_`` and ``emissionprob_`` are the posterior means;
     ``monitor_.history`` holds the lower bound (log Z - KL(q || p)). fastem adds
-    ``n_init``, ``n_threads``, ``callback`` and ``sample_weight`` in :meth:`fit`.
+    ``n_init``, ``n_threads``, ``callback``, ``acceleration`` and ``sample_weight`` in
+    :meth:`fit`.
 
     Parameters
     ----------
@@ -257,6 +259,10 @@ class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM):
         As in hmmlearn (``n_iter=100``, ``tol=1e-6``).
     n_init, n_threads, callback
         As in :class:`CategoricalHMM`.
+    acceleration : {"none", "squarem"}, default="none"
+        "squarem": SQUAREM extrapolation of the Dirichlet posteriors between passes; a
+        trial is kept only if its lower bound is at least the plain step's (the bound
+        never decreases). ``monitor_.iter`` counts passes over the data.
 
     Attributes
     ----------
@@ -274,7 +280,7 @@ class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM):
                  random_state: RandomStateLike = None, n_iter: int = 100, tol: float = 1e-6,
                  verbose: int = False, params: str = "ste", init_params: str = "ste",
                  implementation: str = "log", n_init: int = 1, n_threads: int | None = None,
-                 callback: Callback | None = None) -> None:
+                 callback: Callback | None = None, acceleration: Acceleration = "none") -> None:
         self.n_components = n_components
         self.startprob_prior = startprob_prior
         self.transmat_prior = transmat_prior
@@ -291,6 +297,7 @@ class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM):
         self.n_init = n_init
         self.n_threads = n_threads
         self.callback = callback
+        self.acceleration = acceleration
 
     def _check_emission_priors(self, n_features):
         if self.emissionprob_prior is not None:
@@ -344,6 +351,13 @@ class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM):
         if "e" not in self.params:
             return {}
         return {"emissionprob_posterior": params["emissionprob_prior"] + stats["counts"]}
+
+    def _pack_emission_posteriors(self, params):
+        return np.ravel(params["emissionprob_posterior"])
+
+    def _unpack_emission_posteriors(self, vector, like):
+        return {"emissionprob_posterior": positive_values(
+            vector, like["emissionprob_posterior"].shape, "emission posteriors")}
 
     def _emission_kl(self, params):
         return float(np.sum(dirichlet_kl(params["emissionprob_posterior"],

@@ -13,7 +13,7 @@ from .. import _validation as v
 from .._special import digamma, gammaln
 from .._typing import Acceleration, Callback, CovarianceType, MissingPolicy, Prior, RandomStateLike
 from ..engine import UNIT_ROWS, batch_units
-from ..engine.packing import finite_values
+from ..engine.packing import finite_values, positive_values
 from ..kernels import gaussian as gk
 from ..mixture import kmeans
 from ..mixture import missing as missing_data
@@ -381,7 +381,8 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM):
     the covariances ``scale / dof`` and per-state constants (the expected
     log-determinant and the ``D / beta`` term); ``means_`` and ``covars_`` are those
     point values. ``monitor_.history`` holds hmmlearn's lower bound. fastem adds
-    ``n_init``, ``n_threads``, ``callback`` and ``sample_weight`` in :meth:`fit`.
+    ``n_init``, ``n_threads``, ``callback``, ``acceleration`` and ``sample_weight`` in
+    :meth:`fit`.
 
     Parameters
     ----------
@@ -399,6 +400,11 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM):
         As in hmmlearn (``n_iter=100``, ``tol=1e-6``).
     n_init, n_threads, callback
         As in :class:`GaussianHMM`.
+    acceleration : {"none", "squarem"}, default="none"
+        "squarem": SQUAREM extrapolation of the Dirichlet and Normal-Wishart posteriors
+        between passes; a trial is kept only if it is a valid posterior and its lower
+        bound is at least the plain step's (the bound never decreases).
+        ``monitor_.iter`` counts passes over the data.
 
     Attributes
     ----------
@@ -420,7 +426,7 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM):
                  n_iter: int = 100, tol: float = 1e-6, verbose: int = False,
                  params: str = "stmc", init_params: str = "stmc",
                  implementation: str = "log", n_init: int = 1, n_threads: int | None = None,
-                 callback: Callback | None = None) -> None:
+                 callback: Callback | None = None, acceleration: Acceleration = "none") -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.startprob_prior = startprob_prior
@@ -440,6 +446,7 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM):
         self.n_init = n_init
         self.n_threads = n_threads
         self.callback = callback
+        self.acceleration = acceleration
 
     min_covar = 1e-3  # hmmlearn adds it to the data covariance of the initial covars_
 
@@ -600,6 +607,23 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM):
                 scale = params["scale_prior"] + spread.mean(axis=1)
             new.update(dof_posterior=dof, scale_posterior=np.asarray(scale, dtype=np.float64))
         return new
+
+    def _pack_emission_posteriors(self, params):
+        return np.concatenate([np.ravel(params[name]) for name in (
+            "means_posterior", "beta_posterior", "dof_posterior", "scale_posterior")])
+
+    def _unpack_emission_posteriors(self, vector, like):
+        k, d = like["means_posterior"].shape
+        n_dof = np.size(like["dof_posterior"])
+        means, beta = vector[:k * d], vector[k * d:k * d + k]
+        dof, scale = vector[k * d + k:k * d + k + n_dof], vector[k * d + k + n_dof:]
+        dof = finite_values(dof, np.shape(like["dof_posterior"]), "degrees of freedom")
+        if not np.all(dof > d - 1.0):
+            raise ValueError("degrees of freedom are not above n_features - 1")
+        scale, _ = self._spec.checked_covariances(scale, k, d)  # positive definite, or raises
+        return {"means_posterior": finite_values(means, (k, d), "means"),
+                "beta_posterior": positive_values(beta, (k,), "mean precisions"),
+                "dof_posterior": dof, "scale_posterior": scale}
 
     def _emission_kl(self, params):
         """hmmlearn's emission terms: the KL of each state's Normal given the posterior's

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import _validation as v
 from .._special import digamma, gammaln
+from ..engine.packing import positive_values
 from ..mixture.variational import checked_prior
 
 
@@ -83,9 +84,7 @@ class VariationalHMM:
         # its natural-gradient steps; hmmlearn's classes have no partial_fit either.
         raise AttributeError(f"{type(self).__name__} has no partial_fit")
 
-    # Variational models take no SQUAREM (their objective is a bound, not a likelihood)
-    # and no missing rows (hmmlearn's take neither).
-    acceleration = "none"
+    # No missing rows (hmmlearn's take none either).
     missing = "raise"
     learning_decay, learning_offset = 0.7, 10.0
 
@@ -169,6 +168,34 @@ class VariationalHMM:
         params["transmat"] = subnormalised(params["transmat_posterior"])
         params.update(self._subnormalised_emissions(params))
         return params
+
+    # -- SQUAREM ------------------------------------------------------------------------
+    # The monitored bound, log Z - KL(q || p), is the lower bound of the posterior the pass
+    # ran at (with its optimal state posteriors), for any posterior, and a pass never
+    # lowers it: SQUAREM's safeguard keeps it monotone. The Dirichlet and Normal-Wishart
+    # posteriors' parameters are extrapolated as they are; a point outside their domain is
+    # refused here and the schedule falls back to the plain step.
+    def _pack_parameters(self, params):
+        return np.concatenate([params["startprob_posterior"],
+                               np.ravel(params["transmat_posterior"]),
+                               self._pack_emission_posteriors(params)])
+
+    def _unpack_parameters(self, vector, like):
+        k = self.n_components
+        params = dict(like)
+        params["startprob_posterior"] = positive_values(vector[:k], (k,), "start posteriors")
+        params["transmat_posterior"] = positive_values(vector[k:k + k * k], (k, k),
+                                                       "transition posteriors")
+        params.update(self._unpack_emission_posteriors(vector[k + k * k:], like))
+        return self._completed_parameters(params)
+
+    def _pack_emission_posteriors(self, params):
+        """The emission posterior's parameters as a flat vector."""
+        raise NotImplementedError
+
+    def _unpack_emission_posteriors(self, vector, like):
+        """Inverse of :meth:`_pack_emission_posteriors`; ValueError outside the domain."""
+        raise NotImplementedError
 
     def _start_transition_m_step(self, stats, params):
         new = {}

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._special import betaln, digamma, gammaln
+from ..engine.packing import finite_values, positive_values
 from ..kernels import gaussian as gk
 from .component import second_moments
 from .covariance import MASS_EPS
@@ -311,8 +312,39 @@ class VariationalGaussianMixtureModel(GaussianMixtureModel):
         """scikit-learn's ``_initialize``: the M-step for the initial responsibilities."""
         return self.posterior(initial_stats())
 
+    # -- SQUAREM ------------------------------------------------------------------------
+    # The objective is the lower bound of an actual pair (responsibilities, posterior), for
+    # any posterior the E-step runs at, and a pass never lowers it: SQUAREM's safeguard
+    # (a trial is kept only if its bound is at least the plain step's) keeps it monotone.
+    # The posterior's parameters are extrapolated as they are (concentrations, beta_k, m_k,
+    # nu_k and the covariances W_k^-1 / nu_k); a point outside their domain is refused by
+    # unpack, and the schedule falls back to the plain step.
     def pack(self, params):
-        raise NotImplementedError("SQUAREM is not offered for variational mixtures")
+        return np.concatenate([np.ravel(params.weight_concentration),
+                               params.mean_precision, np.ravel(params.means),
+                               np.ravel(params.degrees_of_freedom),
+                               np.ravel(params.covariances)])
 
     def unpack(self, vector, like):
-        raise NotImplementedError("SQUAREM is not offered for variational mixtures")
+        k, d = self.n_components, self.n_features
+        tied = np.ndim(like.degrees_of_freedom) == 0
+        sizes = {"concentration": 2 * k if self.prior.weight_type == "dirichlet_process"
+                 else k, "beta": k, "means": k * d, "dof": 1 if tied else k}
+        parts, start = {}, 0
+        for name, size in sizes.items():
+            parts[name] = vector[start:start + size]
+            start += size
+        concentration = positive_values(parts["concentration"], (sizes["concentration"],),
+                                        "weight concentrations")
+        if self.prior.weight_type == "dirichlet_process":
+            concentration = (concentration[:k], concentration[k:])
+        nu = finite_values(parts["dof"], (sizes["dof"],), "degrees of freedom")
+        if not np.all(nu > d - 1.0):
+            raise ValueError("degrees of freedom are not above n_features - 1")
+        covariances, chol = self.spec.checked_covariances(vector[start:], k, d)
+        return VariationalParams(
+            weight_concentration=concentration,
+            mean_precision=positive_values(parts["beta"], (k,), "mean precisions"),
+            means=finite_values(parts["means"], (k, d), "means"),
+            degrees_of_freedom=nu[0] if tied else nu, covariances=covariances,
+            precisions_cholesky=chol)
