@@ -372,11 +372,12 @@ def _moe_case(choose):
 SEQUENCE_ESTIMATORS = ("GaussianMixture", "GaussianHMM", "GMMHMM", "CategoricalHMM",
                        "PoissonHMM", "MultinomialHMM", "MixtureOfExperts",
                        "MixtureOfExperts")
-BATCHES = ("good", "good", "good", "rows", "dtype", "features", "nan", "inf", "huge_entry",
-           "huge_all", "tiny_all", "empty", "one_d", "str", "lengths", "y", "weights",
-           "trials")
-# Batches that must be accepted once the estimator has parameters of their width.
-GOOD_BATCHES = ("good", "rows")
+BATCHES = ("good", "good", "good", "rows", "refit", "dtype", "features", "nan", "inf",
+           "huge_entry", "huge_all", "tiny_all", "empty", "one_d", "str", "lengths", "y",
+           "weights", "trials")
+# Batches that must be accepted once the estimator has parameters of their width
+# ("refit": ``fit`` on a good batch, between the partial_fit calls).
+GOOD_BATCHES = ("good", "rows", "refit")
 BATCH_DTYPES = ("float32", "int64", "float16", "uint8", "bool", "int8", "float64")
 
 
@@ -1036,12 +1037,17 @@ def _batch(case, spec):
     return (X,), kwargs
 
 
-def _must_succeed(spec, first_accepted):
+def _must_succeed(model, case, spec, first_accepted):
     """Whether this batch is one the estimator must accept now: a good batch, when the
-    estimator is new or its first accepted batch was a good one too (an odd first batch,
-    of another width, y of two columns, booleans, may fix a model that later good
-    batches do not fit)."""
-    return spec["kind"] in GOOD_BATCHES and first_accepted in (None,) + GOOD_BATCHES
+    estimator is new, or was started by a good batch and still has the good batches'
+    width (an odd first batch, of another width, y of two columns, booleans, may fix a
+    model that later good batches do not fit; partial_fit after fit may start afresh on
+    another width)."""
+    if spec["kind"] == "refit":
+        return True
+    return (spec["kind"] in GOOD_BATCHES and first_accepted in (None,) + GOOD_BATCHES
+            and getattr(model, "n_features_in_", case["width"]) == case["width"]
+            and getattr(model, "n_outputs_", case["outputs"]) == case["outputs"])
 
 
 def _run_sequence_case(case):
@@ -1051,10 +1057,11 @@ def _run_sequence_case(case):
         args, kwargs = _batch(case, spec)
         inputs = _fingerprint((args, kwargs))
         before = estimator_state(model)
-        must = _must_succeed(spec, first_accepted)
-        where = f"partial_fit batch {index} ({spec['kind']})"
+        must = _must_succeed(model, case, spec, first_accepted)
+        method = "fit" if spec["kind"] == "refit" else "partial_fit"
+        where = f"{method} batch {index} ({spec['kind']})"
         try:
-            model.partial_fit(*args, **kwargs)
+            getattr(model, method)(*args, **kwargs)
         except ACCEPTED_ERRORS as error:
             problem = foreign_error(error)
             if problem:
@@ -1067,7 +1074,7 @@ def _run_sequence_case(case):
                 return (f"{where}, a good batch, was refused after the batches before it: "
                         f"{type(error).__name__}: {error}")
         else:
-            first_accepted = first_accepted or spec["kind"]
+            first_accepted = "refit" if method == "fit" else first_accepted or spec["kind"]
             problem = bad_attributes(model)
             if problem:
                 return f"{where} returned normally, but {problem}"
