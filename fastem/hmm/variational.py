@@ -52,12 +52,17 @@ def posterior_mean(concentration):
     return a / a.sum(axis=-1, keepdims=True)
 
 
+_DRAW_FLOOR = np.finfo(np.float64).eps
+
+
 def positive_draw(draw, prior):
-    """A random initial Dirichlet posterior (hmmlearn's draw) raised to the prior where it
-    is below it, as the posterior of any data is. With concentrations 1 / n below about
-    0.01, numpy's Dirichlet draws hold exact zeros and subnormal numbers (half the entries
-    for n = 1000): psi there is -inf (or -1e300), and the lower bound with it."""
-    return np.maximum(draw, prior)
+    """A random initial Dirichlet posterior (hmmlearn's draw), raised to eps times the
+    prior where it is below that. With concentrations 1 / n below about 0.01, numpy's
+    Dirichlet draws hold exact zeros and subnormal numbers (half the entries for n =
+    1000), where psi is -inf and the lower bound with it; raised, such an entry is still
+    impossible in the first E-step (exp(psi(q)) is 0, as hmmlearn's), and the bound finite.
+    Every other entry is hmmlearn's draw."""
+    return np.maximum(draw, _DRAW_FLOOR * np.asarray(prior, dtype=np.float64))
 
 
 class VariationalHMM:
