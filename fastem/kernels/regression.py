@@ -1,5 +1,16 @@
 """Mixtures of experts: the fused E-step and its additive statistics.
 
+No design matrix exists: each work unit reads its rows of X, Y and the trials
+directly and transposes them into small per-unit buffers, taking the expert
+columns ``ecols`` of X less their centre ``x_mean`` as the design row z (after an
+intercept 1 when ``coef`` has one more row than ``ecols`` has columns), the gating
+columns ``gcols`` less ``u_mean`` as the gating row u (after an intercept 1 when the
+softmax gate has one more coefficient than ``gcols`` has columns), the columns
+``ycols`` of Y less ``y_mean`` as y (zeros when Y has no rows: inference without
+y) and column ``tcol`` of T as the trials (1 when ``tcol`` is -1). X, Y and T may be
+one array (a table ``[X | Y | trials]``). So fit's memory is that of its work
+units, not of a copy of the data.
+
 Component k of a row (design row z, gating row u, outputs y, trials n) has the
 log joint ``logp[k] = const[k] + log f_k(y | z) + gate_k(u)``:
 
@@ -55,10 +66,32 @@ LOG_GATE = 2  # log gate probabilities g_k(x) into out_matrix
 
 
 @kernel
-def _transpose(A, lo, hi, out):
-    for j in range(hi - lo):
-        for a in range(A.shape[1]):
-            out[a, j] = A[lo + j, a]
+def _gather(A, columns, centre, first, lo, hi, out):
+    """Rows lo:hi of the columns ``columns`` of A less ``centre``, transposed: out[first +
+    a, j] = A[lo + j, columns[a]] - centre[a]; out[0, j] = 1 (an intercept) when ``first``
+    is 1. A without rows reads as its centre (zeros)."""
+    n_rows = hi - lo
+    if first == 1:
+        for j in range(n_rows):
+            out[0, j] = 1.0
+    if A.shape[0] == 0:
+        for a in range(columns.shape[0]):
+            for j in range(n_rows):
+                out[first + a, j] = 0.0
+        return
+    for j in range(n_rows):
+        for a in range(columns.shape[0]):
+            out[first + a, j] = A[lo + j, columns[a]] - centre[a]
+
+
+@kernel
+def _gate_size(gating, gate_coef, gate_mean):
+    """Columns of the gating row u (its intercept included)."""
+    if gating == SOFTMAX:
+        return gate_coef.shape[1]
+    if gating == GATE_GAUSSIAN:
+        return gate_mean.shape[1]
+    return 0
 
 
 @kernel
@@ -100,11 +133,12 @@ def _add_mahalanobis(vt, mean, chol, n_rows, rt, logp_k):
 
 
 @kernel
-def _unit_log_probs(Z, Y, U, T, lo, hi, family, gating, coef, chol, gate_coef, gate_mean,
-                    gate_chol, const, gate_const, zt, yt, ut, tt, logp, eta, gate, row_const,
-                    log_total, gate_norm):
-    """For rows lo:hi, transposed into ``zt`` (P x rows), ``yt`` (M x rows), ``ut``
-    (Q x rows) and ``tt`` (trials): ``logp[k, j]`` (without the row constants, which go
+def _unit_log_probs(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, lo, hi,
+                    family, gating, coef, chol, gate_coef, gate_mean, gate_chol, const,
+                    gate_const, zt, yt, ut, tt, logp, eta, gate, row_const, log_total,
+                    gate_norm):
+    """For rows lo:hi, read into ``zt`` (P x rows), ``yt`` (M x rows), ``ut`` (Q x rows)
+    and ``tt`` (trials): ``logp[k, j]`` (without the row constants, which go
     to ``row_const``), ``log_total`` = log-sum-exp over k of ``logp``, the linear
     predictors ``eta`` (GLM experts), the gate's log terms ``gate`` (normalised for the
     softmax) and ``gate_norm`` (the Gaussian gate's log density of u).
@@ -113,14 +147,14 @@ def _unit_log_probs(Z, Y, U, T, lo, hi, family, gating, coef, chol, gate_coef, g
     """
     n_components, n_design, n_outputs = coef.shape
     n_rows = hi - lo
-    _transpose(Z, lo, hi, zt)
-    _transpose(Y, lo, hi, yt)
-    _transpose(U, lo, hi, ut)
+    _gather(X, ecols, x_mean, n_design - ecols.shape[0], lo, hi, zt)
+    _gather(Y, ycols, y_mean, 0, lo, hi, yt)
+    _gather(X, gcols, u_mean, ut.shape[0] - gcols.shape[0], lo, hi, ut)
     for j in range(n_rows):
         row_const[j] = 0.0
     if family == BINOMIAL:
         for j in range(n_rows):
-            tt[j] = T[lo + j]
+            tt[j] = T[lo + j, tcol] if tcol >= 0 else 1.0
             row_const[j] = (math.lgamma(tt[j] + 1.0) - math.lgamma(yt[0, j] + 1.0)
                             - math.lgamma(tt[j] - yt[0, j] + 1.0))
     elif family == POISSON:
@@ -222,10 +256,11 @@ def _add_weighted_cross(weights, vt, wt, n_rows, scaled, out, base):
 
 
 @kernel
-def _unit_stats(Z, Y, U, T, weights, lo, hi, family, gating, coef, chol, gate_coef,
-                gate_mean, gate_chol, const, gate_const, fields, out):
+def _unit_stats(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, weights, lo, hi,
+                family, gating, coef, chol, gate_coef, gate_mean, gate_chol, const, gate_const,
+                fields, out):
     n_components, n_design, n_outputs = coef.shape
-    p, m, q, K = n_design, n_outputs, U.shape[1], n_components
+    p, m, q, K = n_design, n_outputs, _gate_size(gating, gate_coef, gate_mean), n_components
     n_rows = hi - lo
     weighted = weights.shape[0] > 0
     # The unit transposed (features x rows) and its weighted responsibilities (K x rows):
@@ -240,9 +275,10 @@ def _unit_stats(Z, Y, U, T, weights, lo, hi, family, gating, coef, chol, gate_co
     row_const = np.empty(n_rows)
     log_total = np.empty(n_rows)
     gate_norm = np.empty(n_rows)
-    _unit_log_probs(Z, Y, U, T, lo, hi, family, gating, coef, chol, gate_coef, gate_mean,
-                    gate_chol, const, gate_const, zt, yt, ut, tt, resp, eta, gate, row_const,
-                    log_total, gate_norm)
+    _unit_log_probs(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, lo, hi,
+                    family, gating, coef, chol, gate_coef, gate_mean, gate_chol, const,
+                    gate_const, zt, yt, ut, tt, resp, eta, gate, row_const, log_total,
+                    gate_norm)
     row_weight = np.empty(n_rows)
     for j in range(n_rows):
         w = weights[lo + j] if weighted else 1.0
@@ -353,13 +389,29 @@ def _softmax_gate_stats(resp, log_gate, row_weight, ut, n_rows, fields, out):
 
 
 @kernel
-def _check(Z, Y, U, T, weights, family, gating, coef, chol, gate_coef, gate_mean, gate_chol,
-           const, gate_const):
+def _check_columns(A, columns, centre, what):
+    if centre.shape[0] != columns.shape[0]:
+        raise ValueError("regression kernel: a centre does not match its columns")
+    for a in range(columns.shape[0]):
+        if columns[a] < 0 or (A.shape[0] > 0 and columns[a] >= A.shape[1]):
+            raise ValueError(what)
+
+
+@kernel
+def _check(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, weights, family, gating,
+           coef, chol, gate_coef, gate_mean, gate_chol, const, gate_const):
     n_components, n_design, n_outputs = coef.shape
-    n = Z.shape[0]
-    if Z.shape[1] != n_design or Y.shape[1] != n_outputs or Y.shape[0] != n \
-            or U.shape[0] != n:
-        raise ValueError("regression kernel: Z, Y, U and coef do not match")
+    n = X.shape[0]
+    if Y.shape[0] != n and Y.shape[0] != 0:
+        raise ValueError("regression kernel: X and Y have different numbers of rows")
+    if ycols.shape[0] != n_outputs:
+        raise ValueError("regression kernel: ycols and coef do not match")
+    first = n_design - ecols.shape[0]
+    if first != 0 and first != 1:
+        raise ValueError("regression kernel: ecols and coef do not match")
+    _check_columns(X, ecols, x_mean, "regression kernel: ecols out of range")
+    _check_columns(X, gcols, u_mean, "regression kernel: gcols out of range")
+    _check_columns(Y, ycols, y_mean, "regression kernel: ycols out of range")
     if const.shape[0] != n_components or gate_const.shape[0] != n_components:
         raise ValueError("regression kernel: const or gate_const do not match coef")
     if family == GAUSSIAN:
@@ -369,34 +421,39 @@ def _check(Z, Y, U, T, weights, family, gating, coef, chol, gate_coef, gate_mean
     elif family == POISSON or family == BINOMIAL:
         if n_outputs != 1:
             raise ValueError("regression kernel: GLM experts have one output")
-        if family == BINOMIAL and T.shape[0] != n:
+        if family == BINOMIAL and tcol >= 0 and (T.shape[0] != n or tcol >= T.shape[1]):
             raise ValueError("regression kernel: one number of trials per row")
     else:
         raise ValueError("regression kernel: unknown family")
-    q = U.shape[1]
+    q = _gate_size(gating, gate_coef, gate_mean)
+    gate_first = q - gcols.shape[0]
     if gating == SOFTMAX:
-        if gate_coef.shape[0] != n_components or gate_coef.shape[1] != q:
-            raise ValueError("regression kernel: gate_coef does not match U")
+        if gate_coef.shape[0] != n_components or (gate_first != 0 and gate_first != 1):
+            raise ValueError("regression kernel: gate_coef does not match gcols")
     elif gating == GATE_GAUSSIAN:
-        if gate_mean.shape[0] != n_components or gate_mean.shape[1] != q \
+        if gate_mean.shape[0] != n_components or gate_first != 0 \
                 or gate_chol.shape[0] != n_components or gate_chol.shape[1] != q \
                 or gate_chol.shape[2] != q:
-            raise ValueError("regression kernel: the Gaussian gate does not match U")
-    elif gating != CONSTANT:
+            raise ValueError("regression kernel: the Gaussian gate does not match gcols")
+    elif gating == CONSTANT:
+        if gcols.shape[0] != 0:
+            raise ValueError("regression kernel: the constant gate reads no columns")
+    else:
         raise ValueError("regression kernel: unknown gate")
     if weights.shape[0] != 0 and weights.shape[0] != n:
         raise ValueError("regression kernel: one weight per row")
 
 
 @kernel(parallel=True)
-def expert_stats(Z, Y, U, T, weights, family, gating, coef, chol, gate_coef, gate_mean,
-                 gate_chol, const, gate_const, fields, size, unit_rows, batch_units, total):
+def expert_stats(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, weights, family,
+                 gating, coef, chol, gate_coef, gate_mean, gate_chol, const, gate_const, fields,
+                 size, unit_rows, batch_units, total):
     """Add the statistics of all rows under the parameters to ``total``; returns it."""
-    _check(Z, Y, U, T, weights, family, gating, coef, chol, gate_coef, gate_mean, gate_chol,
-           const, gate_const)
+    _check(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, weights, family, gating,
+           coef, chol, gate_coef, gate_mean, gate_chol, const, gate_const)
     if total.shape[0] != size or fields.shape[0] != N_FIELDS:
         raise ValueError("regression kernel: total or fields have the wrong length")
-    n = Z.shape[0]
+    n = X.shape[0]
     n_units = (n + unit_rows - 1) // unit_rows
     for first in range(0, n_units, batch_units):
         n_batch = min(batch_units, n_units - first)
@@ -404,21 +461,28 @@ def expert_stats(Z, Y, U, T, weights, family, gating, coef, chol, gate_coef, gat
         for j in prange(n_batch):
             lo = (first + j) * unit_rows
             hi = min(lo + unit_rows, n)
-            _unit_stats(Z, Y, U, T, weights, lo, hi, family, gating, coef, chol, gate_coef,
-                        gate_mean, gate_chol, const, gate_const, fields, partial[j])
+            _unit_stats(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, weights,
+                        lo, hi, family, gating, coef, chol, gate_coef, gate_mean, gate_chol,
+                        const, gate_const, fields, partial[j])
         _add_rows_in_order(partial, n_batch, total)
     return total
 
 
 @kernel(parallel=True)
-def expert_rows(Z, Y, U, T, family, gating, coef, chol, gate_coef, gate_mean, gate_chol, const,
-                gate_const, mode, unit_rows, out_values, out_matrix):
+def expert_rows(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, family, gating, coef,
+                chol, gate_coef, gate_mean, gate_chol, const, gate_const, mode, unit_rows,
+                out_values, out_matrix):
     """Per row: log p(y | x) (``LOG_SUM``), the log posterior of each component
     (``LOG_RESP``) or the gate's log probabilities (``LOG_GATE``)."""
-    _check(Z, Y, U, T, np.empty(0), family, gating, coef, chol, gate_coef, gate_mean,
-           gate_chol, const, gate_const)
+    _check(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, np.empty(0), family,
+           gating, coef, chol, gate_coef, gate_mean, gate_chol, const, gate_const)
     n_components, n_design, n_outputs = coef.shape
-    n = Z.shape[0]
+    q = _gate_size(gating, gate_coef, gate_mean)
+    n = X.shape[0]
+    if (mode == LOG_SUM and out_values.shape[0] != n) or \
+            (mode != LOG_SUM and (out_matrix.shape[0] != n
+                                  or out_matrix.shape[1] != n_components)):
+        raise ValueError("regression kernel: the output has the wrong shape")
     n_units = (n + unit_rows - 1) // unit_rows
     for unit in prange(n_units):
         lo = unit * unit_rows
@@ -426,7 +490,7 @@ def expert_rows(Z, Y, U, T, family, gating, coef, chol, gate_coef, gate_mean, ga
         n_rows = hi - lo
         zt = np.empty((n_design, n_rows))
         yt = np.empty((n_outputs, n_rows))
-        ut = np.empty((U.shape[1], n_rows))
+        ut = np.empty((q, n_rows))
         tt = np.empty(n_rows)
         logp = np.empty((n_components, n_rows))
         eta = np.empty((n_components if family != GAUSSIAN else 0, n_rows))
@@ -434,9 +498,10 @@ def expert_rows(Z, Y, U, T, family, gating, coef, chol, gate_coef, gate_mean, ga
         row_const = np.empty(n_rows)
         log_total = np.empty(n_rows)
         gate_norm = np.empty(n_rows)
-        _unit_log_probs(Z, Y, U, T, lo, hi, family, gating, coef, chol, gate_coef, gate_mean,
-                        gate_chol, const, gate_const, zt, yt, ut, tt, logp, eta, gate,
-                        row_const, log_total, gate_norm)
+        _unit_log_probs(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, lo, hi,
+                        family, gating, coef, chol, gate_coef, gate_mean, gate_chol, const,
+                        gate_const, zt, yt, ut, tt, logp, eta, gate, row_const, log_total,
+                        gate_norm)
         for j in range(n_rows):
             if mode == LOG_SUM:
                 value = log_total[j] + row_const[j]

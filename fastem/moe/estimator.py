@@ -16,7 +16,7 @@ from ..engine.dask_backend import is_dask_collection
 from ..exceptions import ConvergenceWarning, DataConversionWarning, compatible
 from ..kernels import regression as rk
 from .model import FAMILIES, GATES, ExpertMixtureModel, ExpertMixtureParams, overflow_error
-from .training import DaskTraining, MemoryTraining, lazy_rows, positions
+from .training import DaskTraining, MemoryTraining, design_of, lazy_rows, positions, rows_block
 
 INIT_PARAMS = ("random", "kmeans", "random_from_data")
 
@@ -178,7 +178,9 @@ class MixtureOfExperts(EstimatorBase):
                              f"{self.acceleration!r}")
 
     def _features(self, X, fitting):
-        X = v.check_array(X, name="X", estimator=type(self).__name__).astype(np.float64)
+        # No copy of float64 data: the kernels read X as given.
+        X = v.check_array(X, name="X", estimator=type(self).__name__).astype(np.float64,
+                                                                              copy=False)
         if fitting:
             self.n_features_in_ = X.shape[1]
         elif X.shape[1] != self.n_features_in_:
@@ -203,7 +205,8 @@ class MixtureOfExperts(EstimatorBase):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target "
                              "y is None")
-        y = v.check_array(y, name="y", ensure_2d=False, min_samples=0).astype(np.float64)
+        y = v.check_array(y, name="y", ensure_2d=False, min_samples=0).astype(np.float64,
+                                                                               copy=False)
         one_d = y.ndim == 1
         if one_d:
             y = y[:, None]
@@ -232,18 +235,20 @@ class MixtureOfExperts(EstimatorBase):
                                  f"{error}") from None
         return y, one_d
 
-    def _trials(self, trials, y, n_rows=None):
-        """The binomial experts' trials (ones when not given), checked against y."""
+    def _trials(self, trials, y, n_rows=None, ones=True):
+        """The binomial experts' trials (ones when not given; None with ``ones=False``:
+        the kernels then read one trial per row), checked against y."""
         n_rows = len(y) if y is not None else n_rows
         if self.expert != "binomial":
             if trials is not None:
                 raise ValueError("trials is only for binomial experts")
             return None
-        if trials is None:
-            trials = np.ones(n_rows)
+        given = trials is not None
+        if not given:
+            trials = 1.0
         else:
             trials = v.check_array(trials, name="trials", ensure_2d=False,
-                                   min_samples=0).astype(np.float64)
+                                   min_samples=0).astype(np.float64, copy=False)
             if trials.shape != (n_rows,):
                 raise ValueError(f"trials must have one value per row ({n_rows}), got shape "
                                  f"{trials.shape}")
@@ -253,24 +258,9 @@ class MixtureOfExperts(EstimatorBase):
             raise ValueError("y must be successes between 0 and trials for binomial experts"
                              + (" (y in [0, 1] when trials is not given)"
                                 if np.all(trials == 1) else ""))
+        if not given:
+            return np.ones(n_rows) if ones else None
         return trials
-
-    def _design(self, E, G, Y=None, trials=None):
-        """``[Z | U | Y | n]`` as the kernels read them (see :mod:`fastem.moe.model`)."""
-        n = len(E)
-        parts = []
-        if self.fit_intercept:
-            parts.append(np.ones((n, 1)))
-        parts.append(E - self._x_mean)
-        if self.gating == "softmax":
-            parts.append(np.ones((n, 1)))
-        parts.append(G - self._u_mean)
-        if Y is None:  # inference without y: zeros stand in (the gate does not read them)
-            Y = np.broadcast_to(self._y_mean, (n, self.n_outputs_))
-        parts.append(Y - self._y_mean)
-        if self.expert == "binomial":
-            parts.append(np.ones((n, 1)) if trials is None else trials[:, None])
-        return np.ascontiguousarray(np.hstack(parts))
 
     def _model(self, n_design, n_gate, n_outputs):
         return ExpertMixtureModel(self.n_components, n_design, n_outputs, family=self.expert,
@@ -317,6 +307,7 @@ class MixtureOfExperts(EstimatorBase):
             self._x_mean, self._u_mean, self._y_mean = training.centring(self)
         self.n_outputs_ = training.shapes[2]
         self._y_1d = training.y_1d
+        model.design = training.design(self)
         callback = None
         if self.callback is not None:
             def callback(iteration, objective, params):
@@ -396,6 +387,7 @@ class MixtureOfExperts(EstimatorBase):
             self.lower_bounds_ = []
         elif state is None:
             self.lower_bounds_ = []
+        model.design = training.design(self)
         block = training.block(self)
         random_state = v.check_random_state(self.random_state)
         with threads(self.n_threads, self._work(block.n_rows, model)):
@@ -578,15 +570,16 @@ class MixtureOfExperts(EstimatorBase):
 
     def _block(self, X, y=None, trials=None):
         self._check_is_fitted()
-        E, G = self._inputs(X, fitting=False)
-        Y = None if y is None else self._outputs(y, E.shape[0], fitting=False)[0]
-        n_trials = self._trials(trials, Y, len(E))
-        return Block(self._design(E, G, Y, n_trials))
+        X = self._features(X, fitting=False)
+        Y = None if y is None else self._outputs(y, X.shape[0], fitting=False)[0]
+        return rows_block(self, X, Y, self._trials(trials, Y, len(X), ones=False))
 
     def _model_for(self):
         p = self._params
-        return self._model(p.coef.shape[1], p.gate_coef.shape[1] or p.gate_means.shape[1],
-                           self.n_outputs_)
+        model = self._model(p.coef.shape[1], p.gate_coef.shape[1] or p.gate_means.shape[1],
+                            self.n_outputs_)
+        model.design = design_of(self)
+        return model
 
     def _run_rows(self, block, mode):
         model = self._model_for()

@@ -1,10 +1,13 @@
 """A mixture of experts as an engine model.
 
-Blocks hold ``[Z | U | Y | n]``: the experts' design matrix Z (an intercept
-column first when fitted, the other columns centred by the estimator), the
-gate's design U (softmax: an intercept column and the centred gating columns;
-Gaussian gate: the centred gating columns; constant gate: none), the outputs Y
-(Gaussian experts centred) and, for binomial experts, the number of trials.
+The rows are read as :class:`~fastem.moe.design.ExpertDesign` says: the
+experts' design row z (an intercept 1 first when fitted, then the expert
+columns of X less their centre), the gate's row u (softmax: an intercept 1 and
+the centred gating columns; Gaussian gate: the centred gating columns; constant
+gate: none), the outputs y (Gaussian experts centred) and, for binomial
+experts, the number of trials. No design matrix is built: the kernels read X
+directly, and the initialisation reads bounded chunks of rows. A model given no
+design reads blocks that are the design ``[Z | U | Y | n]`` itself.
 
 The statistics are those of :mod:`fastem.kernels.regression`. The M-step is
 closed form where it exists: weighted least squares and the residual
@@ -29,6 +32,7 @@ from ..kernels import regression as rk
 from ..mixture import kmeans
 from ..mixture.component import moment_recentre
 from ..mixture.covariance import degenerate_error
+from .design import ExpertDesign
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _MASS_EPS = 10.0 * np.finfo(np.float64).eps
@@ -118,7 +122,7 @@ class ExpertMixtureModel(ModelBase):
 
     def __init__(self, n_components, n_design, n_outputs, *, family="gaussian",
                  gating="constant", n_gate=0, alpha=0.0, reg_covar=1e-6, intercept=True,
-                 init_params="random"):
+                 init_params="random", design=None):
         self.n_components = n_components
         self.n_design = n_design
         self.n_gate = n_gate
@@ -129,6 +133,9 @@ class ExpertMixtureModel(ModelBase):
         self.reg_covar = float(reg_covar)
         self.intercept = bool(intercept)
         self.init_params = init_params
+        #: How blocks are read (columns of X and their centres); the estimator sets it
+        #: once the centring is known. None: blocks are the design ``[Z | U | Y | n]``.
+        self.design = design
         self.layout = expert_layout(family, gating, n_components, n_design, n_gate, n_outputs)
         self._fields = _field_offsets(self.layout)
         self._batch = batch_units(self.layout.size)
@@ -136,12 +143,21 @@ class ExpertMixtureModel(ModelBase):
         self.generalized = family != "gaussian" or gating == "softmax"
 
     # -- the pass ----------------------------------------------------------------
-    def split(self, block):
-        """Z, U, Y and the trials (binomial; else empty) of a block."""
-        p, q, m = self.n_design, self.n_gate, self.n_outputs
-        X = block.X
-        trials = X[:, p + q + m] if self.family == "binomial" else _EMPTY
-        return X[:, :p], X[:, p:p + q], X[:, p + q:p + q + m], trials
+    def _design(self):
+        if self.design is not None:
+            return self.design
+        return ExpertDesign.of_table(self.n_design, self.n_gate, self.n_outputs,
+                                     self.family == "binomial")
+
+    def read(self, block):
+        """The kernels' data arguments for a block (see :meth:`ExpertDesign.read`)."""
+        return self._design().read(block.X)
+
+    def chunks(self, block):
+        """Consecutive chunks of a block's rows as NumPy arrays ``(lo, hi, Z, U, Y,
+        trials, weights)`` (see :meth:`ExpertDesign.chunks`)."""
+        return self._design().chunks(block, self.n_design, self.n_gate,
+                                     self.family == "binomial")
 
     def prepare(self, params):
         k = self.n_components
@@ -167,15 +183,13 @@ class ExpertMixtureModel(ModelBase):
         return params.gate_means.copy() if self.gating == "gaussian" else None
 
     def block_stats(self, prepared, block, out):
-        Z, U, Y, trials = self.split(block)
         weights = _EMPTY if block.weights is None else block.weights
-        rk.expert_stats(Z, Y, U, trials, weights, *prepared, self._fields, self.layout.size,
+        rk.expert_stats(*self.read(block), weights, *prepared, self._fields, self.layout.size,
                         UNIT_ROWS, self._batch, out.flat)
 
     def rows(self, params, block, mode, out_values, out_matrix):
         """Per-row outputs of :func:`fastem.kernels.regression.expert_rows`."""
-        Z, U, Y, trials = self.split(block)
-        rk.expert_rows(Z, Y, U, trials, *self.prepare(params), mode, UNIT_ROWS, out_values,
+        rk.expert_rows(*self.read(block), *self.prepare(params), mode, UNIT_ROWS, out_values,
                        out_matrix)
 
     # -- M-step ------------------------------------------------------------------
@@ -287,28 +301,40 @@ class ExpertMixtureModel(ModelBase):
         return new
 
     # -- initialisation ----------------------------------------------------------------
+    # The initial responsibilities are never an N x K matrix: they are described (hard
+    # labels, a few chosen rows, one value) and made chunk by chunk with the rows.
     def initialize(self, block, random_state):
-        Z, U, Y, trials = self.split(block)
-        n = block.n_rows
         k = self.n_components
-        resp = np.zeros((n, k))
         if self.init_params == "random":  # a random hard partition, as flexmix starts
-            resp[np.arange(n), random_state.randint(k, size=n)] = 1.0
+            resp = _HardLabels(random_state.randint(k, size=block.n_rows), k)
         elif self.init_params == "random_from_data":
             return self._from_random_rows(block, random_state)
         else:  # k-means on the standardised joint (x, u, y): rows that look alike together
+            joint = self._kmeans_joint(block)
+            scale = joint.std(axis=0)
+            joint /= np.where(scale > 0, scale, 1.0)
+            seeds = kmeans.kmeans_plusplus(joint, k, block.weights, random_state)
+            _, labels = kmeans.lloyd(joint, block.weights, joint[seeds])
+            del joint
+            resp = _HardLabels(labels, k)
+        return self.fit_responsibilities(block, resp)
+
+    def _kmeans_joint(self, block):
+        """The rows' (x, u, y) without intercepts (log1p(y) for Poisson, y / trials for
+        binomial experts), filled chunk by chunk."""
+        skip_z, skip_u = int(self.intercept), int(self.gating == "softmax")
+        widths = (self.n_design - skip_z, self.n_gate - skip_u, self.n_outputs)
+        joint = np.empty((block.n_rows, sum(widths)))
+        a, b = widths[0], widths[0] + widths[1]
+        for lo, hi, Z, U, Y, trials, _ in self.chunks(block):
             if self.family == "poisson":
                 Y = np.log1p(Y)
             elif self.family == "binomial":
                 Y = Y / np.where(trials > 0, trials, 1.0)[:, None]
-            joint = np.hstack([Z[:, int(self.intercept):], U[:, int(self.gating == "softmax"):],
-                               Y])
-            scale = joint.std(axis=0)
-            joint = joint / np.where(scale > 0, scale, 1.0)
-            seeds = kmeans.kmeans_plusplus(joint, k, block.weights, random_state)
-            _, labels = kmeans.lloyd(joint, block.weights, joint[seeds])
-            resp[np.arange(n), labels] = 1.0
-        return self.fit_responsibilities(block, resp)
+            joint[lo:hi, :a] = Z[:, skip_z:]
+            joint[lo:hi, a:b] = U[:, skip_u:]
+            joint[lo:hi, b:] = Y
+        return joint
 
     def _from_random_rows(self, block, random_state):
         """Each expert fitted to a few random rows (as many as it has coefficients, plus
@@ -318,32 +344,35 @@ class ExpertMixtureModel(ModelBase):
         component among loose ones (mixtools draws its starting sigmas at random too)."""
         n, k = block.n_rows, self.n_components
         size = min(n, self.n_design + 1)
-        positive = np.flatnonzero(np.ones(n) if block.weights is None else block.weights > 0)
-        resp = np.zeros((n, k))
-        for c in range(k):
-            resp[random_state.choice(positive, size=min(size, len(positive)),
-                                     replace=False), c] = 1.0
-        params = self.fit_responsibilities(block, resp)
+        # Without weights every row may be drawn: choice(n) draws what choice(arange(n))
+        # would, without the array.
+        positive = n if block.weights is None else np.flatnonzero(block.weights > 0)
+        count = n if block.weights is None else len(positive)
+        chosen = [random_state.choice(positive, size=min(size, count), replace=False)
+                  for _ in range(k)]
+        params = self.fit_responsibilities(block, _ChosenRows(chosen))
         params.weights = np.full(k, 1.0 / k)
         if self.gating == "softmax":
             params.gate_coef = np.zeros_like(params.gate_coef)
         if self.family == "gaussian":
-            overall = self.fit_responsibilities(block, np.ones((n, 1)) / k, n_components=1)
+            overall = self.fit_responsibilities(block, _Uniform(1.0 / k), n_components=1)
             shrink = 10.0 ** (-2.0 * random_state.uniform(size=k))
             params.covariances = overall.covariances * shrink[:, None, None]
             params.chol = overall.chol * np.sqrt(shrink)[:, None, None]
         if self.gating == "gaussian":
-            everything = self.fit_responsibilities(block, np.ones((n, 1)), n_components=1)
+            everything = self.fit_responsibilities(block, _Uniform(1.0), n_components=1)
             params.gate_means = np.repeat(everything.gate_means, k, axis=0)
             params.gate_covariances = np.repeat(everything.gate_covariances, k, axis=0)
             params.gate_chol = np.repeat(everything.gate_chol, k, axis=0)
         return params
 
     def fit_responsibilities(self, block, resp, n_components=None):
-        """Parameters maximising the expected objective for given responsibilities
-        (Newton steps iterated for the parts without a closed form); with
-        ``n_components``, those of a model with that many components."""
+        """Parameters maximising the expected objective for given responsibilities (an
+        (n, K) array, or a description made chunk by chunk) (Newton steps iterated for
+        the parts without a closed form); with ``n_components``, those of a model with
+        that many components."""
         model = self if n_components is None else self._with_components(n_components)
+        resp = _as_responsibilities(resp)
         params = model.neutral_params(block, resp)
         steps = _NEWTON_INIT_STEPS if model.generalized else 1
         for _ in range(steps):
@@ -362,21 +391,39 @@ class ExpertMixtureModel(ModelBase):
         return ExpertMixtureModel(n_components, self.n_design, self.n_outputs,
                                   family=self.family, gating=self.gating, n_gate=self.n_gate,
                                   alpha=self.alpha, reg_covar=self.reg_covar,
-                                  intercept=self.intercept, init_params=self.init_params)
+                                  intercept=self.intercept, init_params=self.init_params,
+                                  design=self.design)
+
+    def _weighted_chunks(self, block, resp):
+        """The rows' chunks with their weighted responsibilities ``w r`` and row weights."""
+        for lo, hi, Z, U, Y, trials, weights in self.chunks(block):
+            r = resp.chunk(lo, hi)
+            w = r if weights is None else r * weights[:, None]
+            row_w = np.ones(hi - lo) if weights is None else weights
+            yield Z, U, Y, trials, w, row_w
+            del Z, U, Y, trials, r, w, row_w  # one chunk alive at a time
 
     def neutral_params(self, block, resp):
         """A start for Newton steps: intercept-only experts and gate."""
-        Z, U, Y, trials = self.split(block)
         k, p, q, m = self.n_components, self.n_design, self.n_gate, self.n_outputs
-        w = resp if block.weights is None else resp * block.weights[:, None]
-        mass = w.sum(axis=0) + _MASS_EPS
+        resp = _as_responsibilities(resp)
+        mass, y_sum, trials_sum = np.zeros(k), np.zeros(k), np.zeros(k)
+        glm = self.family != "gaussian" and self.intercept
+        for _, _, Y, trials, w, _ in self._weighted_chunks(block, resp):
+            mass += w.sum(axis=0)
+            if glm:
+                y_sum += w.T @ Y[:, 0]
+                if self.family == "binomial":
+                    trials_sum += w.T @ trials
+            del Y, trials, w
+        mass += _MASS_EPS
         coef = np.zeros((k, p, m))
-        if self.family != "gaussian" and self.intercept:
-            mean = (w.T @ Y[:, 0]) / mass
+        if glm:
+            mean = y_sum / mass
             if self.family == "poisson":
                 coef[:, 0, 0] = np.log(np.maximum(mean, 1e-8))
             else:
-                rate = mean / np.maximum((w.T @ trials) / mass, 1e-300)
+                rate = mean / np.maximum(trials_sum / mass, 1e-300)
                 rate = np.clip(rate, 1e-8, 1 - 1e-8)
                 coef[:, 0, 0] = np.log(rate / (1 - rate))
         gate_coef = np.zeros((k, q if self.gating == "softmax" else 0))
@@ -395,19 +442,28 @@ class ExpertMixtureModel(ModelBase):
             gate_chol=np.tile(eye_q, (k, 1, 1)) if gg else np.zeros((k, 0, 0)))
 
     def stats_from_resp(self, block, resp, params):
-        """The statistics of given responsibilities, Newton parts at ``params`` (NumPy;
-        initialisation only)."""
-        Z, U, Y, trials = self.split(block)
-        w = resp if block.weights is None else resp * block.weights[:, None]
-        row_w = np.ones(block.n_rows) if block.weights is None else block.weights
+        """The statistics of given responsibilities, Newton parts at ``params`` (NumPy,
+        chunk by chunk; initialisation only)."""
+        resp = _as_responsibilities(resp)
         stats = self.layout.zeros()
-        stats["mass"][...] = w.sum(axis=0)
+        if self.gating == "gaussian":  # about the gate's means, as the kernel
+            stats.shift = self.shift(params)
+        total_weight = 0.0
+        for chunk in self._weighted_chunks(block, resp):
+            self._add_chunk_stats(stats, params, *chunk)
+            total_weight += chunk[-1].sum()
+            del chunk
+        stats.flat[self.layout.slices["weight"]] = total_weight
+        return stats
+
+    def _add_chunk_stats(self, stats, params, Z, U, Y, trials, w, row_w):
+        stats["mass"][...] += w.sum(axis=0)
         if self.family == "gaussian":
-            stats["zz"][...] = _weighted_cross(w, Z, Z)
-            stats["zy"][...] = _weighted_cross(w, Z, Y)
-            stats["yy"][...] = _weighted_cross(w, Y, Y)
+            stats["zz"][...] += _weighted_cross(w, Z, Z)
+            stats["zy"][...] += _weighted_cross(w, Z, Y)
+            stats["yy"][...] += _weighted_cross(w, Y, Y)
         else:
-            eta = np.einsum("np,kp->nk", Z, params.coef[:, :, 0])
+            eta = Z @ params.coef[:, :, 0].T
             with np.errstate(over="ignore"):
                 if self.family == "poisson":
                     mean = np.exp(eta)
@@ -417,8 +473,8 @@ class ExpertMixtureModel(ModelBase):
                     mean = trials[:, None] * prob
                     variance = mean * (1.0 - prob)
             residual = np.where(w > 0, w * (variance * eta + Y[:, :1] - mean), 0.0)
-            stats["work"][...] = residual.T @ Z
-            stats["hess"][...] = _weighted_cross(np.where(w > 0, w * variance, 0.0), Z, Z)
+            stats["work"][...] += residual.T @ Z
+            stats["hess"][...] += _weighted_cross(np.where(w > 0, w * variance, 0.0), Z, Z)
         if self.gating == "softmax":
             logits = U @ params.gate_coef.T
             gate = np.exp(logits - np.logaddexp.reduce(logits, axis=1, keepdims=True))
@@ -426,19 +482,17 @@ class ExpertMixtureModel(ModelBase):
             with np.errstate(divide="ignore", invalid="ignore"):
                 spread = np.where(gate > 0, logits - (gate * logits).sum(axis=1,
                                                                          keepdims=True), 0.0)
-            stats["gwork"][...] = (w - gw + gw * spread).T @ U
-            k = self.n_components
-            cross = gw[:, :, None] * (np.eye(k)[None] - gate[:, None, :])
-            stats["ghess"][...] = _weighted_cross(cross.reshape(len(U), k * k), U, U).reshape(
-                k, k, *stats["ghess"].shape[2:])
-        elif self.gating == "gaussian":  # about the gate's means, as the kernel
-            stats.shift = self.shift(params)
+            stats["gwork"][...] += (w - gw + gw * spread).T @ U
+            # w g_k (delta_kl - g_l) u u^T, one (k, l) at a time (no rows x K x K array).
+            for k in range(self.n_components):
+                for other in range(self.n_components):
+                    cross = gw[:, k] * ((1.0 if k == other else 0.0) - gate[:, other])
+                    stats["ghess"][k, other] += (U * cross[:, None]).T @ U
+        elif self.gating == "gaussian":
             for c in range(self.n_components):
                 centred = U - params.gate_means[c]
-                stats["usum"][c] = w[:, c] @ centred
-                stats["uu"][c] = (centred * w[:, c, None]).T @ centred
-        stats.flat[self.layout.slices["weight"]] = row_w.sum()
-        return stats
+                stats["usum"][c] += w[:, c] @ centred
+                stats["uu"][c] += (centred * w[:, c, None]).T @ centred
 
     # -- SQUAREM --------------------------------------------------------------------
     def pack(self, params):
@@ -492,6 +546,58 @@ class ExpertMixtureModel(ModelBase):
         else:
             count += k - 1 + k * q + k * q * (q + 1) // 2
         return count
+
+
+class _HardLabels:
+    """Responsibilities one at ``labels[n]`` for row n, zero elsewhere."""
+
+    def __init__(self, labels, n_components):
+        # Kept in the smallest integer type (one byte a row for up to 256 components).
+        self.labels = np.asarray(labels, dtype=np.min_scalar_type(max(n_components - 1, 0)))
+        self.n_components = n_components
+
+    def chunk(self, lo, hi):
+        resp = np.zeros((hi - lo, self.n_components))
+        resp[np.arange(hi - lo), self.labels[lo:hi]] = 1.0
+        return resp
+
+
+class _ChosenRows:
+    """Responsibility one for the rows ``rows[k]`` of each component k (a row may be
+    chosen by several), zero elsewhere."""
+
+    def __init__(self, rows):
+        self.rows = [np.asarray(r, dtype=np.int64) for r in rows]
+
+    def chunk(self, lo, hi):
+        resp = np.zeros((hi - lo, len(self.rows)))
+        for k, rows in enumerate(self.rows):
+            resp[rows[(rows >= lo) & (rows < hi)] - lo, k] = 1.0
+        return resp
+
+
+class _Uniform:
+    """One component, responsibility ``value`` for every row."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def chunk(self, lo, hi):
+        return np.full((hi - lo, 1), self.value)
+
+
+class _Given:
+    """Responsibilities given as an (n, K) array."""
+
+    def __init__(self, resp):
+        self.resp = resp
+
+    def chunk(self, lo, hi):
+        return self.resp[lo:hi]
+
+
+def _as_responsibilities(resp):
+    return _Given(resp) if isinstance(resp, np.ndarray) else resp
 
 
 def _weighted_cross(weights, A, B):

@@ -1,11 +1,15 @@
 """Training data of :class:`fastem.MixtureOfExperts`: in memory or on a Dask cluster.
 
-Both kinds give ``fit`` the same four things: the engine model (from the column
-counts), the centring of the columns (weighted means), a backend over the
-kernels' design ``[Z | U | Y | n]`` and the softmax gate's mean probabilities.
-In memory the design is one block; on Dask it is built lazily, partition by
-partition, on the workers, and the engine's :class:`DaskBackend` runs the same
-kernels there.
+Both kinds give ``fit`` the same five things: the engine model's shapes (the
+column counts), the centring of the columns (weighted means), how the kernels
+read the rows (:class:`~fastem.moe.design.ExpertDesign`: columns of X, centred,
+with implicit intercepts), a backend over the rows and the softmax gate's mean
+probabilities. No design matrix is built: in memory the block holds the checked
+X, y and trials themselves (:class:`~fastem.moe.design.ExpertRows`, no copy of
+float64 data), and every pass over them (centring, initialisation, mean gate)
+reads bounded chunks; on Dask the partitions of the table ``[X | Y | trials]``
+are read where they are, by the same kernels, through the engine's
+:class:`DaskBackend`.
 """
 
 from __future__ import annotations
@@ -16,41 +20,102 @@ from .. import _dask_io as dask_io
 from .. import _validation as v
 from ..engine import Block, LocalBackend
 from ..engine.dask_backend import DaskBackend, import_dask
+from .design import CHUNK_ROWS, ExpertDesign, ExpertRows
 
 
 class MemoryTraining:
-    """Checked NumPy arrays: expert and gate columns, outputs, trials and weights."""
+    """Checked NumPy arrays: X, outputs, trials and weights, held as given (no copies of
+    float64 data, no column selections)."""
 
     def __init__(self, estimator, X, y, sample_weight, trials, fitting=True):
-        E, G = estimator._inputs(X, fitting=fitting)
-        self.E, self.G = E, G
-        self.Y, self.y_1d = estimator._outputs(y, E.shape[0], fitting=fitting)
-        self.trials = estimator._trials(trials, self.Y)
-        self.weights = v.check_sample_weight(sample_weight, E.shape[0])
-        self.w = np.ones(E.shape[0]) if self.weights is None else self.weights
-        if not self.w.sum() > 0:
+        self.X = writable(estimator._features(X, fitting=fitting))
+        n_rows, n_features = self.X.shape
+        self.expert_columns, self.gating_columns = columns_of(estimator, n_features)
+        self.Y, self.y_1d = estimator._outputs(y, n_rows, fitting=fitting)
+        self.Y = writable(self.Y)
+        # Binomial trials stay None when not given: the kernels read one trial per row.
+        self.trials = estimator._trials(trials, self.Y, ones=False)
+        if self.trials is not None:
+            self.trials = writable(self.trials)
+        self.weights = v.check_sample_weight(sample_weight, n_rows)
+        self.total_weight = float(n_rows if self.weights is None else self.weights.sum())
+        if not self.total_weight > 0:
             raise ValueError("sample_weight sums to zero")
-        self.n_rows = E.shape[0]
-        self.n_positive = int(np.count_nonzero(self.w))
-        self.shapes = (E.shape[1], G.shape[1], self.Y.shape[1])
+        self.n_rows = n_rows
+        self.n_positive = (n_rows if self.weights is None
+                           else int(np.count_nonzero(self.weights)))
+        self.shapes = (len(self.expert_columns), len(self.gating_columns), self.Y.shape[1])
         self._block = None
 
     def centring(self, estimator):
-        return _centres(estimator, self.w @ self.E, self.w @ self.G, self.w @ self.Y,
-                        self.w.sum())
+        x_sum, y_sum = np.zeros(self.X.shape[1]), np.zeros(self.Y.shape[1])
+        for lo in range(0, self.n_rows, CHUNK_ROWS):  # no N-sized temporaries
+            rows = slice(lo, min(lo + CHUNK_ROWS, self.n_rows))
+            if self.weights is None:
+                x_sum += self.X[rows].sum(axis=0)
+                y_sum += self.Y[rows].sum(axis=0)
+            else:
+                x_sum += self.weights[rows] @ self.X[rows]
+                y_sum += self.weights[rows] @ self.Y[rows]
+        return _centres(estimator, x_sum[self.expert_columns], x_sum[self.gating_columns],
+                        y_sum, self.total_weight)
+
+    def design(self, estimator):
+        return design_of(estimator)
 
     def block(self, estimator):
         if self._block is None:
-            self._block = Block(estimator._design(self.E, self.G, self.Y, self.trials),
-                                self.weights)
+            trials = None if self.trials is None else self.trials[:, None]
+            self._block = Block(ExpertRows(self.X, self.Y, trials), self.weights)
         return self._block
 
     def backend(self, estimator):
         return LocalBackend([self.block(estimator)])
 
     def mean_gate(self, estimator):
-        return np.average(estimator._gate_matrix(self.block(estimator)), axis=0,
-                          weights=self.w)
+        """The gate's probabilities averaged over the rows (weighted), chunk by chunk."""
+        rows = self.block(estimator).X
+        total = np.zeros(estimator.n_components)
+        for lo in range(0, self.n_rows, CHUNK_ROWS):
+            hi = min(lo + CHUNK_ROWS, self.n_rows)
+            gate = estimator._gate_matrix(Block(rows[lo:hi]))
+            total += (gate.sum(axis=0) if self.weights is None
+                      else self.weights[lo:hi] @ gate)
+        return total / self.total_weight
+
+
+def columns_of(estimator, n_features):
+    """The expert and gating columns of X (none for a constant gate), as positions."""
+    expert = positions(estimator.expert_columns, n_features, "expert_columns")
+    gating = ([] if estimator.gating == "constant"
+              else positions(estimator.gating_columns, n_features, "gating_columns"))
+    return expert, gating
+
+
+def design_of(estimator):
+    """How the fitted (or fitting) estimator's kernels read rows: its columns of X less
+    their centres; in a table ``[X | Y | trials]`` (Dask partitions), Y and the trials
+    follow the ``n_features_in_`` columns of X."""
+    f, m = estimator.n_features_in_, estimator.n_outputs_
+    expert, gating = columns_of(estimator, f)
+    return ExpertDesign(expert, gating, estimator._x_mean, estimator._u_mean,
+                        estimator._y_mean, np.arange(f, f + m),
+                        f + m if estimator.expert == "binomial" else -1)
+
+
+def rows_block(estimator, X, Y, trials):
+    """A block of checked inference inputs (Y None: the outputs read as their centre;
+    trials None: one trial per row)."""
+    Y = np.empty((0, estimator.n_outputs_)) if Y is None else writable(Y)
+    return Block(ExpertRows(writable(X), Y,
+                            None if trials is None else writable(trials)[:, None]))
+
+
+def writable(array):
+    """``array``, or a copy of it when it is read-only: numba compiles the kernels anew
+    for read-only arrays (a second signature, minutes of cold start), and the data are
+    only copied in that case."""
+    return array if array.flags.writeable else array.copy()
 
 
 class DaskTraining:
@@ -65,9 +130,7 @@ class DaskTraining:
         X = rows.X
         n_features = X.shape[1]
         estimator.n_features_in_ = n_features
-        E_columns = positions(estimator.expert_columns, n_features, "expert_columns")
-        G_columns = ([] if estimator.gating == "constant"
-                     else positions(estimator.gating_columns, n_features, "gating_columns"))
+        E_columns, G_columns = columns_of(estimator, n_features)
         Y = _rows_of(y, X, "y")
         self.y_1d = Y.ndim == 1
         if self.y_1d:
@@ -113,21 +176,19 @@ class DaskTraining:
         self.n_positive = int(positive)
         self.shapes = (len(E_columns), len(G_columns), Y.shape[1])
         parts = [X, Y] + ([T[:, None]] if T is not None else [])
+        # The kernels read the table's partitions as they are (see design_of).
         self.table = da.concatenate(parts, axis=1).rechunk({1: -1})
-        self._columns = (E_columns, G_columns, n_features, Y.shape[1])
         self._backend = None
 
     def centring(self, estimator):
         return _centres(estimator, *self._sums)
 
+    def design(self, estimator):
+        return design_of(estimator)
+
     def backend(self, estimator):
         if self._backend is None:
-            width = sum(self.shapes) + int(estimator.fit_intercept) + int(
-                estimator.gating == "softmax") + int(estimator.expert == "binomial")
-            design = self.table.map_blocks(
-                _design_part, estimator._shipped_for_design(), self._columns,
-                dtype=np.float64, chunks=(self.table.chunks[0], (width,)))
-            self._backend = DaskBackend(design, self.weights)
+            self._backend = DaskBackend(self.table, self.weights)
         return self._backend
 
     def mean_gate(self, estimator):
@@ -174,16 +235,6 @@ def _rows_of(values, X, name):
         values = da.from_array(values, chunks=(X.chunks[0],) + values.shape[1:])
     chunks = (X.chunks[0],) if values.ndim == 1 else (X.chunks[0], -1)
     return values.astype(np.float64).rechunk(chunks)
-
-
-def _design_part(table, estimator, columns):
-    """Worker side: the kernels' design of one partition of ``[X | Y | trials]``."""
-    e_columns, g_columns, n_features, n_outputs = columns
-    X = table[:, :n_features]
-    Y = table[:, n_features:n_features + n_outputs]
-    trials = table[:, n_features + n_outputs] if table.shape[1] > n_features + n_outputs \
-        else None
-    return estimator._design(X[:, e_columns], X[:, g_columns], Y, trials)
 
 
 def _gate_sums(estimator, block, offset):
