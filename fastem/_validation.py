@@ -276,8 +276,9 @@ def check_fitted_scalars(estimator, integers=(), flags=(), reals=(), real_lists=
         if hasattr(estimator, name):
             values = getattr(estimator, name)
             if not isinstance(values, list) or not all(
-                    isinstance(x, numbers.Real) and not isinstance(x, bool) for x in values):
-                raise ValueError(f"{name} must be a list of real numbers.")
+                    isinstance(x, numbers.Real) and not isinstance(x, bool) and not np.isnan(x)
+                    for x in values):
+                raise ValueError(f"{name} must be a list of real numbers (not NaN).")
 
 
 def check_consistent(value, expected, name, source):

@@ -185,3 +185,27 @@ def test_fitted_hmms_keep_no_reference_to_the_training_data():
     for fitted in (model, mixture):
         assert not any(isinstance(value, tuple) for value in vars(fitted).values())
         assert len(pickle.dumps(fitted)) < X.nbytes
+
+
+@pytest.mark.parametrize("name", ["lower_bounds_", "monitor_"])
+def test_a_nan_in_a_saved_history_is_refused(tmp_path, name):
+    import json
+
+    from fastem.bench.fuzz import _entries, _pack
+
+    X = np.random.RandomState(0).normal(size=(60, 2))
+    model = (fastem.GaussianMixture(2, random_state=0) if name == "lower_bounds_"
+             else fastem.GaussianHMM(2, random_state=0, n_iter=3))
+    path = tmp_path / "model.npz"
+    model.fit(X).save(path)
+    entries = _entries(path.read_bytes())
+    metadata = json.loads(bytes(entries["__metadata__"]).decode())
+    attributes = metadata["model"]["attributes"]
+    if name == "lower_bounds_":
+        attributes[name]["value"][0] = float("nan")
+    else:
+        attributes[name]["monitor"]["history"][0] = float("nan")
+    forged = tmp_path / "forged.npz"
+    forged.write_bytes(_pack(entries, metadata))
+    with pytest.raises(ValueError, match="NaN"):
+        fastem.load(forged)
