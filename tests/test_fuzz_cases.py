@@ -217,8 +217,6 @@ OPEN = {
               "normally with lower_bound_ -inf and nothing learnt",
     "imputer_k": "fuzzer finding: an EMImputer file whose n_components differs from its "
                  "mixture_'s loads",
-    "stream_tail": "issue 25 item 6 as built: only the first rows of the first block are "
-                   "hashed, so a pass whose last block differs is fitted silently",
 }
 
 
@@ -296,10 +294,6 @@ def test_streams_that_fail_or_change(worker, fault):
         problem = worker.run(case)
         if problem:
             problems.append(f"{name}: {problem}")
-    if fault == "values_last":
-        if problems:
-            pytest.xfail(OPEN["stream_tail"])
-        pytest.fail(f"XPASS (strict): {OPEN['stream_tail']}: remove this xfail")
     assert not problems, "\n".join(problems)
 
 

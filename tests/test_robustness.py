@@ -310,9 +310,6 @@ def _huge_x(case):
 
 
 KNOWN_OPEN = (
-    ("issue 25 item 6 as built: only the first rows of a stream's first block are hashed, "
-     "so a pass whose last block differs is fitted",
-     lambda case: case["kind"] == "stream" and case["fault"] == "values_last"),
     ("issue 25 item 1, after fit: MixtureOfExperts with Poisson or binomial experts takes "
      "partial_fit(X * 1e300) after fit (coefficients unchanged), and the next good batch "
      "is refused with coef_ beyond 1e150: the model cannot recover",

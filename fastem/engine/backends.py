@@ -197,37 +197,34 @@ class StreamBackend(_Backend):
     def blocks(self) -> Iterator[Block]:
         """One pass over the source; a complete pass must read what the first one read."""
         record = _PassRecord()
+        first = self._first_pass
         for block in self._source():
             record.add(block)
-            if record.n_blocks == 1 and self._first_pass is not None:
-                self._compare(record, first_block_only=True)
+            index = record.n_blocks - 1
+            if first is not None and (index >= first.n_blocks
+                                      or record.fingerprints[index] != first.fingerprints[index]):
+                self._differs(f"its block {index} holds other rows than on the first pass")
             yield block
         self._passes += 1
-        if self._first_pass is None:
+        if first is None:
             self._first_pass = record
-        else:
-            self._compare(record)
+        elif (record.n_rows, record.n_sequences) != (first.n_rows, first.n_sequences):
+            sequences = ("" if record.n_sequences is None else
+                         f" ({record.n_sequences} sequences; first pass {first.n_sequences})")
+            self._differs(f"it yielded {record.n_rows} rows where the first pass yielded "
+                          f"{first.n_rows}{sequences}")
+        elif record.n_blocks != first.n_blocks:
+            self._differs(f"it yielded {record.n_blocks} blocks where the first pass yielded "
+                          f"{first.n_blocks}")
 
-    def _compare(self, record, first_block_only=False):
+    def _differs(self, what):
         # Exact streamed EM sums every row at every pass: a source that yields other
         # rows on another call (a file rewritten, a reader that is not restartable)
         # would be fitted silently to a mixture of data sets.
-        first = self._first_pass
-        if first_block_only:
-            differs = record.fingerprint != first.fingerprint
-            what = "its first block holds other values"
-        else:
-            differs = (record.n_rows, record.n_sequences) != (first.n_rows, first.n_sequences)
-            what = (f"it yielded {record.n_rows} rows ({record.n_sequences} sequences) "
-                    f"where the first pass yielded {first.n_rows} ({first.n_sequences})"
-                    if record.n_sequences is not None else
-                    f"it yielded {record.n_rows} rows where the first pass yielded "
-                    f"{first.n_rows}")
-        if differs:
-            raise ValueError(
-                f"the data source changed between passes: on pass {self._passes + 1} {what}. "
-                "Exact streamed EM reads the same data at every pass: the callable must "
-                "return a fresh iterator over the same blocks at every call.")
+        raise ValueError(
+            f"the data source changed between passes: on pass {self._passes + 1} {what}. "
+            "Exact streamed EM reads the same data at every pass: the callable must "
+            "return a fresh iterator over the same blocks at every call.")
 
     def initialization_block(self) -> Block:
         taken, rows = [], 0
@@ -242,26 +239,29 @@ class StreamBackend(_Backend):
 
 
 class _PassRecord:
-    """What one pass over a stream read: row and sequence counts, and a fingerprint of
-    its first block (its first rows and weights, hashed: cheap whatever the block size)."""
+    """What one pass over a stream read: row and sequence counts, and per block a hash
+    of its size and of its first and last rows and weights (cheap whatever its size:
+    a block replaced, reordered, cut or extended changes it)."""
 
-    FINGERPRINT_ROWS = 1024
+    SAMPLED_ROWS = 64
 
     def __init__(self):
         self.n_rows, self.n_sequences, self.n_blocks = 0, None, 0
-        self.fingerprint = None
+        self.fingerprints: list[bytes] = []
 
     def add(self, block: Block):
-        if self.n_blocks == 0:
-            digest = hashlib.blake2b(digest_size=16)
-            head = np.ascontiguousarray(block.X[:self.FINGERPRINT_ROWS])
-            digest.update(repr((head.dtype.str, head.shape, block.n_rows)).encode())
-            digest.update(head.tobytes())
-            if block.weights is not None:
-                digest.update(np.ascontiguousarray(block.weights[:self.FINGERPRINT_ROWS]))
-            self.fingerprint = digest.hexdigest()
+        digest = hashlib.blake2b(digest_size=16)
+        X, n = block.X, block.n_rows
+        digest.update(repr((X.dtype.str, X.shape)).encode())
+        for part in (X[:self.SAMPLED_ROWS], X[max(0, n - self.SAMPLED_ROWS):]):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        for extra in (block.weights, block.bounds):
+            if extra is not None:
+                digest.update(np.ascontiguousarray(extra[:self.SAMPLED_ROWS]).tobytes())
+                digest.update(np.ascontiguousarray(extra[-self.SAMPLED_ROWS:]).tobytes())
+        self.fingerprints.append(digest.digest())
         self.n_blocks += 1
-        self.n_rows += block.n_rows
+        self.n_rows += n
         if block.bounds is not None:
             self.n_sequences = (self.n_sequences or 0) + len(block.bounds) - 1
 
