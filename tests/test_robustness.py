@@ -333,9 +333,6 @@ KNOWN_OPEN = (
      "of 1e300, or x far away) a posterior of all zeros",
      lambda case: case["kind"] == "file" and case["estimator"] in ("GaussianHMM", "GMMHMM")
      and case["mutation"] in ("extreme", "extreme_all")),
-    ("fuzzer finding: an EMImputer file whose n_components differs from its mixture_ loads",
-     lambda case: case["kind"] == "file" and case["estimator"] == "EMImputer"
-     and case["mutation"] == "n_components"),
 )
 
 

@@ -130,6 +130,10 @@ class EMImputer(EstimatorBase):
         if not (isinstance(self.mixture_, GaussianMixture) and self.mixture_.__sklearn_is_fitted__()
                 and self.mixture_.missing == "marginalize"):
             raise ValueError("mixture_ must be a fitted GaussianMixture(missing='marginalize')")
+        for name in ("n_components", "covariance_type"):  # what shapes the fitted mixture
+            if getattr(self, name) != getattr(self.mixture_, name):
+                raise ValueError(f"{name} ({getattr(self, name)!r}) does not match mixture_ "
+                                 f"({getattr(self.mixture_, name)!r})")
         width = v.check_int(self.n_features_in_, "n_features_in_", 1)
         if width != self.mixture_.n_features_in_:
             raise ValueError(f"n_features_in_ ({width}) does not match mixture_ "
