@@ -203,9 +203,6 @@ def _moe(method, expert, gating, special="none", y="none", fit_on="same"):
 
 
 OPEN = {
-    "item1_fit": "issue 25 item 1, after fit: MixtureOfExperts with Poisson or binomial "
-                 "experts takes partial_fit(X * 1e300) after fit, and the next good batch is "
-                 "refused (coef_ beyond 1e150): the model cannot recover",
     "hmm_far": "fuzzer finding: GaussianHMM/GMMHMM partial_fit of a batch with one 1e300 entry "
                "returns normally with NaN _covars_ (GaussianHMM) or weights_, means_, covars_ "
                "(GMMHMM); fit refuses the same batch",
@@ -231,7 +228,7 @@ CASES = [
                     "batches": [{"kind": "refit", "rows": 40, "seed": 1},
                                 {"kind": "huge_all", "rows": 30, "seed": 2},
                                 {"kind": "good", "rows": 30, "seed": 3}]},
-                   marks=_xfail("item1_fit"), id=f"item1-after-fit-{expert}-{gating}")
+                   id=f"item1-after-fit-{expert}-{gating}")
       for expert in ("poisson", "binomial") for gating in ("constant", "softmax")],
     # Item 2: one 1e300 entry with a Gaussian gate, every expert.
     *[pytest.param(_moe("fit", expert, "gaussian", special="huge"), id=f"item2-{expert}")

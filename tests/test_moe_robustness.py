@@ -403,3 +403,31 @@ def test_extreme_X_evaluates_finitely_or_says_what_overflowed(expert, gating):
     wild = X.copy()
     wild[3] = [1e300, -1e300]
     _outputs_or_named_errors(model, wild, y, trials)
+
+
+# -- partial_fit batches whose statistics would overflow ---------------------------------------
+@pytest.mark.parametrize("expert", EXPERTS)
+@pytest.mark.parametrize("gating", ["constant", "softmax"])
+def test_partial_fit_after_fit_refuses_x_beyond_the_input_bound(expert, gating):
+    # After fit, partial_fit(X * 1e300) was accepted (a Poisson expert explains rows whose
+    # predictor is -inf with probability one) and its statistics of 1e300 made every later
+    # good batch fail: the model could not recover.
+    import copy
+
+    X, y, trials = _data(expert)
+    extra = {} if trials is None else {"trials": trials}
+    model = fastem.MixtureOfExperts(3, expert=expert, gating=gating, random_state=0,
+                                    max_iter=20).fit(X, y, **extra)
+    before = copy.deepcopy(model)
+    with pytest.raises(ValueError, match=r"X holds values of magnitude .*overflowed.*scale X"):
+        model.partial_fit(X * 1e300, y, **extra)
+    _assert_same_model(model, before)
+    # A good batch is then taken as if the refused one had never come.
+    _assert_same_model(model.partial_fit(X, y, **extra), before.partial_fit(X, y, **extra))
+
+
+def test_partial_fit_refuses_gaussian_targets_beyond_the_input_bound():
+    X, y, _ = _data("gaussian")
+    model = fastem.MixtureOfExperts(2, random_state=0).partial_fit(X, y)
+    with pytest.raises(ValueError, match=r"y holds values of magnitude .*overflowed"):
+        model.partial_fit(X, y * 1e100)

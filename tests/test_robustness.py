@@ -310,12 +310,6 @@ def _huge_x(case):
 
 
 KNOWN_OPEN = (
-    ("issue 25 item 1, after fit: MixtureOfExperts with Poisson or binomial experts takes "
-     "partial_fit(X * 1e300) after fit (coefficients unchanged), and the next good batch "
-     "is refused with coef_ beyond 1e150: the model cannot recover",
-     lambda case: case["kind"] == "sequence" and case["estimator"] == "MixtureOfExperts"
-     and case["kwargs"]["expert"] != "gaussian" and _batches(case, "refit")
-     and _batches(case, "huge_all", "huge_entry")),
     ("fuzzer finding: GaussianHMM and GMMHMM partial_fit of a batch with a 1e300 entry (or "
      "all entries times 1e300) return normally with NaN _covars_/weights_, or a model whose "
      "predict_proba rows are all zero",

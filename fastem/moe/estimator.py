@@ -373,6 +373,7 @@ class MixtureOfExperts(EstimatorBase):
         state = getattr(self, "_online", None)
         fitted = hasattr(self, "_params")
         training = MemoryTraining(self, X, y, sample_weight, trials, fitting=not fitted)
+        training.check_batch_magnitude(self)
         model = self._training_model(*training.shapes)
         if fitted and (self._layout != model.layout or training.y_1d != self._y_1d):
             raise ValueError("y must have the shape of the y the model was fitted on")

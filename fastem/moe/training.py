@@ -22,6 +22,21 @@ from ..engine import Block, LocalBackend
 from ..engine.dask_backend import DaskBackend, import_dask
 from .design import CHUNK_ROWS, ExpertDesign, ExpertRows
 
+INPUT_BOUND = 1e75
+"""Largest magnitude of a ``partial_fit`` batch's inputs (X, and y of Gaussian experts).
+
+Online EM keeps each batch's statistics in its running sums, which multiply two inputs
+by weights bounded like the parameters: below this bound they stay far from float64's
+overflow. A batch beyond it could pass the M-step's checks (rows that a Poisson expert
+explains with probability one) and leave statistics of 1e300 in the sums, sending every
+later step's coefficients beyond the parameters' bound. (A fit sees its statistics once,
+and its M-step's own checks name what overflowed.)"""
+
+
+def _largest(array):
+    # max and min need no temporary the size of the data (np.abs would).
+    return max(float(array.max()), -float(array.min())) if array.size else 0.0
+
 
 class MemoryTraining:
     """Checked NumPy arrays: X, outputs, trials and weights, held as given (no copies of
@@ -46,6 +61,18 @@ class MemoryTraining:
                            else int(np.count_nonzero(self.weights)))
         self.shapes = (len(self.expert_columns), len(self.gating_columns), self.Y.shape[1])
         self._block = None
+
+    def check_batch_magnitude(self, estimator):
+        """Refuse a ``partial_fit`` batch beyond :data:`INPUT_BOUND`."""
+        inputs = [("X", self.X)] + ([("y", self.Y)] if estimator.expert == "gaussian" else [])
+        for name, values in inputs:
+            largest = _largest(values)
+            if largest > INPUT_BOUND:
+                raise ValueError(
+                    f"{name} holds values of magnitude {largest:.3g}: the statistics online EM "
+                    f"keeps multiply two inputs, and would have overflowed (a batch beyond "
+                    f"{INPUT_BOUND:g} is refused). Please scale {name} (e.g. standardise its "
+                    "columns).")
 
     def centring(self, estimator):
         x_sum, y_sum = np.zeros(self.X.shape[1]), np.zeros(self.Y.shape[1])
