@@ -431,3 +431,26 @@ def test_partial_fit_refuses_gaussian_targets_beyond_the_input_bound():
     model = fastem.MixtureOfExperts(2, random_state=0).partial_fit(X, y)
     with pytest.raises(ValueError, match=r"y holds values of magnitude .*overflowed"):
         model.partial_fit(X, y * 1e100)
+
+
+@pytest.mark.parametrize("damage", ["fractional", "negative", "too large"])
+@pytest.mark.parametrize("expert", ["poisson", "binomial"])
+def test_dask_training_checks_counts_as_the_in_memory_fit(expert, damage):
+    # Dask partitions checked Poisson y < 0 only: fractional counts and trials were fitted.
+    da = pytest.importorskip("dask.array")
+    X, y, trials = _data(expert)
+    counts = (y if expert == "poisson" else trials).copy()
+    counts[3] = {"fractional": 0.5, "negative": -1.0, "too large": 2.0**60}[damage]
+    if expert == "binomial":
+        trials, y = counts, np.minimum(y, np.maximum(counts, 0))
+    else:
+        y = counts
+    arguments = (X, y), {} if trials is None else {"trials": trials}
+    with pytest.raises(ValueError) as memory:
+        fastem.MixtureOfExperts(2, expert=expert, random_state=0).fit(
+            *arguments[0], **arguments[1])
+    lazy = {key: da.from_array(value, chunks=50) for key, value in arguments[1].items()}
+    with pytest.raises(ValueError, match="counts") as cluster:
+        fastem.MixtureOfExperts(2, expert=expert, random_state=0).fit(
+            *(da.from_array(a, chunks=50) for a in arguments[0]), **lazy)
+    assert ("fractional" in str(memory.value)) == ("fractional" in str(cluster.value))

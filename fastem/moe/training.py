@@ -184,20 +184,26 @@ class DaskTraining:
         E, G = X[:, E_columns], X[:, G_columns]
         checks = [w.sum(), (w > 0).sum(), (w[:, None] * E).sum(axis=0),
                   (w[:, None] * G).sum(axis=0), (w[:, None] * Y).sum(axis=0)]
-        if estimator.expert == "poisson":
-            checks.append((Y < 0).any())
+        # The in-memory rules (PoissonHMM's counts, MultinomialHMM's n_trials): integers
+        # from 0 to 2**53, checked here as flags computed in the same pass.
+        counts = Y[:, 0] if estimator.expert == "poisson" else T
+        if counts is not None:
+            checks += [(counts < 0).any(), (counts != da.floor(counts)).any(),
+                       (counts > v.MAX_EXACT_INTEGER).any()]
         if estimator.expert == "binomial":
-            checks += [(T < 0).any(), ((Y[:, 0] < 0) | (Y[:, 0] > T)).any()]
+            checks.append(((Y[:, 0] < 0) | (Y[:, 0] > T)).any())
         dask, _ = import_dask()
         total, positive, e_sum, g_sum, y_sum, *flags = dask.compute(*checks)
-        if estimator.expert == "poisson" and flags[0]:
-            raise ValueError("y must be non-negative counts for poisson experts")
-        if estimator.expert == "binomial":
-            if flags[0]:
-                raise ValueError("trials must be non-negative")
-            if flags[1]:
-                raise ValueError("y must be successes between 0 and trials for binomial "
-                                 "experts")
+        if counts is not None:
+            what = ("y must be non-negative counts for poisson experts"
+                    if estimator.expert == "poisson" else "trials must be non-negative counts")
+            for flag, detail in zip(flags[:3], ("negative values", "fractional values",
+                                                f"values above {v.MAX_EXACT_INTEGER}"),
+                                    strict=True):
+                if flag:
+                    raise ValueError(f"{what}: got {detail}")
+        if estimator.expert == "binomial" and flags[3]:
+            raise ValueError("y must be successes between 0 and trials for binomial experts")
         self._sums = (e_sum, g_sum, y_sum, total)
         self.n_rows = int(X.shape[0])
         self.n_positive = int(positive)
