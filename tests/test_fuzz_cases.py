@@ -203,9 +203,6 @@ def _moe(method, expert, gating, special="none", y="none", fit_on="same"):
 
 
 OPEN = {
-    "hmm_far": "fuzzer finding: GaussianHMM/GMMHMM partial_fit of a batch with one 1e300 entry "
-               "returns normally with NaN _covars_ (GaussianHMM) or weights_, means_, covars_ "
-               "(GMMHMM); fit refuses the same batch",
     "hmm_zero": "fuzzer finding: GaussianHMM fit(X * 1e300) returns normally, and rows that "
                 "every state finds impossible get a posterior of all zeros",
     "gmmhmm_tiny": "fuzzer finding: GMMHMM partial_fit(X * 1e-300) returns normally with "
@@ -245,10 +242,8 @@ CASES = [
                    id=f"item8-{name}")
       for name in ("CategoricalHMM", "VariationalCategoricalHMM")],
     # Findings in the older models.
-    pytest.param(_batches("GaussianHMM", ["huge_entry"], n_iter=5), marks=_xfail("hmm_far"),
-                 id="gaussianhmm-far-entry"),
-    pytest.param(_batches("GMMHMM", ["huge_entry"], width=1, n_iter=5),
-                 marks=_xfail("hmm_far"), id="gmmhmm-far-entry"),
+    pytest.param(_batches("GaussianHMM", ["huge_entry"], n_iter=5), id="gaussianhmm-far-entry"),
+    pytest.param(_batches("GMMHMM", ["huge_entry"], width=1, n_iter=5), id="gmmhmm-far-entry"),
     pytest.param(_data("GaussianHMM", "fit", (40, 1), scale=1e300, n_components=3, n_iter=5),
                  marks=_xfail("hmm_zero"), id="gaussianhmm-fit-1e300"),
     pytest.param(_batches("GMMHMM", ["tiny_all", "good"], n_iter=5),

@@ -302,8 +302,14 @@ class BaumWelchModel(ModelBase):
         est = self.estimator
         new = dict(params)
         new.update(est._start_transition_m_step(stats, params))
-        new.update(est._emission_m_step(stats, params))
-        return est._completed_parameters(new)
+        with np.errstate(over="ignore", invalid="ignore"):  # (reported by the check below)
+            new.update(est._emission_m_step(stats, params))
+            new = est._completed_parameters(new)
+        # The one check of what the M-step made, for fit and partial_fit alike: parameters
+        # the next E-step could not use (non-finite after an overflow, a covariance that is
+        # not positive definite) are refused here, where they are made, instead of at the
+        # next pass, which a partial_fit never runs (it stored them).
+        return est._checked_emission_parameters(new)
 
     def pack(self, params):
         return self.estimator._pack_parameters(params)
@@ -512,6 +518,11 @@ class BaseHMM(EstimatorBase):
 
     def _emission_m_step(self, stats, params):
         raise NotImplementedError
+
+    def _checked_emission_parameters(self, params):
+        """The parameters an M-step made, as the E-step uses them; a ValueError naming the
+        attribute, the cause and the remedy when the emissions are not ones it can use."""
+        return params
 
     def _emission_log_prior(self, params):
         return 0.0

@@ -56,6 +56,25 @@ def regularised_cholesky(spec, covars):
             "covariances)") from None
 
 
+def check_finite_emissions(params, names, n_states):
+    """ValueError naming the first of ``names`` (parameter key, attribute) that an M-step
+    left non-finite, and the state it belongs to when its first axis is the states: the
+    posterior-weighted moments of X overflowed float64."""
+    for key, attribute, per_state in names:
+        value = np.asarray(params[key])
+        bad = ~np.isfinite(value)
+        if not bad.any():
+            continue
+        where = ""
+        if per_state and value.ndim and value.shape[0] == n_states:
+            where = f" of state {int(np.argmax(bad.reshape(n_states, -1).any(axis=1)))}"
+        raise ValueError(
+            f"the M-step gave non-finite {attribute}{where}: the posterior-weighted moments "
+            "of X (sums of x and of x squared) overflow float64, X holding values too large "
+            "in magnitude (about 1e154 or more) or too far from the others. Scale the data "
+            "(e.g. standardise each column)")
+
+
 def full_covariances(covars, covariance_type, n_components, n_features):
     """(K, D, D) matrices from the covariance type's own shape (hmmlearn's ``covars_``)."""
     return np.array(missing_data.full_covariances(SPECS[covariance_type], covars,
@@ -330,6 +349,19 @@ class GaussianHMM(BaseHMM):
                                   params["covars"], covars)
             new["covars"] = covars
         return new
+
+    def _checked_emission_parameters(self, params):
+        """Finite means and covariances, and covariances the E-step can factor (its own
+        test, :func:`regularised_cholesky`); a singular covariance (a state on one point,
+        hmmlearn's scalar prior on a full matrix) is kept with the jitter the densities are
+        evaluated with, so that ``covars_`` is the positive definite matrix they used."""
+        spec = self._spec
+        d = params["means"].shape[1]
+        per_state = spec.precisions_shape(1, d) != spec.precisions_shape(2, d)  # (not tied)
+        check_finite_emissions(params, [("means", "means_", True),
+                                        ("covars", "covars_", per_state)], self.n_components)
+        covars, _ = regularised_cholesky(spec, params["covars"])
+        return params if covars is params["covars"] else {**params, "covars": covars}
 
     def _n_emission_parameters(self):
         k, d = self.n_components, np.asarray(self.means_).shape[1]

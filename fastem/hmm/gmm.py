@@ -23,7 +23,7 @@ from ..mixture.component import gaussian_fields, recentre_gaussian, second_momen
 from ..mixture.covariance import SPECS, _scatter_about_new_means
 from ..mixture.model import MixtureParams, kernel_model
 from .base import BaseHMM, _dirichlet_log_prior
-from .gaussian import GaussianHMM
+from .gaussian import GaussianHMM, check_finite_emissions
 
 _NO_LABELS = np.empty(0, dtype=np.int64)
 _EMPTY = np.empty(0)
@@ -198,6 +198,12 @@ class GMMHMM(BaseHMM):
         spec = SPECS[kind]
         spec.precisions_cholesky(flat, 0.0)
         return spec, flat
+
+    def _checked_emission_parameters(self, params):
+        """Finite weights, means and covariances."""
+        check_finite_emissions(params, [("weights", "weights_", True), ("means", "means_", True),
+                                        ("covars", "covars_", True)], self.n_components)
+        return params
 
     def _flat_model(self, params):
         k, m, d = params["means"].shape

@@ -1,0 +1,75 @@
+"""partial_fit and fit refuse the same batches, the same way (issue 25: no silent NaN models).
+
+Reproductions of fuzzer findings: a refused batch raises a ValueError saying what overflowed
+and what to do, and leaves the estimator exactly as it was (a deep fingerprint of vars()),
+so that the next good batch is taken as if the bad one never came.
+"""
+
+import numpy as np
+import pytest
+
+import fastem
+from fastem.bench import fuzz
+
+
+def _good(n_features=2, n_rows=30, seed=0):
+    X = np.random.RandomState(seed).normal(size=(n_rows, n_features))
+    X[:n_rows // 2] += 4.0
+    return X, [n_rows // 2, n_rows - n_rows // 2]
+
+
+def _far_entry(n_features=2, seed=0):
+    X, lengths = _good(n_features, seed=seed)
+    X[12, n_features - 1] = 1e300
+    return X, lengths
+
+
+def _refused(model, method, X, lengths, match):
+    before = fuzz.estimator_state(model)
+    X_before = X.copy()
+    with pytest.raises(ValueError, match=match) as info:
+        getattr(model, method)(X, lengths)
+    assert fuzz.estimator_state(model) == before, "a refused call changed the estimator"
+    np.testing.assert_array_equal(X, X_before)
+    return str(info.value)
+
+
+# -- hmm_far: one 1e300 entry ------------------------------------------------------------------
+HMMS = [("GaussianHMM", {}, 2), ("GMMHMM", {}, 1), ("GMMHMM", {"n_mix": 2}, 2),
+        ("GaussianHMM", {"covariance_type": "spherical"}, 2)]
+
+
+@pytest.mark.parametrize("name, kwargs, width", HMMS)
+def test_hmm_partial_fit_refuses_a_far_entry_as_fit_does(name, kwargs, width):
+    X, lengths = _far_entry(width)
+    fresh = getattr(fastem, name)(2, random_state=0, n_iter=5, **kwargs)
+    message = _refused(fresh, "partial_fit", X, lengths, "overflow float64")
+    assert "Scale the data" in message
+    # fit meets the same check (the M-step's), with the same words.
+    fit_message = _refused(getattr(fastem, name)(2, random_state=0, n_iter=5, **kwargs),
+                           "fit", X, lengths, "overflow float64")
+    assert fit_message == message
+    # The next good batch is taken as the first.
+    fresh.partial_fit(*_good(width, seed=1))
+    assert fuzz.bad_attributes(fresh) is None
+
+
+@pytest.mark.parametrize("name, kwargs, width", HMMS[:2])
+def test_a_one_iteration_fit_checks_its_last_m_step(name, kwargs, width):
+    # The M-step of the last iteration is never evaluated by a later pass: it was returned
+    # with NaN covariances.
+    X, lengths = _far_entry(width)
+    model = getattr(fastem, name)(2, random_state=0, n_iter=1, **kwargs)
+    _refused(model, "fit", X, lengths, "overflow float64")
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_a_state_on_one_point_keeps_the_covariance_its_density_used(method):
+    # With full covariances k-means gives the far row a state of its own; hmmlearn's scalar
+    # covars_prior on that state's zero scatter is a singular matrix, which the densities
+    # evaluate with a diagonal jitter: covars_ is now that matrix (it was the singular one).
+    X, lengths = _far_entry(2)
+    model = fastem.GaussianHMM(2, covariance_type="full", random_state=0, n_iter=5)
+    getattr(model, method)(X, lengths)
+    assert fuzz.bad_attributes(model) is None
+    assert (np.linalg.eigvalsh(model.covars_) > 0).all()
