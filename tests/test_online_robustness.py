@@ -73,3 +73,23 @@ def test_a_state_on_one_point_keeps_the_covariance_its_density_used(method):
     getattr(model, method)(X, lengths)
     assert fuzz.bad_attributes(model) is None
     assert (np.linalg.eigvalsh(model.covars_) > 0).all()
+
+
+# -- gmmhmm_tiny: data times 1e-300 -------------------------------------------------------------
+@pytest.mark.parametrize("covariance_type", ["diag", "full", "tied", "spherical"])
+def test_gmmhmm_partial_fit_refuses_covariances_fit_refuses(covariance_type):
+    # Variances of data times 1e-300 are below float64's resolution: the M-step gave zero and
+    # negative ones, which fit refused at its next pass and partial_fit stored (the next good
+    # batch was then refused). Both now meet the same check, in the M-step.
+    X, lengths = _good(2)
+    tiny = X * 1e-300
+    options = dict(n_components=2, covariance_type=covariance_type, random_state=0, n_iter=5)
+    model = fastem.GMMHMM(**options)
+    message = _refused(model, "partial_fit", tiny, lengths, "covars_ of state .* positive")
+    assert "Scale the data" in message and "reg_covar" not in message
+    assert _refused(fastem.GMMHMM(**options), "fit", tiny, lengths, "covars_") == message
+    model.partial_fit(*_good(2, seed=1))  # taken as the first batch
+    assert fuzz.bad_attributes(model) is None
+    # After good batches, the blended statistics keep the covariances positive.
+    model.partial_fit(tiny, lengths)
+    assert fuzz.bad_attributes(model) is None

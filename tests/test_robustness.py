@@ -315,10 +315,6 @@ KNOWN_OPEN = (
      "predict_proba rows are all zero",
      lambda case: case["kind"] == "sequence" and case["estimator"] in ("GaussianHMM", "GMMHMM")
      and _batches(case, "huge_entry", "huge_all")),
-    ("fuzzer finding: GMMHMM partial_fit of data times 1e-300 returns normally with zero "
-     "and negative covariances (the next good batch is refused)",
-     lambda case: case["kind"] == "sequence" and case["estimator"] == "GMMHMM"
-     and _batches(case, "tiny_all")),
     ("fuzzer finding: GaussianMixture partial_fit of a batch whose rows are far away (1e300) "
      "returns normally with lower_bound_ -inf and the model unchanged",
      lambda case: case["kind"] == "sequence" and case["estimator"] == "GaussianMixture"

@@ -188,21 +188,49 @@ class GMMHMM(BaseHMM):
                 "covars": self._checked_covars(means.shape[2])}
 
     def _flat_spec_and_covariances(self, covars):
-        """(spec, covariances) of the K*M-component mixture the kernels run."""
+        """(spec, covariances) of the K*M-component mixture the kernels run; a ValueError
+        naming the state (and mixture component) whose covariance is not positive
+        definite."""
         k, m = self.n_components, self.n_mix
         kind = self._type()
         if kind == "tied":
             d = covars.shape[-1]
+            self._check_positive_definite(SPECS["full"], covars, per_component=False)
             return SPECS["full"], np.repeat(covars, m, axis=0).reshape(k * m, d, d)
         flat = covars.reshape((k * m,) + covars.shape[2:])
         spec = SPECS[kind]
-        spec.precisions_cholesky(flat, 0.0)
+        self._check_positive_definite(spec, flat, per_component=True)
         return spec, flat
 
+    def _check_positive_definite(self, spec, matrices, per_component):
+        """The mixture's factorisation of ``matrices`` (one per state, or per state and
+        mixture component), its error worded for covars_ (GMMHMM has no reg_covar)."""
+        try:
+            spec.precisions_cholesky(matrices, 0.0)
+            return
+        except ValueError:
+            pass
+        for index in range(len(matrices)):  # (the error path only: find the first)
+            try:
+                spec.precisions_cholesky(matrices[index:index + 1], 0.0)
+            except ValueError:
+                break
+        where = (f"state {index // self.n_mix}, mixture component {index % self.n_mix}"
+                 if per_component else f"state {index}")
+        raise ValueError(
+            f"covars_ of {where} is not positive definite (a variance is zero or negative): "
+            "the points it holds are too few or too close together, or the data's spread is "
+            "below float64's resolution. Scale the data, use fewer states or mixture "
+            "components (n_mix), or set covars_prior/covars_weight (min_covar only "
+            "regularises the initial covariances)") from None
+
     def _checked_emission_parameters(self, params):
-        """Finite weights, means and covariances."""
+        """Finite weights, means and covariances, and covariances the E-step can factor
+        (its own test, ``_flat_spec_and_covariances``): fit met a zero or negative
+        variance at the next pass, partial_fit stored it."""
         check_finite_emissions(params, [("weights", "weights_", True), ("means", "means_", True),
                                         ("covars", "covars_", True)], self.n_components)
+        self._flat_spec_and_covariances(params["covars"])
         return params
 
     def _flat_model(self, params):
