@@ -203,6 +203,19 @@ def _moe(method, expert, gating, special="none", y="none", fit_on="same"):
 
 
 OPEN = {
+    "hmm_zero_rows": "fuzzer finding: rows that every state of an HMM finds impossible "
+                     "get a posterior of all zeros (PoissonHMM fitted on counts of 1e6, "
+                     "GaussianHMM on int8 data of 1e30, then predict_proba of ordinary rows)",
+    "moe_gate_far": "fuzzer finding: MixtureOfExperts(gating='gaussian') fitted on a constant "
+                    "column of 4.6e18 gives every component probability 1 (rows summing to K) "
+                    "in predict_proba and gate_proba of ordinary rows (log-sum-exp absorbs "
+                    "log K into a log-density of -1e43)",
+    "moe_weight": "fuzzer finding: MixtureOfExperts partial_fit takes a sample_weight of "
+                  "1e300 (coefficients jump to 1e12) and then refuses every good batch",
+    "bgm_far": "fuzzer finding: BayesianGaussianMixture fit on data of 1e150 with one entry of "
+               "6e307 returns normally with lower_bound_ -inf",
+    "hmm_empty": "fuzzer finding: GaussianHMM(missing='marginalize').score_samples of an "
+                 "empty X raises numpy's 'cannot reshape array of size 0' (no argument named)",
     "hmm_zero": "fuzzer finding: GaussianHMM fit(X * 1e300) returns normally, and rows that "
                 "every state finds impossible get a posterior of all zeros",
     "gm_far": "fuzzer finding: GaussianMixture partial_fit of far rows (X * 1e300) returns "
@@ -247,6 +260,31 @@ CASES = [
     pytest.param(_batches("GMMHMM", ["tiny_all", "good"], n_iter=5), id="gmmhmm-tiny"),
     pytest.param(_batches("GaussianMixture", ["good", "huge_all"], max_iter=5),
                  marks=_xfail("gm_far"), id="gaussianmixture-far-batch"),
+    pytest.param(_data("PoissonHMM", "fit", (2, 1), scale=1e6, dtype="uint64", seed=833514,
+                       fit_on="good", n_components=2, n_iter=5), marks=_xfail("hmm_zero_rows"),
+                 id="poissonhmm-fit-1e6"),
+    pytest.param(_data("GaussianHMM", "fit", (33, 3), scale=1e30, dtype="int8",
+                       special="subnormal", seed=73863, n_components=3, n_iter=5),
+                 marks=_xfail("hmm_zero_rows"), id="gaussianhmm-fit-int8"),
+    pytest.param({**_moe("fit", "gaussian", "gaussian", fit_on="good"), "outputs": 2,
+                  "kwargs": {"n_components": 3, "expert": "gaussian", "gating": "gaussian",
+                             "random_state": 0, "max_iter": 20, "gating_columns": [0]},
+                  "data": {"shape": (33, 1), "dtype": "int64", "scale": 1e30,
+                           "special": "none", "seed": 752338}},
+                 marks=_xfail("moe_gate_far"), id="moe-gaussian-gate-constant-far-column"),
+    pytest.param({**_batches("MixtureOfExperts", [], width=3, n_components=3, expert="poisson",
+                             gating="gaussian", max_iter=20),
+                  "batches": [{"kind": "rows", "rows": 13, "seed": 811042},
+                              {"kind": "weights", "rows": 33, "seed": 839083},
+                              {"kind": "good", "rows": 14, "seed": 909415}]},
+                 marks=_xfail("moe_weight"), id="moe-partial-fit-weight-1e300"),
+    pytest.param(_data("BayesianGaussianMixture", "predict_proba", (27, 1), scale=1e150,
+                       special="huge", seed=120422, n_components=2, max_iter=5,
+                       init_params="k-means++"), marks=_xfail("bgm_far"),
+                 id="bgm-far-data"),
+    pytest.param({**_data("GaussianHMM", "score_samples", (0, 2), fit_on="good",
+                          n_components=3, n_iter=5, missing="marginalize"),
+                  "lengths": [0, 24]}, marks=_xfail("hmm_empty"), id="gaussianhmm-empty-x"),
     pytest.param({"kind": "file", "estimator": "EMImputer", "config": {},
                   "mutation": "n_components", "seed": 0},
                  id="emimputer-n-components"),

@@ -1043,8 +1043,8 @@ def _must_succeed(model, case, spec, first_accepted):
     width (an odd first batch, of another width, y of two columns, booleans, may fix a
     model that later good batches do not fit; partial_fit after fit may start afresh on
     another width)."""
-    if spec["kind"] == "refit":
-        return True
+    if spec["kind"] == "refit":  # (a refit keeps a CategoricalHMM's alphabet, as hmmlearn)
+        return first_accepted in (None,) + GOOD_BATCHES or "Categorical" not in case["estimator"]
     return (spec["kind"] in GOOD_BATCHES and first_accepted in (None,) + GOOD_BATCHES
             and getattr(model, "n_features_in_", case["width"]) == case["width"]
             and getattr(model, "n_outputs_", case["outputs"]) == case["outputs"])
