@@ -98,3 +98,67 @@ def test_variational_hmm_benchmark_starts_both_libraries_alike():
     record = compare_hmm(4, 100, 3, 2, "diag", 1)
     assert record["lower_bound_relative_difference"] < 1e-10
     assert record["fastem_s_per_iteration"] >= 0 and record["hmmlearn_s_per_iteration"] >= 0
+
+
+def test_memory_table_has_every_model_from_every_source_it_takes():
+    """The rows the "fit(X) memory" table promises (no child processes run here)."""
+    from fastem.bench.peak import EXPERTS, GATES, memory_specs
+
+    specs = memory_specs()
+    sources = {}
+    for spec in specs:
+        sources.setdefault(spec["model"], set()).add(spec["source"])
+    streamed = {"array", "memmap", "stream"}
+    for model in ("GaussianMixture", "BayesianGaussianMixture", "GaussianHMM", "GMMHMM",
+                  "VariationalGaussianHMM", "CategoricalHMM", "PoissonHMM", "MultinomialHMM"):
+        assert streamed <= sources[model], model
+    assert "dask" in sources["GaussianMixture"] and "dask" in sources["MixtureOfExperts"]
+    assert sources["EMImputer"] == {"array"}
+    gmm = {spec["covariance_type"] for spec in specs if spec["model"] == "GaussianMixture"}
+    assert gmm == {"full", "diag", "tied", "spherical"}
+    assert any(s.get("missing") for s in specs if s["model"] == "GaussianMixture")
+    experts = {(s["expert"], s["gating"]) for s in specs if s["model"] == "MixtureOfExperts"}
+    assert experts == {(e, g) for e in EXPERTS for g in GATES}
+    labels = [(s["model"], s["source"], s.get("covariance_type"), s.get("expert"),
+               s.get("gating"), s.get("missing")) for s in specs]
+    assert len(set(labels)) == len(labels)
+
+
+def test_memory_rows_are_measured_and_reported_with_their_ratio():
+    """Tiny fits of one model per family and source, each in a child process: every row
+    gets its peak, the data size and their ratio, and the report prints them."""
+    from fastem.bench.peak import memory_rows, memory_specs
+
+    wanted = {("GaussianMixture", "full", "array"), ("GaussianMixture", "full", "memmap"),
+              ("GaussianMixture", "full", "stream"), ("GaussianHMM", "full", "stream"),
+              ("CategoricalHMM", None, "memmap"), ("MixtureOfExperts", None, "array")}
+    specs = [s for s in memory_specs(scale=500)
+             if (s["model"], s.get("covariance_type"), s["source"]) in wanted
+             and s.get("expert", "poisson") == "poisson"
+             and s.get("gating", "softmax") == "softmax" and not s.get("missing")]
+    assert len(specs) == len(wanted)
+    records = memory_rows(specs, log=None)
+    assert [r["source"] for r in records] == [s["source"] for s in specs]
+    for record in records:
+        assert record["fastem_peak_mb"] >= 0 and record["data_mb"] > 0, record
+        assert record["fastem_peak_over_data"] == pytest.approx(
+            record["fastem_peak_mb"] / record["data_mb"])
+    report = format_report({"per_iteration": [], "float32": [], "kmeans": [], "full_pass": [],
+                            "memory": records}, {"cpu": "test cpu", "cores": 2, "python": "3"})
+    lines = [line for line in report.splitlines() if line.startswith("| MixtureOfExperts")]
+    assert len(lines) == 1 and "| array |" in lines[0]
+    assert f"| {records[-1]['fastem_peak_over_data']:.2f} |" in lines[0]
+
+
+def test_only_memory_runs_the_memory_rows_alone(monkeypatch, capsys):
+    from fastem.bench import mixture
+
+    calls = []
+    monkeypatch.setattr(mixture, "run_memory", lambda quick, reference, log: calls.append(
+        (quick, reference)) or [{"workload": "w", "source": "stream", "data_mb": 10.0,
+                                 "fastem_peak_mb": 2.0, "fastem_peak_over_data": 0.2}])
+    assert main(["--only", "memory", "--quick", "--no-reference"]) == 0
+    out = capsys.readouterr().out
+    assert calls == [(True, False)]
+    assert "| w | stream | 10 | 2.0 | 0.20 | - | - |" in out
+    assert "ms/iter" not in out  # nothing else ran

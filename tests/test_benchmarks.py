@@ -79,3 +79,24 @@ def test_kmeans_initialisation(benchmark, problem):
     # of its rows, up to the last allowed shift (tol=1e-4 of the mean variance, ~1).
     for j in np.unique(labels):
         np.testing.assert_allclose(centers[j], X[labels == j].mean(axis=0), atol=0.05)
+
+
+@pytest.mark.parametrize("gating", ["constant", "softmax"])
+def test_moe_e_step(benchmark, gating):
+    """One pass of the mixture-of-experts kernel over X read in place (Gaussian experts),
+    checked against the log-likelihood computed in NumPy."""
+    from fastem.bench.moe import _data
+    from fastem.moe.design import ExpertRows
+
+    X, y, _ = _data(200_000, 5, 4)
+    fitted = fastem.MixtureOfExperts(4, gating=gating, max_iter=2, random_state=0).fit(X, y)
+    model, params = fitted._model_for(), fitted._params
+    stats = benchmark(pass_stats, model, params, [Block(ExpertRows(X, y[:, None]))])
+    means = X @ fitted.coef_.T + fitted.intercept_
+    variances = fitted.covariances_[:, 0, 0]
+    log_gate = np.log(fitted.predict_proba(X))
+    log_joint = log_gate - 0.5 * (np.log(2 * np.pi * variances)
+                                  + (y[:, None] - means) ** 2 / variances)
+    top = log_joint.max(axis=1)
+    expected = (top + np.log(np.exp(log_joint - top[:, None]).sum(axis=1))).sum()
+    np.testing.assert_allclose(stats.loglik, expected, rtol=1e-10)

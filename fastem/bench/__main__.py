@@ -3,10 +3,12 @@
 Prints the per-iteration comparison (same data, same starting parameters,
 median of ``--repeats`` runs of (4 iterations - 1 iteration) / 3), float32
 against float64, k-means initialisation against ``KMeans(n_init=1)``, the
-full-covariance pass rate against NumPy's dgemm, and the peak memory of a
-large fit (and of missing-data and HMM fits), Baum-Welch against both of
-hmmlearn's implementations, SQUAREM against plain EM on slowly converging
-problems, and online EM over a long stream.
+full-covariance pass rate against NumPy's dgemm, the peak memory of fit(X)
+for every model from every data source it takes (an array, a memmap, a
+callable stream, a dask array; each in a fresh process, ``--only memory`` for
+these rows alone), Baum-Welch against both of hmmlearn's implementations,
+SQUAREM against plain EM on slowly converging problems, and online EM over a
+long stream.
 ``--plot FILE.png`` draws the speed-ups (needs matplotlib);
 ``--json FILE`` keeps the raw records.
 """
@@ -60,9 +62,10 @@ def format_report(results, machine):
         [f"| {r['workload']} | {r['ms']:.1f} | {r['gflops']:.1f} | {r['dgemm_gflops']:.1f} | "
          f"{100 * r['fraction']:.0f}% |" for r in results["full_pass"]])
     lines += _table(
-        "| fit(X) memory | data MB | fastem peak MB above start | ratio to data | "
+        "| fit(X) memory | source | data MB | fastem peak MB above start | ratio to data | "
         "scikit-learn peak MB | ratio to data |",
-        [f"| {r['workload']} | {r['data_mb']:.0f} | {_cell(r.get('fastem_peak_mb'), '.0f')} | "
+        [f"| {r['workload']} | {r.get('source', 'array')} | {_cell(r.get('data_mb'), '.0f')} "
+         f"| {_cell(r.get('fastem_peak_mb'), '.1f')} | "
          f"{_cell(r.get('fastem_peak_over_data'), '.2f')} | "
          f"{_cell(r.get('sklearn_peak_mb'), '.0f')} | "
          f"{_cell(r.get('sklearn_peak_over_data'), '.2f')} |" for r in results["memory"]])
@@ -131,10 +134,11 @@ def main(argv=None):
     parser.add_argument("--no-reference", action="store_true",
                         help="time fastem only, even if scikit-learn is installed")
     parser.add_argument("--memory-reference", action="store_true",
-                        help="also measure scikit-learn's peak memory on the large fit "
-                             "(needs about 12x the data size)")
-    parser.add_argument("--only", choices=("mixture", "hmm", "engine"),
-                        help="run one family of comparisons")
+                        help="also measure scikit-learn's peak memory on the in-memory "
+                             "GaussianMixture rows (needs several times the data size)")
+    parser.add_argument("--only", choices=("mixture", "hmm", "engine", "memory"),
+                        help="run one family of comparisons (memory: the fit(X) memory "
+                             "rows alone, a few minutes)")
     parser.add_argument("--plot", metavar="FILE.png", help="write a chart of the speed-ups")
     parser.add_argument("--json", metavar="FILE", help="write the raw records as JSON")
     args = parser.parse_args(argv)

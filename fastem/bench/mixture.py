@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from . import peak
 from .measure import dgemm_rate, median_time, per_iteration
 from .peak import measure_in_child
 
@@ -28,11 +29,7 @@ PER_ITERATION = [
 FLOAT32 = (300_000, 16, 16, "full")
 KMEANS = (300_000, 16, 16)
 FULL_PASS = [(300_000, 16, 16), (40_000, 64, 32)]
-MEMORY = (2_000_000, 16, 32, "full")
-# Missing-data mixtures (10% of entries missing) and GaussianHMMs (sequences of 1,000 rows).
-MODEL_MEMORY = (("fastem-missing", 2_000_000, 16, 8, "full"),
-                ("fastem-hmm", 2_000_000, 16, 8, "full"),
-                ("fastem-hmm", 2_000_000, 4, 8, "diag"))
+# The memory rows (every model from every source) are peak.memory_specs().
 MISSING = (1_000_000, 8, 8, "full", 0.2)
 
 
@@ -177,37 +174,24 @@ def full_pass_rate(n, d, k, repeats, dgemm_gflops):
             "dgemm_gflops": dgemm_gflops, "fraction": gflops / dgemm_gflops}
 
 
-def model_memory(library, n, d, k, covariance_type):
-    """Peak memory of a missing-data mixture or GaussianHMM fit (3 iterations), in a child."""
-    label = {"fastem-missing": "GaussianMixture, 10% missing, ",
-             "fastem-hmm": "GaussianHMM, "}[library]
-    record = {"workload": label + _name(n, d, k, covariance_type), "data_mb": n * d * 8 / 1e6}
-    peak = _child_peak(library, n, d, k, covariance_type, 3, "own")
-    if peak is not None:
-        record["fastem_peak_mb"] = peak
-        record["fastem_peak_over_data"] = peak / record["data_mb"]
-    return record
-
-
-def fit_memory(n, d, k, covariance_type, reference):
-    """Peak memory of fit(X) (k-means initialisation and 3 EM iterations), each library in a
-    fresh process, above the memory held just before the fit."""
-    record = {"workload": _name(n, d, k, covariance_type), "data_mb": n * d * 8 / 1e6}
-    for name in ("fastem", "sklearn") if reference is not None else ("fastem",):
-        peak = _child_peak(name, n, d, k, covariance_type, 3, "own")
-        if peak is not None:
-            record[f"{name}_peak_mb"] = peak
-            record[f"{name}_peak_over_data"] = peak / record["data_mb"]
-    return record
+def run_memory(quick=False, reference=False, log=print):
+    """The "fit(X) memory" rows: every model from every source it takes, each fit in a
+    fresh process (see :mod:`fastem.bench.peak`); with ``reference``, scikit-learn's
+    GaussianMixture on the same in-memory data too."""
+    return peak.memory_rows(peak.memory_specs(10 if quick else 1), log=log,
+                            reference=reference)
 
 
 def run_all(quick=False, repeats=3, reference=True, memory_reference=False, log=print,
             only=None):
-    """Run every comparison (or ``only`` "mixture" / "hmm" / "engine"); returns a dict of
-    lists of records (see ``__main__``)."""
+    """Run every comparison (or ``only`` "mixture" / "hmm" / "engine" / "memory"); returns
+    a dict of lists of records (see ``__main__``)."""
     scale = 10 if quick else 1
     results = {"per_iteration": [], "float32": [], "kmeans": [], "full_pass": [], "memory": [],
                "missing": []}
+    if only == "memory":
+        results["memory"] = run_memory(quick, memory_reference and reference, log)
+        return results
     if only == "hmm":
         from . import hmm
 
@@ -241,11 +225,7 @@ def run_all(quick=False, repeats=3, reference=True, memory_reference=False, log=
     dgemm = dgemm_rate()
     for n, d, k in FULL_PASS:
         results["full_pass"].append(full_pass_rate(n // scale, d, k, repeats, dgemm))
-    n, d, k, covariance_type = MEMORY
-    results["memory"].append(fit_memory(n // scale, d, k, covariance_type,
-                                        sklearn_gmm if memory_reference else None))
-    for library, n, d, k, covariance_type in MODEL_MEMORY:
-        results["memory"].append(model_memory(library, n // scale, d, k, covariance_type))
+    results["memory"] = run_memory(quick, memory_reference and sklearn_gmm is not None, log)
     from . import coldstart
 
     results["cold_start"] = [coldstart.run(log)]
