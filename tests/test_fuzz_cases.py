@@ -210,8 +210,6 @@ OPEN = {
                     "column of 4.6e18 gives every component probability 1 (rows summing to K) "
                     "in predict_proba and gate_proba of ordinary rows (log-sum-exp absorbs "
                     "log K into a log-density of -1e43)",
-    "moe_weight": "fuzzer finding: MixtureOfExperts partial_fit takes a sample_weight of "
-                  "1e300 (coefficients jump to 1e12) and then refuses every good batch",
     "bgm_far": "fuzzer finding: BayesianGaussianMixture fit on data of 1e150 with one entry of "
                "6e307 returns normally with lower_bound_ -inf",
     "hmm_empty": "fuzzer finding: GaussianHMM(missing='marginalize').score_samples of an "
@@ -277,7 +275,7 @@ CASES = [
                   "batches": [{"kind": "rows", "rows": 13, "seed": 811042},
                               {"kind": "weights", "rows": 33, "seed": 839083},
                               {"kind": "good", "rows": 14, "seed": 909415}]},
-                 marks=_xfail("moe_weight"), id="moe-partial-fit-weight-1e300"),
+                 id="moe-partial-fit-weight-1e300"),
     pytest.param(_data("BayesianGaussianMixture", "predict_proba", (27, 1), scale=1e150,
                        special="huge", seed=120422, n_components=2, max_iter=5,
                        init_params="k-means++"), marks=_xfail("bgm_far"),

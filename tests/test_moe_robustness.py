@@ -426,6 +426,23 @@ def test_partial_fit_after_fit_refuses_x_beyond_the_input_bound(expert, gating):
     _assert_same_model(model.partial_fit(X, y, **extra), before.partial_fit(X, y, **extra))
 
 
+def test_partial_fit_refuses_a_weight_beyond_the_input_bound():
+    # A weight of 1e300 was taken (coefficients jumped to 1e12) and every later good batch
+    # was refused.
+    import copy
+
+    X, y, _ = _data("poisson")
+    model = fastem.MixtureOfExperts(3, expert="poisson", gating="gaussian", random_state=0,
+                                    max_iter=20).partial_fit(X, y)
+    before = copy.deepcopy(model)
+    weights = np.ones(len(X))
+    weights[4] = 1e300
+    with pytest.raises(ValueError, match=r"sample_weight holds values of magnitude"):
+        model.partial_fit(X, y, sample_weight=weights)
+    _assert_same_model(model, before)
+    _assert_same_model(model.partial_fit(X, y), before.partial_fit(X, y))
+
+
 def test_partial_fit_refuses_gaussian_targets_beyond_the_input_bound():
     X, y, _ = _data("gaussian")
     model = fastem.MixtureOfExperts(2, random_state=0).partial_fit(X, y)

@@ -23,7 +23,8 @@ from ..engine.dask_backend import DaskBackend, import_dask
 from .design import CHUNK_ROWS, ExpertDesign, ExpertRows
 
 INPUT_BOUND = 1e75
-"""Largest magnitude of a ``partial_fit`` batch's inputs (X, and y of Gaussian experts).
+"""Largest magnitude of a ``partial_fit`` batch's inputs (X, y of Gaussian experts, and
+sample_weight).
 
 Online EM keeps each batch's statistics in its running sums, which multiply two inputs
 by weights bounded like the parameters: below this bound they stay far from float64's
@@ -65,12 +66,14 @@ class MemoryTraining:
     def check_batch_magnitude(self, estimator):
         """Refuse a ``partial_fit`` batch beyond :data:`INPUT_BOUND`."""
         inputs = [("X", self.X)] + ([("y", self.Y)] if estimator.expert == "gaussian" else [])
+        if self.weights is not None:  # a weight multiplies every statistic of its row
+            inputs.append(("sample_weight", self.weights))
         for name, values in inputs:
             largest = _largest(values)
             if largest > INPUT_BOUND:
                 raise ValueError(
                     f"{name} holds values of magnitude {largest:.3g}: the statistics online EM "
-                    f"keeps multiply two inputs, and would have overflowed (a batch beyond "
+                    f"keeps multiply inputs and weights, and would have overflowed (a batch beyond "
                     f"{INPUT_BOUND:g} is refused). Please scale {name} (e.g. standardise its "
                     "columns).")
 
