@@ -93,3 +93,98 @@ def test_gmmhmm_partial_fit_refuses_covariances_fit_refuses(covariance_type):
     # After good batches, the blended statistics keep the covariances positive.
     model.partial_fit(tiny, lengths)
     assert fuzz.bad_attributes(model) is None
+
+
+# -- hmm_zero: rows that every state finds impossible -------------------------------------------
+FAR_DIRECTIONS = np.array([[1.0, -0.3], [-0.2, 1.0], [1.0, 1.0], [5.0, 5.0]])
+
+
+@pytest.mark.parametrize("name, kwargs", [("GaussianHMM", {}), ("GMMHMM", {"n_mix": 2})])
+def test_a_fit_on_data_whose_densities_overflow_is_refused(name, kwargs):
+    # GaussianHMM(3).fit(X * 1e300) returned normally: the initial covariances could not see
+    # the spread, every row but the k-means centres had density 0 in every state, and the
+    # monitor's history was -inf.
+    X = np.random.RandomState(0).normal(size=(40, 1)) * 1e300
+    model = getattr(fastem, name)(3, random_state=0, n_iter=5, **kwargs)
+    _refused(model, "fit", X, None, "squared distances overflow float64")
+    fitted = getattr(fastem, name)(2, random_state=0, n_iter=5, **kwargs).fit(*_good(2))
+    message = _refused(fitted, "fit", FAR_DIRECTIONS * 1e300, None, "squared distances")
+    assert "Scale the data" in message
+
+
+@pytest.mark.parametrize("name, kwargs", [("GaussianHMM", {}), ("GMMHMM", {"n_mix": 2}),
+                                          ("GaussianHMM", {"covariance_type": "full"})])
+@pytest.mark.parametrize("batch", ["all far", "one far entry"])
+def test_partial_fit_refuses_rows_far_from_every_state(name, kwargs, batch):
+    # They were left out of the statistics (the batch's log-likelihood -inf): partial_fit
+    # returned normally, learning from the rest or from nothing.
+    model = getattr(fastem, name)(2, random_state=0, n_iter=5, **kwargs)
+    model.partial_fit(*_good(2, seed=1))
+    model.partial_fit(*_good(2, seed=2))
+    X, lengths = _good(2, seed=4)
+    if batch == "all far":
+        X = X * 1e300
+    else:
+        X[12, 1] = 1e300
+    _refused(model, "partial_fit", X, lengths, "overflow float64")
+    model.partial_fit(*_good(2, seed=3))
+    assert fuzz.bad_attributes(model) is None
+
+
+def _fitted_hmm(name, kwargs):
+    return getattr(fastem, name)(2, random_state=0, **kwargs).fit(*_good(2, n_rows=60))
+
+
+@pytest.mark.parametrize("name, kwargs", [("GaussianHMM", {"covariance_type": c})
+                                          for c in ("diag", "full", "spherical")]
+                         + [("GMMHMM", {"n_mix": 2}), ("VariationalGaussianHMM", {})])
+def test_far_rows_get_their_limiting_posterior(name, kwargs):
+    # As a GaussianMixture's (README "Robustness"): rows so far away that their squared
+    # distances overflow got posteriors of all zeros; now the limit, which rows at 1e60 (still
+    # representable, and already in the limit) reach too, and a log-likelihood of -inf.
+    model = _fitted_hmm(name, kwargs)
+    far, near = FAR_DIRECTIONS * 1e300, FAR_DIRECTIONS * 1e60
+    proba = model.predict_proba(far)
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_allclose(proba, model.predict_proba(near), atol=1e-12)
+    assert model.score(far) == -np.inf
+    logprob, path = model.decode(far)
+    assert logprob == -np.inf
+    np.testing.assert_array_equal(path, model.decode(near)[1])
+    np.testing.assert_array_equal(model.decode(far, algorithm="map")[1], proba.argmax(axis=1))
+    # One far row inside an ordinary sequence: the others' posteriors see its state.
+    X, _ = _good(2, n_rows=20, seed=5)
+    X_far, X_near = X.copy(), X.copy()
+    X_far[7], X_near[7] = far[3], near[3]
+    np.testing.assert_allclose(model.predict_proba(X_far), model.predict_proba(X_near),
+                               atol=1e-12)
+    # Sequences without far rows are computed as before.
+    both = np.vstack([X, far])
+    log_prob, posteriors = model.score_samples(both, [20, 4])
+    assert log_prob == -np.inf
+    np.testing.assert_array_equal(posteriors[:20], model.predict_proba(X))
+    np.testing.assert_array_equal(model.score(both, [20, 4], per_sequence=True)[0],
+                                  model.score(X))
+
+
+def test_a_model_with_extreme_means_gives_distributions():
+    # The fuzzer's forged files: one mean of 1e308, or all of them.
+    model = _fitted_hmm("GaussianHMM", {})
+    X, _ = _good(2, n_rows=20, seed=6)
+    for means in (np.array([[1e308, 0.0], [0.0, 0.0]]), np.full((2, 2), -1e308)):
+        model.means_ = means
+        proba = model.predict_proba(X)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        assert ((proba >= 0) & (proba <= 1)).all()
+        assert (model.predict(X) < 2).all()
+
+
+def test_partially_missing_far_rows_get_their_limiting_posterior():
+    model = fastem.GaussianHMM(2, random_state=0, missing="marginalize").fit(*_good(2))
+    far = np.array([[np.nan, 1e300], [-1e300, np.nan]])
+    near = np.array([[np.nan, 1e60], [-1e60, np.nan]])
+    proba = model.predict_proba(far)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_allclose(proba, model.predict_proba(near), atol=1e-12)
+

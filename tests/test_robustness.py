@@ -310,19 +310,10 @@ def _huge_x(case):
 
 
 KNOWN_OPEN = (
-    ("fuzzer finding: GaussianHMM and GMMHMM partial_fit of a batch with a 1e300 entry (or "
-     "all entries times 1e300) return normally with NaN _covars_/weights_, or a model whose "
-     "predict_proba rows are all zero",
-     lambda case: case["kind"] == "sequence" and case["estimator"] in ("GaussianHMM", "GMMHMM")
-     and _batches(case, "huge_entry", "huge_all")),
     ("fuzzer finding: GaussianMixture partial_fit of a batch whose rows are far away (1e300) "
      "returns normally with lower_bound_ -inf and the model unchanged",
      lambda case: case["kind"] == "sequence" and case["estimator"] == "GaussianMixture"
      and _batches(case, "huge_entry", "huge_all")),
-    ("fuzzer finding: GaussianHMM/GMMHMM give rows that every state finds impossible (means "
-     "of 1e300, or x far away) a posterior of all zeros",
-     lambda case: case["kind"] == "file" and case["estimator"] in ("GaussianHMM", "GMMHMM")
-     and case["mutation"] in ("extreme", "extreme_all")),
 )
 
 

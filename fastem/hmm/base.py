@@ -276,6 +276,8 @@ class BaumWelchModel(ModelBase):
                        np.ascontiguousarray(block.weights[first:last], dtype=np.float64))
             hk.forward_backward(log_b, bounds, units, params["startprob"], params["transmat"],
                                 weights, posteriors, loglik, counts)
+            if loglik.min() == -np.inf:  # (only then: nothing is added to an ordinary pass)
+                est._refuse_impossible_rows(X, missing, params, bounds, loglik, weights, cache)
             # Emission statistics: weighted posteriors, and nothing from missing rows.
             if block.weights is not None:
                 row_weight = np.repeat(weights, np.diff(bounds))
@@ -542,6 +544,59 @@ class BaseHMM(EstimatorBase):
         if missing is not None:
             table[missing] = 0.0
         return table
+
+    def _limiting_emissions(self, rows, params):
+        """For rows that every state finds impossible (their emission log-likelihoods all
+        round to -inf), relative log-likelihoods that stay finite, e.g. the exact
+        log-ratios of Gaussian densities whose squared distances overflow; or None when
+        the emission model has no such limit (the rows then keep -inf)."""
+        return None
+
+    def _impossible_rows_error(self, rows):
+        """The ValueError a fit raises for ``rows`` that every state finds impossible
+        (saying why, and what to do), or None to leave their sequences out of the
+        statistics, as before."""
+        return None
+
+    def _impossible_rows(self, X, missing, params, bounds, sequence_values, table=None):
+        """Rows of the sequences a kernel found impossible (``sequence_values`` -inf) that
+        every state finds impossible, and the emission table (computed again when not
+        given; the kernels overwrite theirs)."""
+        impossible = sequence_values == -np.inf
+        if table is None:
+            table = self._emission_table(X, missing, params)
+        rows = np.flatnonzero(np.repeat(impossible, np.diff(bounds))
+                              & (table.max(axis=1) == -np.inf))
+        return rows, table
+
+    def _refuse_impossible_rows(self, X, missing, params, bounds, loglik, weights, cache):
+        """In a fitting pass (fit and partial_fit), rows of sequences with positive weight
+        that every state finds impossible raise the emission model's error (Gaussian
+        emissions: the rows' squared distances overflow float64; the data need scaling),
+        instead of leaving those sequences out with a log-likelihood of -inf."""
+        values = loglik if weights.size == 0 else np.where(weights > 0, loglik, 0.0)
+        if values.min() > -np.inf:
+            return
+        table = self._emission_table(X, missing, params, cache=cache)
+        rows, _ = self._impossible_rows(X, missing, params, bounds, values, table)
+        error = self._impossible_rows_error(X[rows]) if rows.size else None
+        if error is not None:
+            raise error
+
+    def _limiting_table(self, X, missing, params, bounds, sequence_values, table=None):
+        """After a kernel found sequences impossible: the emission table with the rows that
+        every state finds impossible replaced by their limiting relative log-likelihoods
+        (as a GaussianMixture gives rows whose squared distances overflow their limiting
+        posterior), and the sequences holding such rows, whose log-likelihood stays -inf
+        (the correctly rounded value); None when there is nothing to replace."""
+        if not sequence_values.size or sequence_values.min() > -np.inf:
+            return None
+        rows, table = self._impossible_rows(X, missing, params, bounds, sequence_values, table)
+        limiting = self._limiting_emissions(X[rows], params) if rows.size else None
+        if limiting is None:
+            return None
+        table[rows] = limiting
+        return table, np.unique(np.searchsorted(bounds, rows, side="right") - 1)
 
     def _validate(self, X, fitting):
         """(validated X, boolean mask of missing rows or None)."""
@@ -898,9 +953,16 @@ class BaseHMM(EstimatorBase):
         loglik = np.empty(len(bounds) - 1)
         with threads(self.n_threads, self._work(X.shape[0], X.shape[1] if X.ndim == 2 else 1)):
             k = self.n_components
-            hk.forward_backward(log_b, bounds, sequence_units(bounds), params["startprob"],
-                                params["transmat"], np.empty(0), posteriors, loglik,
-                                np.zeros(k + k * k))
+            units = sequence_units(bounds)
+            hk.forward_backward(log_b, bounds, units, params["startprob"], params["transmat"],
+                                np.empty(0), posteriors, loglik, np.zeros(k + k * k))
+            limit = self._limiting_table(X, missing, params, bounds, loglik)
+            if limit is not None:  # rows every state finds impossible: limiting posteriors
+                log_b, far = limit
+                hk.forward_backward(log_b, bounds, units, params["startprob"],
+                                    params["transmat"], np.empty(0), posteriors, loglik,
+                                    np.zeros(k + k * k))
+                loglik[far] = -np.inf
         return loglik, posteriors
 
     @_without_caches
@@ -990,6 +1052,11 @@ class BaseHMM(EstimatorBase):
         with threads(self.n_threads, self._work(X.shape[0], X.shape[1] if X.ndim == 2 else 1)):
             hk.viterbi(log_b, bounds, _log(params["startprob"]), _log(params["transmat"]),
                        states, logprob)
+            limit = self._limiting_table(X, missing, params, bounds, logprob, table=log_b)
+            if limit is not None:  # rows every state finds impossible: the limiting path
+                hk.viterbi(limit[0], bounds, _log(params["startprob"]),
+                           _log(params["transmat"]), states, logprob)
+                logprob[limit[1]] = -np.inf
         return float(logprob.sum()), states
 
     def predict(self, X: ArrayLike, lengths: ArrayLike | None = None) -> IntArray:

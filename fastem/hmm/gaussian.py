@@ -19,7 +19,7 @@ from ..mixture import kmeans
 from ..mixture import missing as missing_data
 from ..mixture.component import gaussian_fields, recentre_gaussian, second_moments
 from ..mixture.covariance import SPECS, _scatter_about_new_means
-from ..mixture.model import MixtureParams, kernel_model
+from ..mixture.model import MixtureParams, kernel_model, row_outputs
 from ..mixture.variational import checked_prior
 from .base import BaseHMM
 from .variational import VariationalHMM
@@ -73,6 +73,17 @@ def check_finite_emissions(params, names, n_states):
             "of X (sums of x and of x squared) overflow float64, X holding values too large "
             "in magnitude (about 1e154 or more) or too far from the others. Scale the data "
             "(e.g. standardise each column)")
+
+
+def far_rows_error(rows, what):
+    """The ValueError of a fit on ``rows`` whose squared distances to ``what`` overflow
+    float64 (their density is 0 in every state)."""
+    with np.errstate(invalid="ignore"):
+        magnitude = np.nanmax(np.abs(rows[0]))
+    return ValueError(
+        f"X has {len(rows)} row(s) so far from {what} that their squared distances "
+        f"overflow float64 (their density is 0 in every state; the first has an entry of "
+        f"magnitude {magnitude:.3g}). Scale the data (e.g. standardise each column)")
 
 
 def full_covariances(covars, covariance_type, n_components, n_features):
@@ -272,14 +283,33 @@ class GaussianHMM(BaseHMM):
                 return table
             out[:] = table
             return out
-        means, factor, const = kernel_model(self._spec, self._mixture_params(params))
-        if "emission_constants" in params:  # a variational model's per-state terms
-            const = np.ascontiguousarray(const + params["emission_constants"])
+        means, factor, const = self._emission_kernel_model(params)
         if out is None:
             out = np.empty((X.shape[0], self.n_components))
         gk.gaussian_rows(X, means, factor, const, gk.ROW_WEIGHTED, UNIT_ROWS, _EMPTY, out,
                          _NO_LABELS)
         return out
+
+    def _emission_kernel_model(self, params):
+        """(means, precision factors, per-state constants) as the Gaussian kernels read
+        them."""
+        means, factor, const = kernel_model(self._spec, self._mixture_params(params))
+        if "emission_constants" in params:  # a variational model's per-state terms
+            const = np.ascontiguousarray(const + params["emission_constants"])
+        return means, factor, const
+
+    def _limiting_emissions(self, rows, params):
+        """The far rows' log-posteriors under equal state weights (a GaussianMixture's
+        limiting posterior, ``far_rows_log_resp``): the exact log-ratios of the states'
+        densities, computed without the squared distances that overflow."""
+        if np.isnan(rows).any():  # partially missing rows: over their observed entries
+            return missing_data.row_outputs(self._spec, self._mixture_params(params), rows,
+                                            "log_resp")
+        return row_outputs(self._spec, None, np.ascontiguousarray(rows), gk.ROW_LOG_RESP,
+                           prepared=self._emission_kernel_model(params))
+
+    def _impossible_rows_error(self, rows):
+        return far_rows_error(rows, "every state's mean")
 
     def _emission_fields(self, n_features):
         return gaussian_fields(self.n_components, n_features, self._spec.diagonal)

@@ -21,9 +21,9 @@ from ..kernels import gaussian as gk
 from ..mixture import kmeans
 from ..mixture.component import gaussian_fields, recentre_gaussian, second_moments
 from ..mixture.covariance import SPECS, _scatter_about_new_means
-from ..mixture.model import MixtureParams, kernel_model
+from ..mixture.model import MixtureParams, kernel_model, row_outputs
 from .base import BaseHMM, _dirichlet_log_prior
-from .gaussian import GaussianHMM, check_finite_emissions
+from .gaussian import GaussianHMM, check_finite_emissions, far_rows_error
 
 _NO_LABELS = np.empty(0, dtype=np.int64)
 _EMPTY = np.empty(0)
@@ -266,6 +266,22 @@ class GMMHMM(BaseHMM):
             return result
         out[:] = result
         return out
+
+    def _limiting_emissions(self, rows, params):
+        """The far rows' state log-likelihoods relative to each other: the K*M-component
+        mixture's limiting log-posteriors (``far_rows_log_resp``, mixture weights
+        included), summed over each state's components."""
+        k, m = self.n_components, self.n_mix
+        _, prepared = self._flat_model(params)
+        log_resp = row_outputs(None, None, np.ascontiguousarray(rows), gk.ROW_LOG_RESP,
+                               prepared=prepared).reshape(len(rows), k, m)
+        peak = log_resp.max(axis=2, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            summed = np.log(np.exp(log_resp - peak).sum(axis=2)) + peak[:, :, 0]
+        return np.where(np.isnan(summed), -np.inf, summed)
+
+    def _impossible_rows_error(self, rows):
+        return far_rows_error(rows, "every state's mixture components")
 
     def _emission_fields(self, n_features):
         spec, _ = self._covariance_spec()
