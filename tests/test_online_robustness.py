@@ -188,3 +188,51 @@ def test_partially_missing_far_rows_get_their_limiting_posterior():
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     np.testing.assert_allclose(proba, model.predict_proba(near), atol=1e-12)
 
+
+# -- GMMHMM states and components without data --------------------------------------------------
+def _gmmhmm_with_an_unreachable_state(covariance_type):
+    model = fastem.GMMHMM(2, n_mix=2, covariance_type=covariance_type, init_params="",
+                          random_state=0, n_iter=3)
+    model.startprob_ = np.array([1.0, 0.0])
+    model.transmat_ = np.array([[1.0, 0.0], [0.5, 0.5]])  # state 1 is never reached
+    model.weights_ = np.full((2, 2), 0.5)
+    model.means_ = np.array([[[0.0, 0.0], [4.0, 4.0]], [[-3.0, 3.0], [3.0, -3.0]]])
+    model.covars_ = {"diag": np.ones((2, 2, 2)), "spherical": np.ones((2, 2)),
+                     "full": np.broadcast_to(np.eye(2), (2, 2, 2, 2)).copy(),
+                     "tied": np.broadcast_to(np.eye(2), (2, 2, 2)).copy()}[covariance_type]
+    return model
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical", "full", "tied"])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_a_gmmhmm_state_without_posterior_mass_keeps_its_parameters(covariance_type, method):
+    # Its M-step was 0 / 0: NaN weights_, means_ and covars_ (partial_fit stored them; the
+    # M-step's check then refused every batch). As GaussianHMM's states, it keeps them.
+    model = _gmmhmm_with_an_unreachable_state(covariance_type)
+    before = {name: np.array(getattr(model, name)) for name in ("weights_", "means_",
+                                                                 "covars_")}
+    getattr(model, method)(*_good(2, n_rows=40))
+    assert fuzz.bad_attributes(model) is None
+    for name, value in before.items():
+        np.testing.assert_array_equal(getattr(model, name)[1], value[1])
+    assert not np.array_equal(model.means_[0], before["means_"][0])  # state 0 learnt
+
+
+def test_a_gmmhmm_state_with_negligible_mass_does_not_stop_partial_fit():
+    # The fuzzer's case: GMMHMM(3) fitted on 10 rows of 3 features leaves a state nearly
+    # unused; the next good batch gives it posteriors of 1e-37 on one row, whose covariance
+    # update is round-off (it was (mass + 1) - 1 = 0 in the denominator, then NaN).
+    case = {"estimator": "GMMHMM", "width": 3}
+    (X, lengths), _ = fuzz._batch(case, {"kind": "good", "rows": 10, "seed": 794533})
+    model = fastem.GMMHMM(3, random_state=0, n_iter=5).fit(X, lengths)
+    (good, good_lengths), _ = fuzz._batch(case, {"kind": "good", "rows": 37, "seed": 960361})
+    model.partial_fit(good, good_lengths)
+    assert fuzz.bad_attributes(model) is None
+
+
+def test_gmmhmm_weights_prior_below_one_that_makes_a_weight_negative_is_named():
+    # weights = (mass + prior - 1) / ...: negative for a component with little mass; the
+    # next pass took its logarithm (NaN), reported as an overflow.
+    X, lengths = _good(2, n_rows=60)
+    model = fastem.GMMHMM(2, n_mix=3, weights_prior=0.1, random_state=0, n_iter=20)
+    _refused(model, "fit", X, lengths, "weights_prior=0.1 below 1")

@@ -304,7 +304,7 @@ class BaumWelchModel(ModelBase):
         est = self.estimator
         new = dict(params)
         new.update(est._start_transition_m_step(stats, params))
-        with np.errstate(over="ignore", invalid="ignore"):  # (reported by the check below)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # (checked below)
             new.update(est._emission_m_step(stats, params))
             new = est._completed_parameters(new)
         # The one check of what the M-step made, for fit and partial_fit alike: parameters

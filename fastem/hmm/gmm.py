@@ -218,7 +218,7 @@ class GMMHMM(BaseHMM):
         where = (f"state {index // self.n_mix}, mixture component {index % self.n_mix}"
                  if per_component else f"state {index}")
         raise ValueError(
-            f"covars_ of {where} is not positive definite (a variance is zero or negative): "
+            f"covars_ of {where} is not positive definite: "
             "the points it holds are too few or too close together, or the data's spread is "
             "below float64's resolution. Scale the data, use fewer states or mixture "
             "components (n_mix), or set covars_prior/covars_weight (min_covar only "
@@ -230,6 +230,13 @@ class GMMHMM(BaseHMM):
         variance at the next pass, partial_fit stored it."""
         check_finite_emissions(params, [("weights", "weights_", True), ("means", "means_", True),
                                         ("covars", "covars_", True)], self.n_components)
+        negative = (params["weights"] < 0).any(axis=1)
+        if negative.any():
+            raise ValueError(
+                f"the M-step gave weights_ of state {int(np.argmax(negative))} a negative "
+                f"entry: weights_prior={self.weights_prior!r} below 1 (a Dirichlet mode) "
+                "pulls a mixture component with little posterior mass below zero. Use "
+                "weights_prior >= 1, or fewer mixture components (n_mix)")
         self._flat_spec_and_covariances(params["covars"])
         return params
 
@@ -337,7 +344,11 @@ class GMMHMM(BaseHMM):
         weights = params["weights"]
         if "w" in self.params:
             alpha = np.broadcast_to(np.asarray(self.weights_prior, dtype=np.float64), (k, m)) - 1
-            weights = (post_mix + alpha) / (post + alpha.sum(axis=1))[:, None]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                weights = (post_mix + alpha) / (post + alpha.sum(axis=1))[:, None]
+            # A state without posterior mass keeps weights that came out 0 / 0.
+            weights = _kept_where_empty(weights, params["weights"], post <= 0,
+                                        only_non_finite=True)
             new["weights"] = weights
         lam = np.broadcast_to(np.asarray(self.means_weight, dtype=np.float64), (k, m))
         mu0 = np.broadcast_to(np.asarray(self.means_prior, dtype=np.float64), (k, m, d))
@@ -347,7 +358,10 @@ class GMMHMM(BaseHMM):
             denominator = post_mix + lam
             denominator = np.where((weights == 0) & (numerator == 0).all(axis=-1), 1.0,
                                    denominator)
-            means = numerator / denominator[:, :, None]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means = numerator / denominator[:, :, None]
+            means = _kept_where_empty(means, params["means"], post_mix <= 0,
+                                      only_non_finite=True)
             new["means"] = means
         if "c" in self.params:
             # Scatter about the new means (hmmlearn uses the previous means here, which is
@@ -357,33 +371,63 @@ class GMMHMM(BaseHMM):
             prior, weight = self._covariance_priors(d)
             centred = means - mu0
             kind = self._type()
+            # hmmlearn's denominators, with the prior terms added first: with its default
+            # priors they cancel to 0, and (mass + 1) - 1 lost a mass below 1e-16 (a
+            # component nearly without data got 0 / 0, then NaN covariances).
             if kind == "full":
                 psi = np.broadcast_to(np.asarray(prior, dtype=np.float64), (k, m, d, d))
                 nu = np.broadcast_to(np.asarray(weight, dtype=np.float64), (k, m))
                 c_n = (np.swapaxes(psi, 2, 3) + lam[:, :, None, None]
                        * centred[..., :, None] * centred[..., None, :]
                        + scatter.reshape(k, m, d, d))
-                covars = c_n / (post_mix + 1 + nu + d + 1)[:, :, None, None]
+                covars = c_n / (post_mix + (1 + nu + d + 1))[:, :, None, None]
             elif kind == "diag":
                 alpha = np.broadcast_to(np.asarray(prior, dtype=np.float64), (k, m, d))
                 beta = np.broadcast_to(np.asarray(weight, dtype=np.float64), (k, m, d))
                 c_n = lam[:, :, None] * centred**2 + 2 * beta + scatter.reshape(k, m, d)
-                covars = c_n / (post_mix[:, :, None] + 1 + 2 * (alpha + 1))
+                covars = c_n / (post_mix[:, :, None] + (1 + 2 * (alpha + 1)))
             elif kind == "spherical":
                 alpha = np.broadcast_to(np.asarray(prior, dtype=np.float64), (k, m))
                 beta = np.broadcast_to(np.asarray(weight, dtype=np.float64), (k, m))
                 c_n = (lam * (centred**2).sum(axis=2) + 2 * beta
                        + scatter.reshape(k, m, d).sum(axis=2))
-                covars = c_n / (d * (post_mix + 1) + 2 * (alpha + 1))
+                covars = c_n / (d * post_mix + (d + 2 * (alpha + 1)))
             else:
                 psi = np.broadcast_to(np.asarray(prior, dtype=np.float64), (k, d, d))
                 nu = np.broadcast_to(np.asarray(weight, dtype=np.float64), (k,))
                 c_n = (np.einsum("ij,ijkl->ikl", lam,
                                  centred[..., :, None] * centred[..., None, :])
                        + np.swapaxes(psi, 1, 2) + scatter.reshape(k, m, d, d).sum(axis=1))
-                covars = c_n / (post + m + nu + d + 1)[:, None, None]
+                covars = c_n / (post + (m + nu + d + 1))[:, None, None]
+            # Components (tied: states) without posterior mass keep their covariances, as
+            # GaussianHMM's states do: EM has no information to change them (the update
+            # was 0 / 0, or zero).
+            mass_of = post if kind == "tied" else post_mix
+            covars = _kept_where_empty(covars, params["covars"], mass_of <= 0)
+            # A component whose mass is below the round-off of the total (a state nearly
+            # unused, with posteriors of 1e-37 on one row) has a covariance of round-off:
+            # it keeps its covariance where the update is not positive definite (keeping a
+            # component's parameters never lowers EM's objective), instead of failing.
+            negligible = mass_of <= np.finfo(np.float64).eps * post.sum()
+            if negligible.any():
+                covars = self._kept_where_not_positive(covars, params["covars"], negligible)
             new["covars"] = covars
         return new
+
+    def _kept_where_not_positive(self, covars, previous, which):
+        """``covars`` with the matrices of ``which`` (a mask over the leading axes) that are
+        not positive definite taken from ``previous``."""
+        spec, count = self._covariance_spec()
+        flat, old = covars.reshape((count,) + covars.shape[which.ndim:]), None
+        for index in np.flatnonzero(which.ravel()):
+            try:
+                spec.precisions_cholesky(flat[index:index + 1], 0.0)
+            except ValueError:
+                if old is None:
+                    flat = flat.copy()
+                    old = previous.reshape(flat.shape)
+                flat[index] = old[index]
+        return flat.reshape(covars.shape)
 
     def _emission_log_prior(self, params):
         if "w" not in self.params:
@@ -417,3 +461,12 @@ class GMMHMM(BaseHMM):
                "spherical": lambda: covars[component] * np.eye(d)}[self._type()]()
         return random_state.multivariate_normal(params["means"][state, component], cov)
 
+
+def _kept_where_empty(new, previous, empty, only_non_finite=False):
+    """``new`` with the entries of ``empty`` components (a mask over its leading axes)
+    taken from ``previous``: all of them, or those whose values are not all finite."""
+    if not empty.any():
+        return new
+    cells = new.reshape(empty.shape + (-1,))
+    keep = empty & ~np.isfinite(cells).all(axis=-1) if only_non_finite else empty
+    return np.where(keep.reshape(empty.shape + (1,) * (new.ndim - empty.ndim)), previous, new)
