@@ -140,15 +140,20 @@ def test_start_from_chunks_equals_the_start_from_whole_arrays(monkeypatch, exper
                                            rtol=1e-9, atol=1e-12, err_msg=name)
 
 
-@pytest.mark.parametrize("expert,gating", COMBINATIONS)
-def test_fit_allocates_well_below_the_size_of_the_data(expert, gating):
+@pytest.mark.parametrize("expert,gating,init_params", [
+    (e, g, "random") for e, g in COMBINATIONS] + [
+    (e, g, "random_from_data") for e, g in (("gaussian", "softmax"), ("poisson", "gaussian"),
+                                            ("binomial", "constant"))])
+def test_fit_allocates_well_below_the_size_of_the_data(expert, gating, init_params):
     """NumPy's allocations during fit (tracemalloc sees them; the kernels' per-unit
     buffers are bounded) stay below half the data: X, y and trials are read where they
     are. Before, with a design matrix and N x K starting responsibilities, the peak
-    was 4x (Gaussian experts, constant gate) to 14x (softmax gate) the data here."""
+    was 4x (Gaussian experts, constant gate) to 14x (softmax gate) the data here; the
+    rows random_from_data draws kept a permutation of all rows alive per component."""
     X, y, trials = _data(400_000, 5, 4, seed=0, expert=expert)
     data = X.nbytes + y.nbytes + (0 if trials is None else trials.nbytes)
-    options = dict(n_components=4, expert=expert, gating=gating, random_state=0, tol=0.0)
+    options = dict(n_components=4, expert=expert, gating=gating, random_state=0, tol=0.0,
+                   init_params=init_params)
     _fit(X[:2_000], y[:2_000], None if trials is None else trials[:2_000], max_iter=2,
          **options)
     tracemalloc.start()

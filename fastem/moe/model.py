@@ -311,7 +311,7 @@ class ExpertMixtureModel(ModelBase):
             return self._from_random_rows(block, random_state)
         else:  # k-means on the standardised joint (x, u, y): rows that look alike together
             joint = self._kmeans_joint(block)
-            scale = joint.std(axis=0)
+            scale = _column_std(joint)
             joint /= np.where(scale > 0, scale, 1.0)
             seeds = kmeans.kmeans_plusplus(joint, k, block.weights, random_state)
             _, labels = kmeans.lloyd(joint, block.weights, joint[seeds])
@@ -348,7 +348,9 @@ class ExpertMixtureModel(ModelBase):
         # would, without the array.
         positive = n if block.weights is None else np.flatnonzero(block.weights > 0)
         count = n if block.weights is None else len(positive)
-        chosen = [random_state.choice(positive, size=min(size, count), replace=False)
+        # Copies: choice(n, replace=False) returns a slice of a permutation of all n rows,
+        # which would keep n integers alive per component.
+        chosen = [random_state.choice(positive, size=min(size, count), replace=False).copy()
                   for _ in range(k)]
         params = self.fit_responsibilities(block, _ChosenRows(chosen))
         params.weights = np.full(k, 1.0 / k)
@@ -598,6 +600,15 @@ class _Given:
 
 def _as_responsibilities(resp):
     return _Given(resp) if isinstance(resp, np.ndarray) else resp
+
+
+def _column_std(A, chunk_rows=1 << 16):
+    """``A.std(axis=0)`` without an A-sized temporary (two passes over row chunks)."""
+    n = len(A)
+    mean = sum(A[lo:lo + chunk_rows].sum(axis=0) for lo in range(0, n, chunk_rows)) / n
+    squares = sum(((A[lo:lo + chunk_rows] - mean) ** 2).sum(axis=0)
+                  for lo in range(0, n, chunk_rows))
+    return np.sqrt(squares / n)
 
 
 def _weighted_cross(weights, A, B):
