@@ -236,3 +236,55 @@ def test_gmmhmm_weights_prior_below_one_that_makes_a_weight_negative_is_named():
     X, lengths = _good(2, n_rows=60)
     model = fastem.GMMHMM(2, n_mix=3, weights_prior=0.1, random_state=0, n_iter=20)
     _refused(model, "fit", X, lengths, "weights_prior=0.1 below 1")
+
+
+# -- gm_far: GaussianMixture partial_fit of far rows ---------------------------------------------
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("batch", ["all far", "one far entry"])
+def test_mixture_partial_fit_refuses_rows_far_from_every_component(covariance_type, batch):
+    # They had zero responsibility and a log-density of -inf: partial_fit returned normally
+    # with lower_bound_ -inf, learning nothing (or only from the other rows). fit refuses
+    # the same batch (at its initial covariances); partial_fit now does too.
+    X, _ = _good(2, seed=4)
+    if batch == "all far":
+        X = X * 1e300
+    else:
+        X[5, 1] = 1e300
+    options = dict(n_components=2, covariance_type=covariance_type, random_state=0,
+                   max_iter=5)
+    with pytest.raises(ValueError, match="scale the input data"):
+        fastem.GaussianMixture(**options).fit(X)
+    model = fastem.GaussianMixture(**options)
+    model.partial_fit(_good(2, seed=1)[0])
+    model.partial_fit(_good(2, seed=2)[0])
+    before = fuzz.estimator_state(model)
+    with pytest.raises(ValueError, match="overflow float64") as info:
+        model.partial_fit(X)
+    assert "row 0" in str(info.value) if batch == "all far" else "row 5" in str(info.value)
+    assert "Scale the data" in str(info.value)
+    assert fuzz.estimator_state(model) == before
+    model.partial_fit(_good(2, seed=3)[0])
+    assert fuzz.bad_attributes(model) is None and np.isfinite(model.lower_bound_)
+
+
+def test_a_far_row_of_weight_zero_is_dropped_as_before():
+    X, _ = _good(2, seed=4)
+    X[5, 1] = 1e300
+    weights = np.ones(len(X))
+    weights[5] = 0.0
+    model = fastem.GaussianMixture(2, random_state=0).partial_fit(_good(2, seed=1)[0])
+    model.partial_fit(X, sample_weight=weights)
+    assert np.isfinite(model.lower_bound_)
+
+
+def test_mixture_partial_fit_with_missing_values_names_the_far_row():
+    X, _ = _good(2, seed=4)
+    X[3, 0] = np.nan
+    X[3, 1] = 1e300
+    model = fastem.GaussianMixture(2, random_state=0, missing="marginalize")
+    model.partial_fit(_good(2, seed=1)[0])
+    before = fuzz.estimator_state(model)
+    with pytest.raises(ValueError, match="row 3"):
+        model.partial_fit(X)
+    assert fuzz.estimator_state(model) == before
+

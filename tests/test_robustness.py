@@ -310,10 +310,6 @@ def _huge_x(case):
 
 
 KNOWN_OPEN = (
-    ("fuzzer finding: GaussianMixture partial_fit of a batch whose rows are far away (1e300) "
-     "returns normally with lower_bound_ -inf and the model unchanged",
-     lambda case: case["kind"] == "sequence" and case["estimator"] == "GaussianMixture"
-     and _batches(case, "huge_entry", "huge_all")),
 )
 
 

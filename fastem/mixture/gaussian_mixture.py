@@ -510,15 +510,39 @@ class GaussianMixture(EstimatorBase):
             self.lower_bounds_ = []
         params = self._get_parameters() if state is not None or fitted else None
         with threads(self.n_threads, self._work(X.shape[0], X.shape[1])):
-            params, self._online, stats = online.step(
+            new_params, self._online, stats = online.step(
                 model, block, params, state, v.check_random_state(self.random_state))
-        self._set_parameters(params)
+            if not stats.loglik > -np.inf:
+                raise self._far_rows_error(X, weights, params is not None)
+        self._set_parameters(new_params)
         self.n_features_in_ = X.shape[1]
         self.n_iter_ = self._online.batches
         self.converged_ = False
         self.lower_bound_ = float(stats.loglik / stats.weight)
         self.lower_bounds_ = list(self.lower_bounds_) + [self.lower_bound_]
         return self
+
+    def _far_rows_error(self, X, weights, evaluated):
+        """The ValueError of a batch with rows (of positive weight) whose density is 0 under
+        every component: their squared distances overflow float64, and the E-step would
+        leave them out with a log-likelihood of -inf (fit refuses such data as well, at its
+        initial covariances). ``evaluated``: the batch was evaluated at the fitted
+        parameters (then the rows are named)."""
+        which = "rows"
+        if evaluated:
+            far = self._rows(X, gk.ROW_LOGSUMEXP, validated=True) == -np.inf
+            if weights is not None:
+                far &= weights > 0
+            rows = np.flatnonzero(far)
+            if rows.size:
+                with np.errstate(invalid="ignore"):
+                    magnitude = np.nanmax(np.abs(X[rows[0]]))
+                which = (f"{rows.size} row(s) (the first: row {rows[0]}, with an entry of "
+                         f"magnitude {magnitude:.3g})")
+        return ValueError(
+            f"X has {which} so far from every component that their squared distances "
+            "overflow float64: their density is 0, and the batch's log-likelihood -inf. "
+            "Scale the data (e.g. standardise each column)")
 
     # -- inference -----------------------------------------------------------
     def _work(self, n_rows, n_features):
