@@ -32,9 +32,9 @@ SAFE_FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 prange = numba.prange
 
 
-def _compile(fn, *, parallel, cache):
+def _compile(fn, *, parallel, cache, exact=False):
     return numba.njit(cache=cache, nogil=True, parallel=parallel, error_model="numpy",
-                      fastmath=set(SAFE_FASTMATH))(fn)
+                      fastmath=False if exact else set(SAFE_FASTMATH))(fn)
 
 
 def _renamed_copy(fn, suffix):
@@ -94,16 +94,19 @@ class _ParallelKernel:
         return self._serial(*args)
 
 
-def kernel(function=None, *, parallel: bool = False):
+def kernel(function=None, *, parallel: bool = False, exact: bool = False):
     """Compile ``function`` with fastem's numba settings.
 
     Use as ``@kernel`` for serial helpers (inlined into callers by LLVM) and
     ``@kernel(parallel=True)`` for the entry points that ``prange`` over work
-    units.
+    units. ``@kernel(exact=True)`` compiles a small helper without fastmath flags,
+    for arithmetic whose order is the result: its instructions keep IEEE semantics
+    even once inlined into a fastmath caller (``reassoc`` would turn
+    ``(a - b) - c`` into ``a - (b + c)``, which loses ``c`` when ``b`` is huge).
     """
 
     def decorate(fn):
-        compiled = _compile(fn, parallel=parallel, cache=True)
+        compiled = _compile(fn, parallel=parallel, cache=True, exact=exact)
         return _ParallelKernel(fn, compiled) if parallel else compiled
 
     if function is not None:

@@ -471,3 +471,23 @@ def test_dask_training_checks_counts_as_the_in_memory_fit(expert, damage):
         fastem.MixtureOfExperts(2, expert=expert, random_state=0).fit(
             *(da.from_array(a, chunks=50) for a in arguments[0]), **lazy)
     assert ("fractional" in str(memory.value)) == ("fractional" in str(cluster.value))
+
+
+def test_a_far_gaussian_gate_still_gives_probabilities_that_sum_to_one():
+    # A Gaussian gate fitted on a constant column of 4.6e18 puts ordinary rows at gate
+    # log-densities of -1e43, where log-sum-exp rounds log K away: posteriors taken as
+    # exp(term - sum) were all 1 (rows summing to K).
+    rng = np.random.RandomState(0)
+    model = fastem.MixtureOfExperts(3, gating="gaussian", random_state=0).fit(
+        np.full((33, 1), 4.6e18), rng.normal(size=33))
+    X, y = rng.normal(size=(4, 1)), rng.normal(size=4)
+    for probabilities in (model.gate_proba(X), model.predict_proba(X, y)):
+        assert np.all(probabilities >= 0)
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_normalised_log_keeps_its_order_under_fastmath():
+    # (term - peak) - log_scale, which reassociation would fold into term - (peak + scale).
+    from fastem.kernels.fast_math import normalised_log
+
+    assert normalised_log(-1e43, -1e43, np.log(3.0)) == -np.log(3.0)

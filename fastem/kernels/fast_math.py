@@ -72,3 +72,15 @@ def exp(x):
     whole = np.int64(k)
     half = whole >> 1
     return p * _bits_as_float64((half + 1023) << 52) * _bits_as_float64((whole - half + 1023) << 52)
+
+
+@kernel(exact=True)
+def normalised_log(term, peak, log_scale):
+    """``term`` less a log-sum-exp given in two parts, its largest term ``peak`` and
+    ``log_scale`` = log sum exp(terms - peak), subtracted one after the other.
+
+    Their sum loses ``log_scale`` when ``peak`` is huge (log-densities of -1e43 round
+    log K away, and every posterior would come out as 1); compiled exactly, so that
+    fastmath reassociation cannot fold the two subtractions back into one.
+    """
+    return (term - peak) - log_scale

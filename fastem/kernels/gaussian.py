@@ -53,7 +53,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import kernel, prange
-from .fast_math import exp
+from .fast_math import exp, normalised_log
 
 LOG_2PI = np.log(2.0 * np.pi)
 
@@ -601,7 +601,7 @@ def gaussian_rows(X, means, factor, const, mode, unit_rows, out_values, out_matr
                 else:
                     # Shift first: with |peak| beyond 2**53, peak + log_total == peak.
                     for k in range(n_components):
-                        out_matrix[lo + i, k] = (logp[k, i] - peak[i]) - log_total
+                        out_matrix[lo + i, k] = normalised_log(logp[k, i], peak[i], log_total)
         elif mode == ROW_WEIGHTED:
             for i in range(n_rows):
                 for k in range(n_components):

@@ -50,7 +50,7 @@ import math
 import numpy as np
 
 from .._jit import kernel, prange
-from .fast_math import exp
+from .fast_math import exp, normalised_log
 from .gaussian import _add_rows_in_order
 
 GAUSSIAN, POISSON, BINOMIAL = 0, 1, 2  # expert families
@@ -96,21 +96,32 @@ def _gate_size(gating, gate_coef, gate_mean):
 
 @kernel
 def _log_sum_exp_rows(logp, n_rows, out):
-    """out[j] = log sum_k exp(logp[k, j]) (-inf when every term is)."""
+    """log sum_k exp(logp[k, j]) in two parts: ``out[0, j]``, the largest term (-inf when
+    every term is), and ``out[1, j]``, the log of the sum of exp(term - largest).
+
+    They stay apart because their sum loses the second part when the first is huge:
+    at log-densities of -1e43, log K vanishes, and posteriors taken as exp(term - sum)
+    are all 1. A normalised term is (term - out[0]) - out[1]: see :func:`_normalised`.
+    """
     n_components = logp.shape[0]
     for j in range(n_rows):
-        out[j] = logp[0, j]
+        out[0, j] = logp[0, j]
+        out[1, j] = 0.0
     for k in range(1, n_components):
         for j in range(n_rows):
-            if logp[k, j] > out[j]:
-                out[j] = logp[k, j]
-    total = np.zeros(n_rows)
+            if logp[k, j] > out[0, j]:
+                out[0, j] = logp[k, j]
     for k in range(n_components):
-        for j in range(n_rows):
-            total[j] += exp(logp[k, j] - out[j])
+        for j in range(n_rows):  # NaN where every term is -inf: set below, branch-free here
+            out[1, j] += exp(logp[k, j] - out[0, j])
     for j in range(n_rows):
-        if out[j] != -np.inf:
-            out[j] += np.log(total[j])
+        out[1, j] = np.log(out[1, j]) if out[0, j] != -np.inf else 0.0
+
+
+@kernel
+def _normalised(term, log_sum, j):
+    """``term`` less the log-sum-exp of row ``j`` held by ``log_sum`` (as its two parts)."""
+    return normalised_log(term, log_sum[0, j], log_sum[1, j])
 
 
 @kernel
@@ -141,7 +152,9 @@ def _unit_log_probs(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, 
     and ``tt`` (trials): ``logp[k, j]`` (without the row constants, which go
     to ``row_const``), ``log_total`` = log-sum-exp over k of ``logp``, the linear
     predictors ``eta`` (GLM experts), the gate's log terms ``gate`` (normalised for the
-    softmax) and ``gate_norm`` (the Gaussian gate's log density of u).
+    softmax) and ``gate_norm`` (the Gaussian gate's log density of u). ``log_total``
+    and ``gate_norm`` are (2, rows): a log-sum-exp in the parts of
+    :func:`_log_sum_exp_rows`.
 
     Rows are innermost in every loop, so LLVM vectorises them (the exp included).
     """
@@ -213,7 +226,7 @@ def _unit_log_probs(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, 
         _log_sum_exp_rows(gate, n_rows, gate_norm)
         for k in range(n_components):
             for j in range(n_rows):
-                gate[k, j] -= gate_norm[j]
+                gate[k, j] = _normalised(gate[k, j], gate_norm, j)
                 logp[k, j] += gate[k, j]
     elif gating == GATE_GAUSSIAN:
         for k in range(n_components):
@@ -273,8 +286,8 @@ def _unit_stats(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, weig
     eta = np.empty((K if family != GAUSSIAN else 0, n_rows))
     gate = np.empty((K if gating != CONSTANT else 0, n_rows))
     row_const = np.empty(n_rows)
-    log_total = np.empty(n_rows)
-    gate_norm = np.empty(n_rows)
+    log_total = np.empty((2, n_rows))
+    gate_norm = np.empty((2, n_rows))
     _unit_log_probs(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, lo, hi,
                     family, gating, coef, chol, gate_coef, gate_mean, gate_chol, const,
                     gate_const, zt, yt, ut, tt, resp, eta, gate, row_const, log_total,
@@ -286,15 +299,15 @@ def _unit_stats(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, weig
         if w == 0.0:
             continue
         out[1] += w
-        if log_total[j] == -np.inf:
+        if log_total[0, j] == -np.inf:
             row_weight[j] = 0.0  # no responsibility; its -inf joins the log-likelihood
             out[0] = -np.inf
             continue
-        out[0] += w * (log_total[j] + row_const[j])
+        out[0] += w * ((log_total[0, j] + log_total[1, j]) + row_const[j])
     for k in range(K):
         for j in range(n_rows):
-            resp[k, j] = row_weight[j] * exp(resp[k, j] - log_total[j]) if row_weight[j] != 0.0 \
-                else 0.0
+            resp[k, j] = row_weight[j] * exp(_normalised(resp[k, j], log_total, j)) \
+                if row_weight[j] != 0.0 else 0.0
     scaled = np.empty(n_rows)
     curvature = np.empty(n_rows)
     centred = np.empty((q if gating == GATE_GAUSSIAN else 0, n_rows))
@@ -496,21 +509,21 @@ def expert_rows(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, fami
         eta = np.empty((n_components if family != GAUSSIAN else 0, n_rows))
         gate = np.empty((n_components if gating != CONSTANT else 0, n_rows))
         row_const = np.empty(n_rows)
-        log_total = np.empty(n_rows)
-        gate_norm = np.empty(n_rows)
+        log_total = np.empty((2, n_rows))
+        gate_norm = np.empty((2, n_rows))
         _unit_log_probs(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, lo, hi,
                         family, gating, coef, chol, gate_coef, gate_mean, gate_chol, const,
                         gate_const, zt, yt, ut, tt, logp, eta, gate, row_const, log_total,
                         gate_norm)
         for j in range(n_rows):
             if mode == LOG_SUM:
-                value = log_total[j] + row_const[j]
+                value = (log_total[0, j] + log_total[1, j]) + row_const[j]
                 if gating == GATE_GAUSSIAN:
-                    value -= gate_norm[j]  # log p(u, y) - log p(u)
+                    value -= gate_norm[0, j] + gate_norm[1, j]  # log p(u, y) - log p(u)
                 out_values[lo + j] = value
             elif mode == LOG_RESP:
                 for k in range(n_components):
-                    out_matrix[lo + j, k] = logp[k, j] - log_total[j]
+                    out_matrix[lo + j, k] = _normalised(logp[k, j], log_total, j)
             else:
                 for k in range(n_components):
                     if gating == CONSTANT:
@@ -518,4 +531,4 @@ def expert_rows(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, fami
                     elif gating == SOFTMAX:
                         out_matrix[lo + j, k] = gate[k, j]
                     else:
-                        out_matrix[lo + j, k] = gate[k, j] - gate_norm[j]
+                        out_matrix[lo + j, k] = _normalised(gate[k, j], gate_norm, j)
