@@ -107,7 +107,7 @@ def compare_float32(n, d, k, covariance_type, repeats):
         fit(1)
         times[name] = 1e3 * per_iteration(fit, repeats)
     return {"workload": _name(n, d, k, covariance_type), "float64_ms": times["float64"],
-            "float32_ms": times["float32"], "ratio": times["float64"] / times["float32"]}
+            "float32_ms": times["float32"], "ratio": times["float64"] / max(times["float32"], 1e-9)}
 
 
 def compare_missing(n, d, k, covariance_type, fraction, repeats):
@@ -126,7 +126,7 @@ def compare_missing(n, d, k, covariance_type, fraction, repeats):
         times[name] = 1e3 * per_iteration(fit, repeats)
     return {"workload": _name(n, d, k, covariance_type) + f", {fraction:.0%} missing",
             "complete_ms": times["complete"], "missing_ms": times["missing"],
-            "ratio": times["missing"] / times["complete"]}
+            "ratio": times["missing"] / max(times["complete"], 1e-9)}
 
 
 def compare_kmeans(n, d, k, repeats, reference):
