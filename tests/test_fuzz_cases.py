@@ -203,9 +203,6 @@ def _moe(method, expert, gating, special="none", y="none", fit_on="same"):
 
 
 OPEN = {
-    "hmm_zero_rows": "fuzzer finding: rows that every state of an HMM finds impossible "
-                     "get a posterior of all zeros (PoissonHMM fitted on counts of 1e6, "
-                     "GaussianHMM on int8 data of 1e30, then predict_proba of ordinary rows)",
     "bgm_far": "fuzzer finding: BayesianGaussianMixture fit on data of 1e150 with one entry of "
                "6e307 returns normally with lower_bound_ -inf",
     "hmm_empty": "fuzzer finding: GaussianHMM(missing='marginalize').score_samples of an "
@@ -251,11 +248,11 @@ CASES = [
     pytest.param(_batches("GaussianMixture", ["good", "huge_all"], max_iter=5),
                  id="gaussianmixture-far-batch"),
     pytest.param(_data("PoissonHMM", "fit", (2, 1), scale=1e6, dtype="uint64", seed=833514,
-                       fit_on="good", n_components=2, n_iter=5), marks=_xfail("hmm_zero_rows"),
+                       fit_on="good", n_components=2, n_iter=5),
                  id="poissonhmm-fit-1e6"),
     pytest.param(_data("GaussianHMM", "fit", (33, 3), scale=1e30, dtype="int8",
                        special="subnormal", seed=73863, n_components=3, n_iter=5),
-                 marks=_xfail("hmm_zero_rows"), id="gaussianhmm-fit-int8"),
+                 id="gaussianhmm-fit-int8"),
     pytest.param({**_moe("fit", "gaussian", "gaussian", fit_on="good"), "outputs": 2,
                   "kwargs": {"n_components": 3, "expert": "gaussian", "gating": "gaussian",
                              "random_state": 0, "max_iter": 20, "gating_columns": [0]},

@@ -288,3 +288,123 @@ def test_mixture_partial_fit_with_missing_values_names_the_far_row():
         model.partial_fit(X)
     assert fuzz.estimator_state(model) == before
 
+
+
+
+# -- HMM steps whose reachable states underflow against an unreachable one ----------------------
+def _brute_force(log_b, startprob, transmat):
+    """Log-likelihood, posteriors and expected transition counts of one sequence, by
+    enumerating every state path."""
+    import itertools
+
+    n, k = log_b.shape
+    with np.errstate(divide="ignore"):
+        log_start, log_trans = np.log(startprob), np.log(transmat)
+    paths = np.array(list(itertools.product(range(k), repeat=n)))
+    scores = (log_start[paths[:, 0]] + log_b[np.arange(n), paths].sum(axis=1)
+              + log_trans[paths[:, :-1], paths[:, 1:]].sum(axis=1))
+    peak = scores.max()
+    weights = np.exp(scores - peak)
+    weights /= weights.sum()
+    posteriors, trans = np.zeros((n, k)), np.zeros((k, k))
+    for t in range(n):
+        np.add.at(posteriors[t], paths[:, t], weights)
+        if t < n - 1:
+            np.add.at(trans, (paths[:, t], paths[:, t + 1]), weights)
+    return peak + np.log(np.exp(scores - peak).sum()), posteriors, trans
+
+
+_STRUCTURED = (np.array([1.0, 0.0, 0.0]),
+               np.array([[0.0, 0.6, 0.4], [0.5, 0.0, 0.5], [0.7, 0.3, 0.0]]))
+
+
+def _boosted_rows(seed, n=6, k=3):
+    rng = np.random.RandomState(seed)
+    log_b = rng.normal(size=(n, k)) * 3.0
+    log_b[np.arange(n), rng.randint(k, size=n)] += 1e6  # often a state the prior excludes
+    return log_b
+
+
+def test_a_dead_end_of_the_scaled_recursion_asks_for_log_space():
+    # startprob and transmat with zeros, and a state the prior cannot reach a million nats
+    # above the ones it can: shifting the step by the row's best state underflows every
+    # reachable one. The kernels said -inf (an impossible sequence: posteriors of zeros);
+    # they now say NaN (run it in log space), and -inf only for a truly impossible one.
+    from fastem.hmm.sequences import sequence_units
+    from fastem.kernels import hmm as hk
+
+    startprob, transmat = _STRUCTURED
+    log_b = np.zeros((4, 3))
+    log_b[0, 1] = 1e6  # state 1 cannot start
+    impossible = np.zeros((4, 3))
+    impossible[0, 0] = -np.inf  # the only state that can start cannot emit the row
+    table = np.vstack([log_b, impossible])
+    bounds = np.array([0, 4, 8], dtype=np.int64)
+    posteriors, loglik = np.empty((8, 3)), np.empty(2)
+    hk.forward_backward(table.copy(), bounds, sequence_units(bounds), startprob, transmat,
+                        np.empty(0), posteriors, loglik, np.zeros(12))
+    assert np.isnan(loglik[0]) and loglik[1] == -np.inf
+    score = np.empty(2)
+    hk.forward_loglik(table, bounds, startprob, transmat, score)
+    assert np.isnan(score[0]) and score[1] == -np.inf
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_log_space_recursion_matches_brute_force(seed):
+    from fastem.kernels import hmm as hk
+
+    startprob, transmat = _STRUCTURED
+    log_b = _boosted_rows(seed)
+    expected_loglik, expected, expected_trans = _brute_force(log_b, startprob, transmat)
+    bounds = np.array([0, len(log_b)], dtype=np.int64)
+    posteriors, loglik, counts = np.empty_like(log_b), np.empty(1), np.zeros(12)
+    hk.log_forward_backward(log_b, bounds, startprob, transmat, np.array([2.0]), posteriors,
+                            loglik, counts)
+    np.testing.assert_allclose(loglik[0], expected_loglik, rtol=1e-13)
+    np.testing.assert_allclose(posteriors, expected, atol=1e-12)
+    np.testing.assert_allclose(counts[:3], 2.0 * expected[0], atol=1e-12)
+    np.testing.assert_allclose(counts[3:].reshape(3, 3), 2.0 * expected_trans, atol=1e-12)
+
+
+def _poisson_model():
+    # What the fuzzer's PoissonHMM(2).fit on counts of 333333 and 666667 learns.
+    model = fastem.PoissonHMM(2)
+    model.startprob_ = np.array([0.0, 1.0])
+    model.transmat_ = np.array([[0.48, 0.52], [1.0, 0.0]])
+    model.lambdas_ = np.array([[666667.0], [333333.0]])
+    return model
+
+
+def test_inference_runs_such_sequences_in_log_space():
+    # predict_proba of ordinary counts gave rows of zeros and score -inf.
+    from scipy.stats import poisson
+
+    model = _poisson_model()
+    X = np.random.RandomState(1).poisson(3, size=(7, 1))
+    log_b = poisson.logpmf(X, model.lambdas_[:, 0][None, :])
+    expected_loglik, expected, _ = _brute_force(log_b, model.startprob_, model.transmat_)
+    both = np.vstack([X, X[:3]])  # a second sequence the scaled recursion handles
+    log_prob, posteriors = model.score_samples(both, [7, 3])
+    np.testing.assert_allclose(posteriors[:7], expected, atol=1e-12)
+    np.testing.assert_allclose(model.score(X), expected_loglik, rtol=1e-12)
+    np.testing.assert_allclose(log_prob, expected_loglik + model.score(X[:3]), rtol=1e-12)
+    np.testing.assert_array_equal(posteriors[7:], model.predict_proba(X[:3]))
+
+
+def test_fit_and_partial_fit_run_such_sequences_in_log_space():
+    # Their counts were left out (the sequence "impossible"): fit now uses them, as a
+    # log-space Baum-Welch does.
+    from scipy.stats import poisson
+
+    X = np.random.RandomState(1).poisson(3, size=(7, 1))
+    for method in ("fit", "partial_fit"):
+        model = _poisson_model()
+        model.set_params(init_params="", n_iter=1, params="st")
+        before_start, before_trans = model.startprob_.copy(), model.transmat_.copy()
+        getattr(model, method)(X)
+        log_b = poisson.logpmf(X, model.lambdas_[:, 0][None, :])
+        _, expected, trans = _brute_force(log_b, before_start, before_trans)
+        np.testing.assert_allclose(model.startprob_, expected[0], atol=1e-12)
+        np.testing.assert_allclose(model.transmat_, trans / trans.sum(axis=1, keepdims=True),
+                                   atol=1e-12)
+        assert fuzz.bad_attributes(model) is None

@@ -276,7 +276,9 @@ class BaumWelchModel(ModelBase):
                        np.ascontiguousarray(block.weights[first:last], dtype=np.float64))
             hk.forward_backward(log_b, bounds, units, params["startprob"], params["transmat"],
                                 weights, posteriors, loglik, counts)
-            if loglik.min() == -np.inf:  # (only then: nothing is added to an ordinary pass)
+            if not loglik.min() > -np.inf:  # (only then: nothing is added to an ordinary pass)
+                est._in_log_space(loglik, bounds, est._raw_rows(X, missing, params), params,
+                                  weights, posteriors, counts)
                 est._refuse_impossible_rows(X, missing, params, bounds, loglik, weights, cache)
             # Emission statistics: weighted posteriors, and nothing from missing rows.
             if block.weights is not None:
@@ -544,6 +546,40 @@ class BaseHMM(EstimatorBase):
         if missing is not None:
             table[missing] = 0.0
         return table
+
+    def _raw_rows(self, X, missing, params):
+        """``rows -> emission log-likelihoods of those rows of X`` (for the rare paths that
+        need a table the kernels have overwritten)."""
+        def rows_of(rows):
+            return self._emission_table(X[rows], None if missing is None else missing[rows],
+                                        params)
+        return rows_of
+
+    def _in_log_space(self, values, bounds, raw_rows, params, weights=None, posteriors=None,
+                      counts=None):
+        """Run again in log space (:func:`fastem.kernels.hmm.log_forward_backward`) the
+        sequences a scaled kernel returned as NaN (zeros in the transitions and emissions
+        hundreds of nats apart): their log-likelihoods into ``values``, their posteriors
+        into ``posteriors`` and their weighted expected counts added to ``counts``, when
+        given. ``raw_rows(rows)`` gives the emission log-likelihoods of those rows."""
+        redo = np.flatnonzero(np.isnan(values))
+        if not redo.size:
+            return
+        rows = np.concatenate([np.arange(bounds[s], bounds[s + 1]) for s in redo])
+        table = np.ascontiguousarray(raw_rows(rows), dtype=np.float64)
+        sub_bounds = np.concatenate([[0], np.cumsum(np.diff(bounds)[redo])]).astype(np.int64)
+        sub_posteriors, sub_values = np.empty_like(table), np.empty(len(redo))
+        k = self.n_components
+        sub_counts = np.zeros(k + k * k)
+        sub_weights = (np.empty(0) if weights is None or weights.size == 0
+                       else np.ascontiguousarray(weights[redo]))
+        hk.log_forward_backward(table, sub_bounds, params["startprob"], params["transmat"],
+                                sub_weights, sub_posteriors, sub_values, sub_counts)
+        values[redo] = sub_values
+        if posteriors is not None:
+            posteriors[rows] = sub_posteriors
+        if counts is not None:
+            counts += sub_counts
 
     def _limiting_emissions(self, rows, params):
         """For rows that every state finds impossible (their emission log-likelihoods all
@@ -956,12 +992,17 @@ class BaseHMM(EstimatorBase):
             units = sequence_units(bounds)
             hk.forward_backward(log_b, bounds, units, params["startprob"], params["transmat"],
                                 np.empty(0), posteriors, loglik, np.zeros(k + k * k))
+            self._in_log_space(loglik, bounds, self._raw_rows(X, missing, params), params,
+                               posteriors=posteriors)
             limit = self._limiting_table(X, missing, params, bounds, loglik)
             if limit is not None:  # rows every state finds impossible: limiting posteriors
                 log_b, far = limit
+                limited = log_b.copy()  # (the kernel overwrites log_b)
                 hk.forward_backward(log_b, bounds, units, params["startprob"],
                                     params["transmat"], np.empty(0), posteriors, loglik,
                                     np.zeros(k + k * k))
+                self._in_log_space(loglik, bounds, limited.__getitem__, params,
+                                   posteriors=posteriors)
                 loglik[far] = -np.inf
         return loglik, posteriors
 
@@ -990,6 +1031,7 @@ class BaseHMM(EstimatorBase):
         loglik = np.empty(len(bounds) - 1)
         with threads(self.n_threads, self._work(X.shape[0], X.shape[1] if X.ndim == 2 else 1)):
             hk.forward_loglik(log_b, bounds, params["startprob"], params["transmat"], loglik)
+            self._in_log_space(loglik, bounds, log_b.__getitem__, params)
         return loglik if per_sequence else float(loglik.sum())
 
     @_without_caches

@@ -9,8 +9,14 @@ maximum before exponentiating, so the largest emission factor of a step is 1
 and nothing underflows before scaling; the forward variables are then
 normalised at every step (scale ``c_t``). ``log p = sum_t (log c_t + max_t)``.
 This is as robust as the log-space recursion and needs no logarithm inside
-the K x K step. Expected transition counts are accumulated during the
-backward sweep, so memory is O(T K) per sequence, never T K K.
+the K x K step, except where transitions or start probabilities have zeros and
+emissions of a row are hundreds of nats apart: a step whose reachable states
+all underflow against one it cannot reach. Such a sequence's log-likelihood is
+returned as NaN (nothing is added for it) and the caller runs it again through
+:func:`log_forward_backward`, the same recursion in log space (that rare path
+only: ordinary sequences are computed as before). Expected transition counts
+are accumulated during the backward sweep, so memory is O(T K) per sequence,
+never T K K.
 
 Work units are groups of consecutive sequences fixed by the lengths alone;
 each writes its own partial counts, added in unit order, so results do not
@@ -46,6 +52,17 @@ def _check_lattice(log_b, bounds, startprob, transmat, n_outputs):
 
 
 @kernel
+def _dead_end(row, prior):
+    """What a step of total 0 means: -inf when no state its prior reaches is possible (the
+    sequence is impossible), NaN when one is but underflowed against a state the prior
+    excludes (the scaled recursion cannot represent the sequence: run it in log space)."""
+    for j in range(prior.shape[0]):
+        if prior[j] > 0.0 and row[j] > -np.inf:
+            return np.nan
+    return -np.inf
+
+
+@kernel
 def _sequence_forward_backward(log_b, lo, hi, startprob, transmat, transmat_t, posteriors,
                                scale, tmp, beta, outer, trans_counts, start_counts):
     """One sequence (rows lo:hi). Writes posteriors[lo:hi]; adds the expected counts.
@@ -56,7 +73,9 @@ def _sequence_forward_backward(log_b, lo, hi, startprob, transmat, transmat_t, p
     """
     n_states = startprob.shape[0]
     log_likelihood = 0.0
-    # Forward: posteriors[t] holds the scaled forward variables.
+    # Forward: posteriors[t] holds the scaled forward variables. ``beta`` is free until the
+    # backward sweep: it keeps the row's log-likelihoods while they are exponentiated, and
+    # ``tmp`` the step's prior, for the test of an underflow below.
     for t in range(lo, hi):
         peak = log_b[t, 0]
         for k in range(1, n_states):
@@ -64,6 +83,7 @@ def _sequence_forward_backward(log_b, lo, hi, startprob, transmat, transmat_t, p
         if peak == -np.inf:
             peak = 0.0  # every state impossible: the scale below is 0
         for j in range(n_states):
+            beta[j] = log_b[t, j]
             log_b[t, j] = exp(log_b[t, j] - peak)
         total = 0.0
         for j in range(n_states):
@@ -73,6 +93,7 @@ def _sequence_forward_backward(log_b, lo, hi, startprob, transmat, transmat_t, p
                 prior = 0.0
                 for i in range(n_states):
                     prior += posteriors[t - 1, i] * transmat_t[j, i]
+            tmp[j] = prior
             value = prior * log_b[t, j]
             posteriors[t, j] = value
             total += value
@@ -81,7 +102,7 @@ def _sequence_forward_backward(log_b, lo, hi, startprob, transmat, transmat_t, p
             for tt in range(lo, hi):
                 for k in range(n_states):
                     posteriors[tt, k] = 0.0
-            return -np.inf
+            return _dead_end(beta, tmp)
         inverse = 1.0 / total
         for j in range(n_states):
             posteriors[t, j] *= inverse
@@ -180,7 +201,7 @@ def forward_backward(log_b, bounds, unit_bounds, startprob, transmat, weights, p
                 log_b, bounds[s], bounds[s + 1], startprob, transmat, transmat_t, posteriors,
                 scale, tmp, beta, outer, trans_counts, start_counts)
             sequence_loglik[s] = value
-            if value == -np.inf:
+            if not value > -np.inf:  # impossible (-inf), or to be run in log space (NaN)
                 continue
             w = weights[s] if weighted else 1.0
             for k in range(n_states):
@@ -242,7 +263,8 @@ def viterbi(log_b, bounds, log_startprob, log_transmat, states, sequence_logprob
 def forward_loglik(log_b, bounds, startprob, transmat, sequence_loglik):
     """Per-sequence log-likelihoods by the shifted, scaled forward recursion alone.
 
-    O(K) memory per sequence (no (n, K) lattice): what ``score`` needs.
+    O(K) memory per sequence (no (n, K) lattice): what ``score`` needs. NaN for a
+    sequence to be run in log space (see the module docstring).
     """
     n_states = startprob.shape[0]
     _check_lattice(log_b, bounds, startprob, transmat, sequence_loglik.shape[0])
@@ -251,6 +273,7 @@ def forward_loglik(log_b, bounds, startprob, transmat, sequence_loglik):
     for s in prange(n_sequences):
         alpha = np.empty(n_states)
         previous = np.empty(n_states)
+        priors = np.empty(n_states)
         log_likelihood = 0.0
         for t in range(bounds[s], bounds[s + 1]):
             peak = log_b[t, 0]
@@ -267,13 +290,112 @@ def forward_loglik(log_b, bounds, startprob, transmat, sequence_loglik):
                     prior = 0.0
                     for i in range(n_states):
                         prior += previous[i] * transmat_t[j, i]
+                priors[j] = prior
                 alpha[j] = prior * exp(log_b[t, j] - peak)
                 total += alpha[j]
             if total == 0.0:
-                log_likelihood = -np.inf
+                log_likelihood = _dead_end(log_b[t], priors)  # -inf, or NaN: log space
                 break
             inverse = 1.0 / total
             for j in range(n_states):
                 previous[j] = alpha[j] * inverse
             log_likelihood += np.log(total) + peak
         sequence_loglik[s] = log_likelihood
+
+
+@kernel
+def _log_sum_exp(values):
+    peak = values[0]
+    for k in range(1, values.shape[0]):
+        peak = max(peak, values[k])
+    if peak == -np.inf:
+        return -np.inf
+    total = 0.0
+    for k in range(values.shape[0]):
+        total += np.exp(values[k] - peak)
+    return peak + np.log(total)
+
+
+@kernel(parallel=True)
+def log_forward_backward(log_b, bounds, startprob, transmat, weights, posteriors,
+                         sequence_loglik, counts):
+    """:func:`forward_backward` in log space (same arguments; ``log_b`` is not written).
+
+    For the sequences the scaled recursion returns as NaN: log alpha and log beta are
+    kept whole, so a state whose mass is hundreds of nats below a row's best is not
+    lost. O(T K) memory per sequence, K logarithms per step and state: for those
+    sequences only. Each sequence adds its counts in sequence order.
+    """
+    n_states = startprob.shape[0]
+    _check_lattice(log_b, bounds, startprob, transmat, sequence_loglik.shape[0])
+    n_sequences = bounds.shape[0] - 1
+    if posteriors.shape[0] != log_b.shape[0] or posteriors.shape[1] != n_states:
+        raise ValueError("log_forward_backward: posteriors must have the shape of log_b")
+    if weights.shape[0] != 0 and weights.shape[0] != n_sequences:
+        raise ValueError("log_forward_backward: one weight per sequence expected")
+    size = n_states + n_states * n_states
+    if counts.shape[0] != size:
+        raise ValueError("log_forward_backward: counts must have K + K*K entries")
+    weighted = weights.shape[0] > 0
+    log_start = np.log(startprob)
+    log_trans = np.log(transmat)
+    partial = np.zeros((n_sequences, size))
+    for s in prange(n_sequences):
+        lo = bounds[s]
+        n = bounds[s + 1] - lo
+        alpha = np.empty((n, n_states))
+        beta = np.empty((n, n_states))
+        work = np.empty(n_states)
+        for j in range(n_states):
+            alpha[0, j] = log_start[j] + log_b[lo, j]
+        for t in range(1, n):
+            for j in range(n_states):
+                for i in range(n_states):
+                    work[i] = alpha[t - 1, i] + log_trans[i, j]
+                alpha[t, j] = _log_sum_exp(work) + log_b[lo + t, j]
+        log_likelihood = _log_sum_exp(alpha[n - 1])
+        sequence_loglik[s] = log_likelihood
+        if log_likelihood == -np.inf:
+            for t in range(n):
+                for j in range(n_states):
+                    posteriors[lo + t, j] = 0.0
+            continue
+        for j in range(n_states):
+            beta[n - 1, j] = 0.0
+        for t in range(n - 2, -1, -1):
+            for i in range(n_states):
+                for j in range(n_states):
+                    work[j] = log_trans[i, j] + log_b[lo + t + 1, j] + beta[t + 1, j]
+                beta[t, i] = _log_sum_exp(work)
+        # Each step's posteriors (and pair posteriors) are normalised by their own sum, not
+        # by exp(log_likelihood): with log-likelihoods of 1e9, alpha + beta - log p carries
+        # absolute errors of 1e-7, and the rows would not sum to 1.
+        w = weights[s] if weighted else 1.0
+        for t in range(n):
+            for j in range(n_states):
+                work[j] = alpha[t, j] + beta[t, j]
+            shift = _log_sum_exp(work)
+            for j in range(n_states):
+                posteriors[lo + t, j] = np.exp(work[j] - shift)
+        for j in range(n_states):
+            partial[s, j] += w * posteriors[lo, j]
+        pairs = np.empty((n_states, n_states))
+        for t in range(n - 1):
+            peak = -np.inf
+            for i in range(n_states):
+                for j in range(n_states):
+                    pairs[i, j] = (alpha[t, i] + log_trans[i, j] + log_b[lo + t + 1, j]
+                                   + beta[t + 1, j])
+                    peak = max(peak, pairs[i, j])
+            total = 0.0
+            for i in range(n_states):
+                for j in range(n_states):
+                    pairs[i, j] = np.exp(pairs[i, j] - peak)
+                    total += pairs[i, j]
+            for i in range(n_states):
+                for j in range(n_states):
+                    partial[s, n_states + i * n_states + j] += w * pairs[i, j] / total
+    for s in range(n_sequences):
+        for q in range(size):
+            counts[q] += partial[s, q]
+    return counts
