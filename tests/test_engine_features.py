@@ -522,3 +522,17 @@ def test_streamed_missing_data_fit_mixes_complete_and_incomplete_blocks():
     for name in ("weights_", "means_", "covariances_"):
         np.testing.assert_allclose(getattr(streamed, name), getattr(memory, name), rtol=1e-9,
                                    atol=1e-12)
+
+
+@pytest.mark.parametrize("estimator", ["GaussianMixture", "BayesianGaussianMixture"])
+def test_a_fit_whose_objective_is_minus_infinity_is_refused(estimator):
+    # One entry of 6e307 among values of 1e150: its squared distance to every component
+    # overflows, the objective is -inf from the first pass, and EM cannot climb from it.
+    # The fit returned normally with lower_bound_ -inf.
+    X = np.random.RandomState(3).normal(size=(27, 1)) * 1e150
+    X[1, 0] = 6e307
+    model = getattr(fastem, estimator)(n_components=2, random_state=0, max_iter=5,
+                                       init_params="k-means++")
+    with pytest.raises(ValueError, match=r"objective is -inf at iteration 1.*Scale the data"):
+        model.fit(X)
+    assert not hasattr(model, "n_features_in_")

@@ -51,6 +51,16 @@ def _warn_decrease(previous, objective, n_iter):
     )
 
 
+def _objective_error(value, n_iter):
+    # EM cannot climb from -inf: some rows have probability zero under every state at
+    # these parameters, which for data in range means that a density overflowed.
+    return ValueError(
+        f"The EM objective is {value} at iteration {n_iter}: some rows have probability "
+        "zero under every component (their log-likelihood overflowed: values beyond "
+        "float64's range, or impossible under the parameters given). Scale the data (e.g. "
+        "standardise the columns of X) or raise the regulariser.")
+
+
 def _initial_params(model, backend, random_state):
     """A restart's start: the backend's ``initialize`` when it has one (a cluster
     initialises where the data are), else the model's, from the backend's initialisation
@@ -121,6 +131,11 @@ def run_em(
                     raise
                 schedule.reject()
                 continue
+            if not np.isfinite(value):
+                if trial:
+                    schedule.reject()
+                    continue
+                raise _objective_error(value, n_iter)
             if not schedule.acceptable(value, new_params):
                 schedule.reject()
                 continue
