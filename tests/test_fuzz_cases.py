@@ -203,7 +203,6 @@ def _moe(method, expert, gating, special="none", y="none", fit_on="same"):
 
 
 OPEN = {
-    "6e307 returns normally with lower_bound_ -inf",
     "hmm_empty": "fuzzer finding: GaussianHMM(missing='marginalize').score_samples of an "
                  "empty X raises numpy's 'cannot reshape array of size 0' (no argument named)",
 }
