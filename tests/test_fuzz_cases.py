@@ -203,8 +203,6 @@ def _moe(method, expert, gating, special="none", y="none", fit_on="same"):
 
 
 OPEN = {
-    "hmm_empty": "fuzzer finding: GaussianHMM(missing='marginalize').score_samples of an "
-                 "empty X raises numpy's 'cannot reshape array of size 0' (no argument named)",
 }
 
 
@@ -269,7 +267,7 @@ CASES = [
                  id="bgm-far-data"),
     pytest.param({**_data("GaussianHMM", "score_samples", (0, 2), fit_on="good",
                           n_components=3, n_iter=5, missing="marginalize"),
-                  "lengths": [0, 24]}, marks=_xfail("hmm_empty"), id="gaussianhmm-empty-x"),
+                  "lengths": [0, 24]}, id="gaussianhmm-empty-x"),
     pytest.param({"kind": "file", "estimator": "EMImputer", "config": {},
                   "mutation": "n_components", "seed": 0},
                  id="emimputer-n-components"),

@@ -408,3 +408,16 @@ def test_fit_and_partial_fit_run_such_sequences_in_log_space():
         np.testing.assert_allclose(model.transmat_, trans / trans.sum(axis=1, keepdims=True),
                                    atol=1e-12)
         assert fuzz.bad_attributes(model) is None
+
+
+# -- an empty X with missing="marginalize" --------------------------------------------------------
+@pytest.mark.parametrize("name", ["GaussianHMM", "PoissonHMM", "CategoricalHMM"])
+@pytest.mark.parametrize("shape", [(0, 1), (0,)])
+def test_an_empty_x_is_named_with_missing_marginalize(name, shape):
+    # numpy's 'cannot reshape array of size 0 into shape (0,newaxis)' escaped, naming nothing.
+    X = np.random.RandomState(0).poisson(2, size=(30, 1))
+    model = getattr(fastem, name)(2, missing="marginalize", random_state=0).fit(X)
+    for method in ("score_samples", "predict", "score"):
+        with pytest.raises(ValueError, match="X") as info:
+            getattr(model, method)(np.empty(shape))
+        assert "reshape array of size 0" not in str(info.value)

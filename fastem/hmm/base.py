@@ -645,7 +645,8 @@ class BaseHMM(EstimatorBase):
                     values = np.array(array, dtype=np.float64)
                 except (TypeError, ValueError):
                     values = None
-                if values is not None and values.ndim in (1, 2):
+                # (An empty X goes on to _validate_X, which names its shape.)
+                if values is not None and values.ndim in (1, 2) and values.size:
                     nan = np.isnan(values.reshape(len(values), -1))
                     rows = nan.all(axis=1)
                     if np.any(nan.any(axis=1) & ~rows):
