@@ -382,3 +382,19 @@ def test_the_fuzz_harness_reports_a_crash_and_goes_on(worker):
             "data": {"shape": (20, 2), "dtype": "float64", "scale": 1.0, "special": "none",
                      "seed": 0}, "lengths": None, "fit_on": "good"}
     assert worker.run(case) is None
+
+
+@pytest.mark.parametrize("missing", ["raise", "marginalize"])
+def test_rows_beyond_resolved_log_densities_take_the_exact_far_posterior(missing):
+    # At 1e60 the squared distances are finite (1e120) but no longer resolve the tied
+    # covariance's linear term, which alone decides: the kernel's posterior was a rounded
+    # tie of 1/2, found only by luck of fastmath reassociation; now such rows are marked
+    # and take the exact limiting posterior, one-hot here as at 1e300.
+    model = fastem.GaussianMixture(2, covariance_type="tied", random_state=0,
+                                   missing=missing).fit(CONTINUOUS)
+    direction = np.array([[1.0, -0.3], [-0.2, 1.0], [1.0, 1.0]])
+    expected = model.predict_proba(direction * 1e300)
+    assert set(np.unique(expected)) == {0.0, 1.0}
+    for scale in (1e20, 1e60, 1e150):
+        np.testing.assert_array_equal(model.predict_proba(direction * scale), expected)
+        np.testing.assert_array_equal(model.predict(direction * scale), expected.argmax(1))

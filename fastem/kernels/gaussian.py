@@ -73,6 +73,9 @@ LABELS = 1  # hard labels, -1 for "no component" (k-means and one-hot initialisa
 GIVEN = 2  # a responsibility matrix supplied by the caller (random initialisation)
 
 # What gaussian_rows writes per row.
+RESOLVED_LOG_DENSITY = 2.0**53
+"""Largest log-density magnitude at which differences of order one are still resolved;
+beyond it rows take the exact far-row posterior instead (mixture.model.row_outputs)."""
 ROW_LOGSUMEXP = 0  # log p(x) into out_values
 ROW_LOG_RESP = 1  # log posterior into out_matrix
 ROW_ARGMAX = 2  # most probable component into out_labels
@@ -599,9 +602,13 @@ def gaussian_rows(X, means, factor, const, mode, unit_rows, out_values, out_matr
                 if mode == ROW_LOGSUMEXP:
                     out_values[lo + i] = peak[i] + log_total
                 else:
-                    # Shift first: with |peak| beyond 2**53, peak + log_total == peak.
+                    # Beyond 2**53 the log-densities no longer resolve differences of
+                    # order one (a tied covariance's linear term is lost): NaN marks the
+                    # row for the exact far-row posterior (mixture.model.row_outputs).
+                    unresolved = not abs(peak[i]) <= RESOLVED_LOG_DENSITY
                     for k in range(n_components):
-                        out_matrix[lo + i, k] = normalised_log(logp[k, i], peak[i], log_total)
+                        out_matrix[lo + i, k] = np.nan if unresolved else normalised_log(
+                            logp[k, i], peak[i], log_total)
         elif mode == ROW_WEIGHTED:
             for i in range(n_rows):
                 for k in range(n_components):

@@ -154,7 +154,7 @@ def row_outputs(spec, params, X, what):
                                                                         pattern.observed)]))
         if what == "argmax":  # labels without an (n, K) array
             labels = table.argmax(axis=1)
-            far = np.flatnonzero(table.max(axis=1) == -np.inf)
+            far = np.flatnonzero(~(np.abs(table.max(axis=1)) <= gk.RESOLVED_LOG_DENSITY))
             if far.size:
                 labels[far] = far_rows_log_resp(X[np.ix_(rows[far], pattern.observed)],
                                                 pattern.means, pattern.factor,
@@ -168,8 +168,9 @@ def row_outputs(spec, params, X, what):
             values[rows] = _log_normalise(table)[0]
             continue
         log_resp = _log_posteriors(table)
-        far = np.flatnonzero(np.isnan(log_resp).any(axis=1))
-        if far.size:  # squared distances beyond float64: the limiting posterior
+        far = np.flatnonzero(np.isnan(log_resp).any(axis=1)
+                             | ~(np.abs(table.max(axis=1)) <= gk.RESOLVED_LOG_DENSITY))
+        if far.size:  # differences no longer resolved: the limiting posterior
             log_resp[far] = far_rows_log_resp(X[np.ix_(rows[far], pattern.observed)],
                                               pattern.means, pattern.factor, pattern.const)
         values[rows] = log_resp

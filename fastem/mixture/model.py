@@ -82,9 +82,10 @@ def row_outputs(spec, params, X, mode, prepared=None):
     """Per-row log-density, log-posteriors or labels of X under ``params`` (or under
     ``prepared``: the kernel's (means, factor, const), e.g. a variational model's).
 
-    Rows so far from every component that all their log-densities round to -inf
-    (squared distances beyond float64) get the limiting posterior from
-    :func:`far_rows_log_resp` instead of NaN or an arbitrary label.
+    Rows so far from every component that their log-densities no longer resolve
+    differences of order one (beyond :data:`~fastem.kernels.gaussian.RESOLVED_LOG_DENSITY`
+    in magnitude, or -inf: squared distances beyond float64) get the limiting posterior
+    from :func:`far_rows_log_resp` instead of NaN, a rounded tie or an arbitrary label.
     """
     means, factor, const = kernel_model(spec, params) if prepared is None else prepared
     n = X.shape[0]
@@ -99,7 +100,7 @@ def row_outputs(spec, params, X, mode, prepared=None):
     if mode == gk.ROW_LOGSUMEXP:
         return values  # -inf is the correctly rounded log-density of a far row
     if mode == gk.ROW_ARGMAX:
-        far = np.flatnonzero(values == -np.inf)
+        far = np.flatnonzero(~(np.abs(values) <= gk.RESOLVED_LOG_DENSITY))
         if far.size:
             labels[far] = far_rows_log_resp(X[far], means, factor, const).argmax(axis=1)
         return labels
@@ -113,10 +114,9 @@ def row_outputs(spec, params, X, mode, prepared=None):
 def _row_mass(log_resp, block=1 << 16):
     """sum_k exp(log_resp) of every row (1 up to rounding for a valid row), in blocks.
 
-    It finds rows the kernel cannot normalise: all log-densities -inf (squared
-    distances beyond float64: NaN), or log-densities beyond 2**53 in magnitude, where
-    the kernel's fast-math reassociation turns (logp - peak) - log(total) into
-    logp - (peak + log(total)) and log(total) is lost.
+    It finds the rows the kernel marks NaN: log-densities beyond
+    :data:`~fastem.kernels.gaussian.RESOLVED_LOG_DENSITY` in magnitude or all -inf
+    (squared distances beyond float64).
     """
     mass = np.empty(log_resp.shape[0])
     for lo in range(0, log_resp.shape[0], block):
