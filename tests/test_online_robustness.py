@@ -421,3 +421,26 @@ def test_an_empty_x_is_named_with_missing_marginalize(name, shape):
         with pytest.raises(ValueError, match="X") as info:
             getattr(model, method)(np.empty(shape))
         assert "reshape array of size 0" not in str(info.value)
+
+
+@pytest.mark.parametrize("method", ["predict_proba", "predict"])
+def test_a_symbol_no_state_emits_is_read_as_missing(method):
+    # After a partial_fit batch without symbol 2 (or a model file that gives it
+    # probability 0 everywhere), a row holding it is impossible in every state: its
+    # posterior was a row of zeros. It is now the limit of smoothing those zeros alike,
+    # the row read as missing, while the sequence's log-likelihood stays -inf.
+    rng = np.random.RandomState(0)
+    X = rng.randint(3, size=(60, 1))
+    model = fastem.CategoricalHMM(2, random_state=0, n_iter=5).fit(X)
+    emissions = model.emissionprob_.copy()
+    emissions[:, 2] = 0.0
+    model.emissionprob_ = emissions / emissions.sum(axis=1, keepdims=True)
+    marginal = fastem.CategoricalHMM(2, missing="marginalize").fit(X)
+    for name in ("startprob_", "transmat_", "emissionprob_"):
+        setattr(marginal, name, getattr(model, name))
+    sequence = np.array([[0], [1], [2], [0], [1]])
+    with_gap = sequence.astype(float)
+    with_gap[2] = np.nan
+    np.testing.assert_allclose(getattr(model, method)(sequence),
+                               getattr(marginal, method)(with_gap), rtol=1e-12)
+    assert model.score(sequence) == -np.inf

@@ -584,9 +584,15 @@ class BaseHMM(EstimatorBase):
     def _limiting_emissions(self, rows, params):
         """For rows that every state finds impossible (their emission log-likelihoods all
         round to -inf), relative log-likelihoods that stay finite, e.g. the exact
-        log-ratios of Gaussian densities whose squared distances overflow; or None when
-        the emission model has no such limit (the rows then keep -inf)."""
-        return None
+        log-ratios of Gaussian densities whose squared distances overflow.
+
+        Here, for emissions with probabilities of exactly zero (a symbol, count or
+        outcome that no state emits): zeros, the row read as missing. That is the limit
+        of smoothing every state's zero probabilities alike, and its state is then
+        inferred from its neighbours (posteriors of zeros before). The sequence's
+        log-likelihood stays -inf.
+        """
+        return np.zeros((len(rows), self.n_components))
 
     def _impossible_rows_error(self, rows):
         """The ValueError a fit raises for ``rows`` that every state finds impossible
