@@ -221,3 +221,21 @@ def test_round_off_floor_leaves_a_meaningful_tiny_variance_alone():
     X = 1e8 + 1e-5 * rng.normal(size=(400, 2))
     model = fastem.GaussianMixture(1, covariance_type="diag", reg_covar=0.0).fit(X)
     np.testing.assert_allclose(model.covariances_[0], X.var(axis=0), rtol=1e-3)
+
+
+def test_a_constant_column_is_no_collapse_of_a_spherical_component():
+    # The collapse rule applies to the one variance a spherical component has: a column
+    # that is constant beside two that vary must fit, as in scikit-learn.
+    from sklearn.mixture import GaussianMixture as Reference
+
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(size=(100, 2)) + c for c in ([0, 0], [8, 8], [-8, 8])])
+    X = np.c_[X, np.ones(300)]
+    ours = fastem.GaussianMixture(3, covariance_type="spherical", reg_covar=0,
+                                  random_state=0).fit(X)
+    order = np.argsort(ours.means_[:, 0])
+    theirs = Reference(3, covariance_type="spherical", reg_covar=0, random_state=0).fit(X)
+    np.testing.assert_allclose(ours.covariances_[order],
+                               theirs.covariances_[np.argsort(theirs.means_[:, 0])], rtol=1e-6)
+    with pytest.raises(ValueError, match="coincide"):  # a diagonal variance of 0 still is
+        fastem.GaussianMixture(3, covariance_type="diag", reg_covar=0, random_state=0).fit(X)

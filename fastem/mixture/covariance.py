@@ -33,22 +33,29 @@ _EPS = np.finfo(np.float64).eps
 ROUNDOFF_VARIANCE = 64 * _EPS
 
 
-def _floor_variances(variances, raw_second, mass, means, collapse, reg_covar, components):
-    """``variances`` raised to the round-off level of their computation.
+def _variance_floor(raw_second, mass, means):
+    """The round-off level of variances computed from ``raw_second / mass``, the second
+    moment about the shift, for components of mean ``means`` (all broadcast together)."""
+    return np.maximum(ROUNDOFF_VARIANCE * raw_second / mass, (_EPS * means) ** 2)
 
-    ``raw_second / mass`` is the second moment about the shift each variance was
-    computed from and ``means`` the component means (all broadcast together). With
-    ``collapse="raise"`` and no ``reg_covar``, a variance at that level is the
-    degenerate-component ValueError of the first such entry of ``components``
-    (indexed by the leading axis of ``variances``; None for the tied covariance).
-    """
-    floor = np.maximum(ROUNDOFF_VARIANCE * raw_second / mass, (_EPS * means) ** 2)
+
+def _check_collapse(variances, floor, collapse, reg_covar, components):
+    """With ``collapse="raise"`` and no ``reg_covar``, a variance at its round-off level
+    is the degenerate-component ValueError of the first such entry of ``components``
+    (indexed by the leading axis of ``variances``; None for the tied covariance)."""
     if collapse == "raise" and reg_covar == 0.0:
         collapsed = np.reshape(variances <= floor, (len(components), -1)).any(axis=1)
         if collapsed.any():
             raise degenerate_error(components[int(np.argmax(collapsed))], reg_covar,
                                    " (its variance is zero to round-off: the points it holds "
                                    "coincide)")
+
+
+def _floor_variances(variances, raw_second, mass, means, collapse, reg_covar, components):
+    """``variances`` raised to the round-off level of their computation, after
+    :func:`_check_collapse`."""
+    floor = _variance_floor(raw_second, mass, means)
+    _check_collapse(variances, floor, collapse, reg_covar, components)
     return np.maximum(variances, floor)
 
 
@@ -294,7 +301,13 @@ class SphericalSpec(_DiagonalSpec):
         return n_features * np.log(prec_chol)
 
     def covariances(self, N, nk, S, Q, shift, delta, reg_covar, collapse="raise"):
-        return DIAG.covariances(N, nk, S, Q, shift, delta, reg_covar, collapse).mean(axis=1)
+        # One variance per component: it has collapsed only when the average has (a
+        # constant column beside others that vary is no collapse).
+        variances = _scatter_about_new_means(N, S, Q, delta) / nk[:, None]
+        floor = _variance_floor(Q, nk[:, None], shift + delta)
+        averaged = np.maximum(variances, floor).mean(axis=1)
+        _check_collapse(averaged, floor.mean(axis=1), collapse, reg_covar, range(len(nk)))
+        return averaged + reg_covar
 
     def n_covariance_parameters(self, n_components, n_features):
         return n_components
