@@ -131,10 +131,10 @@ def _check_every_file_has(files, columns, delimiter):
                 present = pq.read_schema(path).names
             except Exception as error:  # pyarrow's errors have no common base
                 raise DaskInputError(f"{path}: not a readable Parquet file ({error})") from None
-        else:
-            with open(path, newline="") as handle:
-                header = handle.readline().rstrip("\r\n")
-            present = [name.strip().strip('"') for name in header.split(delimiter)]
+        else:  # the header as Dask's own reader parses it (spaces, quotes, a BOM)
+            import pandas as pd
+
+            present = list(pd.read_csv(path, sep=delimiter, nrows=0).columns)
         for column in columns:
             if column not in present:
                 raise DaskInputError(f"{path}: no column {column!r} (this file has: "

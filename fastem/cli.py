@@ -42,12 +42,34 @@ class _UserError(Exception):
 
 
 def _say(text=""):
-    """Print a line to standard output. When the reader has gone (``| head``), the rest
-    of the output is dropped, but the command goes on and writes its files."""
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:
-        _silence_stdout()
+    """Print a line to standard output (see :class:`_ReaderMayLeave`)."""
+    print(text, flush=True)
+
+
+class _ReaderMayLeave:
+    """Standard output for a command whose reader may leave (``| head``): from then on
+    the output is dropped, and the command goes on and writes its files. Any print
+    counts, the fit's own ``--verbose`` lines included (one would otherwise abort the
+    fit, which is then rolled back and writes nothing)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            _silence_stdout()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def _silence_stdout():
@@ -765,6 +787,17 @@ def _command_warmup(args):
 def main(argv=None):
     """Entry point of the ``fastem`` command; returns the exit status."""
     args = _parser().parse_args(argv)
+    stdout = sys.stdout
+    if not isinstance(stdout, _ReaderMayLeave):
+        sys.stdout = _ReaderMayLeave(stdout)
+    try:
+        return _run(args)
+    finally:
+        sys.stdout.flush()  # what is still buffered, while a gone reader is still caught
+        sys.stdout = stdout
+
+
+def _run(args):
     try:
         return args.run(args)
     except (KeyboardInterrupt, SystemError) as error:
