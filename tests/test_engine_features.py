@@ -339,13 +339,14 @@ def test_stream_backend_initialises_from_the_first_blocks():
 class _ChangingSource:
     """A block source whose passes differ from the first one after ``calls`` calls."""
 
-    def __init__(self, X, calls, change):
+    def __init__(self, X, calls, change, once=False):
         self.X, self.calls, self.change, self.n_calls = X, calls, change, 0
+        self.once = once
 
     def __call__(self):
         self.n_calls += 1
         X = self.X
-        if self.n_calls > self.calls:
+        if self.n_calls > self.calls and not (self.once and self.n_calls > self.calls + 1):
             X = {"more": np.vstack([X, X]), "fewer": X[: len(X) // 2],
                  "values": X[::-1]}[self.change]
         return iter(np.array_split(X, 4))
@@ -533,6 +534,30 @@ def test_a_fit_whose_objective_is_minus_infinity_is_refused(estimator):
     X[1, 0] = 6e307
     model = getattr(fastem, estimator)(n_components=2, random_state=0, max_iter=5,
                                        init_params="k-means++")
-    with pytest.raises(ValueError, match=r"objective is -inf at iteration 1.*Scale the data"):
+    with pytest.raises(ValueError, match=r"objective is -inf at iteration 1.*scale the data"):
         model.fit(X)
     assert not hasattr(model, "n_features_in_")
+
+
+def test_partial_fit_refuses_a_batch_the_parameters_make_impossible():
+    # Emission probabilities of zero for a symbol the batch holds: the online step's
+    # objective is -inf (fit refused it; partial_fit took it silently).
+    X = np.array([[0], [1], [2], [1], [0], [2]] * 5)
+    model = fastem.CategoricalHMM(2, n_features=3, init_params="st", params="st",
+                                  random_state=0)
+    model.emissionprob_ = np.array([[0.5, 0.5, 0.0], [0.3, 0.7, 0.0]])
+    for method in (model.fit, model.partial_fit):
+        with pytest.raises(ValueError, match=r"objective is -inf.*probability zero"):
+            method(X)
+    assert not hasattr(model, "startprob_") and not hasattr(model, "_online")
+
+
+def test_a_stream_that_changes_on_a_squarem_trial_pass_is_refused():
+    # The check's ValueError was taken for a failed trial (rejected, not reported): a
+    # source that differs on one pass only, a trial's, was fitted.
+    X = blobs(n=2000, n_features=2, seed=12)
+    for calls in range(2, 8):  # one changed pass, at each of the first passes
+        model = fastem.GaussianMixture(2, random_state=0, max_iter=10, tol=0.0,
+                                       acceleration="squarem")
+        with pytest.raises(ValueError, match="changed between passes"):
+            model.fit(_ChangingSource(X, calls, "values", once=True))

@@ -221,7 +221,7 @@ class StreamBackend(_Backend):
         # Exact streamed EM sums every row at every pass: a source that yields other
         # rows on another call (a file rewritten, a reader that is not restartable)
         # would be fitted silently to a mixture of data sets.
-        raise ValueError(
+        raise DataChangedError(
             f"the data source changed between passes: on pass {self._passes + 1} {what}. "
             "Exact streamed EM reads the same data at every pass: the callable must "
             "return a fresh iterator over the same blocks at every call.")
@@ -236,6 +236,11 @@ class StreamBackend(_Backend):
         if not taken:
             raise ValueError("the data source yielded no blocks")
         return taken[0] if len(taken) == 1 else concatenate_blocks(taken)
+
+
+class DataChangedError(ValueError):
+    """A stream's pass read other data than its first pass: fatal even on a SQUAREM
+    trial pass, whose other ValueErrors only reject the trial."""
 
 
 class _PassRecord:

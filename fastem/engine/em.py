@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .schedules import PlainEM
+from .backends import DataChangedError
+from .schedules import PlainEM, objective_error
 
 # A trial point (SQUAREM) whose pass raises one of these is rejected, not fatal.
 _TRIAL_FAILURES = (ValueError, FloatingPointError, np.linalg.LinAlgError)
@@ -49,16 +50,6 @@ def _warn_decrease(previous, objective, n_iter):
         RuntimeWarning,
         stacklevel=4,
     )
-
-
-def _objective_error(value, n_iter):
-    # EM cannot climb from -inf: some rows have probability zero under every state at
-    # these parameters, which for data in range means that a density overflowed.
-    return ValueError(
-        f"The EM objective is {value} at iteration {n_iter}: some rows have probability "
-        "zero under every component (their log-likelihood overflowed: values beyond "
-        "float64's range, or impossible under the parameters given). Scale the data (e.g. "
-        "standardise the columns of X) or raise the regulariser.")
 
 
 def _initial_params(model, backend, random_state):
@@ -126,8 +117,8 @@ def run_em(
                     stats = backend.stats(model, point)
                     value = model.objective(stats, point)
                     new_params = model.m_step(stats, point)
-            except _TRIAL_FAILURES:
-                if not trial:
+            except _TRIAL_FAILURES as error:
+                if not trial or isinstance(error, DataChangedError):
                     raise
                 schedule.reject()
                 continue
@@ -135,7 +126,7 @@ def run_em(
                 if trial:
                     schedule.reject()
                     continue
-                raise _objective_error(value, n_iter)
+                raise objective_error(value, f"at iteration {n_iter}")
             if not schedule.acceptable(value, new_params):
                 schedule.reject()
                 continue

@@ -288,6 +288,9 @@ class OnlineEM:
         stats = pass_stats(model, params, [block])
         if not stats.weight > 0:
             raise ValueError("the batch has no rows with positive weight")
+        value = model.objective(stats, params)
+        if not np.isfinite(value):
+            raise objective_error(value, "on this batch")
         running = self.update(stats, state.stats, state.batches)
         total = state.weight + stats.weight
         params = model.m_step(running.scaled(total), params)
@@ -300,6 +303,21 @@ class OnlineEM:
             return per_weight
         return running.recentred(per_weight.shift).blend(per_weight,
                                                          self.step_size(n_batches_seen))
+
+
+class NonFiniteObjectiveError(ValueError):
+    """A pass whose objective is not finite: EM cannot climb from it. An estimator may
+    catch it to say which of its rows are to blame."""
+
+
+def objective_error(value, where):
+    """The :class:`NonFiniteObjectiveError` of a pass whose objective is ``value``."""
+    return NonFiniteObjectiveError(
+        f"The EM objective is {value} {where}: some rows have probability zero under "
+        "every component at these parameters. Either a density overflowed (values beyond "
+        "float64's range: scale the data, e.g. standardise the columns of X, or raise the "
+        "regulariser), or the rows hold a value that the parameters give probability zero "
+        "(a symbol, count or transition that no component allows).")
 
 
 @dataclass

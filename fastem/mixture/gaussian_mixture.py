@@ -34,6 +34,7 @@ from ..engine import (
     run_em,
 )
 from ..engine.dask_backend import DaskBackend, is_dask_collection
+from ..engine.schedules import NonFiniteObjectiveError
 from ..exceptions import ConvergenceWarning, compatible
 from ..kernels import gaussian as gk
 from . import missing as missing_data
@@ -510,10 +511,11 @@ class GaussianMixture(EstimatorBase):
             self.lower_bounds_ = []
         params = self._get_parameters() if state is not None or fitted else None
         with threads(self.n_threads, self._work(X.shape[0], X.shape[1])):
-            new_params, self._online, stats = online.step(
-                model, block, params, state, v.check_random_state(self.random_state))
-            if not stats.loglik > -np.inf:
-                raise self._far_rows_error(X, weights, params is not None)
+            try:
+                new_params, self._online, stats = online.step(
+                    model, block, params, state, v.check_random_state(self.random_state))
+            except NonFiniteObjectiveError:
+                raise self._far_rows_error(X, weights, params is not None) from None
         self._set_parameters(new_params)
         self.n_features_in_ = X.shape[1]
         self.n_iter_ = self._online.batches
