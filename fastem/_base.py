@@ -70,8 +70,11 @@ def transactional(fit_method: Method) -> Method:
             try:
                 return fit_method(self, *args, **kwargs)
             except BaseException as error:
+                # Put back without emptying first: a reader in another thread never sees
+                # an estimator without its attributes.
                 state = vars(self)
-                state.clear()
+                for key in [key for key in state if key not in saved]:
+                    del state[key]
                 state.update(saved)
                 interrupt = interruption(error)
                 if interrupt is not None and interrupt is not error:

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _dask_io as dask_io
 from .. import _validation as v
-from .._base import _UNCHANGED, EstimatorBase, transactional
+from .._base import _UNCHANGED, EstimatorBase, fitting_lock, transactional
 from .._runtime import resolve_n_threads, threads
 from .._typing import (
     Acceleration,
@@ -334,11 +334,13 @@ class GaussianMixture(EstimatorBase):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        if is_dask_collection(X):
-            return self.fit(X, sample_weight=sample_weight).predict(X)
-        X = self._fit_in_memory(X, sample_weight)
-        # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
-        return self._rows(X, gk.ROW_ARGMAX, validated=True)
+        # One lock around both steps: another thread's fit must not come in between.
+        with fitting_lock(self):
+            if is_dask_collection(X):
+                return self.fit(X, sample_weight=sample_weight).predict(X)
+            X = self._fit_in_memory(X, sample_weight)
+            # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
+            return self._rows(X, gk.ROW_ARGMAX, validated=True)
 
     @transactional
     def _fit_in_memory(self, X, sample_weight):

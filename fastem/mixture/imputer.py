@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import _dask_io as dask_io
 from .. import _validation as v
-from .._base import EstimatorBase, transactional
+from .._base import EstimatorBase, fitting_lock, transactional
 from .._runtime import threads
 from .._typing import (
     Acceleration,
@@ -170,7 +170,8 @@ class EMImputer(EstimatorBase):
 
     def fit_transform(self, X: ArrayLike, y: Any = None) -> FloatArray:
         """Fit on X, then fill its missing entries."""
-        return self.fit(X).transform(X)
+        with fitting_lock(self):  # another thread's fit must not come in between
+            return self.fit(X).transform(X)
 
     def get_feature_names_out(self, input_features: ArrayLike | None = None) -> NDArray[np.object_]:
         """Names of the output columns: the input's (imputation keeps every column)."""
