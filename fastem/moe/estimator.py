@@ -703,6 +703,10 @@ class MixtureOfExperts(EstimatorBase):
 def _check_evaluated(values, bad):
     """ValueError naming the first row where ``bad(values)`` holds (NaN, or a mean beyond
     float64's range) instead of returning it."""
+    # The extremes first: min and max propagate NaN and hold any infinity, and need no
+    # array of flags the size of the output (the common case: nothing to report).
+    if not values.size or not bad(np.array([values.min(), values.max()])).any():
+        return
     flags = bad(values)
     if flags.any():
         row = int(np.flatnonzero(flags.reshape(len(values), -1).any(axis=1))[0])
