@@ -484,6 +484,14 @@ def test_a_far_gaussian_gate_still_gives_probabilities_that_sum_to_one():
     for probabilities in (model.gate_proba(X), model.predict_proba(X, y)):
         assert np.all(probabilities >= 0)
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-12)
+    # log p(y | x) = log sum_k g_k(x) p(y | x, k): it was log p(u, y) - log p(u), which
+    # cancelled to 0 at gate log-densities of -1e43.
+    means = model.component_means(X)[:, :, 0]
+    sd = np.sqrt(model.covariances_[:, 0, 0])
+    experts = -0.5 * ((y[:, None] - means) / sd) ** 2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
+    np.testing.assert_allclose(model.score_samples(X, y),
+                               np.log((model.gate_proba(X) * np.exp(experts)).sum(axis=1)),
+                               rtol=1e-12)
 
 
 def test_normalised_log_keeps_its_order_under_fastmath():

@@ -150,7 +150,8 @@ def _unit_log_probs(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, 
                     gate_norm):
     """For rows lo:hi, read into ``zt`` (P x rows), ``yt`` (M x rows), ``ut`` (Q x rows)
     and ``tt`` (trials): ``logp[k, j]`` (without the row constants, which go
-    to ``row_const``), ``log_total`` = log-sum-exp over k of ``logp``, the linear
+    to ``row_const``; given u for the gated models), ``log_total`` = log-sum-exp over k
+    of ``logp``, the linear
     predictors ``eta`` (GLM experts), the gate's log terms ``gate`` (normalised for the
     softmax) and ``gate_norm`` (the Gaussian gate's log density of u). ``log_total``
     and ``gate_norm`` are (2, rows): a log-sum-exp in the parts of
@@ -222,18 +223,19 @@ def _unit_log_probs(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, 
             for j in range(n_rows):
                 gate[k, j] = 0.0
             _add_mahalanobis(ut, gate_mean[k], gate_chol[k], n_rows, rt, gate[k])
-    if gating == SOFTMAX:
+    if gating != CONSTANT:
+        # Both gates are normalised before they join the experts: p(k | u), then
+        # log p(y, k | u). (A Gaussian gate's joint log p(u, y) less log p(u) cancels
+        # once the gate's densities are far below one: -1e43 - -1e43 left 0.)
+        if gating == GATE_GAUSSIAN:
+            for k in range(n_components):
+                for j in range(n_rows):
+                    gate[k, j] += gate_const[k]
         _log_sum_exp_rows(gate, n_rows, gate_norm)
         for k in range(n_components):
             for j in range(n_rows):
                 gate[k, j] = _normalised(gate[k, j], gate_norm, j)
                 logp[k, j] += gate[k, j]
-    elif gating == GATE_GAUSSIAN:
-        for k in range(n_components):
-            for j in range(n_rows):
-                logp[k, j] += gate[k, j]
-                gate[k, j] += gate_const[k]
-        _log_sum_exp_rows(gate, n_rows, gate_norm)
     _log_sum_exp_rows(logp, n_rows, log_total)
 
 
@@ -299,11 +301,13 @@ def _unit_stats(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, weig
         if w == 0.0:
             continue
         out[1] += w
-        if log_total[0, j] == -np.inf:
+        # The objective of a Gaussian gate is the joint log p(u, y) = log p(y | u) + log p(u).
+        u_term = gate_norm[0, j] + gate_norm[1, j] if gating == GATE_GAUSSIAN else 0.0
+        if log_total[0, j] == -np.inf or u_term == -np.inf:
             row_weight[j] = 0.0  # no responsibility; its -inf joins the log-likelihood
             out[0] = -np.inf
             continue
-        out[0] += w * ((log_total[0, j] + log_total[1, j]) + row_const[j])
+        out[0] += w * ((log_total[0, j] + log_total[1, j]) + row_const[j] + u_term)
     for k in range(K):
         for j in range(n_rows):
             resp[k, j] = row_weight[j] * exp(_normalised(resp[k, j], log_total, j)) \
@@ -517,18 +521,10 @@ def expert_rows(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, fami
                         gate_norm)
         for j in range(n_rows):
             if mode == LOG_SUM:
-                value = (log_total[0, j] + log_total[1, j]) + row_const[j]
-                if gating == GATE_GAUSSIAN:
-                    value -= gate_norm[0, j] + gate_norm[1, j]  # log p(u, y) - log p(u)
-                out_values[lo + j] = value
+                out_values[lo + j] = (log_total[0, j] + log_total[1, j]) + row_const[j]
             elif mode == LOG_RESP:
                 for k in range(n_components):
                     out_matrix[lo + j, k] = _normalised(logp[k, j], log_total, j)
             else:
                 for k in range(n_components):
-                    if gating == CONSTANT:
-                        out_matrix[lo + j, k] = gate_const[k]
-                    elif gating == SOFTMAX:
-                        out_matrix[lo + j, k] = gate[k, j]
-                    else:
-                        out_matrix[lo + j, k] = _normalised(gate[k, j], gate_norm, j)
+                    out_matrix[lo + j, k] = gate_const[k] if gating == CONSTANT else gate[k, j]

@@ -172,7 +172,7 @@ class ExpertMixtureModel(ModelBase):
         if self.gating == "gaussian":
             log_det = np.log(np.diagonal(params.gate_chol, axis1=1, axis2=2)).sum(axis=1)
             gate_const = gate_const - 0.5 * self.n_gate * _LOG_2PI - log_det
-        if self.gating != "softmax":
+        if self.gating == "constant":  # the gated kernels normalise their gate first
             const += gate_const
         c = np.ascontiguousarray
         return (FAMILIES[self.family],
