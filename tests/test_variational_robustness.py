@@ -442,3 +442,15 @@ def test_squarem_variational_fits_save_load_and_keep_the_keyword(tmp_path, make)
     loaded = fastem.load(path)
     assert loaded.acceleration == "squarem"
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_data_whose_moments_overflow_give_a_value_error_not_a_linalg_error():
+    # uint64 data near 1e19 with NaN replaced: the posterior scales are singular and
+    # numpy's LinAlgError ('Singular matrix') escaped from the lower bound's KL term.
+    from fastem.bench import fuzz
+
+    X = fuzz._values((32, 4), "uint64", 1e300, "nan", 333751)
+    model = fastem.VariationalGaussianHMM(2, random_state=0, n_iter=5, covariance_type="full")
+    with pytest.raises(ValueError) as info:
+        model.fit(X)
+    assert not isinstance(info.value, np.linalg.LinAlgError), repr(info.value)

@@ -699,13 +699,20 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM):
         beta_q, beta_p = params["beta_posterior"], params["beta_prior"]
         kl = 0.0
         for state in range(k):
-            precision = np.linalg.inv(scale_q[state]) * dof_q[state]
-            diff = params["means_posterior"][state] - params["means_prior"][state]
-            ratio = beta_q[state] / beta_p[state]
-            kl += 0.5 * (d * np.log(ratio) + d / ratio + beta_p[state] * diff @ precision @ diff
-                         - d)
-            if self.covariance_type != "tied" or state == 0:
-                kl += wishart_kl(dof_q[state], scale_q[state], dof_p[state], scale_p[state])
+            try:
+                precision = np.linalg.inv(scale_q[state]) * dof_q[state]
+                diff = params["means_posterior"][state] - params["means_prior"][state]
+                ratio = beta_q[state] / beta_p[state]
+                kl += 0.5 * (d * np.log(ratio) + d / ratio
+                             + beta_p[state] * diff @ precision @ diff - d)
+                if self.covariance_type != "tied" or state == 0:
+                    kl += wishart_kl(dof_q[state], scale_q[state], dof_p[state],
+                                     scale_p[state])
+            except np.linalg.LinAlgError:
+                raise ValueError(
+                    f"The posterior scale of state {state} is singular: its moments "
+                    "overflowed (values beyond float64's range). Scale the data (e.g. "
+                    "standardise each column).") from None
         return float(kl)
 
     def _set_emissions(self, params):
