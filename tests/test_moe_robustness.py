@@ -499,3 +499,19 @@ def test_normalised_log_keeps_its_order_under_fastmath():
     from fastem.kernels.fast_math import normalised_log
 
     assert normalised_log(-1e43, -1e43, np.log(3.0)) == -np.log(3.0)
+
+
+def test_an_expert_without_mass_keeps_its_parameters():
+    # After a refit on 13 rows with 3 experts, one expert's statistics were 1e-315 and
+    # their solve gave inf: every later good batch was refused (final fuzz run, seed
+    # 1027442). The fuzzer's sequence case must now be acceptable.
+    from fastem.bench import fuzz
+
+    case = {"kind": "sequence", "estimator": "MixtureOfExperts",
+            "kwargs": {"n_components": 3, "expert": "gaussian", "gating": "constant",
+                       "random_state": 0, "max_iter": 20}, "width": 1, "outputs": 1,
+            "batches": [{"kind": "rows", "rows": 12, "seed": 195730},
+                        {"kind": "good", "rows": 20, "seed": 190226},
+                        {"kind": "refit", "rows": 13, "seed": 648421},
+                        {"kind": "good", "rows": 30, "seed": 687973}]}
+    assert fuzz.run_case(case) is None

@@ -234,14 +234,14 @@ class ExpertMixtureModel(ModelBase):
         if self.gating != "softmax":
             new.weights = mass / mass.sum()
         if self.family == "gaussian":
-            new.coef, new.covariances = self._gaussian_experts(stats, mass)
+            new.coef, new.covariances = self._gaussian_experts(stats, mass, params)
             new.chol = _cholesky_factors(new.covariances, " of its residuals",
                                          self.reg_covar)
         else:
             ridge = self._ridge(self.n_design, self.intercept)
             coef = params.coef.copy()
             for c in range(self.n_components):
-                if stats["mass"][c] > 0.0:
+                if self._holds_data(stats, c):
                     hess, beta = stats["hess"][c], coef[c, :, 0]
                     gradient = stats["work"][c] - hess @ beta - ridge * beta
                     coef[c, :, 0] += _newton_step(hess, gradient, ridge)
@@ -261,13 +261,23 @@ class ExpertMixtureModel(ModelBase):
                                               self.reg_covar)
         return new
 
-    def _gaussian_experts(self, stats, mass):
+    @staticmethod
+    def _holds_data(stats, c):
+        """Whether expert ``c`` holds more than round-off of the mass. One that does not
+        keeps its parameters (its statistics, of 1e-315, solved to inf; keeping them
+        never lowers the objective, which its rows do not weigh on)."""
+        return stats["mass"][c] > np.finfo(np.float64).eps * stats["mass"].sum()
+
+    def _gaussian_experts(self, stats, mass, params):
         zz, zy, yy = stats["zz"], stats["zy"], stats["yy"]
         k, p, m = self.n_components, self.n_design, self.n_outputs
         ridge = np.diag(self._ridge(p, self.intercept))
         coef = np.empty((k, p, m))
         covariances = np.empty((k, m, m))
         for c in range(k):
+            if not self._holds_data(stats, c):
+                coef[c], covariances[c] = params.coef[c], params.covariances[c]
+                continue
             coef[c] = solve_psd(zz[c] + ridge, zy[c])
             cross = zy[c].T @ coef[c]
             residual = (yy[c] - cross - cross.T + coef[c].T @ zz[c] @ coef[c]) / mass[c]
