@@ -163,6 +163,14 @@ STREAM_CHUNK_ROWS = 512 * UNIT_ROWS
 streamed statistics equal the in-memory ones bitwise."""
 
 
+def array_chunks(X, weights=None, chunk_rows: int = STREAM_CHUNK_ROWS) -> Iterator[Block]:
+    """Blocks of ``chunk_rows`` consecutive rows of ``X`` (and ``weights``), each read
+    into memory as it is reached: one pass over an array or memmap."""
+    for lo in range(0, X.shape[0], chunk_rows):
+        hi = min(lo + chunk_rows, X.shape[0])
+        yield Block(np.ascontiguousarray(X[lo:hi]), None if weights is None else weights[lo:hi])
+
+
 class StreamBackend(_Backend):
     """Data read block by block at every pass.
 
@@ -184,15 +192,7 @@ class StreamBackend(_Backend):
     @classmethod
     def from_array(cls, X, weights=None, chunk_rows: int = STREAM_CHUNK_ROWS):
         """Unit-aligned row chunks of an array (a memmap is read chunk by chunk)."""
-        n = X.shape[0]
-
-        def chunks():
-            for lo in range(0, n, chunk_rows):
-                hi = min(lo + chunk_rows, n)
-                yield Block(np.ascontiguousarray(X[lo:hi]),
-                            None if weights is None else weights[lo:hi])
-
-        return cls(chunks, init_rows=n)
+        return cls(lambda: array_chunks(X, weights, chunk_rows), init_rows=X.shape[0])
 
     def blocks(self) -> Iterator[Block]:
         """One pass over the source; a complete pass must read what the first one read."""

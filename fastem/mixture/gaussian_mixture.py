@@ -33,6 +33,7 @@ from ..engine import (
     make_schedule,
     run_em,
 )
+from ..engine.backends import array_chunks
 from ..engine.dask_backend import DaskBackend, is_dask_collection
 from ..engine.schedules import NonFiniteObjectiveError
 from ..exceptions import ConvergenceWarning, compatible
@@ -438,8 +439,9 @@ class GaussianMixture(EstimatorBase):
                     n_features = block.X.shape[1]
                     yield block
             return StreamBackend(blocks)
-        chunks = StreamBackend.from_array(source, sample_weight)
-        return StreamBackend(lambda: (checked(b.X, b.weights) for b in chunks.blocks()),
+        # One stream over checked chunks (a stream of a stream would hash every block twice).
+        return StreamBackend(lambda: (checked(b.X, b.weights)
+                                      for b in array_chunks(source, sample_weight)),
                              init_rows=1 << 20)
 
     @transactional
