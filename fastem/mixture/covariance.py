@@ -111,21 +111,31 @@ class _Spec:
         raise NotImplementedError
 
 
+def lower_cholesky(covariances, reg_covar, components=None, where=""):
+    """Lower Cholesky factors of a stack of covariances, or the degenerate-component
+    ValueError naming the first of ``components`` (default: their positions) whose
+    covariance is not finite or not positive definite; ``where`` says which covariance
+    of the component it is (e.g. " in the Gaussian gate")."""
+    components = range(len(covariances)) if components is None else components
+    finite = np.isfinite(covariances).reshape(len(covariances), -1).all(axis=1)
+    if not finite.all():
+        raise degenerate_error(components[int(np.argmin(finite))], reg_covar,
+                               f"{where} (non-finite entries)")
+    try:
+        return np.linalg.cholesky(covariances)
+    except np.linalg.LinAlgError:
+        for index, matrix in zip(components, covariances, strict=True):
+            try:
+                np.linalg.cholesky(matrix)
+            except np.linalg.LinAlgError:
+                raise degenerate_error(index, reg_covar,
+                                       f"{where} (it is not positive definite)") from None
+        raise
+
+
 class _TriangularSpec(_Spec):
     def _cholesky_of_covariances(self, covariances, reg_covar, components):
-        finite = np.isfinite(covariances).reshape(len(covariances), -1).all(axis=1)
-        if not finite.all():
-            raise degenerate_error(components[int(np.argmin(finite))], reg_covar,
-                                   " (non-finite entries)")
-        try:
-            lower = np.linalg.cholesky(covariances)
-        except np.linalg.LinAlgError:
-            for index, matrix in zip(components, covariances, strict=True):
-                try:
-                    np.linalg.cholesky(matrix)
-                except np.linalg.LinAlgError:
-                    raise degenerate_error(index, reg_covar, " (not positive definite)") from None
-            raise
+        lower = lower_cholesky(covariances, reg_covar, components)
         eye = np.broadcast_to(np.eye(covariances.shape[-1]), covariances.shape)
         return np.swapaxes(np.linalg.solve(lower, eye), -1, -2)
 

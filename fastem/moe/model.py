@@ -31,7 +31,7 @@ from ..engine.packing import finite_values
 from ..kernels import regression as rk
 from ..mixture import kmeans
 from ..mixture.component import moment_recentre
-from ..mixture.covariance import degenerate_error
+from ..mixture.covariance import degenerate_error, lower_cholesky
 from .design import ExpertDesign
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -673,17 +673,4 @@ def _cholesky_factors(covariances, where, reg_covar):
     """Lower Cholesky factors, or GaussianMixture's ValueError naming the component whose
     covariance is not finite or not positive definite (``where`` says which of its
     covariances: " of its residuals", " in the Gaussian gate")."""
-    finite = np.isfinite(covariances).reshape(len(covariances), -1).all(axis=1)
-    if not finite.all():
-        raise degenerate_error(int(np.argmin(finite)), reg_covar,
-                               f"{where} (non-finite entries)")
-    try:
-        return np.linalg.cholesky(covariances)
-    except np.linalg.LinAlgError:
-        for c, cov in enumerate(covariances):
-            try:
-                np.linalg.cholesky(cov)
-            except np.linalg.LinAlgError:
-                raise degenerate_error(c, reg_covar,
-                                       f"{where} (it is not positive definite)") from None
-        raise
+    return lower_cholesky(covariances, reg_covar, where=where)
