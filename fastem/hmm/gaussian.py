@@ -24,7 +24,6 @@ from ..mixture.variational import checked_prior
 from .base import BaseHMM
 from .variational import VariationalHMM
 
-_NO_LABELS = np.empty(0, dtype=np.int64)
 _EMPTY = np.empty(0)
 
 
@@ -286,8 +285,7 @@ class GaussianHMM(BaseHMM):
         means, factor, const = self._emission_kernel_model(params)
         if out is None:
             out = np.empty((X.shape[0], self.n_components))
-        gk.gaussian_rows(X, means, factor, const, gk.ROW_WEIGHTED, UNIT_ROWS, _EMPTY, out,
-                         _NO_LABELS)
+        gk.gaussian_weighted_log_prob(X, means, factor, const, UNIT_ROWS, out)
         return out
 
     def _emission_kernel_model(self, params):
@@ -305,7 +303,7 @@ class GaussianHMM(BaseHMM):
         if np.isnan(rows).any():  # partially missing rows: over their observed entries
             return missing_data.row_outputs(self._spec, self._mixture_params(params), rows,
                                             "log_resp")
-        return row_outputs(self._spec, None, np.ascontiguousarray(rows), gk.ROW_LOG_RESP,
+        return row_outputs(self._spec, None, np.ascontiguousarray(rows), "log_resp",
                            prepared=self._emission_kernel_model(params))
 
     def _impossible_rows_error(self, rows):
@@ -325,11 +323,8 @@ class GaussianHMM(BaseHMM):
             out.flat += layout.statistics(self._spec, self._mixture_params(params),
                                           responsibilities=np.ascontiguousarray(posteriors))
             return
-        spec = self._spec
-        means, factor, const = kernel_model(spec, self._mixture_params(params))
-        gk.gaussian_stats(X, _EMPTY, means, factor, const, out.shift, _NO_LABELS,
-                          posteriors, 0, gk.GIVEN, spec.diagonal, 0, X.shape[0],
-                          UNIT_ROWS, batch_units(out.flat.shape[0]), out.flat)
+        gk.gaussian_resp_stats(X, _EMPTY, posteriors, out.shift, self._spec.diagonal,
+                               UNIT_ROWS, batch_units(out.flat.shape[0]), out.flat)
 
     def _pack_emissions(self, params):
         return np.concatenate([np.ravel(params["means"]), np.ravel(params["covars"])])

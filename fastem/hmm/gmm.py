@@ -25,7 +25,6 @@ from ..mixture.model import MixtureParams, kernel_model, row_outputs
 from .base import BaseHMM, _dirichlet_log_prior
 from .gaussian import GaussianHMM, check_finite_emissions, far_rows_error
 
-_NO_LABELS = np.empty(0, dtype=np.int64)
 _EMPTY = np.empty(0)
 
 
@@ -257,8 +256,7 @@ class GMMHMM(BaseHMM):
             return cached[1]
         _, (means, factor, const) = self._flat_model(params)
         table = np.empty((X.shape[0], len(const)))
-        gk.gaussian_rows(X, means, factor, const, gk.ROW_WEIGHTED, UNIT_ROWS, _EMPTY, table,
-                         _NO_LABELS)
+        gk.gaussian_weighted_log_prob(X, means, factor, const, UNIT_ROWS, table)
         self._table_cache = (key, table)
         return table
 
@@ -280,7 +278,7 @@ class GMMHMM(BaseHMM):
         included), summed over each state's components."""
         k, m = self.n_components, self.n_mix
         _, prepared = self._flat_model(params)
-        log_resp = row_outputs(None, None, np.ascontiguousarray(rows), gk.ROW_LOG_RESP,
+        log_resp = row_outputs(None, None, np.ascontiguousarray(rows), "log_resp",
                                prepared=prepared).reshape(len(rows), k, m)
         peak = log_resp.max(axis=2, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -310,10 +308,9 @@ class GMMHMM(BaseHMM):
         within /= np.where(within.sum(axis=2, keepdims=True) > 0,
                            within.sum(axis=2, keepdims=True), 1.0)
         resp = np.ascontiguousarray((posteriors[:, :, None] * within).reshape(n, k * m))
-        spec, (means, factor, const) = self._flat_model(params)
-        gk.gaussian_stats(X, _EMPTY, means, factor, const, out.shift, _NO_LABELS, resp, 0,
-                          gk.GIVEN, spec.diagonal, 0, n, UNIT_ROWS,
-                          batch_units(out.flat.shape[0]), out.flat)
+        spec, _ = self._flat_model(params)
+        gk.gaussian_resp_stats(X, _EMPTY, resp, out.shift, spec.diagonal, UNIT_ROWS,
+                               batch_units(out.flat.shape[0]), out.flat)
         self.__dict__.pop("_table_cache", None)  # it served both calls on these rows
 
     def _covariance_spec(self):

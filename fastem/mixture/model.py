@@ -19,10 +19,13 @@ from . import kmeans, kmeans_parallel
 from .component import gaussian_layout, second_moments
 from .covariance import MASS_EPS
 
-_EMPTY = np.empty(0)
-_NO_LABELS = np.empty(0, dtype=np.int64)
-_NO_RESP = np.empty((0, 0))
+_EMPTY = np.empty(0)  # sample weights of a block without them: unit weights
 _RANDOM_INIT_ROWS = 1 << 15  # rows of random responsibilities drawn at once
+
+
+def _weights(block):
+    """The block's sample weights as the kernels read them (empty: unit weights)."""
+    return _EMPTY if block.weights is None else block.weights
 
 
 @dataclass
@@ -78,9 +81,10 @@ def unpack_mixture(spec, vector, n_components, n_features):
                          covariances=covariances, precisions_cholesky=prec_chol)
 
 
-def row_outputs(spec, params, X, mode, prepared=None):
-    """Per-row log-density, log-posteriors or labels of X under ``params`` (or under
-    ``prepared``: the kernel's (means, factor, const), e.g. a variational model's).
+def row_outputs(spec, params, X, what, prepared=None):
+    """Per-row log-density (``what="logsumexp"``), log-posteriors (``"log_resp"``) or
+    labels (``"argmax"``) of X under ``params`` (or under ``prepared``: the kernel's
+    (means, factor, const), e.g. a variational model's).
 
     Rows so far from every component that their log-densities no longer resolve
     differences of order one (beyond :data:`~fastem.kernels.gaussian.RESOLVED_LOG_DENSITY`
@@ -89,25 +93,26 @@ def row_outputs(spec, params, X, mode, prepared=None):
     """
     means, factor, const = kernel_model(spec, params) if prepared is None else prepared
     n = X.shape[0]
-    # Labels come with their best log-probability, which tells the far rows apart.
-    kernel_mode = gk.ROW_MAX if mode == gk.ROW_ARGMAX else mode
-    values = np.empty(n) if kernel_mode in (gk.ROW_LOGSUMEXP, gk.ROW_MAX) else _EMPTY
-    matrix = (np.empty((n, len(const))) if kernel_mode in (gk.ROW_LOG_RESP, gk.ROW_WEIGHTED)
-              else _NO_RESP)
-    labels = (np.empty(n, dtype=np.int64) if kernel_mode in (gk.ROW_ARGMAX, gk.ROW_MAX)
-              else _NO_LABELS)
-    gk.gaussian_rows(X, means, factor, const, kernel_mode, UNIT_ROWS, values, matrix, labels)
-    if mode == gk.ROW_LOGSUMEXP:
+    if what == "logsumexp":
+        values = np.empty(n)
+        gk.gaussian_log_density(X, means, factor, const, UNIT_ROWS, values)
         return values  # -inf is the correctly rounded log-density of a far row
-    if mode == gk.ROW_ARGMAX:
+    if what == "argmax":
+        # Labels come with their best log-probability, which tells the far rows apart.
+        values = np.empty(n)
+        labels = np.empty(n, dtype=np.int64)
+        gk.gaussian_best(X, means, factor, const, UNIT_ROWS, values, labels)
         far = np.flatnonzero(~(np.abs(values) <= gk.RESOLVED_LOG_DENSITY))
         if far.size:
             labels[far] = far_rows_log_resp(X[far], means, factor, const).argmax(axis=1)
         return labels
-    if mode == gk.ROW_LOG_RESP:
-        far = np.flatnonzero(~(np.abs(_row_mass(matrix) - 1.0) <= 1e-6))
-        if far.size:
-            matrix[far] = far_rows_log_resp(X[far], means, factor, const)
+    if what != "log_resp":
+        raise ValueError(f"what must be 'logsumexp', 'argmax' or 'log_resp', got {what!r}")
+    matrix = np.empty((n, len(const)))
+    gk.gaussian_log_resp(X, means, factor, const, UNIT_ROWS, matrix)
+    far = np.flatnonzero(~(np.abs(_row_mass(matrix) - 1.0) <= 1e-6))
+    if far.size:
+        matrix[far] = far_rows_log_resp(X[far], means, factor, const)
     return matrix
 
 
@@ -200,7 +205,8 @@ class GaussianMixtureModel(ModelBase):
 
     def block_stats(self, prepared, block, out):
         means, factor, const = prepared
-        self._add_stats(block, out, means, factor, const, means, gk.POSTERIOR)
+        gk.gaussian_posterior_stats(block.X, _weights(block), means, factor, const,
+                                    self.spec.diagonal, UNIT_ROWS, self._batch, out.flat)
 
     def m_step(self, stats, params):
         return params_from_stats(self.spec, stats, self.reg_covar)
@@ -212,17 +218,16 @@ class GaussianMixtureModel(ModelBase):
         return unpack_mixture(self.spec, vector, self.n_components, self.n_features)
 
     # -- statistics -----------------------------------------------------------
-    def _add_stats(self, block, out, means, factor, const, shift, source, labels=_NO_LABELS,
-                   resp=_NO_RESP, lo=0, hi=None):
-        X = block.X
-        hi = X.shape[0] if hi is None else hi
-        weights = _EMPTY if block.weights is None else block.weights
-        gk.gaussian_stats(X, weights, means, factor, const, shift, labels, resp, lo, source,
-                          self.spec.diagonal, lo, hi, UNIT_ROWS, self._batch, out.flat)
+    def _add_label_stats(self, block, out, labels, shift):
+        gk.gaussian_label_stats(block.X, _weights(block), labels, shift, self.spec.diagonal,
+                                UNIT_ROWS, self._batch, out.flat)
 
-    def _unused_model(self):
-        k, d = self.n_components, self.n_features
-        return np.zeros((k, d)), np.ones((1, 1, d)), np.zeros(k)
+    def _add_resp_stats(self, block, out, resp, shift, lo, hi):
+        """Statistics of rows lo:hi under ``resp`` (hi - lo, K); lo unit-aligned."""
+        weights = _weights(block)
+        gk.gaussian_resp_stats(block.X[lo:hi], weights[lo:hi] if weights.size else weights,
+                               resp, shift, self.spec.diagonal, UNIT_ROWS, self._batch,
+                               out.flat)
 
     # -- initialisation ----------------------------------------------------
     def _sample_rows(self, block, n_rows, random_state):
@@ -234,20 +239,19 @@ class GaussianMixtureModel(ModelBase):
 
     def _stats_from_labels(self, block, labels, shift):
         stats = self.layout.zeros(shift)
-        self._add_stats(block, stats, *self._unused_model(), shift, gk.LABELS, labels=labels)
+        self._add_label_stats(block, stats, labels, shift)
         return stats
 
     def _stats_from_random_resp(self, block, random_state):
         mean, _ = kmeans.weighted_moments(block.X, block.weights)
         shift = np.ascontiguousarray(np.tile(mean, (self.n_components, 1)))
         stats = self.layout.zeros(shift)
-        model = self._unused_model()
         n = block.n_rows
         for lo in range(0, n, _RANDOM_INIT_ROWS):
             hi = min(lo + _RANDOM_INIT_ROWS, n)
             resp = random_state.uniform(size=(hi - lo, self.n_components))
             resp /= resp.sum(axis=1)[:, None]
-            self._add_stats(block, stats, *model, shift, gk.GIVEN, resp=resp, lo=lo, hi=hi)
+            self._add_resp_stats(block, stats, resp, shift, lo, hi)
         return stats
 
     def _initial_stats(self, block, random_state):
@@ -336,9 +340,7 @@ class _NearestLabels(ModelBase):
 
     def block_stats(self, centres, block, out):
         labels, _ = kmeans.nearest_center(block.X, centres)
-        mixture = self.mixture
-        mixture._add_stats(block, out, *mixture._unused_model(), centres, gk.LABELS,
-                           labels=labels)
+        self.mixture._add_label_stats(block, out, labels, centres)
 
 
 def _random_resp_stats(payload, block, offset):
@@ -346,10 +348,9 @@ def _random_resp_stats(payload, block, offset):
     global row (the ``random`` initialisation over a backend)."""
     mixture, seed, shift = payload
     stats = mixture.layout.zeros(shift)
-    unused = mixture._unused_model()
     for lo in range(0, block.n_rows, _RANDOM_INIT_ROWS):
         hi = min(lo + _RANDOM_INIT_ROWS, block.n_rows)
         resp = row_uniforms(seed, offset + lo, hi - lo, mixture.n_components)
         resp /= resp.sum(axis=1)[:, None]
-        mixture._add_stats(block, stats, *unused, shift, gk.GIVEN, resp=resp, lo=lo, hi=hi)
+        mixture._add_resp_stats(block, stats, resp, shift, lo, hi)
     return stats.flat
