@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..components.structures import MASS_EPS
 from ..engine import UNIT_ROWS, Block, ModelBase, batch_units
 from ..engine.packing import finite_values, probability_rows
 from ..engine.row_random import draw_seed, row_uniforms
 from ..kernels import gaussian as gk
 from . import kmeans, kmeans_parallel
 from .component import gaussian_layout, second_moments
-from .covariance import MASS_EPS
 
 _EMPTY = np.empty(0)
 _NO_LABELS = np.empty(0, dtype=np.int64)
@@ -170,7 +170,7 @@ class GaussianMixtureModel(ModelBase):
 
     Parameters
     ----------
-    spec : covariance spec from :data:`fastem.mixture.covariance.SPECS`.
+    spec : covariance spec from :data:`fastem.components.structures.STRUCTURES`.
     n_components, n_features : shapes.
     reg_covar, init_params : as in the estimator.
     weights_init, means_init, precisions_cholesky_init : validated user
