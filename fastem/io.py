@@ -39,6 +39,7 @@ def _registry():
         BayesianGaussianMixture,
         CategoricalHMM,
         EMImputer,
+        ExponentialMixture,
         GaussianHMM,
         GaussianMixture,
         MixtureOfExperts,
@@ -51,7 +52,7 @@ def _registry():
 
     classes = (GaussianMixture, EMImputer, GaussianHMM, GMMHMM, CategoricalHMM, PoissonHMM,
                MultinomialHMM, MixtureOfExperts, BayesianGaussianMixture,
-               VariationalCategoricalHMM, VariationalGaussianHMM)
+               VariationalCategoricalHMM, VariationalGaussianHMM, ExponentialMixture)
     return {cls.__name__: cls for cls in classes}, ConvergenceMonitor
 
 
