@@ -42,6 +42,7 @@ from ..engine import (
 )
 from ..engine.backends import STREAM_CHUNK_ROWS
 from ..engine.dask_backend import DaskBackend, is_dask_collection
+from ..engine.monitor import ConvergenceMonitor
 from ..engine.packing import probability_rows
 from ..kernels import hmm as hk
 from ..mixture.missing import mean_imputed
@@ -55,61 +56,6 @@ _logger = logging.getLogger(__name__)  # hmmlearn reports the same two situation
 PARAMETER_ATTRIBUTES = {"s": "startprob_", "t": "transmat_", "m": "means_", "c": "covars_",
                         "w": "weights_", "e": "emissionprob_", "l": "lambdas_"}
 """The attribute each letter of ``params``/``init_params`` names (hmmlearn's letters)."""
-
-
-class ConvergenceMonitor:
-    """What happened during ``fit`` (hmmlearn's ``monitor_``, with honest flags).
-
-    Attributes
-    ----------
-    history : list of float
-        The objective EM increases (log-likelihood, plus the log prior under
-        Dirichlet priors) at every iteration, before that iteration's M-step.
-    iter : int
-        Number of EM iterations run.
-    converged : bool
-        True only when the change of the objective fell below ``tol``
-        (hmmlearn also says True when ``n_iter`` was reached).
-    reached_max_iter : bool
-        The run stopped because ``n_iter`` iterations were done.
-    decreased : bool
-        The objective decreased by more than round-off at some iteration.
-    """
-
-    def __init__(self, tol, n_iter, verbose):
-        self.tol = tol
-        self.n_iter = n_iter
-        self.verbose = verbose
-        self.history = []
-        self.iter = 0
-        self.converged = False
-        self.reached_max_iter = False
-        self.decreased = False
-
-    def __repr__(self):
-        return (f"ConvergenceMonitor(tol={self.tol!r}, n_iter={self.n_iter!r}, iter={self.iter}, "
-                f"converged={self.converged}, decreased={self.decreased})")
-
-    @classmethod
-    def _from_saved(cls, info):
-        """A monitor from its saved fields (e.g. a model file), type-checked."""
-        monitor = cls(info["tol"], info["n_iter"], info["verbose"])
-        for name in ("iter", "converged", "reached_max_iter", "decreased", "history"):
-            setattr(monitor, name, info[name])
-        v.check_fitted_scalars(monitor, integers=("n_iter", "iter"),
-                               flags=("converged", "reached_max_iter", "decreased"),
-                               reals=("tol",), real_lists=("history",))
-        return monitor
-
-    def _record(self, run):
-        self.history = list(run.history)
-        self.iter = run.n_iter
-        self.converged = bool(run.converged)
-        self.reached_max_iter = (not run.converged and not run.stopped_by_callback
-                                 and run.n_iter == self.n_iter)
-        steps = np.diff(self.history)
-        scale = np.maximum(1.0, np.abs(np.asarray(self.history[:-1])))
-        self.decreased = bool(np.any(steps < -1e-9 * scale))
 
 
 def _without_caches(method: Method) -> Method:

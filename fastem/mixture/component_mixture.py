@@ -278,7 +278,7 @@ class Mixture(EstimatorBase):
         return -2 * log_likelihood + 2 * self._n_parameters()
 
 
-class ExponentialMixture(Mixture):
+class ExponentialMixture(Mixture, kind="exponential-mixture", command=False):
     """A mixture of exponential distributions with independent columns: state k emits
     x >= 0 with density prod_d rate_kd exp(-rate_kd x_d).
 

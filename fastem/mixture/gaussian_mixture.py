@@ -45,7 +45,7 @@ from .model import GaussianMixtureModel, MixtureParams, row_outputs
 INIT_PARAMS = {"kmeans", "k-means++", "random", "random_from_data"}
 
 
-class GaussianMixture(EstimatorBase):
+class GaussianMixture(EstimatorBase, kind="gmm"):
     """Gaussian mixture fitted by EM on compiled, multi-core kernels.
 
     The constructor, attributes and methods are those of scikit-learn 1.9's

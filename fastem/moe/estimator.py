@@ -26,7 +26,7 @@ file may hold (covariances: its square). Data beyond it overflow the model's sec
 moments; within it, linear predictors stay finite for data whose squares are finite."""
 
 
-class MixtureOfExperts(EstimatorBase):
+class MixtureOfExperts(EstimatorBase, kind="moe"):
     """A mixture of experts: p(y | x) = sum_k g_k(x) f_k(y | x), fitted by EM.
 
     Each expert f_k is a generalised linear model on the expert columns of X:
