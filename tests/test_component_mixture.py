@@ -47,7 +47,8 @@ def test_exponential_mixture_matches_numpy_em_from_the_same_start(init_params, w
     kwargs = dict(init_params=init_params, random_state=0, tol=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        start = fastem.ExponentialMixture(3, max_iter=0, **kwargs).fit(X, sample_weight=sample_weight)
+        start = fastem.ExponentialMixture(3, max_iter=0, **kwargs).fit(
+            X, sample_weight=sample_weight)
         fitted = fastem.ExponentialMixture(3, max_iter=8, **kwargs).fit(
             X, sample_weight=sample_weight)
     weights, rates, history = _numpy_em(X, start.weights_, start.rates_, 8, sample_weight)
