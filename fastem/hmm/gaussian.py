@@ -93,7 +93,7 @@ def full_covariances(covars, covariance_type, n_components, n_features):
                     dtype=np.float64)
 
 
-class GaussianHMM(BaseHMM):
+class GaussianHMM(BaseHMM, kind="hmm-gaussian"):
     """Hidden Markov model with Gaussian emissions.
 
     Parameters are those of :class:`fastem.hmm.BaseHMM` plus hmmlearn's:
@@ -412,7 +412,8 @@ def wishart_kl(dof_q, scale_q, dof_p, scale_p):
             + _wishart_log_normaliser(dof_p, scale_p) - _wishart_log_normaliser(dof_q, scale_q))
 
 
-class VariationalGaussianHMM(VariationalHMM, GaussianHMM):
+class VariationalGaussianHMM(VariationalHMM, GaussianHMM, kind="vhmm-gaussian",
+                             command=False):
     """Gaussian HMM trained by variational inference (hmmlearn 0.3's
     ``VariationalGaussianHMM``): Dirichlet posteriors over the start probabilities and
     transition rows, and a Normal-Wishart posterior over each state's mean and

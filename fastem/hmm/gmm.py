@@ -31,7 +31,7 @@ _NO_LABELS = np.empty(0, dtype=np.int64)
 _EMPTY = np.empty(0)
 
 
-class GMMHMM(BaseHMM):
+class GMMHMM(BaseHMM, kind="hmm-gmm"):
     """Hidden Markov model with Gaussian-mixture emissions (``n_mix`` components per state).
 
     Parameters are those of :class:`fastem.hmm.BaseHMM` plus hmmlearn's:

@@ -30,7 +30,7 @@ from .variational import (
 )
 
 
-class BayesianGaussianMixture(GaussianMixture):
+class BayesianGaussianMixture(GaussianMixture, kind="bgm"):
     """Variational Bayesian Gaussian mixture on fastem's compiled, multi-core kernels.
 
     The constructor, attributes and methods are those of scikit-learn 1.9's
