@@ -40,7 +40,7 @@ def _stats(X, model_params, spec, lo=0, hi=None):
     means, factor, const = kernel_model(spec, model_params)
     hi = len(X) if hi is None else hi
     size = gk.stat_size(len(means), X.shape[1], spec.diagonal)
-    return gk.gaussian_posterior_stats(X[lo:hi], np.empty(0), means, factor, const,
+    return gk.gaussian_posterior_stats(X[lo:hi], np.empty(0), means, factor, const, means,
                                        spec.diagonal, UNIT_ROWS, batch_units(size),
                                        np.zeros(size))
 

@@ -56,7 +56,7 @@ tables of that size (parameters, logs, statistics, a posterior), so a larger one
 take gigabytes for any number of rows."""
 
 
-class CategoricalHMM(ProbabilityEmissions, BaseHMM):
+class CategoricalHMM(ProbabilityEmissions, BaseHMM, kind="hmm-categorical"):
     """Hidden Markov model with categorical emissions (symbols 0 .. n_features - 1).
 
     Parameters are those of :class:`fastem.hmm.BaseHMM` plus:
@@ -237,7 +237,8 @@ class CategoricalHMM(ProbabilityEmissions, BaseHMM):
         return [int((cdf > random_state.rand()).argmax())]
 
 
-class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM):
+class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM, kind="vhmm-categorical",
+                                command=False):
     """Categorical HMM trained by variational inference (hmmlearn 0.3's
     ``VariationalCategoricalHMM``): Dirichlet posteriors over the start
     probabilities, each transition row and each emission row.

@@ -67,7 +67,7 @@ def _add_posterior_counts(X, posteriors, out):
     out["obs"][...] += posteriors.T @ X
 
 
-class PoissonHMM(BaseHMM):
+class PoissonHMM(BaseHMM, kind="hmm-poisson"):
     """Hidden Markov model with independent Poisson emissions per feature.
 
     Parameters are those of :class:`fastem.hmm.BaseHMM` plus:
@@ -202,7 +202,7 @@ class PoissonHMM(BaseHMM):
         return random_state.poisson(params["lambdas"][state])
 
 
-class MultinomialHMM(ProbabilityEmissions, BaseHMM):
+class MultinomialHMM(ProbabilityEmissions, BaseHMM, kind="hmm-multinomial"):
     """Hidden Markov model with multinomial emissions (counts of n_features outcomes).
 
     Parameters are those of :class:`fastem.hmm.BaseHMM` plus:

@@ -476,7 +476,7 @@ def _unit_log_prob(X, lo, hi, means, factor, const, tiled):
 
 
 @kernel
-def _posterior_unit(X, weights, lo, hi, means, factor, const, tiled, diagonal, out):
+def _posterior_unit(X, weights, lo, hi, means, factor, const, tiled, shift, diagonal, out):
     """The fused E-step of rows lo:hi: posterior, log-likelihood and moments in one pass."""
     n_components, n_features = means.shape
     n_rows = hi - lo
@@ -507,7 +507,7 @@ def _posterior_unit(X, weights, lo, hi, means, factor, const, tiled, diagonal, o
     for k in range(n_components):
         for i in range(n_rows):
             logp[k, i] *= total[i]
-    _accumulate_dense(xt, n_rows, logp, means, diagonal, centred_t, scaled, out)
+    _accumulate_dense(xt, n_rows, logp, shift, diagonal, centred_t, scaled, out)
 
 
 @kernel
@@ -560,16 +560,18 @@ def _label_unit(X, weights, labels, lo, hi, shift, diagonal, out):
 
 
 @kernel(parallel=True)
-def gaussian_posterior_stats(X, weights, means, factor, const, diagonal, unit_rows,
+def gaussian_posterior_stats(X, weights, means, factor, const, shift, diagonal, unit_rows,
                              batch_units, total):
-    """The E-step: statistics under the model's own posterior, moments about ``means``,
-    and the weighted log-likelihood in ``total[0]``.
+    """The E-step: statistics under the model's own posterior, moments about ``shift``
+    (K, D) float64 (usually the means), and the weighted log-likelihood in ``total[0]``.
 
     ``means``, ``factor``, ``const``: the model as described in the module doc.
     """
     n_components, n_features = means.shape
     _check_model(X, means, factor, const)
-    _check_stats(X, weights, means, diagonal, unit_rows, batch_units, total)
+    _check_stats(X, weights, shift, diagonal, unit_rows, batch_units, total)
+    if shift.shape[0] != n_components:
+        raise ValueError("gaussian_posterior_stats: shift must have one row per component")
     size = total.shape[0]
     tiled = _uses_tiles(factor, n_features)
     kernel_factor = _kernel_factor(X, factor)
@@ -582,7 +584,7 @@ def gaussian_posterior_stats(X, weights, means, factor, const, diagonal, unit_ro
             start = (first + j) * unit_rows
             stop = min(start + unit_rows, n)
             _posterior_unit(X, weights, start, stop, means, kernel_factor, const, tiled,
-                            diagonal, partial[j])
+                            shift, diagonal, partial[j])
         add_in_order(partial, n_batch, total)
     return total
 

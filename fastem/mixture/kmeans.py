@@ -45,7 +45,7 @@ def weighted_moments(X, weights):
     size = gk.stat_size(1, n_features, True)
     stats = gk.gaussian_posterior_stats(
         X, _EMPTY if weights is None else weights, shift, _unit_factor(n_features),
-        np.zeros(1), True, UNIT_ROWS, batch_units(size), np.zeros(size))
+        np.zeros(1), shift, True, UNIT_ROWS, batch_units(size), np.zeros(size))
     total = stats[2]
     first = stats[3:3 + n_features] / total
     second = stats[3 + n_features:3 + 2 * n_features] / total
@@ -59,7 +59,7 @@ def data_covariance(X):
     shift = np.ascontiguousarray(X[:1], dtype=np.float64)
     size = gk.stat_size(1, n_features, False)
     stats = gk.gaussian_posterior_stats(
-        X, _EMPTY, shift, _unit_factor(n_features), np.zeros(1), False, UNIT_ROWS,
+        X, _EMPTY, shift, _unit_factor(n_features), np.zeros(1), shift, False, UNIT_ROWS,
         batch_units(size), np.zeros(size))
     first = stats[3:3 + n_features]
     upper = np.triu(stats[3 + n_features:].reshape(n_features, n_features))
