@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validation as v
-from .._jit import kernel, prange
 from .._typing import Acceleration, Callback, MissingPolicy, Prior, RandomStateLike
 from ..engine.packing import positive_values
+from ..kernels.categorical import symbol_counts, symbol_log_likelihood
 from ..mixture.variational import checked_prior
 from .base import BaseHMM, ProbabilityEmissions, _dirichlet_log_prior, _log, _normalise
 from .variational import (
@@ -17,37 +17,6 @@ from .variational import (
     positive_draw,
     posterior_mean,
 )
-
-
-@kernel
-def _check_symbols(symbols, n_symbols, n_rows):
-    if n_rows < symbols.shape[0]:
-        raise ValueError("categorical kernel: the output is shorter than the symbols")
-    for t in range(symbols.shape[0]):
-        if symbols[t] < 0 or symbols[t] >= n_symbols:
-            raise ValueError("categorical kernel: a symbol is outside 0 .. n_features - 1")
-
-
-@kernel(parallel=True)
-def _symbol_log_likelihood(symbols, log_emission, out):
-    _check_symbols(symbols, log_emission.shape[1], out.shape[0])
-    if out.shape[1] != log_emission.shape[0]:
-        raise ValueError("categorical kernel: the output needs one column per state")
-    for t in prange(symbols.shape[0]):
-        for k in range(log_emission.shape[0]):
-            out[t, k] = log_emission[k, symbols[t]]
-
-
-@kernel
-def _symbol_counts(symbols, posteriors, n_symbols):
-    _check_symbols(symbols, n_symbols, posteriors.shape[0])
-    counts = np.zeros((posteriors.shape[1], n_symbols))
-    for t in range(symbols.shape[0]):
-        s = symbols[t]
-        for k in range(posteriors.shape[1]):
-            counts[k, s] += posteriors[t, k]
-    return counts
-
 
 MAX_TABLE = 1 << 24
 """Largest n_components x n_features emission table (128 MiB of float64), whether the
@@ -202,14 +171,14 @@ class CategoricalHMM(ProbabilityEmissions, BaseHMM, kind="hmm-categorical"):
     def _emission_log_likelihood(self, X, params, out=None, cache=None):
         if out is None:
             out = np.empty((X.shape[0], self.n_components))
-        _symbol_log_likelihood(X, np.ascontiguousarray(_log(params["emissionprob"])), out)
+        symbol_log_likelihood(X, np.ascontiguousarray(_log(params["emissionprob"])), out)
         return out
 
     def _emission_fields(self, n_features):
         return {"counts": (self.n_components, n_features)}
 
     def _emission_statistics(self, X, posteriors, params, out, cache=None):
-        out["counts"][...] += _symbol_counts(X, posteriors, params["emissionprob"].shape[1])
+        out["counts"][...] += symbol_counts(X, posteriors, params["emissionprob"].shape[1])
 
     def _emission_m_step(self, stats, params):
         if "e" not in self.params:
@@ -345,7 +314,7 @@ class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM, kind="vhmm-categ
             return super()._emission_log_likelihood(X, params, out, cache)
         if out is None:
             out = np.empty((X.shape[0], self.n_components))
-        _symbol_log_likelihood(X, np.ascontiguousarray(params["log_emissionprob"]), out)
+        symbol_log_likelihood(X, np.ascontiguousarray(params["log_emissionprob"]), out)
         return out
 
     def _emission_m_step(self, stats, params):

@@ -8,13 +8,11 @@ posterior-weighted counts.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from .. import _validation as v
-from .._jit import kernel, prange
 from .._typing import (
     Acceleration,
     ArrayLike,
@@ -26,19 +24,10 @@ from .._typing import (
     RandomStateLike,
 )
 from ..engine.packing import nonnegative_values
+from ..kernels.counts import row_log_factorials
 from .base import BaseHMM, ProbabilityEmissions, _normalise
 
 _TINY = np.finfo(np.float64).tiny  # floor of a rate inside log(): 0 * log(0) counts as 0
-
-
-@kernel(parallel=True)
-def _row_log_factorials(X, out):
-    """out[t] = sum_d log(X[t, d]!)."""
-    for t in prange(X.shape[0]):
-        total = 0.0
-        for d in range(X.shape[1]):
-            total += math.lgamma(X[t, d] + 1.0)
-        out[t] = total
 
 
 def _check_counts(X, estimator, n_features=None):
@@ -150,7 +139,7 @@ class PoissonHMM(BaseHMM, kind="hmm-poisson"):
     def _emission_log_likelihood(self, X, params, out=None, cache=None):
         rates = params["lambdas"]
         factorials = np.empty(X.shape[0])
-        _row_log_factorials(X, factorials)
+        row_log_factorials(X, factorials)
         table = X @ np.log(np.maximum(rates, _TINY)).T
         table -= rates.sum(axis=1)[None, :]
         table -= factorials[:, None]
@@ -294,9 +283,9 @@ class MultinomialHMM(ProbabilityEmissions, BaseHMM, kind="hmm-multinomial"):
 
     def _emission_log_likelihood(self, X, params, out=None, cache=None):
         factorials = np.empty(X.shape[0])
-        _row_log_factorials(X, factorials)
+        row_log_factorials(X, factorials)
         totals = np.empty(X.shape[0])
-        _row_log_factorials(X.sum(axis=1)[:, None], totals)
+        row_log_factorials(X.sum(axis=1)[:, None], totals)
         table = X @ np.log(np.maximum(params["emissionprob"], _TINY)).T
         table += (totals - factorials)[:, None]
         if out is None:
