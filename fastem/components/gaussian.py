@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _validation as v
+from ..components.structures import MASS_EPS
 from ..engine import UNIT_ROWS, batch_units
 from ..engine.packing import finite_values
 from ..kernels import gaussian as gk
 from ..mixture.component import gaussian_fields, recentre_gaussian, second_moments
-from ..mixture.covariance import MASS_EPS
 from .base import Component
 
 _EMPTY = np.empty(0)
@@ -231,7 +231,7 @@ class Gaussian(Component):
 
     Parameters
     ----------
-    structure : covariance spec (:data:`fastem.mixture.covariance.SPECS`).
+    structure : covariance spec (:data:`fastem.components.structures.STRUCTURES`).
     n_components : int
         Number of states K.
     reg_covar : float, default=1e-6

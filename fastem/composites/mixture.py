@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from ..components.structures import MASS_EPS
 from ..engine import UNIT_ROWS, Block, ModelBase, StatsLayout
 from ..engine.packing import probability_rows
 from ..engine.row_random import draw_seed, row_uniforms
 from ..kernels import mixture as mk
 from ..mixture import kmeans, kmeans_parallel
-from ..mixture.covariance import MASS_EPS
 
 CHUNK_ROWS = 64 * UNIT_ROWS
 """Rows of one generic-route chunk (16,384): its (rows, K) table is the only per-row

@@ -75,7 +75,7 @@ class GaussianMixtureModel(MixtureModel):
 
     Parameters
     ----------
-    spec : covariance spec from :data:`fastem.mixture.covariance.SPECS`.
+    spec : covariance spec from :data:`fastem.components.structures.STRUCTURES`.
     n_components, n_features : shapes.
     reg_covar, init_params : as in the estimator.
     weights_init, means_init, precisions_cholesky_init : validated user
