@@ -22,7 +22,13 @@ from .hmm import (
     VariationalGaussianHMM,
 )
 from .io import load
-from .mixture import BayesianGaussianMixture, EMImputer, GaussianMixture
+from .mixture import (
+    BayesianGaussianMixture,
+    EMImputer,
+    ExponentialMixture,
+    GaussianMixture,
+    Mixture,
+)
 from .moe import MixtureOfExperts
 
 __version__ = "0.1.0"
@@ -31,6 +37,7 @@ __all__ = [
     "BayesianGaussianMixture",
     "CategoricalHMM",
     "EMImputer",
+    "ExponentialMixture",
     "ConvergenceWarning",
     "DataConversionWarning",
     "GMMHMM",
@@ -38,6 +45,7 @@ __all__ = [
     "HMM",
     "MultinomialHMM",
     "GaussianMixture",
+    "Mixture",
     "MixtureOfExperts",
     "NotFittedError",
     "PoissonHMM",

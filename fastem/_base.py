@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from . import io
+from ._registry import register
 from ._typing import Method, PathLike, Self
 from .exceptions import NotFittedError, compatible, interruption
 
@@ -100,7 +102,17 @@ _UNCHANGED = _UNCHANGED_SENTINEL = _Unchanged()  # scikit-learn's UNCHANGED, wit
 
 
 class EstimatorBase:
-    """Parameter handling shared by all fastem estimators."""
+    """Parameter handling shared by all fastem estimators.
+
+    A concrete estimator registers itself in its class statement,
+    ``class GaussianMixture(EstimatorBase, kind="gmm")`` (see :mod:`fastem._registry`):
+    model files, the command line and warmup then know it.
+    """
+
+    def __init_subclass__(cls, *, kind: str | None = None, command: bool = True, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if kind is not None:
+            register(cls, kind, command)
 
     #: scikit-learn's estimator type ("density_estimator" for the mixtures).
     _estimator_type_tag: str | None = None
@@ -138,9 +150,7 @@ class EstimatorBase:
     def save(self, path: PathLike) -> None:
         """Write this estimator to ``path`` (see :func:`fastem.io.save`); read it back with
         :func:`fastem.load`. The format executes nothing on load."""
-        from .io import save
-
-        save(self, path)
+        io.save(self, path)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "n_features_in_")

@@ -7,6 +7,11 @@ import warnings
 
 import numpy as np
 
+from ._registry import command_kinds, kind_of
+
+KIND = "moe"
+"""The kind ``fastem fit`` fits through this module (the estimator registers it)."""
+
 
 def _split_names(text):
     return [item.strip() for item in text.split(",") if item.strip()]
@@ -16,7 +21,6 @@ def fit_moe(args, read, user_error, replaced_on_success):
     """Fit ``MixtureOfExperts`` on ``args.data``: ``--target`` is y, ``--trials`` the
     binomial trials, ``--columns`` the experts' columns (default: every other numeric
     column), ``--gating-columns`` the gate's (default: the experts')."""
-    import fastem
 
     if args.target is None:
         raise user_error("fit moe: --target COLUMN is required (the column to predict)")
@@ -56,7 +60,7 @@ def fit_moe(args, read, user_error, replaced_on_success):
             options[name] = getattr(args, name)
     if args.init_params:
         options["init_params"] = args.init_params
-    model = fastem.MixtureOfExperts(**options)
+    model = command_kinds()[KIND](**options)
     started = time.perf_counter()
     with warnings.catch_warnings():
         if args.quiet:
@@ -104,7 +108,7 @@ def summary(model, X, y, trials, expert_names, gating_names, seconds):
 
 
 def is_experts(model):
-    return type(model).__name__ == "MixtureOfExperts"
+    return kind_of(model) == KIND
 
 
 def saved_columns(model, args, read, user_error, need_target):

@@ -18,18 +18,21 @@ import warnings
 import numpy as np
 
 from . import _cli_dask, _cli_moe, _tabular
+from .components.structures import names as structure_names
 from .exceptions import interruption
 
-KINDS = {
-    "gmm": "GaussianMixture",
-    "bgm": "BayesianGaussianMixture",
-    "hmm-gaussian": "GaussianHMM",
-    "hmm-gmm": "GMMHMM",
-    "hmm-categorical": "CategoricalHMM",
-    "hmm-poisson": "PoissonHMM",
-    "hmm-multinomial": "MultinomialHMM",
-}
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+def _kinds():
+    """``fastem fit KIND``'s kinds -> estimator classes, from the registry (an estimator
+    registers its kind where it is defined: :mod:`fastem._registry`), in registration
+    order; the mixture of experts, fitted on a target column by :mod:`_cli_moe`, apart."""
+    from ._registry import command_kinds
+
+    return {kind: cls for kind, cls in command_kinds().items() if kind != _cli_moe.KIND}
+
+
+KINDS = _kinds()
+COVARIANCE_TYPES = structure_names()  # the registered covariance structures
 _WIDE = 8  # fit summaries show parameters in full up to this many features
 _VERBOSE_HELP = "with --scheduler local, the Dask workers' own logs on stderr"
 _SCHEDULER_HELP = ("a Dask scheduler address (tcp://HOST:8786), or 'local' for a LocalCluster "
@@ -148,9 +151,9 @@ def _load_data(args):
 
 
 def _estimator(kind, args, progress):
-    import fastem
-
-    cls = getattr(fastem, KINDS[kind])
+    # The options follow from the estimator's own constructor arguments (and defaults).
+    cls = KINDS[kind]
+    accepted = set(cls._parameter_names())
     options = {"random_state": args.random_state, "n_threads": args.threads}
     if args.n_components is not None:
         options["n_components"] = args.n_components
@@ -159,28 +162,33 @@ def _estimator(kind, args, progress):
     if args.tol is not None:
         options["tol"] = args.tol
     if args.missing:
-        if kind == "bgm":
-            raise _UserError("--missing applies to gmm and hmm-* (not bgm)")
+        if "missing" not in accepted:
+            raise _UserError(f"--missing applies to gmm and hmm-* (not {kind})")
         options["missing"] = "marginalize"
-    if kind == "bgm":
+    if "weight_concentration_prior_type" in accepted:
         options["weight_concentration_prior_type"] = args.weight_prior
         if args.weight_concentration is not None:
             options["weight_concentration_prior"] = args.weight_concentration
-    if kind in ("gmm", "bgm"):
-        if args.max_iter is not None:
-            options["max_iter"] = args.max_iter
-        options["covariance_type"] = args.covariance_type or "full"
-        options["verbose"] = 2 if args.verbose else 0
+    if args.max_iter is not None:  # the mixtures' max_iter, hmmlearn's n_iter
+        options["max_iter" if "max_iter" in accepted else "n_iter"] = args.max_iter
+    if "covariance_type" in accepted:
+        options["covariance_type"] = args.covariance_type or _default(cls, "covariance_type")
+    options["verbose"] = 2 if args.verbose else 0  # per iteration: time and change
+    if "verbose_interval" in accepted:
         options["verbose_interval"] = 1
-        options["callback"] = progress
-    else:
-        if args.max_iter is not None:
-            options["n_iter"] = args.max_iter
-        options["verbose"] = 2 if args.verbose else 0  # per iteration: time and change
-        options["callback"] = progress
-        if kind in ("hmm-gaussian", "hmm-gmm"):
-            options["covariance_type"] = args.covariance_type or "diag"
+    options["callback"] = progress
     return cls(**options)
+
+
+def _default(cls, name):
+    import inspect
+
+    return inspect.signature(cls.__init__).parameters[name].default
+
+
+def _with_covariances():
+    """The kinds whose estimators take a ``covariance_type``."""
+    return [kind for kind, cls in KINDS.items() if "covariance_type" in cls._parameter_names()]
 
 
 def _is_hmm(model):
@@ -328,7 +336,7 @@ def _command_fit(args):
         from .__main__ import main as main_job
 
         return main_job([])
-    if args.kind == "moe":
+    if args.kind == _cli_moe.KIND:
         if args.data is None:
             raise _UserError("fit: DATA is required with a model kind")
         if _cli_dask.wants_dask(args):
@@ -340,10 +348,11 @@ def _command_fit(args):
         raise _UserError(f"unknown model {args.kind!r}; choose one of {', '.join(KINDS)}")
     if args.data is None:
         raise _UserError("fit: DATA is required with a model kind")
-    if args.covariance_type is not None and args.kind not in ("gmm", "bgm", "hmm-gaussian",
-                                                             "hmm-gmm"):
-        raise _UserError(f"--covariance-type does not apply to {args.kind} (only gmm, bgm, "
-                         "hmm-gaussian and hmm-gmm have covariances)")
+    covariances = _with_covariances()
+    if args.covariance_type is not None and args.kind not in covariances:
+        raise _UserError(f"--covariance-type does not apply to {args.kind} (only "
+                         f"{', '.join(covariances[:-1])} and {covariances[-1]} have "
+                         "covariances)")
     _check_outputs(args)
     if _cli_dask.wants_dask(args):
         return _command_fit_dask(args)
@@ -678,7 +687,7 @@ def _parser():
     commands.add_parser = with_defaults
 
     fit = commands.add_parser("fit", help="fit a model (no arguments: the bundled example)")
-    fit.add_argument("kind", nargs="?", help=f"one of {', '.join(KINDS)}, moe")
+    fit.add_argument("kind", nargs="?", help=f"one of {', '.join(KINDS)}, {_cli_moe.KIND}")
     fit.add_argument("data", nargs="?", help="CSV/TSV (header detected), .npy or .parquet; "
                      "or a glob/directory of Parquet or CSV files (read with Dask)")
     fit.add_argument("--columns", help="comma-separated column names or indices")

@@ -26,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from ._registry import classes
 from ._typing import PathLike
+from .engine.monitor import ConvergenceMonitor
 
 FORMAT = "fastem-model"
 SCHEMA = 1
@@ -34,25 +36,9 @@ _SCALARS = (bool, int, float, str, type(None))
 
 
 def _registry():
-    from . import (
-        GMMHMM,
-        BayesianGaussianMixture,
-        CategoricalHMM,
-        EMImputer,
-        GaussianHMM,
-        GaussianMixture,
-        MixtureOfExperts,
-        MultinomialHMM,
-        PoissonHMM,
-        VariationalCategoricalHMM,
-        VariationalGaussianHMM,
-    )
-    from .hmm.base import ConvergenceMonitor
-
-    classes = (GaussianMixture, EMImputer, GaussianHMM, GMMHMM, CategoricalHMM, PoissonHMM,
-               MultinomialHMM, MixtureOfExperts, BayesianGaussianMixture,
-               VariationalCategoricalHMM, VariationalGaussianHMM)
-    return {cls.__name__: cls for cls in classes}, ConvergenceMonitor
+    """Class name -> class of every estimator a model file may hold (each registers
+    itself: :mod:`fastem._registry`), and the monitor class."""
+    return classes(), ConvergenceMonitor
 
 
 def _digest(array):
@@ -109,9 +95,7 @@ def _describe(estimator, prefix, arrays, monitor_class):
             arrays[f"{prefix}attr/{key}"] = np.stack(value)
             attributes[key] = {"array": f"{prefix}attr/{key}", "tuple": True}
         elif isinstance(value, monitor_class):
-            attributes[key] = {"monitor": {name: getattr(value, name) for name in (
-                "tol", "n_iter", "verbose", "iter", "converged", "reached_max_iter",
-                "decreased")} | {"history": [float(h) for h in value.history]}}
+            attributes[key] = {"monitor": value._saved()}
         elif registry.get(type(value).__name__) is type(value):
             attributes[key] = {"estimator": _describe(value, f"{prefix}{key}/", arrays,
                                                       monitor_class)}

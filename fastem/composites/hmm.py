@@ -35,7 +35,7 @@ from ..components.dirichlet import (
 )
 from ..engine import ModelBase, Stats, StatsLayout
 from ..engine.packing import positive_values, probability_rows
-from ..hmm.sequences import sequence_units
+from ..engine.sequences import sequence_chunks, sequence_units
 from ..kernels import hmm as hk
 from ..mixture.missing import mean_imputed
 
@@ -86,14 +86,7 @@ def sequence_groups(bounds, n_states, limit=None):
     of its own). Depends on the lengths only, never on the thread count."""
     if limit is None:
         limit = max(_MIN_GROUP_ROWS, _TABLE_BYTES // (16 * n_states))
-    starts = [0]
-    first_row = 0
-    for s in range(1, len(bounds) - 1):
-        if bounds[s + 1] - first_row > limit:
-            starts.append(s)
-            first_row = bounds[s]
-    starts.append(len(bounds) - 1)
-    return starts
+    return sequence_chunks(bounds, limit)
 
 
 class HMMComposite(ModelBase):

@@ -9,12 +9,13 @@ determinism, SQUAREM and online updates from here; see ``examples/custom_model.p
 from .backends import LocalBackend, StreamBackend, concatenate_blocks, pass_stats
 from .em import EMRun, run_em
 from .fitting import OnlineFitter, fit_model
+from .monitor import ConvergenceMonitor
 from .protocol import Block, BlockModel, ModelBase
 from .schedules import SCHEDULES, OnlineEM, OnlineState, PlainEM, Squarem, make_schedule
 from .stats import Stats, StatsLayout
 from .units import UNIT_ROWS, batch_units
 
-__all__ = ["Block", "BlockModel", "EMRun", "LocalBackend", "ModelBase", "OnlineEM",
-           "OnlineFitter", "OnlineState", "PlainEM", "SCHEDULES", "Squarem", "Stats",
+__all__ = ["Block", "BlockModel", "ConvergenceMonitor", "EMRun", "LocalBackend", "ModelBase",
+           "OnlineEM", "OnlineFitter", "OnlineState", "PlainEM", "SCHEDULES", "Squarem", "Stats",
            "StatsLayout", "StreamBackend", "UNIT_ROWS", "batch_units", "concatenate_blocks",
            "fit_model", "make_schedule", "pass_stats", "run_em"]

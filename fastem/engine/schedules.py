@@ -17,13 +17,15 @@ rejected trial costs one pass and leaves no trace in the history).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
 import numpy as np
 
+from .._typing import Acceleration
 from .backends import pass_stats
 
-SCHEDULES = ("none", "squarem")
-"""Values of the estimators' ``acceleration`` argument."""
+SCHEDULES = get_args(Acceleration)
+"""Values of the estimators' ``acceleration`` argument (the public type's literal)."""
 
 
 class _NewtonGuard:

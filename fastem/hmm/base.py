@@ -29,18 +29,18 @@ from .._typing import (
     SequenceDataSource,
 )
 from ..components.dirichlet import dirichlet_log_prior, log_or_minus_inf, normalised_rows
-from ..composites.hmm import HMMComposite, HMMParams, sequence_groups
+from ..composites.hmm import HMMComposite, HMMParams
 from ..engine import (
     SCHEDULES,
     Block,
     LocalBackend,
     OnlineEM,
-    StreamBackend,
     make_schedule,
     run_em,
 )
-from ..engine.backends import STREAM_CHUNK_ROWS
 from ..engine.dask_backend import DaskBackend, is_dask_collection
+from ..engine.monitor import ConvergenceMonitor
+from ..engine.sources import SourceRules, open_source
 from .hook_emissions import HookEmissions
 from .sequences import check_lengths
 
@@ -52,61 +52,6 @@ _logger = logging.getLogger(__name__)  # hmmlearn reports the same two situation
 PARAMETER_ATTRIBUTES = {"s": "startprob_", "t": "transmat_", "m": "means_", "c": "covars_",
                         "w": "weights_", "e": "emissionprob_", "l": "lambdas_"}
 """The attribute each letter of ``params``/``init_params`` names (hmmlearn's letters)."""
-
-
-class ConvergenceMonitor:
-    """What happened during ``fit`` (hmmlearn's ``monitor_``, with honest flags).
-
-    Attributes
-    ----------
-    history : list of float
-        The objective EM increases (log-likelihood, plus the log prior under
-        Dirichlet priors) at every iteration, before that iteration's M-step.
-    iter : int
-        Number of EM iterations run.
-    converged : bool
-        True only when the change of the objective fell below ``tol``
-        (hmmlearn also says True when ``n_iter`` was reached).
-    reached_max_iter : bool
-        The run stopped because ``n_iter`` iterations were done.
-    decreased : bool
-        The objective decreased by more than round-off at some iteration.
-    """
-
-    def __init__(self, tol, n_iter, verbose):
-        self.tol = tol
-        self.n_iter = n_iter
-        self.verbose = verbose
-        self.history = []
-        self.iter = 0
-        self.converged = False
-        self.reached_max_iter = False
-        self.decreased = False
-
-    def __repr__(self):
-        return (f"ConvergenceMonitor(tol={self.tol!r}, n_iter={self.n_iter!r}, iter={self.iter}, "
-                f"converged={self.converged}, decreased={self.decreased})")
-
-    @classmethod
-    def _from_saved(cls, info):
-        """A monitor from its saved fields (e.g. a model file), type-checked."""
-        monitor = cls(info["tol"], info["n_iter"], info["verbose"])
-        for name in ("iter", "converged", "reached_max_iter", "decreased", "history"):
-            setattr(monitor, name, info[name])
-        v.check_fitted_scalars(monitor, integers=("n_iter", "iter"),
-                               flags=("converged", "reached_max_iter", "decreased"),
-                               reals=("tol",), real_lists=("history",))
-        return monitor
-
-    def _record(self, run):
-        self.history = list(run.history)
-        self.iter = run.n_iter
-        self.converged = bool(run.converged)
-        self.reached_max_iter = (not run.converged and not run.stopped_by_callback
-                                 and run.n_iter == self.n_iter)
-        steps = np.diff(self.history)
-        scale = np.maximum(1.0, np.abs(np.asarray(self.history[:-1])))
-        self.decreased = bool(np.any(steps < -1e-9 * scale))
 
 
 def _without_caches(method: Method) -> Method:
@@ -453,13 +398,9 @@ class BaseHMM(EstimatorBase):
         self
         """
         self._check_common()
-        if is_dask_collection(X):
-            backend, n_features = self._dask_backend(X, lengths, sample_weight)
-        elif callable(X) or isinstance(X, np.memmap):
-            backend, n_features = self._stream_backend(X, lengths, sample_weight)
-        else:
-            block = self._checked_block(X, lengths, sample_weight)
-            backend, n_features = LocalBackend([block]), self._n_emission_features(block.X)
+        source = open_source(X, self._source_rules(), lengths=lengths,
+                             sample_weight=sample_weight)
+        backend, n_features = source.backend, source.n_features
         self._warn_overwritten_parameters()
         random_state = v.check_random_state(self.random_state)
         model = self._composite(n_features)
@@ -489,9 +430,8 @@ class BaseHMM(EstimatorBase):
         self._set_parameters(run.params)
         self._drop_caches()
         self.__dict__.pop("_online", None)
-        dask_rows = self.__dict__.pop("_dask_feature_names", None)
-        if dask_rows is not None:
-            dask_io.set_feature_names(self, dask_rows)
+        if source.rows is not None:
+            dask_io.set_feature_names(self, source.rows)
         n_values = (sum(block.X.size for block in backend.blocks())
                     if isinstance(backend, LocalBackend) else np.inf)  # (a stream is large)
         n_free = self._n_parameters()
@@ -524,71 +464,24 @@ class BaseHMM(EstimatorBase):
                 raise ValueError("sample_weight must have at least one positive weight")
         return Block(X, weights, bounds, missing)
 
-    def _stream_backend(self, source, lengths, sample_weight):
-        """A StreamBackend over a memmap (groups of whole sequences) or a callable's
-        ``(X, lengths)`` blocks, each validated; and the emission feature count."""
-        if callable(source):
-            if sample_weight is not None or lengths is not None:
-                raise ValueError("with a callable data source, lengths come with each block "
-                                 "and sample_weight is not supported")
+    def _source_rules(self):
+        """How :func:`~fastem.engine.sources.open_source` reads an HMM's data: whole
+        sequences, validated by :meth:`_checked_block` (on the workers for dask input)."""
+        return SourceRules(
+            check=lambda X, lengths, weights, whole, n_features: self._checked_block(
+                X, lengths, weights, n_features),
+            sequences=True, dask=self._dask_backend,
+            features=lambda block: self._n_emission_features(block.X))
 
-            def items():
-                iterator = source()
-                try:
-                    iterator = iter(iterator)
-                except TypeError:
-                    raise TypeError("a callable data source must return an iterator of "
-                                    "(X, lengths) blocks") from None
-                for item in iterator:
-                    if not (isinstance(item, tuple) and len(item) == 2):
-                        raise TypeError("each block of a callable data source must be a pair "
-                                        "(X, lengths)")
-                    yield item[0], item[1], None
-        else:
-            bounds = check_lengths(lengths, source.shape[0])
-            weights = (None if sample_weight is None
-                       else v.check_sample_weight(sample_weight, len(bounds) - 1))
-            starts = sequence_groups(bounds, 1, STREAM_CHUNK_ROWS)
-
-            def items():
-                for first, last in zip(starts[:-1], starts[1:], strict=True):
-                    lo, hi = bounds[first], bounds[last]
-                    yield (np.asarray(source[lo:hi]), np.diff(bounds[first:last + 1]),
-                           None if weights is None else weights[first:last])
-
-        state = {}
-
-        def blocks():
-            for X, block_lengths, block_weights in items():
-                block = self._checked_block(X, block_lengths, block_weights,
-                                            state.get("n_features"))
-                state.setdefault("n_features", self._n_emission_features(block.X))
-                yield block
-
-        backend = StreamBackend(blocks)
-        first = backend.initialization_block()
-        return backend, self._n_emission_features(first.X)
-
-    def _dask_backend(self, X, lengths, sample_weight):
-        """A DaskBackend over a dask array (``lengths`` aligned with its partitions) or a
-        dask dataframe (``lengths`` may name its sequence-id column), validated on the
-        workers; and the emission feature count."""
-        id_column = lengths if isinstance(lengths, str) else None
-        rows = dask_io.as_dask_rows(X, id_column=id_column)
-        bounds = dask_io.partition_bounds(rows.X, None if id_column else lengths, rows.ids)
-        n_sequences = sum(len(b) - 1 for b in bounds)
+    def _dask_backend(self, rows, weights, bounds):
+        """A DaskBackend over dask rows (whole sequences in every partition), validated on
+        the workers; and the emission feature count."""
         if rows.X.shape[0] < self.n_components:
             raise ValueError(f"X has {rows.X.shape[0]} samples, fewer than n_components="
                              f"{self.n_components}")
-        weights = None
-        if sample_weight is not None:
-            weights = v.check_sample_weight(sample_weight, n_sequences)
-            if not np.any(weights > 0):
-                raise ValueError("sample_weight must have at least one positive weight")
         validated, missing, features = dask_io.validated_sequences(self, rows.X)
         n_features = self._adopt_emission_features(features)
         self._check_priors(n_features)
-        self._dask_feature_names = rows
         return (DaskBackend(validated, weights, bounds,
                             missing if self.missing == "marginalize" else None),
                 n_features)

@@ -24,7 +24,7 @@ from .variational import VariationalHMM
 __all__ = ["MAX_TABLE", "CategoricalHMM", "VariationalCategoricalHMM"]
 
 
-class CategoricalHMM(BaseHMM):
+class CategoricalHMM(BaseHMM, kind="hmm-categorical"):
     """Hidden Markov model with categorical emissions (symbols 0 .. n_features - 1).
 
     Parameters are those of :class:`fastem.hmm.BaseHMM` plus:
@@ -150,7 +150,8 @@ class CategoricalHMM(BaseHMM):
         self.n_features_in_ = 1
 
 
-class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM):
+class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM, kind="vhmm-categorical",
+                                command=False):
     """Categorical HMM trained by variational inference (hmmlearn 0.3's
     ``VariationalCategoricalHMM``): Dirichlet posteriors over the start
     probabilities, each transition row and each emission row.

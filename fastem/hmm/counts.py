@@ -23,7 +23,7 @@ from ..components.counts import Multinomial, MultinomialParams, Poisson, Poisson
 from .base import BaseHMM
 
 
-class PoissonHMM(BaseHMM):
+class PoissonHMM(BaseHMM, kind="hmm-poisson"):
     """Hidden Markov model with independent Poisson emissions per feature.
 
     Parameters are those of :class:`fastem.hmm.BaseHMM` plus:
@@ -105,7 +105,7 @@ class PoissonHMM(BaseHMM):
         self.n_features_in_ = self.n_features
 
 
-class MultinomialHMM(BaseHMM):
+class MultinomialHMM(BaseHMM, kind="hmm-multinomial"):
     """Hidden Markov model with multinomial emissions (counts of n_features outcomes).
 
     Parameters are those of :class:`fastem.hmm.BaseHMM` plus:

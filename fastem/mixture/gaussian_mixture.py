@@ -24,28 +24,27 @@ from .._typing import (
     RandomStateLike,
     Self,
 )
+from ..components.structures import STRUCTURES
+from ..components.structures import names as structure_names
 from ..engine import (
     SCHEDULES,
     Block,
-    LocalBackend,
     OnlineEM,
-    StreamBackend,
     make_schedule,
     run_em,
 )
-from ..engine.backends import array_chunks
 from ..engine.dask_backend import DaskBackend, is_dask_collection
 from ..engine.schedules import NonFiniteObjectiveError
+from ..engine.sources import SourceRules, open_source
 from ..exceptions import ConvergenceWarning, compatible
 from ..kernels import gaussian as gk
 from . import missing as missing_data
-from .covariance import SPECS
 from .model import GaussianMixtureModel, MixtureParams, row_outputs
 
 INIT_PARAMS = {"kmeans", "k-means++", "random", "random_from_data"}
 
 
-class GaussianMixture(EstimatorBase):
+class GaussianMixture(EstimatorBase, kind="gmm"):
     """Gaussian mixture fitted by EM on compiled, multi-core kernels.
 
     The constructor, attributes and methods are those of scikit-learn 1.9's
@@ -180,7 +179,7 @@ class GaussianMixture(EstimatorBase):
     # -- validation -------------------------------------------------------
     def _check_hyperparameters(self):
         v.check_int(self.n_components, "n_components", 1)
-        v.check_option(self.covariance_type, "covariance_type", set(SPECS))
+        v.check_option(self.covariance_type, "covariance_type", self._covariance_types())
         v.check_real(self.tol, "tol", 0.0)
         v.check_real(self.reg_covar, "reg_covar", 0.0)
         v.check_int(self.max_iter, "max_iter", 0)
@@ -272,9 +271,14 @@ class GaussianMixture(EstimatorBase):
                                reals=("lower_bound_",), real_lists=("lower_bounds_",))
 
     # -- parameters ----------------------------------------------------------
+    @staticmethod
+    def _covariance_types():
+        """The covariance structures this estimator fits (names of the registry)."""
+        return structure_names()
+
     @property
     def _spec(self):
-        return SPECS[self.covariance_type]
+        return STRUCTURES[self.covariance_type]
 
     def _get_parameters(self):
         return MixtureParams(self.weights_, self.means_, self.covariances_,
@@ -313,12 +317,7 @@ class GaussianMixture(EstimatorBase):
         -------
         self : GaussianMixture
         """
-        if is_dask_collection(X):
-            self._fit_dask(X, sample_weight)
-        elif callable(X) or isinstance(X, np.memmap):
-            self._fit_stream(X, sample_weight)
-        else:
-            self._fit_in_memory(X, sample_weight)
+        self._fit(X, sample_weight)
         return self
 
     def fit_predict(self, X: ArrayLike, y: Any = None,
@@ -339,23 +338,51 @@ class GaussianMixture(EstimatorBase):
         with fitting_lock(self):
             if is_dask_collection(X):
                 return self.fit(X, sample_weight=sample_weight).predict(X)
-            X = self._fit_in_memory(X, sample_weight)
+            source = self._fit(X, sample_weight, streams=False)
             # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
-            return self._rows(X, gk.ROW_ARGMAX, validated=True)
+            return self._rows(source.sample.X, gk.ROW_ARGMAX, validated=True)
 
     @transactional
-    def _fit_in_memory(self, X, sample_weight):
-        """Validate X, fit, and return the validated X."""
+    def _fit(self, X, sample_weight, streams=True):
+        """Fit on any source (:func:`fastem.engine.sources.open_source`); returns it."""
         self._check_hyperparameters()
-        X = self._validate_X(X, fitting=True)
-        weights = v.check_sample_weight(sample_weight, X.shape[0])
-        n_rows = X.shape[0] if weights is None else int(np.count_nonzero(weights))
+        marginalize = self.missing == "marginalize"
+        found = {}
+
+        def dask_rows(rows, weights, bounds):
+            found["missing"] = dask_io.check_values(rows.X, allow_nan=marginalize)
+            self._check_n_samples(rows.X.shape[0])
+            return DaskBackend(rows.X, weights), rows.X.shape[1]
+
+        source = open_source(X, SourceRules(self._checked_rows, dask=dask_rows,
+                                            streams=streams), sample_weight=sample_weight)
+        if source.kind == "stream":
+            self._check_n_samples(source.sample.n_rows)
+            has_missing = marginalize
+        elif source.kind == "memory":
+            has_missing = marginalize and bool(np.isnan(source.sample.X).any())
+        else:
+            has_missing = found["missing"]
+        self._run(source.backend, source.n_features, has_missing)
+        if source.rows is not None:
+            dask_io.set_feature_names(self, source.rows)
+        return source
+
+    def _check_n_samples(self, n_rows):
         if n_rows < self.n_components:
             raise ValueError("Expected n_samples >= n_components but got n_components = "
                              f"{self.n_components}, n_samples = {n_rows}")
-        has_missing = self.missing == "marginalize" and bool(np.isnan(X).any())
-        self._run(LocalBackend([Block(X, weights)]), X.shape[1], has_missing)
-        return X
+
+    def _checked_rows(self, X, lengths, weights, whole, n_features):
+        """A validated block of rows: all the data (at least n_components rows of positive
+        weight), or a block of a stream."""
+        if not whole:
+            return Block(v.check_array(X, min_samples=1, estimator=type(self).__name__,
+                                       allow_nan=self.missing == "marginalize"), weights)
+        X = self._validate_X(X, fitting=True)
+        weights = v.check_sample_weight(weights, X.shape[0])
+        self._check_n_samples(X.shape[0] if weights is None else int(np.count_nonzero(weights)))
+        return Block(X, weights)
 
     def _engine_model(self, n_features, has_missing=False):
         spec = self._spec
@@ -407,68 +434,6 @@ class GaussianMixture(EstimatorBase):
             warnings.warn("Best performing initialization did not converge. Try different "
                           "init parameters, or increase max_iter, tol, or check for "
                           "degenerate data.", compatible(ConvergenceWarning), stacklevel=3)
-
-    def _stream_blocks(self, source, sample_weight):
-        """Validated blocks of a memmap (unit-aligned chunks) or of a callable's iterator."""
-        if sample_weight is not None:
-            if callable(source):
-                raise ValueError("sample_weight cannot be given with a callable data source; "
-                                 "weight rows inside the blocks instead")
-            sample_weight = v.check_sample_weight(sample_weight, source.shape[0])
-        marginalize = self.missing == "marginalize"
-        name = type(self).__name__
-
-        def checked(X, weights):
-            X = v.check_array(X, min_samples=1, estimator=name, allow_nan=marginalize)
-            return Block(X, weights)
-
-        if callable(source):
-            def blocks():
-                iterator = source()
-                try:
-                    iterator = iter(iterator)
-                except TypeError:
-                    raise TypeError("a callable data source must return an iterator of row "
-                                    f"blocks, got {type(iterator).__name__}") from None
-                n_features = None
-                for X in iterator:
-                    block = checked(X, None)
-                    if n_features is not None and block.X.shape[1] != n_features:
-                        raise ValueError(f"a block has {block.X.shape[1]} features, the first "
-                                         f"had {n_features}")
-                    n_features = block.X.shape[1]
-                    yield block
-            return StreamBackend(blocks)
-        # One stream over checked chunks (a stream of a stream would hash every block twice).
-        return StreamBackend(lambda: (checked(b.X, b.weights)
-                                      for b in array_chunks(source, sample_weight)),
-                             init_rows=1 << 20)
-
-    @transactional
-    def _fit_stream(self, source, sample_weight):
-        self._check_hyperparameters()
-        backend = self._stream_blocks(source, sample_weight)
-        sample = backend.initialization_block()
-        if sample.n_rows < self.n_components:
-            raise ValueError("Expected n_samples >= n_components but got n_components = "
-                             f"{self.n_components}, n_samples = {sample.n_rows}")
-        has_missing = self.missing == "marginalize"
-        self._run(backend, sample.X.shape[1], has_missing)
-
-    @transactional
-    def _fit_dask(self, X, sample_weight):
-        self._check_hyperparameters()
-        rows = dask_io.as_dask_rows(X)
-        has_missing = dask_io.check_values(rows.X, allow_nan=self.missing == "marginalize")
-        weights = None
-        if sample_weight is not None:
-            weights = dask_io.rows_like(sample_weight, rows.X)
-            dask_io.check_weights(weights)
-        if rows.X.shape[0] < self.n_components:
-            raise ValueError("Expected n_samples >= n_components but got n_components = "
-                             f"{self.n_components}, n_samples = {rows.X.shape[0]}")
-        self._run(DaskBackend(rows.X, weights), rows.X.shape[1], has_missing)
-        dask_io.set_feature_names(self, rows)
 
     @transactional
     def partial_fit(self, X: ArrayLike, y: Any = None,

@@ -24,7 +24,7 @@ from .gaussian_mixture import GaussianMixture
 from .missing import conditional_fill
 
 
-class EMImputer(EstimatorBase):
+class EMImputer(EstimatorBase, kind="imputer", command=False):
     """Impute missing values (NaN) with their conditional expectation under a Gaussian mixture.
 
     ``fit`` runs exact EM on the observed entries (:class:`fastem.GaussianMixture`

@@ -13,6 +13,7 @@ from .._runtime import threads
 from .._typing import ArrayLike, Callback, FloatArray, IntArray, RandomStateLike, Self
 from ..engine import Block, LocalBackend, OnlineEM, make_schedule, run_em
 from ..engine.dask_backend import is_dask_collection
+from ..engine.sources import SourceRules, open_source
 from ..exceptions import ConvergenceWarning, DataConversionWarning, compatible
 from ..kernels import regression as rk
 from .model import FAMILIES, GATES, ExpertMixtureModel, ExpertMixtureParams, overflow_error
@@ -26,7 +27,7 @@ file may hold (covariances: its square). Data beyond it overflow the model's sec
 moments; within it, linear predictors stay finite for data whose squares are finite."""
 
 
-class MixtureOfExperts(EstimatorBase):
+class MixtureOfExperts(EstimatorBase, kind="moe"):
     """A mixture of experts: p(y | x) = sum_k g_k(x) f_k(y | x), fitted by EM.
 
     Each expert f_k is a generalised linear model on the expert columns of X:
@@ -293,10 +294,7 @@ class MixtureOfExperts(EstimatorBase):
         """
         self._check_hyperparameters()
         self.__dict__.pop("_online", None)
-        if is_dask_collection(X) or is_dask_collection(y):
-            training = DaskTraining(self, X, y, sample_weight, trials)
-        else:
-            training = MemoryTraining(self, X, y, sample_weight, trials)
+        training = self._training(X, y, sample_weight, trials)
         if training.n_rows < self.n_components:
             raise ValueError(f"Expected n_samples >= n_components but got n_components = "
                              f"{self.n_components}, n_samples = {training.n_rows}")
@@ -415,6 +413,25 @@ class MixtureOfExperts(EstimatorBase):
         self.lower_bounds_ = list(self.lower_bounds_) + [self.lower_bound_]
         self._check_fitted_values()
         return self
+
+    def _training(self, X, y, sample_weight, trials):
+        """The training data of a fit (:mod:`fastem.moe.training`), through the engine's
+        :func:`~fastem.engine.sources.open_source`: rows in memory (a memmap too), or dask
+        collections (X or y) read on the cluster."""
+        made = {}
+
+        def in_memory(X, lengths, weights, whole, n_features):
+            made["training"] = MemoryTraining(self, X, y, weights, trials)
+            return made["training"].block(self)
+
+        def on_dask(rows, weights, bounds):
+            made["training"] = DaskTraining(self, rows, y, weights, trials)
+            return made["training"].backend(self), rows.X.shape[1]
+
+        rules = SourceRules(in_memory, dask=on_dask, streams=False, dask_dtype=np.float64,
+                            features=lambda block: made["training"].shapes[0])
+        open_source(X, rules, sample_weight=sample_weight, others=(y,))
+        return made["training"]
 
     def _training_model(self, n_expert, n_gating, n_outputs):
         return self._model(n_expert + int(self.fit_intercept),

@@ -149,12 +149,12 @@ def writable(array):
 
 
 class DaskTraining:
-    """Dask inputs: X (array or dataframe), y, and optional weights and trials, chunked
-    alike. Checks and column sums take one pass on the workers."""
+    """Dask inputs: X's rows (:class:`fastem._dask_io.DaskRows` of an array or dataframe),
+    y, and optional (checked) weights and trials, chunked alike. Checks and column sums
+    take one pass on the workers."""
 
-    def __init__(self, estimator, X, y, sample_weight, trials):
+    def __init__(self, estimator, rows, y, weights, trials):
         _, da = import_dask()
-        rows = dask_io.as_dask_rows(X, dtype=np.float64)
         dask_io.check_values(rows.X)
         self.rows = rows
         X = rows.X
@@ -178,12 +178,8 @@ class DaskTraining:
             if T.ndim != 1:
                 raise ValueError(f"trials must have one value per row, got shape {T.shape}")
             dask_io.check_values(T[:, None], "trials")
-        self.weights = None
-        w = da.ones((X.shape[0],), chunks=(X.chunks[0],))
-        if sample_weight is not None:
-            self.weights = dask_io.rows_like(sample_weight, X)
-            dask_io.check_weights(self.weights)
-            w = self.weights
+        self.weights = weights  # (checked by the engine's sources)
+        w = da.ones((X.shape[0],), chunks=(X.chunks[0],)) if weights is None else weights
         E, G = X[:, E_columns], X[:, G_columns]
         checks = [w.sum(), (w > 0).sum(), (w[:, None] * E).sum(axis=0),
                   (w[:, None] * G).sum(axis=0), (w[:, None] * Y).sum(axis=0)]
