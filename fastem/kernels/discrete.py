@@ -1,6 +1,9 @@
-"""Categorical emissions (CategoricalHMM): the lattice and the posterior counts."""
+"""Kernels of the discrete components: categorical symbols and counts
+(:mod:`fastem.components.categorical`, :mod:`fastem.components.counts`)."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -18,7 +21,7 @@ def _check_symbols(symbols, n_symbols, n_rows):
 
 @kernel(parallel=True)
 def symbol_log_likelihood(symbols, log_emission, out):
-    """out[t, k] = log_emission[k, symbols[t]] (symbols (n,) int64)."""
+    """out[t, k] = log_emission[k, symbols[t]]."""
     _check_symbols(symbols, log_emission.shape[1], out.shape[0])
     if out.shape[1] != log_emission.shape[0]:
         raise ValueError("categorical kernel: the output needs one column per state")
@@ -29,7 +32,7 @@ def symbol_log_likelihood(symbols, log_emission, out):
 
 @kernel
 def symbol_counts(symbols, posteriors, n_symbols):
-    """(K, n_symbols) sum over t of posteriors[t, k] at symbol symbols[t], in row order."""
+    """counts[k, s] = sum of posteriors[t, k] over the rows t holding symbol s."""
     _check_symbols(symbols, n_symbols, posteriors.shape[0])
     counts = np.zeros((posteriors.shape[1], n_symbols))
     for t in range(symbols.shape[0]):
@@ -37,3 +40,13 @@ def symbol_counts(symbols, posteriors, n_symbols):
         for k in range(posteriors.shape[1]):
             counts[k, s] += posteriors[t, k]
     return counts
+
+
+@kernel(parallel=True)
+def row_log_factorials(X, out):
+    """out[t] = sum_d log(X[t, d]!)."""
+    for t in prange(X.shape[0]):
+        total = 0.0
+        for d in range(X.shape[1]):
+            total += math.lgamma(X[t, d] + 1.0)
+        out[t] = total
