@@ -21,7 +21,13 @@ from .hmm import (
     VariationalGaussianHMM,
 )
 from .io import load
-from .mixture import BayesianGaussianMixture, EMImputer, GaussianMixture
+from .mixture import (
+    BayesianGaussianMixture,
+    EMImputer,
+    ExponentialMixture,
+    GaussianMixture,
+    Mixture,
+)
 from .moe import MixtureOfExperts
 
 __version__ = "0.1.0"
@@ -30,12 +36,14 @@ __all__ = [
     "BayesianGaussianMixture",
     "CategoricalHMM",
     "EMImputer",
+    "ExponentialMixture",
     "ConvergenceWarning",
     "DataConversionWarning",
     "GMMHMM",
     "GaussianHMM",
     "MultinomialHMM",
     "GaussianMixture",
+    "Mixture",
     "MixtureOfExperts",
     "NotFittedError",
     "PoissonHMM",

@@ -10,6 +10,8 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .components.structures import names as structure_names
+
 if sys.version_info >= (3, 11):
     from typing import Self
 else:  # pragma: no cover - Python 3.10: checkers take typing_extensions' Self
@@ -26,7 +28,8 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 RandomStateLike = int | np.random.RandomState | np.random.Generator | None
 PathLike = str | os.PathLike[str]
-CovarianceType = Literal["full", "tied", "diag", "spherical"]
+CovarianceType = Literal[structure_names()]  # type: ignore[valid-type]
+"""A registered covariance structure's name (:mod:`fastem.components.structures`)."""
 Acceleration = Literal["none", "squarem"]
 MissingPolicy = Literal["raise", "marginalize"]
 Prior = float | ArrayLike

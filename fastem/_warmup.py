@@ -7,6 +7,8 @@ import warnings
 
 import numpy as np
 
+from .components.structures import names as structure_names
+
 
 def warmup(float32: bool = True, hmm: bool = True, missing: bool = True,
            experts: bool = True, verbose: int = False) -> float:
@@ -49,7 +51,7 @@ def warmup(float32: bool = True, hmm: bool = True, missing: bool = True,
         warnings.simplefilter("ignore")
         for dtype in dtypes:
             data = X.astype(dtype)
-            for covariance_type in ("full", "tied", "diag", "spherical"):
+            for covariance_type in structure_names():
                 model = GaussianMixture(2, covariance_type=covariance_type, max_iter=2,
                                         random_state=0).fit(data)
                 model.score_samples(data)

@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 
 from . import _cli_dask, _cli_moe, _tabular
+from .components.structures import names as structure_names
 from .exceptions import interruption
 
 
@@ -31,7 +32,7 @@ def _kinds():
 
 
 KINDS = _kinds()
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+COVARIANCE_TYPES = structure_names()  # the registered covariance structures
 _WIDE = 8  # fit summaries show parameters in full up to this many features
 _VERBOSE_HELP = "with --scheduler local, the Dask workers' own logs on stderr"
 _SCHEDULER_HELP = ("a Dask scheduler address (tcp://HOST:8786), or 'local' for a LocalCluster "

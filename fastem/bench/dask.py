@@ -37,9 +37,9 @@ def main(argv=None):
     import dask.array as da
     from distributed import Client, LocalCluster
 
+    from ..components.structures import FULL
     from ..engine import Block, LocalBackend
     from ..engine.dask_backend import DaskBackend
-    from ..mixture.covariance import SPECS
     from ..mixture.model import GaussianMixtureModel
 
     n, d, k = args.rows, args.features, args.components
@@ -54,7 +54,7 @@ def main(argv=None):
                  for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)]
         Xd = da.concatenate(parts).persist()
         X = Xd.compute()
-        model = GaussianMixtureModel(SPECS["full"], k, d, 1e-6, "kmeans")
+        model = GaussianMixtureModel(FULL, k, d, 1e-6, "kmeans")
         params = model.initialize(Block(X[:100_000]), np.random.RandomState(0))
         local = LocalBackend([Block(X)])
         remote = DaskBackend(Xd)

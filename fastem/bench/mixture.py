@@ -156,15 +156,15 @@ def full_pass_rate(n, d, k, repeats, dgemm_gflops):
     component: the triangular Mahalanobis product and the symmetric scatter)."""
     import fastem
 
+    from ..components.structures import FULL
     from ..engine import Block, pass_stats
-    from ..mixture.covariance import SPECS
     from ..mixture.model import GaussianMixtureModel
 
     X = blobs(n, d, k)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fitted = fastem.GaussianMixture(k, max_iter=1, random_state=0).fit(X)
-    model = GaussianMixtureModel(SPECS["full"], k, d, 1e-6, "kmeans")
+    model = GaussianMixtureModel(FULL, k, d, 1e-6, "kmeans")
     params = fitted._get_parameters()
     blocks = [Block(X)]
     pass_stats(model, params, blocks)

@@ -19,12 +19,23 @@ One pass of a composite reads a component in this order::
     component.accumulate(prepared, X, posteriors, stats)    # adds into stats
     params = component.m_step(stats, params)                # ML, or MAP under the prior
 
+Every component's statistics hold the field ``mass`` (K,), the posterior weight
+of each state (sum of its weighted posteriors): the mixture's weights come from it.
+:meth:`accumulate` adds into the component's own fields only; the composite keeps
+the common ``loglik`` and ``weight`` scalars. A start has no parameters yet:
+:meth:`accumulate` and :meth:`accumulate_labels` are then called with ``prepared``
+None (statistics from the posteriors or labels alone), about the shift that
+:meth:`initial_shift` gives, and the M-step's ``params`` is None.
+
 Optional capabilities are declared as class attributes with defaults; a composite
 reads the flag and never probes a method with ``hasattr``:
 
 ``fused_mixture_estep``
     :meth:`mixture_block_stats` computes a mixture's posteriors and statistics in
-    one pass over the rows (no (n, K) table written and read twice).
+    one pass over the rows (no (n, K) table written and read twice), from what
+    :meth:`mixture_prepare` made of the parameters and the mixture's log-weights
+    once per pass; :meth:`mixture_rows` gives the per-row outputs of inference
+    (log-density, log-posteriors, labels) from the same.
 ``missing_values``
     NaN entries are marginalised by :meth:`log_likelihood` and :meth:`accumulate`.
 ``variational``
@@ -37,6 +48,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+_LABEL_ROWS = 1 << 14  # rows of one-hot posteriors built at once (a start from labels)
 
 
 class Component:
@@ -79,6 +92,11 @@ class Component:
         """The point the statistics are taken about (e.g. the current means), or None."""
         return None
 
+    def initial_shift(self, centres: np.ndarray) -> np.ndarray | None:
+        """The shift of a start's statistics, given one point per state in data space
+        (k-means centres, seed rows or the data's mean), or None (no shift)."""
+        return None
+
     # -- one pass -------------------------------------------------------------
     def prepare(self, params: Any) -> Any:
         """What :meth:`log_likelihood` and :meth:`accumulate` read, computed once per pass
@@ -97,9 +115,24 @@ class Component:
         ``out`` (a :class:`~fastem.engine.Stats` of :meth:`fields`)."""
         raise NotImplementedError
 
+    def accumulate_labels(self, X: np.ndarray, weights: np.ndarray | None, labels: np.ndarray,
+                          out: Any) -> None:
+        """Add the statistics of rows ``X`` with hard ``labels`` (int64, -1: no state) and
+        row ``weights`` (or None) into ``out``: a start from k-means or seed rows. By
+        default one-hot posteriors in bounded chunks, through :meth:`accumulate`."""
+        k = self.n_components
+        for lo in range(0, len(X), _LABEL_ROWS):
+            hi = min(lo + _LABEL_ROWS, len(X))
+            chunk = labels[lo:hi]
+            posteriors = np.zeros((hi - lo, k))
+            rows = np.flatnonzero((chunk >= 0) & (chunk < k))
+            posteriors[rows, chunk[rows]] = 1.0 if weights is None else weights[lo:hi][rows]
+            self.accumulate(None, X[lo:hi], posteriors, out)
+
     def m_step(self, stats: Any, params: Any) -> Any:
         """New parameters from the statistics: maximum likelihood, or the MAP estimate
-        when the component was built with a prior."""
+        when the component was built with a prior. ``params`` (the current ones, or None
+        at a start) lets a state without mass keep its parameters."""
         raise NotImplementedError
 
     def log_prior(self, params: Any) -> float:
@@ -116,8 +149,22 @@ class Component:
     def initialize(self, X: np.ndarray, posteriors: np.ndarray,
                    random_state: np.random.RandomState) -> Any:
         """Initial parameters from rows ``X`` and their initial posteriors (n, K): one-hot
-        rows for hard labels (k-means), or soft responsibilities."""
-        raise NotImplementedError
+        rows for hard labels (k-means), or soft responsibilities. By default the M-step
+        of their statistics (about the posteriors' weighted means when the statistics
+        carry a shift)."""
+        from ..engine import StatsLayout
+
+        posteriors = np.asarray(posteriors, dtype=np.float64)
+        shift = None
+        if self.recentre is not None:
+            mass = posteriors.sum(axis=0)
+            centres = posteriors.T @ np.asarray(X, dtype=np.float64)
+            centres /= np.where(mass > 0, mass, 1.0)[:, None]
+            shift = self.initial_shift(centres)
+        layout = StatsLayout(self.fields(self.n_features_of(X)), recentre=self.recentre)
+        stats = layout.zeros(shift)
+        self.accumulate(None, X, posteriors, stats)
+        return self.m_step(stats, None)
 
     # -- parameters -----------------------------------------------------------
     def pack(self, params: Any) -> np.ndarray:
@@ -153,10 +200,21 @@ class Component:
         return None
 
     # -- optional capabilities (only when the flag says so) ---------------------
-    def mixture_block_stats(self, prepared: Any, log_weights: np.ndarray, block: Any,
-                            out: Any) -> None:
+    def mixture_prepare(self, params: Any, log_weights: np.ndarray) -> Any:
+        """With ``fused_mixture_estep``: what :meth:`mixture_block_stats` and
+        :meth:`mixture_rows` read for a mixture of these states with ``log_weights`` (K,),
+        computed once per pass."""
+        raise NotImplementedError(f"{type(self).__name__} has no fused mixture E-step")
+
+    def mixture_block_stats(self, prepared: Any, block: Any, out: Any) -> None:
         """With ``fused_mixture_estep``: add a mixture's statistics of ``block`` (the
-        log-likelihood, the weight and this component's fields) into ``out`` in one pass."""
+        log-likelihood, the weight and this component's fields) into ``out`` in one pass,
+        work units in order."""
+        raise NotImplementedError(f"{type(self).__name__} has no fused mixture E-step")
+
+    def mixture_rows(self, prepared: Any, X: np.ndarray, what: str) -> np.ndarray:
+        """With ``fused_mixture_estep``: per-row outputs of the mixture: ``"logsumexp"``
+        (n,) log-densities, ``"log_resp"`` (n, K) log-posteriors, ``"argmax"`` (n,) labels."""
         raise NotImplementedError(f"{type(self).__name__} has no fused mixture E-step")
 
     def expected_log_likelihood(self, posterior: Any, X: np.ndarray,

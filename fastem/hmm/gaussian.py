@@ -1,8 +1,8 @@
 """HMM with Gaussian emissions (hmmlearn's GaussianHMM).
 
 Emission log-likelihoods and posterior-weighted moments come from the same
-Gaussian kernels as :class:`fastem.GaussianMixture` (the covariance spec objects
-of :mod:`fastem.mixture.covariance`, one implementation for both models).
+Gaussian kernels as :class:`fastem.GaussianMixture` (the covariance structures of
+:mod:`fastem.components.structures`, one implementation for both models).
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ import numpy as np
 from .. import _validation as v
 from .._special import digamma, gammaln
 from .._typing import Acceleration, Callback, CovarianceType, MissingPolicy, Prior, RandomStateLike
+from ..components.structures import STRUCTURES, per_matrix, scatter_about_new_means
+from ..components.structures import names as structure_names
 from ..engine import UNIT_ROWS, batch_units
 from ..engine.packing import finite_values, positive_values
 from ..kernels import gaussian as gk
 from ..mixture import kmeans
 from ..mixture import missing as missing_data
 from ..mixture.component import gaussian_fields, recentre_gaussian, second_moments
-from ..mixture.covariance import SPECS, _scatter_about_new_means
 from ..mixture.model import MixtureParams, kernel_model, row_outputs
 from ..mixture.variational import checked_prior
 from .base import BaseHMM
@@ -88,8 +89,8 @@ def far_rows_error(rows, what):
 
 def full_covariances(covars, covariance_type, n_components, n_features):
     """(K, D, D) matrices from the covariance type's own shape (hmmlearn's ``covars_``)."""
-    return np.array(missing_data.full_covariances(SPECS[covariance_type], covars,
-                                                  n_components, n_features), dtype=np.float64)
+    return np.array(STRUCTURES[covariance_type].to_full(covars, n_components, n_features),
+                    dtype=np.float64)
 
 
 class GaussianHMM(BaseHMM, kind="hmm-gaussian"):
@@ -161,14 +162,22 @@ class GaussianHMM(BaseHMM, kind="hmm-gaussian"):
     @covars_.setter
     def covars_(self, covars):
         covars = np.array(covars, dtype=np.float64, copy=True)
-        if (getattr(self, "covariance_type", None) == "spherical" and covars.ndim > 1
-                and covars.size == covars.shape[0]):
-            covars = covars.reshape(covars.shape[0])  # hmmlearn accepts (K, 1), (K, 1, 1)
+        structure = STRUCTURES.get(getattr(self, "covariance_type", None))
+        if (structure is not None and structure.precisions_shape(2, 3) == (2,)
+                and covars.ndim > 1 and covars.size == covars.shape[0]):
+            # one variance per state: hmmlearn accepts (K, 1), (K, 1, 1)
+            covars = covars.reshape(covars.shape[0])
         self._covars_ = covars
+
+    @staticmethod
+    def _covariance_types():
+        """The covariance structures this estimator fits (names of the registry)."""
+        return structure_names()
 
     @property
     def _spec(self):
-        return SPECS[v.check_option(self.covariance_type, "covariance_type", tuple(SPECS))]
+        return STRUCTURES[v.check_option(self.covariance_type, "covariance_type",
+                                         self._covariance_types())]
 
     _partial_missing = True
     _emission_letters = "mc"
@@ -178,23 +187,16 @@ class GaussianHMM(BaseHMM, kind="hmm-gaussian"):
         return params["means"].shape[1]
 
     def _check_emission_hyperparameters(self):
-        v.check_option(self.covariance_type, "covariance_type", tuple(SPECS))
+        v.check_option(self.covariance_type, "covariance_type", self._covariance_types())
         v.check_real(self.min_covar, "min_covar", 0.0)
 
     def _check_emission_priors(self, n_features):
         k, d = self.n_components, n_features
         v.check_prior(self.means_prior, "means_prior", (k, d))
         v.check_prior(self.means_weight, "means_weight", (k, d), low=0.0)
-        kind = self.covariance_type
-        if kind in ("diag", "spherical"):
-            v.check_prior(self.covars_prior, "covars_prior", (k, d), low=0.0)
-            v.check_prior(self.covars_weight, "covars_weight", (k, d))
-        elif kind == "full":
-            v.check_prior(self.covars_prior, "covars_prior", (k, d, d))
-            v.check_prior(self.covars_weight, "covars_weight", (k, 1, 1))
-        else:
-            v.check_prior(self.covars_prior, "covars_prior", (d, d))
-            v.check_prior(self.covars_weight, "covars_weight", ())
+        (prior_shape, low), weight_shape = self._spec.hmm_prior_shapes(k, d)
+        v.check_prior(self.covars_prior, "covars_prior", prior_shape, low=low)
+        v.check_prior(self.covars_weight, "covars_weight", weight_shape)
 
     def _validate_X(self, X, fitting, allow_nan=False):
         X = v.check_array(X, min_samples=1, estimator=type(self).__name__, allow_nan=allow_nan)
@@ -221,24 +223,17 @@ class GaussianHMM(BaseHMM, kind="hmm-gaussian"):
             means = v.check_parameter_array(self.means_, "means_", (k, d)).copy()
         if self._needs_init("c", "_covars_"):
             cov = kmeans.data_covariance(X) + self.min_covar * np.eye(d)
-            if self.covariance_type == "full":
-                covars = np.repeat(cov[None], k, axis=0)
-            elif self.covariance_type == "tied":
-                covars = cov
-            elif self.covariance_type == "diag":
-                covars = np.tile(np.diag(cov), (k, 1))
-            else:
-                covars = np.full(k, np.diag(cov).mean())
+            covars = spec.from_full(cov, k)
         else:
             covars = self._checked_covars(spec, k, d)
         return {"means": np.ascontiguousarray(means, dtype=np.float64), "covars": covars}
 
     def _checked_covars(self, spec, k, d):
-        shapes = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}
+        shape = spec.precisions_shape(k, d)
         covars = self._covars_
-        if self.covariance_type == "spherical" and np.size(covars) == k:
+        if spec.precisions_shape(2, 3) == (2,) and np.size(covars) == k:
             covars = np.reshape(covars, k)  # hmmlearn accepts (K,), (K, 1), (K, 1, 1), ...
-        covars = v.check_parameter_array(covars, "covars_", shapes[self.covariance_type]).copy()
+        covars = v.check_parameter_array(covars, "covars_", shape).copy()
         if not np.isfinite(covars).all() or (spec.diagonal and np.any(covars <= 0.0)):
             raise ValueError(f"covars_ must hold positive definite {self.covariance_type!r} "
                              "covariances (positive variances)")
@@ -357,24 +352,11 @@ class GaussianHMM(BaseHMM, kind="hmm-gaussian"):
             means = np.where(empty[:, None] & ~np.isfinite(means), shift, means)
             new["means"] = means
         if "c" in self.params:
-            scatter = _scatter_about_new_means(post, first, second, means - shift)
-            meandiff = means - means_prior
-            covars_prior = np.asarray(self.covars_prior, dtype=np.float64)
-            covars_weight = np.asarray(self.covars_weight, dtype=np.float64)
-            if self.covariance_type in ("spherical", "diag"):
-                c_n = means_weight * meandiff**2 + scatter
-                c_d = np.maximum(covars_weight - 1, 0) + denom
-                covars = (covars_prior + c_n) / np.maximum(c_d, 1e-5)
-                if self.covariance_type == "spherical":
-                    covars = covars.mean(axis=1)
-            else:
-                c_n = means_weight * meandiff[:, :, None] * meandiff[:, None, :] + scatter
-                weight = np.maximum(covars_weight - d, 0)
-                if self.covariance_type == "tied":
-                    covars = (covars_prior + c_n.sum(axis=0)) / (weight + post.sum())
-                else:
-                    covars = (covars_prior + c_n) / (weight + post[:, None, None])
-            if self.covariance_type != "tied" and np.any(empty):
+            scatter = scatter_about_new_means(post, first, second, means - shift)
+            covars = self._spec.hmm_map(scatter, means - means_prior, means_weight, post,
+                                        np.asarray(self.covars_prior, dtype=np.float64),
+                                        np.asarray(self.covars_weight, dtype=np.float64), d)
+            if not self._spec.shared and np.any(empty):
                 covars = np.where(empty.reshape((-1,) + (1,) * (covars.ndim - 1)),
                                   params["covars"], covars)
             new["covars"] = covars
@@ -397,8 +379,7 @@ class GaussianHMM(BaseHMM, kind="hmm-gaussian"):
         k, d = self.n_components, np.asarray(self.means_).shape[1]
         count = k * d if "m" in self.params else 0
         if "c" in self.params:
-            count += {"spherical": k, "diag": k * d, "full": k * d * (d + 1) // 2,
-                      "tied": d * (d + 1) // 2}[self.covariance_type]
+            count += int(self._spec.n_covariance_parameters(k, d))
         return count
 
     def _set_emissions(self, params):
@@ -408,8 +389,7 @@ class GaussianHMM(BaseHMM, kind="hmm-gaussian"):
         self.n_features_in_ = self.n_features
 
     def _emission_sample(self, state, params, random_state):
-        cov = full_covariances(params["covars"], self.covariance_type, self.n_components,
-                               params["means"].shape[1])[state]
+        cov = self._spec.one_full(params["covars"], state, params["means"].shape[1])
         return random_state.multivariate_normal(params["means"][state], cov)
 
 
@@ -513,16 +493,21 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM, kind="vhmm-gaussian",
 
     min_covar = 1e-3  # hmmlearn adds it to the data covariance of the initial covars_
 
+    @staticmethod
+    def _covariance_types():
+        # The structures with a conjugate (Normal-Wishart) posterior: not EEI's shared
+        # diagonal, for one.
+        return structure_names(variational=True)
+
     def _check_emission_hyperparameters(self):
-        v.check_option(self.covariance_type, "covariance_type", tuple(SPECS))
+        v.check_option(self.covariance_type, "covariance_type", self._covariance_types())
 
     def _emission_rules(self, n_features):
         """The checks of each emission prior and posterior (shape and domain), shared with
         BayesianGaussianMixture's Normal-Wishart priors (see ``checked_prior``)."""
         k, d, spec = self.n_components, n_features, self._spec
-        dof_shape = () if self.covariance_type == "tied" else (k,)
         return {"means": dict(shape=(k, d)), "beta": dict(shape=(k,), positive=True),
-                "dof": dict(shape=dof_shape, above=d - 1.0),
+                "dof": dict(shape=spec.matrices_shape(k), above=d - 1.0),
                 "scale": dict(shape=spec.precisions_shape(k, d), scale_of=spec)}
 
     def _check_emission_priors(self, n_features):
@@ -558,7 +543,7 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM, kind="vhmm-gaussian",
     # -- initialisation -----------------------------------------------------------------
     def _initial_emissions(self, X, random_state):
         k, d = self.n_components, X.shape[1]
-        tied = self.covariance_type == "tied"
+        spec = self._spec
         params = {}
         need_means = self._needs_init("m", "means_posterior_")
         need_covars = self._needs_init("c", "scale_posterior_")
@@ -581,26 +566,12 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM, kind="vhmm-gaussian",
             params["dof_prior"] = self._emission_prior("dof", d, float(d))
             # hmmlearn's counts, raised to the prior: a cluster of fewer than D points (an
             # outlier's) gave dof <= D - 1, outside the Wishart's domain.
-            params["dof_posterior"] = np.maximum(counts.sum() if tied else counts,
-                                                 params["dof_prior"])
+            params["dof_posterior"] = np.maximum(spec.pooled(counts), params["dof_prior"])
             cov = kmeans.data_covariance(X) + self.min_covar * np.eye(d)
-            eye = 1e-3 * np.eye(d)
-            if self.covariance_type == "full":
-                covars = np.repeat(cov[None], k, axis=0)
-                prior = np.broadcast_to(eye, (k, d, d))
-                scale = covars * params["dof_posterior"][:, None, None]
-            elif tied:
-                covars, prior = cov, eye
-                scale = covars * params["dof_posterior"]
-            elif self.covariance_type == "diag":
-                covars = np.tile(np.diag(cov), (k, 1))
-                prior = np.full((k, d), 1e-3)
-                scale = covars * params["dof_posterior"][:, None]
-            else:
-                covars = np.full(k, np.diag(cov).mean())
-                prior = np.full(k, 1e-3)
-                scale = covars * params["dof_posterior"]
-            params["scale_prior"] = self._emission_prior("scale", d, prior)
+            covars = spec.from_full(cov, k)
+            scale = covars * per_matrix(params["dof_posterior"], covars)
+            params["scale_prior"] = self._emission_prior("scale", d,
+                                                         spec.scaled_identity(1e-3, k, d))
             params["scale_posterior"] = np.array(scale, dtype=np.float64)
         else:
             params.update(self._emission_attributes_checked(d, ("dof", "scale")))
@@ -639,15 +610,13 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM, kind="vhmm-gaussian",
                 / beta[:, None]
             new.update(beta_posterior=beta, means_posterior=means)
         if "c" in self.params:
-            if self.covariance_type == "tied":
-                dof = params["dof_prior"] + post.sum()
-            else:
-                dof = params["dof_prior"] + post
+            spec = self._spec
+            dof = params["dof_prior"] + spec.pooled(post)
             # Scatter about the data means plus the shrinkage to the prior mean: hmmlearn's
             # raw-moment formula rearranged, without its cancellation.
             nk = np.where(post > 0, post, 1.0)
             centre = shift + first / nk[:, None]
-            scatter = _scatter_about_new_means(post, first, second, centre - shift)
+            scatter = scatter_about_new_means(post, first, second, centre - shift)
             if "m" in self.params:
                 pull = params["beta_prior"] * post / beta
                 offset = centre - params["means_prior"]
@@ -660,14 +629,7 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM, kind="vhmm-gaussian",
                 raw = _raw_second_moments(post, first, second, shift)
                 prior_outer = _outer(params["beta_prior"], params["means_prior"], second.ndim)
                 spread = raw + prior_outer - _outer(beta, means, second.ndim)
-            if self.covariance_type == "full":
-                scale = params["scale_prior"] + spread
-            elif self.covariance_type == "tied":
-                scale = params["scale_prior"] + spread.sum(axis=0)
-            elif self.covariance_type == "diag":
-                scale = params["scale_prior"] + spread
-            else:
-                scale = params["scale_prior"] + spread.mean(axis=1)
+            scale = params["scale_prior"] + spec.collect(spread)
             new.update(dof_posterior=dof, scale_posterior=np.asarray(scale, dtype=np.float64))
         return new
 
@@ -706,7 +668,7 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM, kind="vhmm-gaussian",
                 ratio = beta_q[state] / beta_p[state]
                 kl += 0.5 * (d * np.log(ratio) + d / ratio
                              + beta_p[state] * diff @ precision @ diff - d)
-                if self.covariance_type != "tied" or state == 0:
+                if not self._spec.shared or state == 0:  # (one Wishart when shared)
                     kl += wishart_kl(dof_q[state], scale_q[state], dof_p[state],
                                      scale_p[state])
             except np.linalg.LinAlgError:
@@ -727,9 +689,7 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM, kind="vhmm-gaussian",
         """scale / dof in the covariance type's shape (hmmlearn's ``_covars_``)."""
         dof = np.asarray(params["dof_posterior"], dtype=np.float64)
         scale = params["scale_posterior"]
-        if self.covariance_type in ("tied", "spherical"):
-            return scale / dof
-        return scale / dof.reshape((self.n_components,) + (1,) * (scale.ndim - 1))
+        return scale / per_matrix(dof, scale)
 
 
 def _raw_second_moments(post, first, second, shift):

@@ -4,9 +4,10 @@ The K states x M mixture components run as one K*M-component mixture on the
 Gaussian kernels: the emission table is a per-state log-sum-exp of the
 weighted component log-densities, and the statistics are the component
 moments with responsibilities ``posterior(state) * responsibility(component
-| state)``. A "tied" model ties the covariance of the M components of each
-state (hmmlearn's meaning); the kernels then see it as a full covariance per
-component.
+| state)``. A shared structure ("tied", "EEI") is shared by the M components of
+each state (hmmlearn's meaning of "tied"): the structure's per-group scope
+(:meth:`fastem.components.structures.Structure.within_groups`), whose kernel
+factors give each component its state's matrix.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import numpy as np
 
 from .. import _validation as v
 from .._typing import Acceleration, Callback, CovarianceType, MissingPolicy, Prior, RandomStateLike
+from ..components.structures import STRUCTURES, scatter_about_new_means
+from ..components.structures import names as structure_names
 from ..engine import UNIT_ROWS, batch_units
 from ..engine.packing import finite_values, probability_rows
 from ..kernels import gaussian as gk
 from ..mixture import kmeans
 from ..mixture.component import gaussian_fields, recentre_gaussian, second_moments
-from ..mixture.covariance import SPECS, _scatter_about_new_means
 from ..mixture.model import MixtureParams, kernel_model, row_outputs
 from .base import BaseHMM, _dirichlet_log_prior
 from .gaussian import GaussianHMM, check_finite_emissions, far_rows_error
@@ -110,26 +112,28 @@ class GMMHMM(BaseHMM, kind="hmm-gmm"):
         v.check_prior(self.means_prior, "means_prior", (k, m, d))
         v.check_prior(self.means_weight, "means_weight", (k, m), low=0.0)
         prior, weight = self._covariance_priors(d)
-        shapes = {"full": ((k, m, d, d), (k, m)), "diag": ((k, m, d), (k, m, d)),
-                  "spherical": ((k, m), (k, m)), "tied": ((k, d, d), (k,))}[self._type()]
-        v.check_prior(prior, "covars_prior", shapes[0])
-        v.check_prior(weight, "covars_weight", shapes[1])
+        prior_shape, weight_shape = self._structure().gmm_prior_shapes(k, m, d)
+        v.check_prior(prior, "covars_prior", prior_shape)
+        v.check_prior(weight, "covars_weight", weight_shape)
 
     # -- shapes ----------------------------------------------------------------
     def _shapes(self, d):
         k, m = self.n_components, v.check_int(self.n_mix, "n_mix", 1)
-        return {"spherical": (k, m), "diag": (k, m, d), "full": (k, m, d, d),
-                "tied": (k, d, d)}[self._type()]
+        return self._structure().group_shape(k, m, d)
 
     def _type(self):
-        return v.check_option(self.covariance_type, "covariance_type", tuple(SPECS))
+        return v.check_option(self.covariance_type, "covariance_type", structure_names())
+
+    def _structure(self):
+        """The covariance structure of the K*M components: the M components of a state
+        share its matrix when the structure is shared."""
+        return STRUCTURES[self._type()].within_groups(self.n_mix)
 
     def _covariance_priors(self, d):
         """hmmlearn's defaults for None priors (they make the update maximum likelihood)."""
         m = self.n_mix
         prior, weight = self.covars_prior, self.covars_weight
-        defaults = {"full": (0.0, -(1.0 + d + 1.0)), "tied": (0.0, -(m + d + 1.0)),
-                    "diag": (-1.5, 0.0), "spherical": (-(m + 2.0) / 2.0, 0.0)}[self._type()]
+        defaults = self._structure().gmm_default_priors(m, d)
         return (defaults[0] if prior is None else prior,
                 defaults[1] if weight is None else weight)
 
@@ -160,11 +164,8 @@ class GMMHMM(BaseHMM, kind="hmm-gmm"):
             params["weights"] = self._checked_weights()
         if self._needs_init("c", "covars_"):
             cov = kmeans.data_covariance(X) + self.min_covar * np.eye(d)
-            params["covars"] = {"tied": lambda: np.broadcast_to(cov, (k, d, d)),
-                                "full": lambda: np.broadcast_to(cov, (k, m, d, d)),
-                                "diag": lambda: np.broadcast_to(np.diag(cov), (k, m, d)),
-                                "spherical": lambda: np.full((k, m), np.diag(cov).mean()),
-                                }[self._type()]().copy()
+            params["covars"] = self._structure().from_full(cov, k * m).reshape(
+                self._shapes(d))
         else:
             params["covars"] = self._checked_covars(d)
         return params
@@ -192,14 +193,9 @@ class GMMHMM(BaseHMM, kind="hmm-gmm"):
         naming the state (and mixture component) whose covariance is not positive
         definite."""
         k, m = self.n_components, self.n_mix
-        kind = self._type()
-        if kind == "tied":
-            d = covars.shape[-1]
-            self._check_positive_definite(SPECS["full"], covars, per_component=False)
-            return SPECS["full"], np.repeat(covars, m, axis=0).reshape(k * m, d, d)
-        flat = covars.reshape((k * m,) + covars.shape[2:])
-        spec = SPECS[kind]
-        self._check_positive_definite(spec, flat, per_component=True)
+        spec = self._structure()
+        flat = covars.reshape(spec.precisions_shape(k * m, covars.shape[-1]))
+        self._check_positive_definite(spec, flat, per_component=not spec.shared)
         return spec, flat
 
     def _check_positive_definite(self, spec, matrices, per_component):
@@ -291,8 +287,8 @@ class GMMHMM(BaseHMM, kind="hmm-gmm"):
         return far_rows_error(rows, "every state's mixture components")
 
     def _emission_fields(self, n_features):
-        spec, _ = self._covariance_spec()
-        return gaussian_fields(self.n_components * self.n_mix, n_features, spec.diagonal)
+        return gaussian_fields(self.n_components * self.n_mix, n_features,
+                               self._structure().diagonal)
 
     _emission_recentre = staticmethod(recentre_gaussian)
 
@@ -316,20 +312,13 @@ class GMMHMM(BaseHMM, kind="hmm-gmm"):
                           batch_units(out.flat.shape[0]), out.flat)
         self.__dict__.pop("_table_cache", None)  # it served both calls on these rows
 
-    def _covariance_spec(self):
-        """The spec and number of matrices of ``covars_``'s own shape."""
-        if self._type() == "tied":
-            return SPECS["full"], self.n_components
-        return SPECS[self._type()], self.n_components * self.n_mix
-
     def _pack_emissions(self, params):
         return np.concatenate([np.ravel(params["weights"]), np.ravel(params["means"]),
                                np.ravel(params["covars"])])
 
     def _unpack_emissions(self, vector, like):
         k, m, d = like["means"].shape
-        spec, count = self._covariance_spec()
-        covars, _ = spec.checked_covariances(vector[k * m + k * m * d:], count, d)
+        covars, _ = self._structure().checked_covariances(vector[k * m + k * m * d:], k * m, d)
         return {"weights": probability_rows(vector[:k * m], (k, m), "mixture weights"),
                 "means": finite_values(vector[k * m:k * m + k * m * d], (k, m, d), "means"),
                 "covars": covars.reshape(like["covars"].shape)}
@@ -366,43 +355,16 @@ class GMMHMM(BaseHMM, kind="hmm-gmm"):
         if "c" in self.params:
             # Scatter about the new means (hmmlearn uses the previous means here, which is
             # not the EM update and can decrease the likelihood).
-            scatter = _scatter_about_new_means(mass, first, second,
-                                               means.reshape(k * m, d) - shift)
+            scatter = scatter_about_new_means(mass, first, second,
+                                              means.reshape(k * m, d) - shift)
             prior, weight = self._covariance_priors(d)
             centred = means - mu0
-            kind = self._type()
-            # hmmlearn's denominators, with the prior terms added first: with its default
-            # priors they cancel to 0, and (mass + 1) - 1 lost a mass below 1e-16 (a
-            # component nearly without data got 0 / 0, then NaN covariances).
-            if kind == "full":
-                psi = np.broadcast_to(np.asarray(prior, dtype=np.float64), (k, m, d, d))
-                nu = np.broadcast_to(np.asarray(weight, dtype=np.float64), (k, m))
-                c_n = (np.swapaxes(psi, 2, 3) + lam[:, :, None, None]
-                       * centred[..., :, None] * centred[..., None, :]
-                       + scatter.reshape(k, m, d, d))
-                covars = c_n / (post_mix + (1 + nu + d + 1))[:, :, None, None]
-            elif kind == "diag":
-                alpha = np.broadcast_to(np.asarray(prior, dtype=np.float64), (k, m, d))
-                beta = np.broadcast_to(np.asarray(weight, dtype=np.float64), (k, m, d))
-                c_n = lam[:, :, None] * centred**2 + 2 * beta + scatter.reshape(k, m, d)
-                covars = c_n / (post_mix[:, :, None] + (1 + 2 * (alpha + 1)))
-            elif kind == "spherical":
-                alpha = np.broadcast_to(np.asarray(prior, dtype=np.float64), (k, m))
-                beta = np.broadcast_to(np.asarray(weight, dtype=np.float64), (k, m))
-                c_n = (lam * (centred**2).sum(axis=2) + 2 * beta
-                       + scatter.reshape(k, m, d).sum(axis=2))
-                covars = c_n / (d * post_mix + (d + 2 * (alpha + 1)))
-            else:
-                psi = np.broadcast_to(np.asarray(prior, dtype=np.float64), (k, d, d))
-                nu = np.broadcast_to(np.asarray(weight, dtype=np.float64), (k,))
-                c_n = (np.einsum("ij,ijkl->ikl", lam,
-                                 centred[..., :, None] * centred[..., None, :])
-                       + np.swapaxes(psi, 1, 2) + scatter.reshape(k, m, d, d).sum(axis=1))
-                covars = c_n / (post + (m + nu + d + 1))[:, None, None]
-            # Components (tied: states) without posterior mass keep their covariances, as
-            # GaussianHMM's states do: EM has no information to change them (the update
-            # was 0 / 0, or zero).
-            mass_of = post if kind == "tied" else post_mix
+            structure = self._structure()
+            covars = structure.gmm_map(lam, centred, scatter, post_mix, post, prior, weight)
+            # Components (shared: states) without posterior mass keep their covariances,
+            # as GaussianHMM's states do: EM has no information to change them (the
+            # update was 0 / 0, or zero).
+            mass_of = post if structure.shared else post_mix
             covars = _kept_where_empty(covars, params["covars"], mass_of <= 0)
             # A component whose mass is below the round-off of the total (a state nearly
             # unused, with posteriors of 1e-37 on one row) has a covariance of round-off:
@@ -417,8 +379,8 @@ class GMMHMM(BaseHMM, kind="hmm-gmm"):
     def _kept_where_not_positive(self, covars, previous, which):
         """``covars`` with the matrices of ``which`` (a mask over the leading axes) that are
         not positive definite taken from ``previous``."""
-        spec, count = self._covariance_spec()
-        flat, old = covars.reshape((count,) + covars.shape[which.ndim:]), None
+        spec = self._structure()
+        flat, old = covars.reshape((-1,) + covars.shape[which.ndim:]), None
         for index in np.flatnonzero(which.ravel()):
             try:
                 spec.precisions_cholesky(flat[index:index + 1], 0.0)
@@ -441,8 +403,7 @@ class GMMHMM(BaseHMM, kind="hmm-gmm"):
         if "m" in self.params:
             count += k * m * d
         if "c" in self.params:
-            count += {"spherical": k * m, "diag": k * m * d, "full": k * m * d * (d + 1) // 2,
-                      "tied": k * d * (d + 1) // 2}[self._type()]
+            count += int(self._structure().n_covariance_parameters(k * m, d))
         return count
 
     def _set_emissions(self, params):
@@ -454,11 +415,9 @@ class GMMHMM(BaseHMM, kind="hmm-gmm"):
 
     def _emission_sample(self, state, params, random_state):
         component = random_state.choice(self.n_mix, p=params["weights"][state])
-        covars = params["covars"][state]
-        d = params["means"].shape[2]
-        cov = {"tied": lambda: covars, "full": lambda: covars[component],
-               "diag": lambda: np.diag(covars[component]),
-               "spherical": lambda: covars[component] * np.eye(d)}[self._type()]()
+        k, m, d = params["means"].shape
+        flat = params["covars"].reshape(self._structure().precisions_shape(k * m, d))
+        cov = self._structure().one_full(flat, state * m + component, d)
         return random_state.multivariate_normal(params["means"][state, component], cov)
 
 

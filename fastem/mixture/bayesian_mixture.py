@@ -15,7 +15,8 @@ from .._typing import (
     RandomStateLike,
     Self,
 )
-from .covariance import SPECS
+from ..components.structures import FULL
+from ..components.structures import names as structure_names
 from .gaussian_mixture import GaussianMixture
 from .model import GaussianMixtureModel, MixtureParams, row_outputs
 from .variational import (
@@ -155,6 +156,12 @@ class BayesianGaussianMixture(GaussianMixture, kind="bgm"):
         raise AttributeError("BayesianGaussianMixture has no aic; compare lower_bound_")
 
     # -- validation ---------------------------------------------------------------
+    @staticmethod
+    def _covariance_types():
+        # The structures with a conjugate (Normal-Wishart) posterior: not EEI's shared
+        # diagonal, for one.
+        return structure_names(variational=True)
+
     def _check_hyperparameters(self):
         super()._check_hyperparameters()
         v.check_option(self.weight_concentration_prior_type,
@@ -204,8 +211,7 @@ class BayesianGaussianMixture(GaussianMixture, kind="bgm"):
             if not total > 1.0:
                 raise ValueError("the default covariance_prior needs more than one sample")
             full = scatter / (total - 1.0)
-            covariance = {"full": full, "tied": full, "diag": np.diag(full).copy(),
-                          "spherical": float(np.diag(full).mean())}[spec.name]
+            covariance = spec.single_from_full(full)
         elif covariance.ndim == 0:
             covariance = float(covariance)
         return VariationalPrior(self.weight_concentration_prior_type, gamma, beta,
@@ -306,7 +312,7 @@ class BayesianGaussianMixture(GaussianMixture, kind="bgm"):
                                              positive=True)
         # As the posterior the M-step gives: nu_k = nu_0 + N_k (one for tied), beyond D - 1.
         nu = checked_prior(self.degrees_of_freedom_, "degrees_of_freedom_",
-                           () if spec.name == "tied" else (k,), above=d - 1.0)
+                           spec.matrices_shape(k), above=d - 1.0)
         self.degrees_of_freedom_ = np.float64(nu) if nu.ndim == 0 else nu
         if self.weight_concentration_prior_type == "dirichlet_process":
             pair = self.weight_concentration_
@@ -345,7 +351,7 @@ def _data_moments(backend, n_features):
     """(mean, scatter about the mean, total weight) of the backend's rows, from two
     passes of a one-component Gaussian model (statistics about 0, then about the
     mean, which keeps the scatter's digits)."""
-    model = GaussianMixtureModel(SPECS["full"], 1, n_features, 0.0, "kmeans")
+    model = GaussianMixtureModel(FULL, 1, n_features, 0.0, "kmeans")
     eye = np.eye(n_features)[None]
 
     def moments(centre):

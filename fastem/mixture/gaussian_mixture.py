@@ -23,6 +23,8 @@ from .._typing import (
     RandomStateLike,
     Self,
 )
+from ..components.structures import STRUCTURES
+from ..components.structures import names as structure_names
 from ..engine import (
     SCHEDULES,
     Block,
@@ -33,7 +35,6 @@ from ..engine.schedules import NonFiniteObjectiveError
 from ..engine.sources import SourceRules, open_source
 from ..kernels import gaussian as gk
 from . import missing as missing_data
-from .covariance import SPECS
 from .model import GaussianMixtureModel, MixtureParams, row_outputs
 
 INIT_PARAMS = {"kmeans", "k-means++", "random", "random_from_data"}
@@ -174,7 +175,7 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
     # -- validation -------------------------------------------------------
     def _check_hyperparameters(self):
         v.check_int(self.n_components, "n_components", 1)
-        v.check_option(self.covariance_type, "covariance_type", set(SPECS))
+        v.check_option(self.covariance_type, "covariance_type", self._covariance_types())
         v.check_real(self.tol, "tol", 0.0)
         v.check_real(self.reg_covar, "reg_covar", 0.0)
         v.check_int(self.max_iter, "max_iter", 0)
@@ -266,9 +267,14 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
                                reals=("lower_bound_",), real_lists=("lower_bounds_",))
 
     # -- parameters ----------------------------------------------------------
+    @staticmethod
+    def _covariance_types():
+        """The covariance structures this estimator fits (names of the registry)."""
+        return structure_names()
+
     @property
     def _spec(self):
-        return SPECS[self.covariance_type]
+        return STRUCTURES[self.covariance_type]
 
     def _get_parameters(self):
         return MixtureParams(self.weights_, self.means_, self.covariances_,

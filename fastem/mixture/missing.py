@@ -69,13 +69,7 @@ def missing_patterns(X):
 
 def full_covariances(spec, covariances, n_components, n_features):
     """(K, D, D) covariance matrices from the spec's public shape."""
-    if spec.name == "full":
-        return np.asarray(covariances)
-    if spec.name == "tied":
-        return np.repeat(np.asarray(covariances)[None], n_components, axis=0)
-    if spec.name == "diag":
-        return np.einsum("kd,de->kde", covariances, np.eye(n_features))
-    return np.asarray(covariances)[:, None, None] * np.eye(n_features)
+    return spec.to_full(covariances, n_components, n_features)
 
 
 class _Pattern:

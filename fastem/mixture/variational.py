@@ -32,10 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._special import betaln, digamma, gammaln
+from ..components.structures import MASS_EPS
 from ..engine.packing import finite_values, positive_values
 from ..kernels import gaussian as gk
 from .component import second_moments
-from .covariance import MASS_EPS
 from .model import GaussianMixtureModel
 
 WEIGHT_PRIORS = ("dirichlet_process", "dirichlet_distribution")
@@ -237,25 +237,7 @@ class VariationalGaussianMixtureModel(GaussianMixtureModel):
         means = (prior.mean_precision * prior.mean + nk[:, None] * xk) / beta[:, None]
         diff = xk - prior.mean
         shrink = prior.mean_precision / beta  # beta_0 / beta_k
-        if spec.name == "full":
-            nu = prior.degrees_of_freedom + nk
-            covariances = (prior.covariance + nk[:, None, None] * sk
-                           + (nk * shrink)[:, None, None] * np.einsum("ka,kb->kab", diff, diff))
-            covariances = covariances / nu[:, None, None]
-        elif spec.name == "tied":
-            k = self.n_components
-            nu = prior.degrees_of_freedom + nk.sum() / k
-            covariances = (prior.covariance + sk * nk.sum() / k
-                           + prior.mean_precision / k * ((nk / beta) * diff.T) @ diff)
-            covariances = covariances / nu
-        elif spec.name == "diag":
-            nu = prior.degrees_of_freedom + nk
-            covariances = (prior.covariance + nk[:, None] * (sk + shrink[:, None] * diff ** 2))
-            covariances = covariances / nu[:, None]
-        else:
-            nu = prior.degrees_of_freedom + nk
-            covariances = prior.covariance + nk * (sk + shrink * np.mean(diff ** 2, axis=1))
-            covariances = covariances / nu
+        nu, covariances = spec.wishart_posterior(prior, nk, sk, diff, shrink, beta)
         return VariationalParams(
             weight_concentration=concentration, mean_precision=beta, means=means,
             degrees_of_freedom=nu, covariances=covariances,
@@ -276,14 +258,7 @@ class VariationalGaussianMixtureModel(GaussianMixtureModel):
         q = second_moments(stats)
         spec = self.spec
         chol = params.precisions_cholesky
-        if spec.name == "full":
-            spread = np.einsum("kab,kab->k", chol @ np.swapaxes(chol, 1, 2), q)
-        elif spec.name == "tied":
-            spread = np.einsum("ab,kab->k", chol @ chol.T, q)
-        elif spec.name == "diag":
-            spread = np.einsum("kd,kd->k", chol ** 2, q)
-        else:
-            spread = chol ** 2 * q.sum(axis=1)
+        spread = spec.trace_precision_scatter(chol, q)
         constants = self.component_constants(params)
         used = mass > 0  # an empty component contributes nothing (and may have c_k = -inf)
         expected = float(np.sum(mass[used] * constants[used] - 0.5 * spread[used]))
@@ -294,7 +269,7 @@ class VariationalGaussianMixtureModel(GaussianMixtureModel):
         k, d = self.n_components, self.n_features
         log_det = (self.spec.log_det(params.precisions_cholesky, k, d)
                    - 0.5 * d * np.log(params.degrees_of_freedom))
-        if self.spec.name == "tied":
+        if self.spec.shared:  # (scikit-learn counts the shared Wishart K times)
             log_wishart = k * float(_log_wishart_norm(params.degrees_of_freedom, log_det[0], d))
         else:
             log_wishart = float(np.sum(_log_wishart_norm(params.degrees_of_freedom, log_det, d)))

@@ -26,12 +26,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..components.structures import degenerate_error, lower_cholesky
 from ..engine import UNIT_ROWS, ModelBase, StatsLayout, batch_units
 from ..engine.packing import finite_values
 from ..kernels import regression as rk
 from ..mixture import kmeans
 from ..mixture.component import moment_recentre
-from ..mixture.covariance import degenerate_error, lower_cholesky
 from .design import ExpertDesign
 
 _LOG_2PI = math.log(2.0 * math.pi)

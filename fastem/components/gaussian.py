@@ -1,0 +1,299 @@
+"""The Gaussian component: K multivariate normal states under one covariance structure.
+
+The structure (a covariance spec: ``full``, ``tied``, ``diag``, ``spherical``) owns
+shapes, kernel factors, log-determinants and the covariance M-step; this module
+owns what every structure shares: the statistics (:mod:`fastem.mixture.component`:
+masses, first and second moments about the current means), the kernel model, the
+closed-form M-step, packing, sampling, and the mixture's fused E-step (posteriors
+and statistics in one pass, :mod:`fastem.kernels.gaussian`) with its per-row
+outputs, including the exact posterior of rows so far from every state that their
+log-densities no longer resolve differences of order one.
+
+Every call of a Gaussian kernel is in this module (the kernels' entry points are
+named here once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _validation as v
+from ..components.structures import MASS_EPS
+from ..engine import UNIT_ROWS, batch_units
+from ..engine.packing import finite_values
+from ..kernels import gaussian as gk
+from ..mixture.component import gaussian_fields, recentre_gaussian, second_moments
+from .base import Component
+
+_EMPTY = np.empty(0)
+_NO_LABELS = np.empty(0, dtype=np.int64)
+_NO_RESP = np.empty((0, 0))
+
+
+@dataclass
+class GaussianParams:
+    """Parameters of K Gaussian states in scikit-learn's public shapes (float64)."""
+
+    means: np.ndarray
+    covariances: np.ndarray | None
+    precisions_cholesky: np.ndarray
+
+
+@dataclass
+class GaussianPrepared:
+    """What the kernels read of K Gaussian states, computed once per pass."""
+
+    means: np.ndarray
+    factor: np.ndarray
+    log_det: np.ndarray  # (K,) log-determinant of each precision factor
+
+    def const(self, log_weights=None):
+        """(K,) constants of the kernels: [log w_k] + log det_k - D/2 log(2 pi)."""
+        n_features = self.means.shape[1]
+        if log_weights is None:
+            return np.ascontiguousarray(self.log_det - 0.5 * n_features * gk.LOG_2PI)
+        return np.ascontiguousarray(log_weights + self.log_det - 0.5 * n_features * gk.LOG_2PI,
+                                    dtype=np.float64)
+
+
+# -- the kernel calls -------------------------------------------------------------------
+def posterior_stats(X, weights, model, out, shift=None, lo=0, hi=None):
+    """Add a mixture's statistics of rows ``lo:hi`` (posteriors under ``model``, the
+    kernel's (means, factor, const) with the log-weights in const) about ``shift``
+    (default: the means) to ``out``."""
+    means, factor, const = model
+    hi = X.shape[0] if hi is None else hi
+    shift = means if shift is None else shift
+    gk.gaussian_stats(X, _EMPTY if weights is None else weights, means, factor, const, shift,
+                      _NO_LABELS, _NO_RESP, lo, gk.POSTERIOR, factor.shape[1] == 1, lo, hi,
+                      UNIT_ROWS, batch_units(out.flat.shape[0]), out.flat)
+
+
+def given_stats(X, weights, resp, shift, diagonal, out, lo=0, hi=None):
+    """Add the statistics of rows ``lo:hi`` with responsibilities ``resp`` (row 0 being row
+    ``lo``) about ``shift`` to ``out`` (``weight`` included)."""
+    hi = X.shape[0] if hi is None else hi
+    k, d = shift.shape
+    gk.gaussian_stats(X, _EMPTY if weights is None else weights, np.zeros((k, d)),
+                      np.ones((1, 1, d)), np.zeros(k), shift, _NO_LABELS, resp, lo, gk.GIVEN,
+                      diagonal, lo, hi, UNIT_ROWS, batch_units(out.flat.shape[0]), out.flat)
+
+
+def label_stats(X, weights, labels, shift, diagonal, out):
+    """Add the statistics of rows with hard ``labels`` about ``shift`` to ``out``
+    (``weight`` included)."""
+    k, d = shift.shape
+    gk.gaussian_stats(X, _EMPTY if weights is None else weights, np.zeros((k, d)),
+                      np.ones((1, 1, d)), np.zeros(k), shift, labels, _NO_RESP, 0, gk.LABELS,
+                      diagonal, 0, X.shape[0], UNIT_ROWS, batch_units(out.flat.shape[0]),
+                      out.flat)
+
+
+def weighted_log_prob(X, means, factor, const, out=None):
+    """(n, K) const_k - Mahalanobis_k / 2 of every row, into ``out`` when given."""
+    if out is None:
+        out = np.empty((X.shape[0], len(const)))
+    gk.gaussian_rows(X, means, factor, const, gk.ROW_WEIGHTED, UNIT_ROWS, _EMPTY, out,
+                     _NO_LABELS)
+    return out
+
+
+def mixture_rows(X, model, mode):
+    """Per-row log-density, log-posteriors or labels of X under a mixture's kernel
+    ``model`` (means, factor, const), by :mod:`fastem.kernels.gaussian`'s ROW_* ``mode``.
+
+    Rows so far from every component that their log-densities no longer resolve
+    differences of order one (beyond :data:`~fastem.kernels.gaussian.RESOLVED_LOG_DENSITY`
+    in magnitude, or -inf: squared distances beyond float64) get the limiting posterior
+    from :func:`far_rows_log_resp` instead of NaN, a rounded tie or an arbitrary label.
+    """
+    means, factor, const = model
+    n = X.shape[0]
+    # Labels come with their best log-probability, which tells the far rows apart.
+    kernel_mode = gk.ROW_MAX if mode == gk.ROW_ARGMAX else mode
+    values = np.empty(n) if kernel_mode in (gk.ROW_LOGSUMEXP, gk.ROW_MAX) else _EMPTY
+    matrix = (np.empty((n, len(const))) if kernel_mode in (gk.ROW_LOG_RESP, gk.ROW_WEIGHTED)
+              else _NO_RESP)
+    labels = (np.empty(n, dtype=np.int64) if kernel_mode in (gk.ROW_ARGMAX, gk.ROW_MAX)
+              else _NO_LABELS)
+    gk.gaussian_rows(X, means, factor, const, kernel_mode, UNIT_ROWS, values, matrix, labels)
+    if mode == gk.ROW_LOGSUMEXP:
+        return values  # -inf is the correctly rounded log-density of a far row
+    if mode == gk.ROW_ARGMAX:
+        far = np.flatnonzero(~(np.abs(values) <= gk.RESOLVED_LOG_DENSITY))
+        if far.size:
+            labels[far] = far_rows_log_resp(X[far], means, factor, const).argmax(axis=1)
+        return labels
+    if mode == gk.ROW_LOG_RESP:
+        far = np.flatnonzero(~(np.abs(_row_mass(matrix) - 1.0) <= 1e-6))
+        if far.size:
+            matrix[far] = far_rows_log_resp(X[far], means, factor, const)
+    return matrix
+
+
+def _row_mass(log_resp, block=1 << 16):
+    """sum_k exp(log_resp) of every row (1 up to rounding for a valid row), in blocks.
+
+    It finds the rows the kernel marks NaN: log-densities beyond
+    :data:`~fastem.kernels.gaussian.RESOLVED_LOG_DENSITY` in magnitude or all -inf
+    (squared distances beyond float64).
+    """
+    mass = np.empty(log_resp.shape[0])
+    for lo in range(0, log_resp.shape[0], block):
+        mass[lo:lo + block] = np.exp(log_resp[lo:lo + block]).sum(axis=1)
+    return mass
+
+
+def far_rows_log_resp(rows, means, factor, const):
+    """Log-posteriors of rows whose squared Mahalanobis distances overflow float64.
+
+    With a per-row scale c, a_k = U_k^T x / c and b_k = U_k^T mu_k, the distance
+    is c^2 |a_k|^2 - 2 c a_k.b_k + |b_k|^2; every term is finite. The log-odds
+    against the best component are c (r_k - r_best) with
+    r_k = (const_k - |b_k|^2 / 2) / c + a_k.b_k - c (|a_k|^2 - min_j |a_j|^2) / 2,
+    which may round to -inf (probability 0) but is never inf - inf. Keeping the
+    linear term matters: with a tied covariance it alone decides.
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    n_components = len(const)
+    scale = np.abs(rows).max(axis=1)
+    scale = np.where(scale > 0, scale, 1.0)[:, None]
+    x = rows / scale
+    if factor.shape[1] == 1:  # diagonal factors, (K or 1, 1, D)
+        u = np.broadcast_to(factor[:, 0, :], (n_components, rows.shape[1]))
+        a = x[:, None, :] * u[None]
+        b = means * u
+    else:  # triangular factors, (K or 1, D, D): y = (x - mu) U
+        u = np.broadcast_to(factor, (n_components,) + factor.shape[1:])
+        a = np.einsum("nd,kde->nke", x, u)
+        b = np.einsum("kd,kde->ke", means, u)
+    quadratic = np.einsum("nke,nke->nk", a, a)
+    linear = np.einsum("nke,ke->nk", a, b)
+    offset = np.einsum("ke,ke->k", b, b)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        usable = np.isfinite(const)[None, :] & np.isfinite(quadratic) & np.isfinite(linear)
+        best_quadratic = np.where(usable, quadratic, np.inf).min(axis=1, keepdims=True)
+        r = ((const - 0.5 * offset)[None, :] / scale + linear
+             - 0.5 * scale * (quadratic - best_quadratic))
+        r = np.where(usable & ~np.isnan(r), r, -np.inf)
+        relative = scale * (r - r.max(axis=1, keepdims=True))
+    relative = np.where(np.isnan(relative), -np.inf, relative)
+    hopeless = ~np.isfinite(relative).any(axis=1)  # nothing usable: the mixture weights
+    relative[hopeless] = const
+    peak = relative.max(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        return relative - (peak + np.log(np.exp(relative - peak).sum(axis=1, keepdims=True)))
+
+
+_ROW_MODES = {"logsumexp": gk.ROW_LOGSUMEXP, "log_resp": gk.ROW_LOG_RESP,
+              "argmax": gk.ROW_ARGMAX}
+
+
+class Gaussian(Component):
+    """K Gaussian states under one covariance structure.
+
+    Parameters
+    ----------
+    structure : covariance spec (:data:`fastem.components.structures.STRUCTURES`).
+    n_components : int
+        Number of states K.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance (see GaussianMixture).
+    """
+
+    fused_mixture_estep = True
+    recentre = recentre_gaussian
+
+    def __init__(self, structure, n_components, reg_covar=1e-6):
+        self.structure = structure
+        self.n_components = int(n_components)
+        self.reg_covar = float(reg_covar)
+        self.exact_m_step = self.reg_covar == 0.0
+
+    def __repr__(self):
+        return (f"Gaussian({self.structure.name!r}, n_components={self.n_components}, "
+                f"reg_covar={self.reg_covar!r})")
+
+    # -- data -------------------------------------------------------------------------
+    def check_data(self, X, fitting):
+        return v.check_array(X, min_samples=2 if fitting else 1, estimator="Gaussian")
+
+    # -- statistics -------------------------------------------------------------------
+    def fields(self, n_features):
+        return gaussian_fields(self.n_components, n_features, self.structure.diagonal)
+
+    def shift(self, params):
+        return np.ascontiguousarray(params.means, dtype=np.float64)
+
+    def initial_shift(self, centres):
+        return np.ascontiguousarray(centres, dtype=np.float64)
+
+    # -- one pass ---------------------------------------------------------------------
+    def prepare(self, params):
+        k, d = params.means.shape
+        spec = self.structure
+        return GaussianPrepared(np.ascontiguousarray(params.means, dtype=np.float64),
+                                spec.kernel_factor(params.precisions_cholesky, k, d),
+                                spec.log_det(params.precisions_cholesky, k, d))
+
+    def log_likelihood(self, prepared, X, out=None, cache=None):
+        return weighted_log_prob(X, prepared.means, prepared.factor, prepared.const(), out)
+
+    def accumulate(self, prepared, X, posteriors, out, cache=None):
+        weight = out.flat[1]  # the composite keeps the common scalars
+        given_stats(X, None, np.ascontiguousarray(posteriors, dtype=np.float64), out.shift,
+                    self.structure.diagonal, out)
+        out.flat[1] = weight
+
+    def accumulate_labels(self, X, weights, labels, out):
+        weight = out.flat[1]
+        label_stats(X, weights, labels, out.shift, self.structure.diagonal, out)
+        out.flat[1] = weight
+
+    def m_step(self, stats, params):
+        spec = self.structure
+        n_mass, first = stats["mass"], stats["first"]
+        nk = n_mass + MASS_EPS
+        delta = first / nk[:, None]
+        covariances = spec.covariances(n_mass, nk, first, second_moments(stats), stats.shift,
+                                       delta, self.reg_covar)
+        return GaussianParams(means=stats.shift + delta, covariances=covariances,
+                              precisions_cholesky=spec.precisions_cholesky(covariances,
+                                                                           self.reg_covar))
+
+    # -- parameters -------------------------------------------------------------------
+    def pack(self, params):
+        return np.concatenate([np.ravel(params.means), np.ravel(params.covariances)])
+
+    def unpack(self, vector, like):
+        k, d = like.means.shape
+        covariances, prec_chol = self.structure.checked_covariances(vector[k * d:], k, d)
+        return GaussianParams(means=finite_values(vector[:k * d], (k, d), "means"),
+                              covariances=covariances, precisions_cholesky=prec_chol)
+
+    def n_parameters(self, n_features):
+        k = self.n_components
+        return self.structure.n_covariance_parameters(k, n_features) + n_features * k
+
+    def sample(self, params, state, n_samples, random_state):
+        counts = np.zeros(self.n_components, dtype=np.int64)
+        counts[state] = n_samples  # the other states draw nothing from the stream
+        return self.structure.sample(random_state, params.means, params.covariances,
+                                     counts)[state]
+
+    def limiting_log_likelihood(self, params, X):
+        prepared = self.prepare(params)
+        return far_rows_log_resp(X, prepared.means, prepared.factor, prepared.const())
+
+    # -- the fused mixture E-step -----------------------------------------------------------
+    def mixture_prepare(self, params, log_weights):
+        prepared = self.prepare(params)
+        return prepared.means, prepared.factor, prepared.const(log_weights)
+
+    def mixture_block_stats(self, prepared, block, out):
+        posterior_stats(block.X, block.weights, prepared, out)
+
+    def mixture_rows(self, prepared, X, what):
+        return mixture_rows(X, prepared, _ROW_MODES[what])

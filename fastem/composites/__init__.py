@@ -1,0 +1,9 @@
+"""Composites: how the states of a component combine (see :mod:`fastem.components.base`).
+
+Each composite is one engine model (:class:`fastem.engine.BlockModel`) for every
+component: :class:`~fastem.composites.mixture.MixtureModel` mixes K states by weights.
+"""
+
+from .mixture import MixtureModel, MixtureParams
+
+__all__ = ["MixtureModel", "MixtureParams"]
