@@ -19,6 +19,8 @@ def _data(kind, seed=0):
         return (X[:, :1], X[:, 1])
     if kind == "hmm":
         return (X, [120, 120])
+    if kind == "exp":
+        return (np.abs(X),)
     return (X,)
 
 
@@ -27,11 +29,19 @@ def _estimator(kind, **options):
             "bgm": lambda **o: fastem.BayesianGaussianMixture(n_components=2, random_state=0,
                                                               **o),
             "hmm": lambda **o: fastem.GaussianHMM(2, random_state=0, **o),
-            "moe": lambda **o: fastem.MixtureOfExperts(2, random_state=0, **o)}[kind]
+            "moe": lambda **o: fastem.MixtureOfExperts(2, random_state=0, **o),
+            "exp": lambda **o: fastem.ExponentialMixture(2, random_state=0, **o)}[kind]
     return make(**options)
 
 
-KINDS = ["gmm", "bgm", "hmm", "moe"]
+def _parameters(model):
+    for name in ("means_", "coef_", "rates_"):
+        if hasattr(model, name):
+            return getattr(model, name)
+    raise AssertionError(type(model).__name__)
+
+
+KINDS = ["gmm", "bgm", "hmm", "moe", "exp"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -40,14 +50,14 @@ def test_a_callback_observes_the_current_parameters_and_leaves_no_trace(kind):
     seen = []
 
     def callback(iteration, objective, model):
-        seen.append(np.array(model.means_ if kind != "moe" else model.coef_))
+        seen.append(np.array(_parameters(model)))
         model.scribbled_ = iteration  # what a callback writes does not outlive its call
         return iteration == 3
 
     limit = {"n_iter": 50} if kind == "hmm" else {"max_iter": 50}
     model = _estimator(kind, callback=callback, tol=0.0, **limit).fit(*data)
     assert len(seen) == 3 and not hasattr(model, "scribbled_")
-    np.testing.assert_array_equal(seen[-1], model.means_ if kind != "moe" else model.coef_)
+    np.testing.assert_array_equal(seen[-1], _parameters(model))
     assert model.monitor_.iter == 3 and not model.monitor_.converged
     assert not model.monitor_.reached_max_iter  # the callback stopped it
 
@@ -67,7 +77,7 @@ def test_every_fit_keeps_a_monitor_that_agrees_with_its_record(kind):
                                                                  model.max_iter)
 
 
-@pytest.mark.parametrize("kind", ["gmm", "bgm", "moe"])
+@pytest.mark.parametrize("kind", ["gmm", "bgm", "moe", "exp"])
 def test_the_convergence_warning_names_the_callers_line(kind):
     with pytest.warns(ConvergenceWarning, match="did not converge") as record:
         _estimator(kind, max_iter=1).fit(*_data(kind))
@@ -103,7 +113,7 @@ def test_a_monitor_of_numpy_scalars_is_saved(tmp_path):
     json.dumps(model.monitor_._saved())
 
 
-@pytest.mark.parametrize("kind", ["gmm", "hmm", "moe"])
+@pytest.mark.parametrize("kind", ["gmm", "hmm", "moe", "exp"])
 def test_partial_fit_continues_a_fit_and_leaves_its_monitor(kind):
     data = _data(kind)
     model = _estimator(kind).fit(*data)

@@ -112,8 +112,8 @@ def fit_estimator(estimator, model, source, *, max_iter: int, work: float | None
         Start from these parameters (a single run).
     verbose, verbose_interval : int
     show : callable
-        ``show(params)``: the estimator holding ``params`` (for the callback; default
-        ``estimator._set_parameters``).
+        ``show(params)`` makes the estimator hold ``params`` (for the callback, and the
+        fit's result); default ``estimator._set_parameters``.
     finish : callable
         ``finish(run)``: the estimator's own completion after the parameters are set
         (derived attributes, checks); it runs before the record and the warning.
@@ -129,7 +129,7 @@ def fit_estimator(estimator, model, source, *, max_iter: int, work: float | None
                   acceleration=estimator.acceleration, n_threads=estimator.n_threads,
                   work=work, warm=warm, verbose=verbose, verbose_interval=verbose_interval,
                   callback=observing(estimator, show))
-    estimator._set_parameters(run.params)
+    show(run.params)
     if finish is not None:
         finish(run)
     estimator.__dict__.pop("_online", None)  # a fit starts online EM afresh
@@ -153,12 +153,14 @@ def online_schedule(estimator) -> OnlineEM:
 
 
 def online_step(estimator, model, block, params, *, work: float | None = None,
-                start: Callable[[np.random.RandomState], Any] | None = None):
+                start: Callable[[np.random.RandomState], Any] | None = None,
+                show: Callable[[Any], None] | None = None):
     """One ``partial_fit`` batch of stepwise EM (Cappé & Moulines 2009) for ``estimator``.
 
     The running statistics live in ``estimator._online`` (None: this batch starts them,
     at ``params``, else at ``start(random_state)`` or at parameters initialised from the
-    batch). Sets the parameters and, for estimators that keep scikit-learn's record,
+    batch). Sets the parameters (``show(params)``, as for :func:`fit_estimator`) and, for
+    estimators that keep scikit-learn's record,
     ``n_iter_`` (batches seen), ``converged_`` (False), ``lower_bound_`` (the batch's
     mean log-likelihood at the parameters it was evaluated at) and ``lower_bounds_``.
     ``monitor_`` keeps describing the last ``fit``. Returns the batch's statistics.
@@ -171,7 +173,7 @@ def online_step(estimator, model, block, params, *, work: float | None = None,
             params = start(random_state)
         params, estimator._online, stats = schedule.step(model, block, params, state,
                                                          random_state)
-    estimator._set_parameters(params)
+    (estimator._set_parameters if show is None else show)(params)
     if estimator._records_run:
         estimator.n_iter_ = estimator._online.batches
         estimator.converged_ = False

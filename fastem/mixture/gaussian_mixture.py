@@ -399,7 +399,7 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
                 == spec.precisions_shape(self.n_components, n_features))
 
         def show(params):
-            # The model the callback sees is consistent: parameters and feature count of
+            # The model a callback sees is consistent: parameters and feature count of
             # this fit.
             self._set_parameters(params)
             self.n_features_in_ = n_features
@@ -407,7 +407,6 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
         def finish(run):
             if self.covariances_ is None:
                 self.covariances_ = spec.covariances_from_cholesky(self.precisions_cholesky_)
-            self.n_features_in_ = n_features
 
         # A stream is large by nature; in memory, the data's size decides (_work).
         rows = getattr(backend, "n_rows", None)
@@ -458,12 +457,15 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
                 raise ValueError("The first batch needs n_samples >= n_components, got "
                                  f"n_components = {self.n_components}, n_samples = {n_rows}")
         params = self._get_parameters() if state is not None or fitted else None
+        def show(params):
+            self._set_parameters(params)
+            self.n_features_in_ = X.shape[1]
+
         try:
             online_step(self, model, Block(X, weights), params,
-                        work=self._work(X.shape[0], X.shape[1]))
+                        work=self._work(X.shape[0], X.shape[1]), show=show)
         except NonFiniteObjectiveError:
             raise self._far_rows_error(X, weights, params is not None) from None
-        self.n_features_in_ = X.shape[1]
         return self
 
     def _far_rows_error(self, X, weights, evaluated):
