@@ -13,6 +13,7 @@ from .datasets import load_faithful
 from .exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
 from .hmm import (
     GMMHMM,
+    HMM,
     CategoricalHMM,
     GaussianHMM,
     MultinomialHMM,
@@ -41,6 +42,7 @@ __all__ = [
     "DataConversionWarning",
     "GMMHMM",
     "GaussianHMM",
+    "HMM",
     "MultinomialHMM",
     "GaussianMixture",
     "Mixture",

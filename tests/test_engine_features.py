@@ -97,7 +97,7 @@ def test_hmm_statistics_add_up_over_groups_of_sequences(kind):
     estimator._check_common()
     X, missing = estimator._validate(X, fitting=True)
     params = truth._current_parameters()
-    model = BaumWelchModel(estimator, estimator._n_emission_features(X))
+    model = estimator._composite(estimator._n_emission_features(X))
     bounds = np.cumsum([0] + lengths)
     whole = pass_stats(model, params, [Block(X, None, bounds)])
     cut = 5
@@ -401,9 +401,9 @@ def test_hmm_restarts_start_from_different_means(monkeypatch, kind):
     _, X, lengths = _hmm_data(kind, seed=3)
     starts = _recorded_initial_means(monkeypatch, _fresh(kind, n_init=3, n_iter=2), X, lengths)
     assert len(starts) == 3
-    assert not np.array_equal(starts[0]["transmat"], starts[1]["transmat"])
-    assert not np.array_equal(starts[0]["means"], starts[1]["means"]) or not np.array_equal(
-        starts[1]["means"], starts[2]["means"])
+    assert not np.array_equal(starts[0].transmat, starts[1].transmat)
+    means = [start.emission["means"] for start in starts]
+    assert not np.array_equal(means[0], means[1]) or not np.array_equal(means[1], means[2])
 
 
 def test_a_callback_cannot_change_what_the_next_restart_starts_from(monkeypatch):
@@ -416,13 +416,13 @@ def test_a_callback_cannot_change_what_the_next_restart_starts_from(monkeypatch)
     estimator.transmat_ = user_transmat
     starts = _recorded_initial_means(monkeypatch, estimator, X, lengths)
     for start in starts:
-        np.testing.assert_array_equal(start["startprob"], user_startprob)
-        np.testing.assert_array_equal(start["transmat"], user_transmat)
+        np.testing.assert_array_equal(start.startprob, user_startprob)
+        np.testing.assert_array_equal(start.transmat, user_transmat)
 
 
 @pytest.mark.parametrize("kind", ["gaussian-diag", "gmm", "categorical"])
 def test_hmm_tables_in_bounded_groups_give_the_same_fit(monkeypatch, kind):
-    import fastem.hmm.base as hmm_base
+    import fastem.composites.hmm as hmm_base
 
     _, X, lengths = _hmm_data(kind, n_sequences=9, seed=5)
     whole = _fresh(kind, n_iter=4, tol=0.0).fit(X, lengths)

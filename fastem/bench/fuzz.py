@@ -79,6 +79,9 @@ import zipfile
 
 import numpy as np
 
+from ..components.structures import STRUCTURES
+from ..components.structures import names as structure_names
+
 ESTIMATORS = ("GaussianMixture", "EMImputer", "GaussianHMM", "GMMHMM", "CategoricalHMM",
               "PoissonHMM", "MultinomialHMM", "BayesianGaussianMixture",
               "VariationalGaussianHMM", "VariationalCategoricalHMM")
@@ -89,7 +92,14 @@ MOE_METHODS = ("fit", "partial_fit", "predict", "predict_proba", "predict_compon
                "gate_proba", "score", "score_samples", "bic", "sample")
 EXPERTS = ("gaussian", "poisson", "binomial")
 GATES = ("constant", "softmax", "gaussian")
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+def _diagonal(covariance_type):
+    """Whether a covariance type's arrays hold variances (not matrices)."""
+    structure = STRUCTURES.get(covariance_type)
+    return structure is not None and structure.diagonal
+
+
+# The structures every Gaussian estimator fits, BayesianGaussianMixture's included.
+COVARIANCE_TYPES = structure_names(variational=True)
 WEIGHT_PRIORS = ("dirichlet_process", "dirichlet_distribution")
 DTYPES = ("bool", "int8", "uint8", "int64", "uint64", "float16", "float32", "float64",
           "complex64", "object", "str", "timedelta64[s]", "datetime64[s]")
@@ -578,9 +588,8 @@ def _outside_domain(model, name, value):
         if np.abs(value.sum(axis=-1) - 1.0).max() > 1e-6:
             return "holds probabilities that do not sum to 1"
     elif name in _COVARIANCES:
-        kind = getattr(model, "covariance_type", "full")
         square = value.ndim >= 2 and value.shape[-1] == value.shape[-2]
-        if kind in ("diag", "spherical") or not square:
+        if _diagonal(getattr(model, "covariance_type", None)) or not square:
             if value.min() <= 0:
                 return "holds a variance that is not positive"
         else:
@@ -1414,7 +1423,7 @@ def _forge_model(entries, metadata, mutation, rng):
         # Matrices unless the covariance type says the entries are variances (a diag
         # model's (K, D) array is square when K == D).
         if (array.ndim >= 2 and array.shape[-1] == array.shape[-2] and array.shape[-1] > 1
-                and entry("covariance_type", params) not in ("diag", "spherical")):
+                and not _diagonal(entry("covariance_type", params))):
             matrices = array.reshape((-1,) + array.shape[-2:])
             matrix = matrices[rng.randint(len(matrices))]
             scale = np.sqrt(abs(matrix[0, 0] * matrix[1, 1])) + 1.0

@@ -67,10 +67,9 @@ def memory_specs(scale=1):
             rows = n * OUT_OF_CORE_ROWS if source in ("memmap", "stream") else n
             specs.append(dict(model=model, source=source, n=rows, **spec))
 
-    for covariance_type in ("full", "diag", "tied", "spherical"):
-        sources = (("array", "memmap", "stream", "dask") if covariance_type == "full"
-                   else ("array", "memmap", "stream") if covariance_type == "diag"
-                   else ("array",))
+    for covariance_type, sources in (("full", ("array", "memmap", "stream", "dask")),
+                                     ("diag", ("array", "memmap", "stream")),
+                                     ("tied", ("array",)), ("spherical", ("array",))):
         add("GaussianMixture", sources, n=n, d=8, k=8, covariance_type=covariance_type)
     add("GaussianMixture", ("array", "memmap", "stream"), n=n, d=8, k=8,
         covariance_type="full", missing=0.1)

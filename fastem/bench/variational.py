@@ -22,6 +22,7 @@ import warnings
 
 import numpy as np
 
+from ..components.structures import names as structure_names
 from .measure import PeakMemory, per_iteration
 
 
@@ -133,8 +134,9 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=300_000)
     parser.add_argument("--features", type=int, default=16)
     parser.add_argument("--components", type=int, default=16)
-    parser.add_argument("--covariance-type", default="full",
-                        choices=("full", "tied", "diag", "spherical"))
+    parser.add_argument("--covariance-type", default=None,
+                        choices=structure_names(variational=True),
+                        help="default: full (diag with --hmm)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--hmm", action="store_true",
                         help="VariationalGaussianHMM against hmmlearn's instead (200 "
@@ -145,11 +147,11 @@ def main(argv=None):
     if args.hmm:
         states = 8 if args.components == 16 else args.components
         features = 4 if args.features == 16 else args.features
-        kind = "diag" if args.covariance_type == "full" else args.covariance_type
-        record = compare_hmm(args.sequences, args.length, states, features, kind, args.repeats)
+        record = compare_hmm(args.sequences, args.length, states, features,
+                             args.covariance_type or "diag", args.repeats)
     else:
-        record = compare(args.rows, args.features, args.components, args.covariance_type,
-                         args.repeats)
+        record = compare(args.rows, args.features, args.components,
+                         args.covariance_type or "full", args.repeats)
     print(json.dumps(record))
     return record
 

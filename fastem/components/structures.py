@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _validation as v
+
 # sklearn adds this to every component's mass so that an empty component
 # cannot divide by zero; kept identical for parity.
 MASS_EPS = 10 * np.finfo(np.float64).eps
@@ -494,7 +496,9 @@ class Diag(_Diagonal):
         return np.full((n_components, n_features), value)
 
     def collect(self, scatter, pooled=False):
-        return scatter.sum(axis=0) if pooled else scatter
+        if pooled:
+            self._no_pooled("the diagonal Wishart posterior")
+        return scatter
 
     # -- GaussianHMM's MAP covariances ----------------------------------------------------
     def hmm_prior_shapes(self, n_components, n_features):
@@ -543,7 +547,7 @@ class Diag(_Diagonal):
 
     def trace_precision_scatter(self, prec_chol, second, pooled=False):
         if pooled:
-            return np.einsum("d,kd->k", prec_chol ** 2, second)
+            self._no_pooled("the diagonal Wishart posterior")
         return np.einsum("kd,kd->k", prec_chol ** 2, second)
 
 
@@ -825,6 +829,19 @@ def names(variational=False):
     """The registered names (only those with a variational posterior if asked)."""
     return tuple(name for name, structure in STRUCTURES.items()
                  if structure.variational or not variational)
+
+
+def check_name(value, estimator, variational=False):
+    """``value`` if it names a registered structure (one with a variational posterior
+    when ``variational``), else the ValueError naming ``covariance_type`` and the valid
+    names (and why, for a structure ``estimator`` cannot fit)."""
+    valid = names(variational)
+    if isinstance(value, str) and value in STRUCTURES and value not in valid:
+        raise ValueError(
+            f"covariance_type={value!r} is not supported by {estimator}: the variational "
+            f"Normal-Wishart posterior has no form for this structure. Use one of "
+            f"{sorted(valid)}")
+    return v.check_option(value, "covariance_type", valid)
 
 
 def get(name, variational=False):

@@ -4,8 +4,9 @@ from .base import BaseHMM, ConvergenceMonitor
 from .categorical import CategoricalHMM, VariationalCategoricalHMM
 from .counts import MultinomialHMM, PoissonHMM
 from .gaussian import GaussianHMM, VariationalGaussianHMM
+from .generic import HMM
 from .gmm import GMMHMM
 
-__all__ = ["BaseHMM", "CategoricalHMM", "ConvergenceMonitor", "GMMHMM", "GaussianHMM",
+__all__ = ["BaseHMM", "CategoricalHMM", "ConvergenceMonitor", "GMMHMM", "GaussianHMM", "HMM",
            "MultinomialHMM", "PoissonHMM", "VariationalCategoricalHMM",
            "VariationalGaussianHMM"]

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _dask_io as dask_io
 from .. import _validation as v
-from .._base import EstimatorBase, shippable, transactional
+from .._base import EstimatorBase, transactional
 from .._runtime import threads
 from .._typing import (
     ArrayLike,
@@ -28,22 +28,19 @@ from .._typing import (
     Self,
     SequenceDataSource,
 )
+from ..components.dirichlet import dirichlet_log_prior, log_or_minus_inf, normalised_rows
+from ..composites.hmm import HMMComposite, HMMParams
 from ..engine import (
     SCHEDULES,
     Block,
-    ModelBase,
     OnlineEM,
-    Stats,
-    StatsLayout,
 )
 from ..engine.dask_backend import DaskBackend, is_dask_collection
 from ..engine.driver import fit_estimator, online_schedule, online_step
 from ..engine.monitor import ConvergenceMonitor
-from ..engine.packing import probability_rows
 from ..engine.sources import SourceRules, open_source
-from ..kernels import hmm as hk
-from ..mixture.missing import mean_imputed
-from .sequences import check_lengths, sequence_units
+from .hook_emissions import HookEmissions
+from .sequences import check_lengths
 
 MAX_HMM_SAMPLES = 10**7
 """Most steps one ``sample`` call draws."""
@@ -68,53 +65,10 @@ def _without_caches(method: Method) -> Method:
     return call_and_forget  # type: ignore[return-value]  (same signature, wrapped)
 
 
-def _log(values):
-    with np.errstate(divide="ignore"):
-        return np.log(values)
-
-
-def _dirichlet_log_prior(prior, probabilities):
-    """sum (prior - 1) log p, with 0 * log 0 = 0 (constants dropped)."""
-    weight = np.asarray(prior, dtype=np.float64) - 1.0
-    logs = _log(probabilities)
-    with np.errstate(invalid="ignore"):
-        terms = np.where(weight == 0.0, 0.0, weight * logs)
-    return float(np.sum(terms))
-
-
-def _normalise(array, previous=None):
-    """Rows scaled to sum to 1. A row with no mass (e.g. a state that no expected
-    transition leaves) keeps ``previous`` (EM has no information to change it), so the
-    result stays a valid distribution instead of a row of zeros or NaN."""
-    total = array.sum(axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(total > 0, array / np.where(total > 0, total, 1.0), 0.0)
-    if previous is not None:
-        out = np.where(total > 0, out, previous)
-    return out
-
-
-_TABLE_BYTES = 16 << 20
-"""Bound on the two (rows, K) tables (emission log-likelihoods, posteriors) of one pass:
-sequences are processed in groups of whole sequences of at most this size (but at least
-_MIN_GROUP_ROWS rows, so that a group keeps every thread busy)."""
-_MIN_GROUP_ROWS = 1 << 16
-
-
-def sequence_groups(bounds, n_states, limit=None):
-    """Sequence indices starting each group of whole sequences whose (rows, K) tables fit
-    in _TABLE_BYTES together, or of at most ``limit`` rows (a longer sequence is a group
-    of its own). Depends on the lengths only, never on the thread count."""
-    if limit is None:
-        limit = max(_MIN_GROUP_ROWS, _TABLE_BYTES // (16 * n_states))
-    starts = [0]
-    first_row = 0
-    for s in range(1, len(bounds) - 1):
-        if bounds[s + 1] - first_row > limit:
-            starts.append(s)
-            first_row = bounds[s]
-    starts.append(len(bounds) - 1)
-    return starts
+# (Names the hook-based emission modules still import.)
+_log = log_or_minus_inf
+_dirichlet_log_prior = dirichlet_log_prior
+_normalise = normalised_rows
 
 
 _SHARED_MARKER = "Parameters are those of :class:`fastem.hmm.BaseHMM` plus"
@@ -132,137 +86,8 @@ def _with_shared_parameters(doc):
     return head.rstrip("\n ") + "\n" + shared + "\n" + separator + tail
 
 
-class ProbabilityEmissions:
-    """pack/unpack of emission probability rows (``emissionprob``), for SQUAREM."""
-
-    def _pack_emissions(self, params):
-        return np.ravel(params["emissionprob"])
-
-    def _unpack_emissions(self, vector, like):
-        return {"emissionprob": probability_rows(vector, like["emissionprob"].shape,
-                                                 "emission probabilities")}
-
-
-class BaumWelchModel(ModelBase):
-    """An HMM as an engine model: blocks are groups of whole sequences.
-
-    The statistics are the emission model's fields, then the expected start and
-    transition counts; the log-likelihood is summed over sequences (weighted),
-    and ``weight`` counts the observed rows. Parameters are dicts of arrays.
-    """
-
-    monotone = False  # checked by the monitor, which reports a decrease
-
-    def __init__(self, estimator, n_features):
-        self.estimator = estimator
-        k = estimator.n_components
-        emission = estimator._emission_fields(n_features)
-        self.emission_layout = StatsLayout(emission, recentre=estimator._emission_recentre)
-        self.layout = StatsLayout({**emission, "start": (k,), "trans": (k, k)},
-                                  recentre=estimator._emission_recentre)
-        self._counts = slice(self.layout.slices["start"].start, self.layout.size)
-
-    def initialize(self, block, random_state):
-        observed = block.X if block.missing is None else block.X[~block.missing]
-        if np.issubdtype(observed.dtype, np.floating) and np.isnan(observed).any():
-            # Partially missing rows: initialise on the mean-imputed rows with anything seen.
-            seen = ~np.isnan(observed).all(axis=1)
-            observed = mean_imputed(np.ascontiguousarray(observed[seen]))
-        return self.estimator._initial_parameters(observed, block.bounds, random_state)
-
-    def shift(self, params):
-        return self.estimator._emission_shift(params)
-
-    def _groups(self, block):
-        groups = block.cache.get("sequence_groups")
-        if groups is None:
-            k = self.estimator.n_components
-            starts = sequence_groups(block.bounds, k)
-            groups = []
-            for first, last in zip(starts[:-1], starts[1:], strict=True):
-                bounds = block.bounds[first:last + 1] - block.bounds[first]
-                groups.append((first, last, sequence_units(bounds), bounds, {}))
-            block.cache["sequence_groups"] = groups
-        return groups
-
-    def _tables(self, groups, block):
-        """The two (rows, K) work tables, shared by every block of the fit: reused every
-        pass (fresh tables cost a page fault per 4 KiB each time), grown when needed."""
-        rows = max(int(block.bounds[last] - block.bounds[first]) for first, last, *_ in groups)
-        tables = getattr(self, "_work_tables", None)
-        if tables is None or tables[0].shape[0] < rows:
-            k = self.estimator.n_components
-            tables = self._work_tables = (np.empty((rows, k)), np.empty((rows, k)))
-        return tables
-
-    def __getstate__(self):
-        # The work tables are scratch space: never shipped (e.g. to cluster workers).
-        state = {key: value for key, value in vars(self).items() if key != "_work_tables"}
-        state["estimator"] = shippable(self.estimator)
-        return state
-
-    def block_stats(self, params, block, out):
-        est = self.estimator
-        groups = self._groups(block)
-        log_b_buffer, posterior_buffer = self._tables(groups, block)
-        counts = out.flat[self._counts]
-        emission = Stats(self.emission_layout, out.flat[:self._counts.start], out.shift)
-        for first, last, units, bounds, cache in groups:
-            lo, hi = int(block.bounds[first]), int(block.bounds[last])
-            X = block.X[lo:hi]
-            missing = None if block.missing is None else block.missing[lo:hi]
-            log_b = est._emission_table(X, missing, params, out=log_b_buffer[:hi - lo],
-                                        cache=cache)
-            posteriors = posterior_buffer[:hi - lo]
-            loglik = np.empty(last - first)
-            weights = (np.empty(0) if block.weights is None else
-                       np.ascontiguousarray(block.weights[first:last], dtype=np.float64))
-            hk.forward_backward(log_b, bounds, units, params["startprob"], params["transmat"],
-                                weights, posteriors, loglik, counts)
-            if not loglik.min() > -np.inf:  # (only then: nothing is added to an ordinary pass)
-                est._in_log_space(loglik, bounds, est._raw_rows(X, missing, params), params,
-                                  weights, posteriors, counts)
-                est._refuse_impossible_rows(X, missing, params, bounds, loglik, weights, cache)
-            # Emission statistics: weighted posteriors, and nothing from missing rows.
-            if block.weights is not None:
-                row_weight = np.repeat(weights, np.diff(bounds))
-                posteriors *= row_weight[:, None]
-            if missing is not None:
-                posteriors[missing] = 0.0
-            weight_before = out.flat[1]
-            est._emission_statistics(X, posteriors, params, emission, cache=cache)
-            observed = (hi - lo) if missing is None else int(np.count_nonzero(~missing))
-            if block.weights is not None:
-                observed = float(row_weight.sum() if missing is None
-                                 else row_weight[~missing].sum())
-            out.flat[1] = weight_before + observed
-            if block.weights is None:
-                out.flat[0] += float(loglik.sum())
-            else:
-                used = weights > 0
-                out.flat[0] += float(np.dot(weights[used], loglik[used]))
-
-    def objective(self, stats, params):
-        return float(stats.loglik) + self.estimator._log_prior(params)
-
-    def m_step(self, stats, params):
-        est = self.estimator
-        new = dict(params)
-        new.update(est._start_transition_m_step(stats, params))
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # (checked below)
-            new.update(est._emission_m_step(stats, params))
-            new = est._completed_parameters(new)
-        # The one check of what the M-step made, for fit and partial_fit alike: parameters
-        # the next E-step could not use (non-finite after an overflow, a covariance that is
-        # not positive definite) are refused here, where they are made, instead of at the
-        # next pass, which a partial_fit never runs (it stored them).
-        return est._checked_emission_parameters(new)
-
-    def pack(self, params):
-        return self.estimator._pack_parameters(params)
-
-    def unpack(self, vector, like):
-        return self.estimator._unpack_parameters(vector, like)
+BaumWelchModel = HMMComposite
+"""The HMM's engine model (the composite, which holds no estimator): its old name."""
 
 
 class BaseHMM(EstimatorBase):
@@ -348,7 +173,7 @@ class BaseHMM(EstimatorBase):
         super()._validate_loaded()
         self._check_common()
         params = self._current_parameters()
-        n_features = self._features_of(params)
+        n_features = self._features_of(params.emission)
         self._check_priors(n_features)
         expected = {"n_features_in_": self._n_features_in(n_features)}
         if "n_features" in self._saved_attributes() and not self._n_features_is_parameter:
@@ -362,7 +187,7 @@ class BaseHMM(EstimatorBase):
     #: True when ``n_features`` is a constructor argument (CategoricalHMM).
     _n_features_is_parameter = False
 
-    def _features_of(self, params):
+    def _features_of(self, emission):
         """Number of features of the emission parameters."""
         raise NotImplementedError
 
@@ -400,7 +225,12 @@ class BaseHMM(EstimatorBase):
         v.check_prior(self.transmat_prior, "transmat_prior", (k, k), low=0.0)
         self._check_emission_priors(n_features)
 
-    # -- hooks for the emission models -----------------------------------------
+    # -- the façade: data checks, the component, and its parameters' attributes ------
+    # An emission model says which component its states emit from (``_component``) and
+    # maps that component's parameters object to and from its attributes
+    # (``_emission_params``, ``_set_emissions``, ``_initial_emission``); the HMM composite
+    # (fastem.composites.hmm) does the rest. Models still written with the older
+    # ``_emission_*`` hooks get them wrapped by HookEmissions (the defaults below).
     def _check_emission_hyperparameters(self):
         """Validate the emission model's own constructor arguments (not the priors)."""
 
@@ -414,175 +244,48 @@ class BaseHMM(EstimatorBase):
     def _validate_X(self, X, fitting):
         raise NotImplementedError
 
-    def _initial_emissions(self, X, random_state):
-        raise NotImplementedError
-
-    def _user_emissions(self):
-        raise NotImplementedError
-
-    def _emission_log_likelihood(self, X, params, out=None, cache=None):
-        """(n, K) emission log-likelihoods, written into ``out`` when given. ``cache`` is a
-        dict kept with these rows for the whole fit (or None)."""
-        raise NotImplementedError
-
-    def _emission_fields(self, n_features):
-        """Names and shapes of the emission statistics (a :class:`StatsLayout`'s fields)."""
-        raise NotImplementedError
-
-    #: How emission statistics move to another shift (Gaussian moments), or None.
+    #: How emission statistics move to another shift (hook-based Gaussian models), or None.
     _emission_recentre = None
 
-    def _emission_shift(self, params):
-        """The point the emission statistics are taken about, or None."""
+    def _component(self, n_features):
+        """The component the states emit from, as a fit uses it (its priors, and whether
+        the M-step updates it: the emission letters of ``params``)."""
+        return HookEmissions(self)
+
+    def _point_component(self, n_features):
+        """The component inference runs with, on the fitted (point) parameters."""
+        return self._component(n_features)
+
+    def _emission_params(self):
+        """The component's parameters from the fitted (or user-set) attributes, checked."""
+        return self._user_emissions()
+
+    def _initial_emission(self):
+        """The emission parameters a fit starts from when ``init_params`` leaves them to
+        the user, or None: the component initialises them."""
         return None
 
-    def _emission_statistics(self, X, posteriors, params, out, cache=None):
-        """Add the emission statistics of rows X with (weighted) ``posteriors`` to ``out``
-        (a :class:`Stats` of the emission fields)."""
-        raise NotImplementedError
-
-    def _pack_parameters(self, params):
-        """The parameters as a flat vector (SQUAREM extrapolates it): start and transition
-        probabilities, then the emissions'."""
-        return np.concatenate([params["startprob"], np.ravel(params["transmat"]),
-                               self._pack_emissions(params)])
-
-    def _unpack_parameters(self, vector, like):
-        """Inverse of :meth:`_pack_parameters`; ValueError outside the parameter space."""
-        k = self.n_components
-        params = dict(like)
-        params["startprob"] = probability_rows(vector[:k], (k,), "start probabilities")
-        params["transmat"] = probability_rows(vector[k:k + k * k], (k, k), "transitions")
-        params.update(self._unpack_emissions(vector[k + k * k:], like))
-        return params
-
-    def _pack_emissions(self, params):
-        """Emission parameters as a flat vector (SQUAREM extrapolates it)."""
-        raise NotImplementedError
-
-    def _unpack_emissions(self, vector, like):
-        """Inverse of :meth:`_pack_emissions`: a dict of emission parameters."""
-        raise NotImplementedError
-
-    def _emission_m_step(self, stats, params):
-        raise NotImplementedError
-
-    def _checked_emission_parameters(self, params):
-        """The parameters an M-step made, as the E-step uses them; a ValueError naming the
-        attribute, the cause and the remedy when the emissions are not ones it can use."""
-        return params
+    # Defaults of the optional older hooks that HookEmissions calls (transitional: until
+    # GaussianHMM and GMMHMM are façades over components of their own).
+    def _emission_shift(self, params):
+        return None
 
     def _emission_log_prior(self, params):
         return 0.0
 
-    def _n_emission_parameters(self):
-        raise NotImplementedError
-
-    def _set_emissions(self, params):
-        raise NotImplementedError
-
-    def _emission_sample(self, state, params, random_state):
-        raise NotImplementedError
-
-    def _emission_table(self, X, missing, params, out=None, cache=None):
-        """Emission log-likelihoods; a missing row (all NaN) has likelihood 1 in every state."""
-        table = self._emission_log_likelihood(X, params, out=out, cache=cache)
-        if missing is not None:
-            table[missing] = 0.0
-        return table
-
-    def _raw_rows(self, X, missing, params):
-        """``rows -> emission log-likelihoods of those rows of X`` (for the rare paths that
-        need a table the kernels have overwritten)."""
-        def rows_of(rows):
-            return self._emission_table(X[rows], None if missing is None else missing[rows],
-                                        params)
-        return rows_of
-
-    def _in_log_space(self, values, bounds, raw_rows, params, weights=None, posteriors=None,
-                      counts=None):
-        """Run again in log space (:func:`fastem.kernels.hmm.log_forward_backward`) the
-        sequences a scaled kernel returned as NaN (zeros in the transitions and emissions
-        hundreds of nats apart): their log-likelihoods into ``values``, their posteriors
-        into ``posteriors`` and their weighted expected counts added to ``counts``, when
-        given. ``raw_rows(rows)`` gives the emission log-likelihoods of those rows."""
-        redo = np.flatnonzero(np.isnan(values))
-        if not redo.size:
-            return
-        rows = np.concatenate([np.arange(bounds[s], bounds[s + 1]) for s in redo])
-        table = np.ascontiguousarray(raw_rows(rows), dtype=np.float64)
-        sub_bounds = np.concatenate([[0], np.cumsum(np.diff(bounds)[redo])]).astype(np.int64)
-        sub_posteriors, sub_values = np.empty_like(table), np.empty(len(redo))
-        k = self.n_components
-        sub_counts = np.zeros(k + k * k)
-        sub_weights = (np.empty(0) if weights is None or weights.size == 0
-                       else np.ascontiguousarray(weights[redo]))
-        hk.log_forward_backward(table, sub_bounds, params["startprob"], params["transmat"],
-                                sub_weights, sub_posteriors, sub_values, sub_counts)
-        values[redo] = sub_values
-        if posteriors is not None:
-            posteriors[rows] = sub_posteriors
-        if counts is not None:
-            counts += sub_counts
+    def _checked_emission_parameters(self, params):
+        return params
 
     def _limiting_emissions(self, rows, params):
-        """For rows that every state finds impossible (their emission log-likelihoods all
-        round to -inf), relative log-likelihoods that stay finite, e.g. the exact
-        log-ratios of Gaussian densities whose squared distances overflow.
-
-        Here, for emissions with probabilities of exactly zero (a symbol, count or
-        outcome that no state emits): zeros, the row read as missing. That is the limit
-        of smoothing every state's zero probabilities alike, and its state is then
-        inferred from its neighbours (posteriors of zeros before). The sequence's
-        log-likelihood stays -inf.
-        """
         return np.zeros((len(rows), self.n_components))
 
     def _impossible_rows_error(self, rows):
-        """The ValueError a fit raises for ``rows`` that every state finds impossible
-        (saying why, and what to do), or None to leave their sequences out of the
-        statistics, as before."""
         return None
 
-    def _impossible_rows(self, X, missing, params, bounds, sequence_values, table=None):
-        """Rows of the sequences a kernel found impossible (``sequence_values`` -inf) that
-        every state finds impossible, and the emission table (computed again when not
-        given; the kernels overwrite theirs)."""
-        impossible = sequence_values == -np.inf
-        if table is None:
-            table = self._emission_table(X, missing, params)
-        rows = np.flatnonzero(np.repeat(impossible, np.diff(bounds))
-                              & (table.max(axis=1) == -np.inf))
-        return rows, table
-
-    def _refuse_impossible_rows(self, X, missing, params, bounds, loglik, weights, cache):
-        """In a fitting pass (fit and partial_fit), rows of sequences with positive weight
-        that every state finds impossible raise the emission model's error (Gaussian
-        emissions: the rows' squared distances overflow float64; the data need scaling),
-        instead of leaving those sequences out with a log-likelihood of -inf."""
-        values = loglik if weights.size == 0 else np.where(weights > 0, loglik, 0.0)
-        if values.min() > -np.inf:
-            return
-        table = self._emission_table(X, missing, params, cache=cache)
-        rows, _ = self._impossible_rows(X, missing, params, bounds, values, table)
-        error = self._impossible_rows_error(X[rows]) if rows.size else None
-        if error is not None:
-            raise error
-
-    def _limiting_table(self, X, missing, params, bounds, sequence_values, table=None):
-        """After a kernel found sequences impossible: the emission table with the rows that
-        every state finds impossible replaced by their limiting relative log-likelihoods
-        (as a GaussianMixture gives rows whose squared distances overflow their limiting
-        posterior), and the sequences holding such rows, whose log-likelihood stays -inf
-        (the correctly rounded value); None when there is nothing to replace."""
-        if not sequence_values.size or sequence_values.min() > -np.inf:
-            return None
-        rows, table = self._impossible_rows(X, missing, params, bounds, sequence_values, table)
-        limiting = self._limiting_emissions(X[rows], params) if rows.size else None
-        if limiting is None:
-            return None
-        table[rows] = limiting
-        return table, np.unique(np.searchsorted(bounds, rows, side="right") - 1)
+    def _inference_model(self, params):
+        """The composite that scores, decodes and samples under ``params``."""
+        n_features = self._features_of(params.emission)
+        return HMMComposite(self._point_component(n_features), n_features)
 
     def _validate(self, X, fitting):
         """(validated X, boolean mask of missing rows or None)."""
@@ -619,21 +322,26 @@ class BaseHMM(EstimatorBase):
     def _needs_init(self, letter, attribute):
         return letter in self.init_params or not hasattr(self, attribute)
 
-    def _initial_parameters(self, X, bounds, random_state):
-        k = self.n_components
-        params = {}
-        init = 1.0 / k
-        # hmmlearn's draws, in hmmlearn's order.
-        if self._needs_init("s", "startprob_"):
-            params["startprob"] = random_state.dirichlet(np.full(k, init))
-        else:
-            params["startprob"] = self._checked_startprob()
-        if self._needs_init("t", "transmat_"):
-            params["transmat"] = random_state.dirichlet(np.full(k, init), size=k)
-        else:
-            params["transmat"] = self._checked_transmat()
-        params.update(self._initial_emissions(X, random_state))
-        return params
+    def _composite(self, n_features):
+        """The HMM composite a fit runs (the engine model): the component, the Dirichlet
+        priors, the letters of ``params`` it updates, and the values of ``init_params``'
+        letters left to the user."""
+        component = self._component(n_features)
+        return HMMComposite(
+            component, n_features, startprob_prior=self.startprob_prior,
+            transmat_prior=self.transmat_prior, update_start="s" in self.params,
+            update_transmat="t" in self.params,
+            update_emission=self._updates_emission(component),
+            startprob=None if self._needs_init("s", "startprob_") else self._checked_startprob(),
+            transmat=None if self._needs_init("t", "transmat_") else self._checked_transmat(),
+            emission=self._initial_emission())
+
+    def _updates_emission(self, component):
+        """Whether the M-step updates the emissions: one of their letters is in ``params``
+        (a component with letters of its own, e.g. a Gaussian's means and covariances,
+        keeps those it is told to; hook-based models read ``params`` themselves)."""
+        return (isinstance(component, HookEmissions)
+                or any(letter in self.params for letter in self._emission_letters))
 
     def _checked_startprob(self):
         k = self.n_components
@@ -654,40 +362,13 @@ class BaseHMM(EstimatorBase):
 
     def _current_parameters(self):
         self._check_is_fitted()
-        params = {"startprob": self._checked_startprob(), "transmat": self._checked_transmat()}
-        params.update(self._user_emissions())
-        return params
+        return HMMParams(self._checked_startprob(), self._checked_transmat(),
+                         self._emission_params())
 
     def _set_parameters(self, params):
-        self.startprob_ = params["startprob"]
-        self.transmat_ = params["transmat"]
-        self._set_emissions(params)
-
-    def _start_transition_m_step(self, stats, params):
-        """MAP start and transition probabilities from the expected counts."""
-        new = {}
-        if "s" in self.params:
-            value = np.maximum(np.asarray(self.startprob_prior) - 1.0 + stats["start"], 0.0)
-            new["startprob"] = _normalise(np.where(params["startprob"] == 0, 0.0, value),
-                                          params["startprob"])
-        if "t" in self.params:
-            value = np.maximum(np.asarray(self.transmat_prior) - 1.0 + stats["trans"], 0.0)
-            new["transmat"] = _normalise(np.where(params["transmat"] == 0, 0.0, value),
-                                         params["transmat"])
-        return new
-
-    def _completed_parameters(self, params):
-        """Parameters after an M-step, with whatever derives from them (variational
-        models: the sub-normalised probabilities the E-step reads)."""
-        return params
-
-    def _log_prior(self, params):
-        prior = 0.0
-        if "s" in self.params:
-            prior += _dirichlet_log_prior(self.startprob_prior, params["startprob"])
-        if "t" in self.params:
-            prior += _dirichlet_log_prior(self.transmat_prior, params["transmat"])
-        return prior + self._emission_log_prior(params)
+        self.startprob_ = params.startprob
+        self.transmat_ = params.transmat
+        self._set_emissions(params.emission)
 
     # -- fitting -------------------------------------------------------------
     @transactional
@@ -734,7 +415,7 @@ class BaseHMM(EstimatorBase):
                                 n_values)
 
         rows = source.n_rows
-        fit_estimator(self, BaumWelchModel(self, n_features), backend, max_iter=self.n_iter,
+        fit_estimator(self, self._composite(n_features), backend, max_iter=self.n_iter,
                       work=None if rows is None else self._work(rows, n_features),
                       verbose=2 if self.verbose == 2 else int(bool(self.verbose)),
                       verbose_interval=1, finish=finish)
@@ -824,9 +505,9 @@ class BaseHMM(EstimatorBase):
         params = None
         if state is not None or (hasattr(self, "monitor_") and self.__sklearn_is_fitted__()):
             params = self._current_parameters()
-            if state is None and self._features_of(params) != n_features:
+            if state is None and self._features_of(params.emission) != n_features:
                 params = None  # fitted on other data: start afresh from this batch
-        online_step(self, BaumWelchModel(self, n_features), block, params,
+        online_step(self, self._composite(n_features), block, params,
                     work=self._work(X.shape[0], n_features))
         self._drop_caches()
         self._online_features = n_features
@@ -860,27 +541,8 @@ class BaseHMM(EstimatorBase):
         return X, missing, check_lengths(lengths, X.shape[0]), params
 
     def _posteriors(self, X, missing, bounds, params):
-        log_b = self._emission_table(X, missing, params)
-        posteriors = np.empty_like(log_b)
-        loglik = np.empty(len(bounds) - 1)
         with threads(self.n_threads, self._work(X.shape[0], X.shape[1] if X.ndim == 2 else 1)):
-            k = self.n_components
-            units = sequence_units(bounds)
-            hk.forward_backward(log_b, bounds, units, params["startprob"], params["transmat"],
-                                np.empty(0), posteriors, loglik, np.zeros(k + k * k))
-            self._in_log_space(loglik, bounds, self._raw_rows(X, missing, params), params,
-                               posteriors=posteriors)
-            limit = self._limiting_table(X, missing, params, bounds, loglik)
-            if limit is not None:  # rows every state finds impossible: limiting posteriors
-                log_b, far = limit
-                limited = log_b.copy()  # (the kernel overwrites log_b)
-                hk.forward_backward(log_b, bounds, units, params["startprob"],
-                                    params["transmat"], np.empty(0), posteriors, loglik,
-                                    np.zeros(k + k * k))
-                self._in_log_space(loglik, bounds, limited.__getitem__, params,
-                                   posteriors=posteriors)
-                loglik[far] = -np.inf
-        return loglik, posteriors
+            return self._inference_model(params).posteriors(params, X, missing, bounds)
 
     @_without_caches
     def score(self, X: ArrayLike, lengths: ArrayLike | None = None,
@@ -903,11 +565,8 @@ class BaseHMM(EstimatorBase):
                 raise ValueError("per_sequence=True is not available for dask input")
             return dask_io.sequence_scores(self, X, lengths)
         X, missing, bounds, params = self._prepare(X, lengths)
-        log_b = self._emission_table(X, missing, params)
-        loglik = np.empty(len(bounds) - 1)
         with threads(self.n_threads, self._work(X.shape[0], X.shape[1] if X.ndim == 2 else 1)):
-            hk.forward_loglik(log_b, bounds, params["startprob"], params["transmat"], loglik)
-            self._in_log_space(loglik, bounds, log_b.__getitem__, params)
+            loglik = self._inference_model(params).sequence_loglik(params, X, missing, bounds)
         return loglik if per_sequence else float(loglik.sum())
 
     @_without_caches
@@ -964,17 +623,8 @@ class BaseHMM(EstimatorBase):
             states = posteriors.argmax(axis=1)
             best = posteriors[np.arange(len(states)), states]
             return float(_log(best).sum()), states
-        log_b = self._emission_table(X, missing, params)
-        states = np.empty(X.shape[0], dtype=np.int64)
-        logprob = np.empty(len(bounds) - 1)
         with threads(self.n_threads, self._work(X.shape[0], X.shape[1] if X.ndim == 2 else 1)):
-            hk.viterbi(log_b, bounds, _log(params["startprob"]), _log(params["transmat"]),
-                       states, logprob)
-            limit = self._limiting_table(X, missing, params, bounds, logprob, table=log_b)
-            if limit is not None:  # rows every state finds impossible: the limiting path
-                hk.viterbi(limit[0], bounds, _log(params["startprob"]),
-                           _log(params["transmat"]), states, logprob)
-                logprob[limit[1]] = -np.inf
+            logprob, states = self._inference_model(params).viterbi(params, X, missing, bounds)
         return float(logprob.sum()), states
 
     def predict(self, X: ArrayLike, lengths: ArrayLike | None = None) -> IntArray:
@@ -997,34 +647,23 @@ class BaseHMM(EstimatorBase):
         # absurd request fails at once instead of running for days.
         n_samples = v.check_int(n_samples, "n_samples", 1, MAX_HMM_SAMPLES)
         rng = v.check_random_state(self.random_state if random_state is None else random_state)
-        transmat_cdf = np.cumsum(params["transmat"], axis=1)
-        if currstate is None:
-            currstate = int((np.cumsum(params["startprob"]) > rng.rand()).argmax())
-        else:
+        if currstate is not None:
             currstate = v.check_int(currstate, "currstate", 0, self.n_components - 1)
-        states = [currstate]
-        rows = [self._emission_sample(currstate, params, rng)]
-        for _ in range(n_samples - 1):
-            currstate = int((transmat_cdf[currstate] > rng.rand()).argmax())
-            states.append(currstate)
-            rows.append(self._emission_sample(currstate, params, rng))
-        return np.atleast_2d(np.array(rows)), np.array(states, dtype=int)
+        return self._inference_model(params).sample(params, n_samples, rng, currstate)
 
     def get_stationary_distribution(self) -> FloatArray:
         """Stationary distribution of the transition matrix."""
-        transmat = self._current_parameters()["transmat"]
+        transmat = self._current_parameters().transmat
         values, vectors = np.linalg.eig(transmat.T)
         vector = np.real_if_close(vectors[:, np.argmax(values.real)])
         return np.real(vector / vector.sum())
 
     def _n_parameters(self):
-        k = self.n_components
-        count = self._n_emission_parameters()
-        if "s" in self.params:
-            count += k - 1
-        if "t" in self.params:
-            count += k * (k - 1)
-        return count
+        n_features = self._features_of(self._emission_params())
+        component = self._point_component(n_features)
+        return HMMComposite(component, n_features, update_start="s" in self.params,
+                            update_transmat="t" in self.params,
+                            update_emission=self._updates_emission(component)).n_parameters()
 
     def aic(self, X: ArrayLike, lengths: ArrayLike | None = None) -> float:
         """Akaike information criterion: -2 log L + 2 p."""

@@ -5,58 +5,26 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validation as v
-from .._jit import kernel, prange
 from .._typing import Acceleration, Callback, MissingPolicy, Prior, RandomStateLike
-from ..engine.packing import positive_values
-from ..mixture.variational import checked_prior
-from .base import BaseHMM, ProbabilityEmissions, _dirichlet_log_prior, _log, _normalise
-from .variational import (
-    VariationalHMM,
-    dirichlet_kl,
-    log_subnormalised,
-    positive_draw,
-    posterior_mean,
+from ..components.categorical import (
+    MAX_TABLE,
+    Categorical,
+    CategoricalParams,
+    CategoricalPosterior,
+    VariationalCategorical,
+    check_probability_rows,
+    checked_symbols,
+    symbol_column,
 )
+from ..components.dirichlet import posterior_mean
+from ..mixture.variational import checked_prior
+from .base import BaseHMM
+from .variational import VariationalHMM
+
+__all__ = ["MAX_TABLE", "CategoricalHMM", "VariationalCategoricalHMM"]
 
 
-@kernel
-def _check_symbols(symbols, n_symbols, n_rows):
-    if n_rows < symbols.shape[0]:
-        raise ValueError("categorical kernel: the output is shorter than the symbols")
-    for t in range(symbols.shape[0]):
-        if symbols[t] < 0 or symbols[t] >= n_symbols:
-            raise ValueError("categorical kernel: a symbol is outside 0 .. n_features - 1")
-
-
-@kernel(parallel=True)
-def _symbol_log_likelihood(symbols, log_emission, out):
-    _check_symbols(symbols, log_emission.shape[1], out.shape[0])
-    if out.shape[1] != log_emission.shape[0]:
-        raise ValueError("categorical kernel: the output needs one column per state")
-    for t in prange(symbols.shape[0]):
-        for k in range(log_emission.shape[0]):
-            out[t, k] = log_emission[k, symbols[t]]
-
-
-@kernel
-def _symbol_counts(symbols, posteriors, n_symbols):
-    _check_symbols(symbols, n_symbols, posteriors.shape[0])
-    counts = np.zeros((posteriors.shape[1], n_symbols))
-    for t in range(symbols.shape[0]):
-        s = symbols[t]
-        for k in range(posteriors.shape[1]):
-            counts[k, s] += posteriors[t, k]
-    return counts
-
-
-MAX_TABLE = 1 << 24
-"""Largest n_components x n_features emission table (128 MiB of float64), whether the
-alphabet is declared with ``n_features`` or inferred from the data: a fit holds several
-tables of that size (parameters, logs, statistics, a posterior), so a larger one would
-take gigabytes for any number of rows."""
-
-
-class CategoricalHMM(ProbabilityEmissions, BaseHMM, kind="hmm-categorical"):
+class CategoricalHMM(BaseHMM, kind="hmm-categorical"):
     """Hidden Markov model with categorical emissions (symbols 0 .. n_features - 1).
 
     Parameters are those of :class:`fastem.hmm.BaseHMM` plus:
@@ -108,8 +76,8 @@ class CategoricalHMM(ProbabilityEmissions, BaseHMM, kind="hmm-categorical"):
     _emission_attributes = ("emissionprob_",)
     _n_features_is_parameter = True
 
-    def _features_of(self, params):
-        return params["emissionprob"].shape[1]
+    def _features_of(self, emission):
+        return emission.emissionprob.shape[1]
 
     def _n_features_in(self, n_features):
         return 1  # one column of symbols
@@ -156,85 +124,30 @@ class CategoricalHMM(ProbabilityEmissions, BaseHMM, kind="hmm-categorical"):
         return None
 
     def _validate_X(self, X, fitting):
-        array = np.asarray(X)
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"X must hold integer symbols, got dtype {array.dtype}")
-        if array.ndim == 1:
-            array = array[:, None]
-        if array.ndim != 2 or array.shape[1] != 1:
-            raise ValueError(f"X must have shape (n_samples, 1) of symbols, got {array.shape}")
-        if array.shape[0] == 0:
-            raise ValueError("X is empty: 0 samples")
+        array = symbol_column(X)
         # A fit that initialises the emissions learns the alphabet from the data.
         learn = fitting and self.n_features is None and self._needs_init("e", "emissionprob_")
-        n_symbols = None if learn else self._n_symbols()
-        # Range-checked in X's own dtype before the cast to int64 indices.
-        largest = v.check_nonnegative_integers(array, "X", below=n_symbols,
-                                               below_name="n_features", noun="symbol")
-        if n_symbols is None:
-            n_symbols = largest + 1
-            if n_symbols * self.n_components > MAX_TABLE:
-                raise ValueError(
-                    f"X holds symbol {largest}: inferring n_features={n_symbols} would need "
-                    f"{self.n_components} x {n_symbols} emission tables, above the limit of "
-                    f"{MAX_TABLE} entries ({MAX_TABLE >> 17} MiB of float64); symbols must "
-                    "be 0 .. n_features - 1, so recode them to a smaller alphabet")
-        symbols = np.ascontiguousarray(array[:, 0], dtype=np.int64)
+        symbols, n_symbols = checked_symbols(array, self.n_components,
+                                             None if learn else self._n_symbols())
         self._fit_n_symbols = n_symbols
         return symbols
 
-    def _initial_emissions(self, X, random_state):
-        k, n_symbols = self.n_components, self._fit_n_symbols
-        if self._needs_init("e", "emissionprob_"):
-            return {"emissionprob": _normalise(random_state.rand(k, n_symbols))}
-        return self._user_emissions()
+    # -- the component and its parameters' attributes --------------------------------
+    def _component(self, n_features):
+        return Categorical(self.n_components, n_features, self.emissionprob_prior)
 
-    def _user_emissions(self):
-        n_symbols = self._n_symbols()
-        emission = v.check_parameter_array(self.emissionprob_, "emissionprob_",
-                                           (self.n_components, n_symbols))
-        sums = emission.sum(axis=1)
-        if np.any(emission < 0) or not np.allclose(sums, 1.0):
-            raise ValueError(f"emissionprob_ rows must be non-negative and sum to 1, got row "
-                             f"sums {np.round(sums, 6).tolist()}")
-        return {"emissionprob": emission.copy()}
+    def _initial_emission(self):
+        return None if self._needs_init("e", "emissionprob_") else self._emission_params()
 
-    def _emission_log_likelihood(self, X, params, out=None, cache=None):
-        if out is None:
-            out = np.empty((X.shape[0], self.n_components))
-        _symbol_log_likelihood(X, np.ascontiguousarray(_log(params["emissionprob"])), out)
-        return out
+    def _emission_params(self):
+        return CategoricalParams(check_probability_rows(
+            self.emissionprob_, "emissionprob_", (self.n_components, self._n_symbols())).copy())
 
-    def _emission_fields(self, n_features):
-        return {"counts": (self.n_components, n_features)}
-
-    def _emission_statistics(self, X, posteriors, params, out, cache=None):
-        out["counts"][...] += _symbol_counts(X, posteriors, params["emissionprob"].shape[1])
-
-    def _emission_m_step(self, stats, params):
-        if "e" not in self.params:
-            return {}
-        value = np.maximum(np.asarray(self.emissionprob_prior) - 1.0 + stats["counts"], 0.0)
-        return {"emissionprob": _normalise(value, params["emissionprob"])}
-
-    def _emission_log_prior(self, params):
-        if "e" not in self.params:
-            return 0.0
-        return _dirichlet_log_prior(self.emissionprob_prior, params["emissionprob"])
-
-    def _n_emission_parameters(self):
-        n_symbols = self._n_symbols() or self._fit_n_symbols
-        return self.n_components * (n_symbols - 1) if "e" in self.params else 0
-
-    def _set_emissions(self, params):
-        self.emissionprob_ = params["emissionprob"]
+    def _set_emissions(self, emission):
+        self.emissionprob_ = emission.emissionprob
         # As hmmlearn: the alphabet learnt from the data becomes n_features.
         self.n_features = self.emissionprob_.shape[1]
         self.n_features_in_ = 1
-
-    def _emission_sample(self, state, params, random_state):
-        cdf = np.cumsum(params["emissionprob"][state])
-        return [int((cdf > random_state.rand()).argmax())]
 
 
 class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM, kind="vhmm-categorical",
@@ -313,59 +226,26 @@ class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM, kind="vhmm-categ
 
     _point_emission_attributes = ("emissionprob_",)
 
-    def _checked_emission_posteriors(self, n_features):
+    def _checked_emission_posterior(self, n_features):
         shape = (self.n_components, n_features)
-        return {"emissionprob_prior": self._checked_concentration("emissionprob_prior_",
-                                                                  shape),
-                "emissionprob_posterior": self._checked_concentration(
-                    "emissionprob_posterior_", shape)}
+        return CategoricalPosterior(self._checked_concentration("emissionprob_prior_", shape),
+                                    self._checked_concentration("emissionprob_posterior_",
+                                                                shape))
 
-    def _initial_emissions(self, X, random_state):
-        k, n_symbols = self.n_components, self._fit_n_symbols
-        if not self._needs_init("e", "emissionprob_posterior_"):
-            return self._checked_emission_posteriors(n_symbols)
-        prior = self._prior_array(self.emissionprob_prior, (k, n_symbols), 1.0 / n_symbols,
-                                  "emissionprob_prior")
-        if np.all(prior == prior[0]):
-            draw = random_state.dirichlet(prior[0], size=k)  # hmmlearn's draw
-        else:  # a prior per state: each row drawn from its own
-            draw = np.array([random_state.dirichlet(row) for row in prior])
-        posterior = positive_draw(draw * X.shape[0] / k, prior)
-        return {"emissionprob_prior": prior, "emissionprob_posterior": posterior}
+    def _component(self, n_features):
+        prior = self._prior_array(self.emissionprob_prior, (self.n_components, n_features),
+                                  1.0 / n_features, "emissionprob_prior")
+        return VariationalCategorical(self.n_components, n_features, prior)
 
-    def _subnormalised_emissions(self, params):
-        # The kernel reads the logs: kept as computed, since exp(psi(a) - psi(sum a))
-        # underflows to 0 for a symbol whose posterior is near a small prior (psi(1e-3) is
-        # about -1000), which would make an observed symbol impossible in every state.
-        log_emission = log_subnormalised(params["emissionprob_posterior"])
-        return {"emissionprob": np.exp(log_emission), "log_emissionprob": log_emission}
+    def _point_component(self, n_features):
+        return Categorical(self.n_components, n_features)
 
-    def _emission_log_likelihood(self, X, params, out=None, cache=None):
-        if "log_emissionprob" not in params:  # the posterior means (score, predict)
-            return super()._emission_log_likelihood(X, params, out, cache)
-        if out is None:
-            out = np.empty((X.shape[0], self.n_components))
-        _symbol_log_likelihood(X, np.ascontiguousarray(params["log_emissionprob"]), out)
-        return out
+    def _initial_emission(self):
+        if self._needs_init("e", "emissionprob_posterior_"):
+            return None
+        return self._checked_emission_posterior(self._fit_n_symbols)
 
-    def _emission_m_step(self, stats, params):
-        if "e" not in self.params:
-            return {}
-        return {"emissionprob_posterior": params["emissionprob_prior"] + stats["counts"]}
-
-    def _pack_emission_posteriors(self, params):
-        return np.ravel(params["emissionprob_posterior"])
-
-    def _unpack_emission_posteriors(self, vector, like):
-        return {"emissionprob_posterior": positive_values(
-            vector, like["emissionprob_posterior"].shape, "emission posteriors")}
-
-    def _emission_kl(self, params):
-        return float(np.sum(dirichlet_kl(params["emissionprob_posterior"],
-                                         params["emissionprob_prior"])))
-
-    def _set_emissions(self, params):
-        self.emissionprob_prior_ = params["emissionprob_prior"]
-        self.emissionprob_posterior_ = params["emissionprob_posterior"]
-        super()._set_emissions({"emissionprob": posterior_mean(
-            params["emissionprob_posterior"])})
+    def _set_emissions(self, emission):
+        self.emissionprob_prior_ = emission.prior
+        self.emissionprob_posterior_ = emission.posterior
+        super()._set_emissions(CategoricalParams(posterior_mean(emission.posterior)))

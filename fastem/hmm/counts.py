@@ -1,20 +1,13 @@
-"""HMMs for count data: PoissonHMM and MultinomialHMM (hmmlearn's).
-
-Both emission log-likelihoods are ``X @ log(rates).T`` plus terms that depend
-on the row only (log-factorials, computed once per call by a small kernel) or
-on the state only; the statistics are the posterior mass and the
-posterior-weighted counts.
-"""
+"""HMMs for count data: PoissonHMM and MultinomialHMM (hmmlearn's), façades over the
+count components of :mod:`fastem.components.counts`."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from .. import _validation as v
-from .._jit import kernel, prange
 from .._typing import (
     Acceleration,
     ArrayLike,
@@ -25,46 +18,9 @@ from .._typing import (
     Prior,
     RandomStateLike,
 )
-from ..engine.packing import nonnegative_values
-from .base import BaseHMM, ProbabilityEmissions, _normalise
-
-_TINY = np.finfo(np.float64).tiny  # floor of a rate inside log(): 0 * log(0) counts as 0
-
-
-@kernel(parallel=True)
-def _row_log_factorials(X, out):
-    """out[t] = sum_d log(X[t, d]!)."""
-    for t in prange(X.shape[0]):
-        total = 0.0
-        for d in range(X.shape[1]):
-            total += math.lgamma(X[t, d] + 1.0)
-        out[t] = total
-
-
-def _check_counts(X, estimator, n_features=None):
-    array = np.asarray(X)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"X must hold non-negative integer counts, got dtype {array.dtype}")
-    if array.ndim != 2:
-        raise ValueError(f"X must be 2-d (n_samples, n_features), got shape {array.shape}")
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"X is empty: shape {array.shape}")
-    if array.dtype.kind == "f" and np.isnan(array).any():
-        raise ValueError("X contains NaN (with missing='marginalize', a row of NaN is a "
-                         "missing observation)")
-    v.check_nonnegative_integers(array, "X", noun="count")
-    if n_features is not None and array.shape[1] != n_features:
-        raise ValueError(f"X has {array.shape[1]} features, but {estimator} has {n_features}")
-    return np.ascontiguousarray(array, dtype=np.float64)
-
-
-def _count_fields(n_components, n_features):
-    return {"post": (n_components,), "obs": (n_components, n_features)}
-
-
-def _add_posterior_counts(X, posteriors, out):
-    out["post"][...] += posteriors.sum(axis=0)
-    out["obs"][...] += posteriors.T @ X
+from ..components.categorical import check_probability_rows
+from ..components.counts import Multinomial, MultinomialParams, Poisson, PoissonParams, check_counts
+from .base import BaseHMM
 
 
 class PoissonHMM(BaseHMM, kind="hmm-poisson"):
@@ -118,8 +74,8 @@ class PoissonHMM(BaseHMM, kind="hmm-poisson"):
     _emission_letters = "l"
     _emission_attributes = ("lambdas_",)
 
-    def _features_of(self, params):
-        return params["lambdas"].shape[1]
+    def _features_of(self, emission):
+        return emission.lambdas.shape[1]
 
     def _check_emission_priors(self, n_features):
         shape = (self.n_components, n_features)
@@ -128,81 +84,28 @@ class PoissonHMM(BaseHMM, kind="hmm-poisson"):
 
     def _validate_X(self, X, fitting):
         known = None if fitting or not hasattr(self, "lambdas_") else np.shape(self.lambdas_)[1]
-        return _check_counts(X, type(self).__name__, known)
+        return check_counts(X, type(self).__name__, known)
 
-    def _initial_emissions(self, X, random_state):
-        if self._needs_init("l", "lambdas_"):
-            mean, var = X.mean(), X.var()
-            if var <= 0 or mean <= 0:
-                raise ValueError("X has no variation in its counts: cannot initialise lambdas_ "
-                                 "by the method of moments; set lambdas_ and init_params")
-            rates = random_state.gamma(shape=mean**2 / var, scale=var / mean,
-                                       size=(self.n_components, X.shape[1]))
-            return {"lambdas": rates}
-        return self._user_emissions()
+    # -- the component and its parameters' attributes --------------------------------
+    def _component(self, n_features):
+        return Poisson(self.n_components, self.lambdas_prior, self.lambdas_weight)
 
-    def _user_emissions(self):
+    def _initial_emission(self):
+        return None if self._needs_init("l", "lambdas_") else self._emission_params()
+
+    def _emission_params(self):
         rates = v.check_parameter_array(self.lambdas_, "lambdas_", (self.n_components, None))
         if np.any(rates < 0):
             raise ValueError("lambdas_ must be non-negative")
-        return {"lambdas": rates}
+        return PoissonParams(rates)
 
-    def _emission_log_likelihood(self, X, params, out=None, cache=None):
-        rates = params["lambdas"]
-        factorials = np.empty(X.shape[0])
-        _row_log_factorials(X, factorials)
-        table = X @ np.log(np.maximum(rates, _TINY)).T
-        table -= rates.sum(axis=1)[None, :]
-        table -= factorials[:, None]
-        if out is None:
-            return table
-        out[:] = table
-        return out
-
-    def _emission_fields(self, n_features):
-        return _count_fields(self.n_components, n_features)
-
-    def _emission_statistics(self, X, posteriors, params, out, cache=None):
-        _add_posterior_counts(X, posteriors, out)
-
-    def _pack_emissions(self, params):
-        return np.ravel(params["lambdas"])
-
-    def _unpack_emissions(self, vector, like):
-        return {"lambdas": nonnegative_values(vector, like["lambdas"].shape, "rates")}
-
-    def _emission_m_step(self, stats, params):
-        if "l" not in self.params:
-            return {}
-        prior = np.asarray(self.lambdas_prior, dtype=np.float64)
-        weight = np.asarray(self.lambdas_weight, dtype=np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rates = (prior + stats["obs"]) / (weight + stats["post"][:, None])
-        return {"lambdas": np.where(np.isfinite(rates), rates, params["lambdas"])}
-
-    def _emission_log_prior(self, params):
-        if "l" not in self.params:
-            return 0.0
-        prior = np.asarray(self.lambdas_prior, dtype=np.float64)
-        weight = np.asarray(self.lambdas_weight, dtype=np.float64)
-        rates = params["lambdas"]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(prior == 0, 0.0, prior * np.log(rates)) - weight * rates
-        return float(np.sum(terms))
-
-    def _n_emission_parameters(self):
-        return int(np.size(self.lambdas_)) if "l" in self.params else 0
-
-    def _set_emissions(self, params):
-        self.lambdas_ = params["lambdas"]
+    def _set_emissions(self, emission):
+        self.lambdas_ = emission.lambdas
         self.n_features = self.lambdas_.shape[1]
         self.n_features_in_ = self.n_features
 
-    def _emission_sample(self, state, params, random_state):
-        return random_state.poisson(params["lambdas"][state])
 
-
-class MultinomialHMM(ProbabilityEmissions, BaseHMM, kind="hmm-multinomial"):
+class MultinomialHMM(BaseHMM, kind="hmm-multinomial"):
     """Hidden Markov model with multinomial emissions (counts of n_features outcomes).
 
     Parameters are those of :class:`fastem.hmm.BaseHMM` plus:
@@ -250,13 +153,13 @@ class MultinomialHMM(ProbabilityEmissions, BaseHMM, kind="hmm-multinomial"):
     _emission_letters = "e"
     _emission_attributes = ("emissionprob_",)
 
-    def _features_of(self, params):
-        return params["emissionprob"].shape[1]
+    def _features_of(self, emission):
+        return emission.emissionprob.shape[1]
 
     def _validate_X(self, X, fitting):
         known = (None if fitting or not hasattr(self, "emissionprob_")
                  else np.shape(self.emissionprob_)[1])
-        X = _check_counts(X, type(self).__name__, known)
+        X = check_counts(X, type(self).__name__, known)
         trials = self._checked_trials(X.shape[0])
         if trials is not None:
             sums = X.sum(axis=1)
@@ -277,50 +180,20 @@ class MultinomialHMM(ProbabilityEmissions, BaseHMM, kind="hmm-multinomial"):
         v.check_nonnegative_integers(trials, "n_trials")
         return np.broadcast_to(trials.astype(np.float64), (n_samples,))
 
-    def _initial_emissions(self, X, random_state):
-        if self._needs_init("e", "emissionprob_"):
-            return {"emissionprob": _normalise(random_state.rand(self.n_components,
-                                                                 X.shape[1]))}
-        return self._user_emissions()
+    # -- the component and its parameters' attributes --------------------------------
+    def _component(self, n_features):
+        trials = self.n_trials if np.ndim(self.n_trials) == 0 else None
+        return Multinomial(self.n_components, trials)
 
-    def _user_emissions(self):
-        emission = v.check_parameter_array(self.emissionprob_, "emissionprob_",
-                                           (self.n_components, None))
-        sums = emission.sum(axis=1)
-        if np.any(emission < 0) or not np.allclose(sums, 1.0):
-            raise ValueError(f"emissionprob_ rows must be non-negative and sum to 1, got row "
-                             f"sums {np.round(sums, 6).tolist()}")
-        return {"emissionprob": emission}
+    def _initial_emission(self):
+        return None if self._needs_init("e", "emissionprob_") else self._emission_params()
 
-    def _emission_log_likelihood(self, X, params, out=None, cache=None):
-        factorials = np.empty(X.shape[0])
-        _row_log_factorials(X, factorials)
-        totals = np.empty(X.shape[0])
-        _row_log_factorials(X.sum(axis=1)[:, None], totals)
-        table = X @ np.log(np.maximum(params["emissionprob"], _TINY)).T
-        table += (totals - factorials)[:, None]
-        if out is None:
-            return table
-        out[:] = table
-        return out
+    def _emission_params(self):
+        return MultinomialParams(check_probability_rows(self.emissionprob_, "emissionprob_",
+                                                        (self.n_components, None)))
 
-    def _emission_fields(self, n_features):
-        return _count_fields(self.n_components, n_features)
-
-    def _emission_statistics(self, X, posteriors, params, out, cache=None):
-        _add_posterior_counts(X, posteriors, out)
-
-    def _emission_m_step(self, stats, params):
-        if "e" not in self.params:
-            return {}
-        return {"emissionprob": _normalise(stats["obs"], params["emissionprob"])}
-
-    def _n_emission_parameters(self):
-        k, n_features = np.shape(self.emissionprob_)
-        return k * (n_features - 1) if "e" in self.params else 0
-
-    def _set_emissions(self, params):
-        self.emissionprob_ = params["emissionprob"]
+    def _set_emissions(self, emission):
+        self.emissionprob_ = emission.emissionprob
         self.n_features = self.emissionprob_.shape[1]
         self.n_features_in_ = self.n_features
 
@@ -334,6 +207,3 @@ class MultinomialHMM(ProbabilityEmissions, BaseHMM, kind="hmm-multinomial"):
                              f"sampled row), got {trials!r}")
         v.check_int(trials, "n_trials", 0)
         return super().sample(n_samples, random_state, currstate)
-
-    def _emission_sample(self, state, params, random_state):
-        return random_state.multinomial(int(self.n_trials), params["emissionprob"][state])

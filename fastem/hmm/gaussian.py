@@ -13,7 +13,7 @@ from .. import _validation as v
 from .._special import digamma, gammaln
 from .._typing import Acceleration, Callback, CovarianceType, MissingPolicy, Prior, RandomStateLike
 from ..components.structures import STRUCTURES, per_matrix, scatter_about_new_means
-from ..components.structures import names as structure_names
+from ..components.structures import check_name as check_structure
 from ..engine import UNIT_ROWS, batch_units
 from ..engine.packing import finite_values, positive_values
 from ..kernels import gaussian as gk
@@ -169,15 +169,13 @@ class GaussianHMM(BaseHMM, kind="hmm-gaussian"):
             covars = covars.reshape(covars.shape[0])
         self._covars_ = covars
 
-    @staticmethod
-    def _covariance_types():
-        """The covariance structures this estimator fits (names of the registry)."""
-        return structure_names()
+    #: Whether the estimator needs the structure's variational (Normal-Wishart) posterior.
+    _variational = False
 
     @property
     def _spec(self):
-        return STRUCTURES[v.check_option(self.covariance_type, "covariance_type",
-                                         self._covariance_types())]
+        return STRUCTURES[check_structure(self.covariance_type, type(self).__name__,
+                                          self._variational)]
 
     _partial_missing = True
     _emission_letters = "mc"
@@ -187,7 +185,7 @@ class GaussianHMM(BaseHMM, kind="hmm-gaussian"):
         return params["means"].shape[1]
 
     def _check_emission_hyperparameters(self):
-        v.check_option(self.covariance_type, "covariance_type", self._covariance_types())
+        check_structure(self.covariance_type, type(self).__name__, self._variational)
         v.check_real(self.min_covar, "min_covar", 0.0)
 
     def _check_emission_priors(self, n_features):
@@ -493,14 +491,10 @@ class VariationalGaussianHMM(VariationalHMM, GaussianHMM, kind="vhmm-gaussian",
 
     min_covar = 1e-3  # hmmlearn adds it to the data covariance of the initial covars_
 
-    @staticmethod
-    def _covariance_types():
-        # The structures with a conjugate (Normal-Wishart) posterior: not EEI's shared
-        # diagonal, for one.
-        return structure_names(variational=True)
+    _variational = True  # the structures with a conjugate posterior (not EEI's)
 
     def _check_emission_hyperparameters(self):
-        v.check_option(self.covariance_type, "covariance_type", self._covariance_types())
+        check_structure(self.covariance_type, type(self).__name__, self._variational)
 
     def _emission_rules(self, n_features):
         """The checks of each emission prior and posterior (shape and domain), shared with

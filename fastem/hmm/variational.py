@@ -10,9 +10,10 @@ log partition function log Z. Its M-step adds the counts to the priors. The
 monitored objective is hmmlearn's lower bound, log Z - KL(q(theta) || p(theta)),
 evaluated for the posterior the pass ran with.
 
-:class:`VariationalHMM` is the part every emission shares (start and transition
-posteriors, the bound's KL terms, the parameter flow); an emission model adds
-its own priors, posterior, sub-normalised table and KL term.
+The start and transition posteriors, the bound's KL terms and the parameter
+flow are the HMM composite's (``variational=True``); :class:`VariationalHMM` is
+the façade every emission shares, and an emission model adds its variational
+component (its priors, posterior, sub-normalised table and KL term).
 """
 
 from __future__ import annotations
@@ -20,57 +21,20 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validation as v
-from .._special import digamma, gammaln
-from ..engine.packing import positive_values
+from ..components.dirichlet import posterior_mean
+from ..composites.hmm import HMMComposite, HMMPosterior
 from ..mixture.variational import checked_prior
-
-
-def dirichlet_kl(posterior, prior):
-    """KL(Dir(posterior) || Dir(prior)) of each row (the last axis)."""
-    q = np.asarray(posterior, dtype=np.float64)
-    p = np.asarray(prior, dtype=np.float64)
-    q_sum = q.sum(axis=-1)
-    return (gammaln(q_sum) - gammaln(p.sum(axis=-1)) - np.sum(gammaln(q) - gammaln(p), axis=-1)
-            + np.sum((q - p) * (digamma(q) - digamma(q_sum)[..., None]), axis=-1))
-
-
-def log_subnormalised(concentration):
-    """E[log p] of each Dirichlet row: psi(a) - psi(sum a)."""
-    a = np.asarray(concentration, dtype=np.float64)
-    return digamma(a) - digamma(a.sum(axis=-1))[..., None]
-
-
-def subnormalised(concentration):
-    """exp(E[log p]) of each Dirichlet row: exp(psi(a) - psi(sum a))."""
-    return np.exp(log_subnormalised(concentration))
-
-
-def posterior_mean(concentration):
-    """The rows of a Dirichlet posterior's mean (what hmmlearn reports as ``startprob_``,
-    ``transmat_`` and ``emissionprob_``)."""
-    a = np.asarray(concentration, dtype=np.float64)
-    return a / a.sum(axis=-1, keepdims=True)
-
-
-_DRAW_FLOOR = np.finfo(np.float64).eps
-
-
-def positive_draw(draw, prior):
-    """A random initial Dirichlet posterior (hmmlearn's draw), raised to eps times the
-    prior where it is below that. With concentrations 1 / n below about 0.01, numpy's
-    Dirichlet draws hold exact zeros and subnormal numbers (half the entries for n =
-    1000), where psi is -inf and the lower bound with it; raised, such an entry is still
-    impossible in the first E-step (exp(psi(q)) is 0, as hmmlearn's), and the bound finite.
-    Every other entry is hmmlearn's draw."""
-    return np.maximum(draw, _DRAW_FLOOR * np.asarray(prior, dtype=np.float64))
+from .hook_emissions import HookEmissions
 
 
 class VariationalHMM:
-    """Start and transition posteriors for a variational HMM (mix in before the emission
-    model's class). The parameters in a fit are a dict holding, besides the emission
-    model's, ``startprob_prior``/``startprob_posterior``, ``transmat_prior``/
-    ``transmat_posterior`` and the sub-normalised ``startprob``/``transmat`` the
-    forward-backward kernel reads."""
+    """The variational façade shared by every emission (mix in before the emission
+    model's class): the composite it builds (:class:`~fastem.composites.hmm.HMMComposite`
+    with ``variational=True``, whose parameters are an
+    :class:`~fastem.composites.hmm.HMMPosterior`) and the mapping of the start and
+    transition posteriors to attributes; the emission model gives its variational
+    component (``_component``) and the point one inference runs with
+    (``_point_component``)."""
 
     _variational_attributes = ("startprob_prior_", "startprob_posterior_", "transmat_prior_",
                                "transmat_posterior_")
@@ -103,25 +67,43 @@ class VariationalHMM:
         equal to those of the posterior."""
         super()._validate_loaded()
         k = self.n_components
-        n_features = self._features_of(self._current_parameters())
-        params = {name[:-1]: self._checked_concentration(name, shape) for name, shape in (
-            ("startprob_prior_", (k,)), ("startprob_posterior_", (k,)),
-            ("transmat_prior_", (k, k)), ("transmat_posterior_", (k, k)))}
-        params.update(self._checked_emission_posteriors(n_features))
+        n_features = self._features_of(self._current_parameters().emission)
+        posterior = HMMPosterior(
+            self._checked_concentration("startprob_prior_", (k,)),
+            self._checked_concentration("startprob_posterior_", (k,)),
+            self._checked_concentration("transmat_prior_", (k, k)),
+            self._checked_concentration("transmat_posterior_", (k, k)),
+            self._checked_emission_posterior(n_features))
         names = ("startprob_", "transmat_") + self._point_emission_attributes
         points = {name: np.asarray(getattr(self, name), dtype=np.float64) for name in names}
-        completed = self._completed_parameters(params)
-        for name, table in completed.items():
+        prepared = HMMComposite(self._component(n_features), n_features,
+                                variational=True).prepare(posterior)
+        emission = prepared.emission
+        tables = {"startprob": prepared.startprob, "transmat": prepared.transmat,
+                  **(emission if isinstance(emission, dict) else {"emission": emission})}
+        for name, table in tables.items():
             if not np.all(np.isfinite(table)):
                 raise ValueError(f"the posterior gives a non-finite {name} table")
-        self._set_parameters(completed)
+        self._set_parameters(posterior)
         for name, value in points.items():  # (covars_ is kept as _covars_)
             v.check_consistent(value, np.asarray(getattr(self, name)), name.lstrip("_"),
                                "the posterior")
 
+    def _checked_emission_posterior(self, n_features):
+        """The emission prior and posterior attributes, checked, as the component's
+        posterior (hook-based models: their dict, completed)."""
+        return HookEmissions(self, variational=True).completed(
+            self._checked_emission_posteriors(n_features))
+
     def _checked_emission_posteriors(self, n_features):
         """The emission prior and posterior attributes, checked (a dict of arrays)."""
         raise NotImplementedError
+
+    def _component(self, n_features):
+        return HookEmissions(self, variational=True)
+
+    def _point_component(self, n_features):
+        return HookEmissions(self)
 
     def _check_priors(self, n_features):
         k = self.n_components
@@ -140,89 +122,30 @@ class VariationalHMM:
         """A Dirichlet prior or posterior attribute (set by the user, or from a file)."""
         return checked_prior(getattr(self, name), name, shape, positive=True)
 
-    def _initial_parameters(self, X, bounds, random_state):
+    def _composite(self, n_features):
+        """The variational HMM composite: the start and transition priors (hmmlearn's
+        default 1 / n_components), and the posteriors ``init_params`` leaves to the user."""
         k = self.n_components
-        n_sequences, n_rows = len(bounds) - 1, int(bounds[-1])
-        uniform = np.full(k, 1.0 / k)
-        params = {}
-        # hmmlearn's draws, in hmmlearn's order.
-        if self._needs_init("s", "startprob_posterior_"):
-            params["startprob_prior"] = self._prior_array(self.startprob_prior, (k,), 1.0 / k,
-                                                          "startprob_prior")
-            params["startprob_posterior"] = positive_draw(
-                random_state.dirichlet(uniform) * n_sequences, params["startprob_prior"])
-        else:
-            params["startprob_prior"] = self._checked_concentration("startprob_prior_", (k,))
-            params["startprob_posterior"] = self._checked_concentration("startprob_posterior_",
-                                                                        (k,))
-        if self._needs_init("t", "transmat_posterior_"):
-            params["transmat_prior"] = self._prior_array(self.transmat_prior, (k, k), 1.0 / k,
-                                                         "transmat_prior")
-            params["transmat_posterior"] = positive_draw(
-                random_state.dirichlet(uniform, size=k) * n_rows / k, params["transmat_prior"])
-        else:
-            params["transmat_prior"] = self._checked_concentration("transmat_prior_", (k, k))
-            params["transmat_posterior"] = self._checked_concentration("transmat_posterior_",
-                                                                       (k, k))
-        params.update(self._initial_emissions(X, random_state))
-        return self._completed_parameters(params)
-
-    def _completed_parameters(self, params):
-        params = dict(params)
-        params["startprob"] = subnormalised(params["startprob_posterior"])
-        params["transmat"] = subnormalised(params["transmat_posterior"])
-        params.update(self._subnormalised_emissions(params))
-        return params
-
-    # -- SQUAREM ------------------------------------------------------------------------
-    # The monitored bound, log Z - KL(q || p), is the lower bound of the posterior the pass
-    # ran at (with its optimal state posteriors), for any posterior, and a pass never
-    # lowers it: SQUAREM's safeguard keeps it monotone. The Dirichlet and Normal-Wishart
-    # posteriors' parameters are extrapolated as they are; a point outside their domain is
-    # refused here and the schedule falls back to the plain step.
-    def _pack_parameters(self, params):
-        return np.concatenate([params["startprob_posterior"],
-                               np.ravel(params["transmat_posterior"]),
-                               self._pack_emission_posteriors(params)])
-
-    def _unpack_parameters(self, vector, like):
-        k = self.n_components
-        params = dict(like)
-        params["startprob_posterior"] = positive_values(vector[:k], (k,), "start posteriors")
-        params["transmat_posterior"] = positive_values(vector[k:k + k * k], (k, k),
-                                                       "transition posteriors")
-        params.update(self._unpack_emission_posteriors(vector[k + k * k:], like))
-        return self._completed_parameters(params)
-
-    def _pack_emission_posteriors(self, params):
-        """The emission posterior's parameters as a flat vector."""
-        raise NotImplementedError
-
-    def _unpack_emission_posteriors(self, vector, like):
-        """Inverse of :meth:`_pack_emission_posteriors`; ValueError outside the domain."""
-        raise NotImplementedError
-
-    def _start_transition_m_step(self, stats, params):
-        new = {}
-        if "s" in self.params:
-            new["startprob_posterior"] = params["startprob_prior"] + stats["start"]
-        if "t" in self.params:
-            new["transmat_posterior"] = params["transmat_prior"] + stats["trans"]
-        return new
-
-    def _log_prior(self, params):
-        """-KL(q || p) of the start, transition and emission posteriors: with log Z from
-        the pass, hmmlearn's lower bound."""
-        kl = float(dirichlet_kl(params["startprob_posterior"], params["startprob_prior"]))
-        kl += float(np.sum(dirichlet_kl(params["transmat_posterior"],
-                                        params["transmat_prior"])))
-        return -kl - self._emission_kl(params)
+        parts = {}
+        for letter, name, shape in (("s", "startprob", (k,)), ("t", "transmat", (k, k))):
+            if self._needs_init(letter, name + "_posterior_"):
+                parts[name + "_prior"] = self._prior_array(getattr(self, name + "_prior"),
+                                                           shape, 1.0 / k, name + "_prior")
+                parts[name] = None
+            else:
+                parts[name + "_prior"] = self._checked_concentration(name + "_prior_", shape)
+                parts[name] = self._checked_concentration(name + "_posterior_", shape)
+        component = self._component(n_features)
+        return HMMComposite(component, n_features, update_start="s" in self.params,
+                            update_transmat="t" in self.params,
+                            update_emission=self._updates_emission(component),
+                            emission=self._initial_emission(), variational=True, **parts)
 
     def _set_parameters(self, params):
-        self.startprob_prior_ = params["startprob_prior"]
-        self.startprob_posterior_ = params["startprob_posterior"]
-        self.transmat_prior_ = params["transmat_prior"]
-        self.transmat_posterior_ = params["transmat_posterior"]
-        self.startprob_ = posterior_mean(params["startprob_posterior"])
-        self.transmat_ = posterior_mean(params["transmat_posterior"])
-        self._set_emissions(params)
+        self.startprob_prior_ = params.startprob_prior
+        self.startprob_posterior_ = params.startprob_posterior
+        self.transmat_prior_ = params.transmat_prior
+        self.transmat_posterior_ = params.transmat_posterior
+        self.startprob_ = posterior_mean(params.startprob_posterior)
+        self.transmat_ = posterior_mean(params.transmat_posterior)
+        self._set_emissions(params.emission)

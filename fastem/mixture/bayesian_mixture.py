@@ -16,7 +16,6 @@ from .._typing import (
     Self,
 )
 from ..components.structures import FULL
-from ..components.structures import names as structure_names
 from .gaussian_mixture import GaussianMixture
 from .model import GaussianMixtureModel, MixtureParams, row_outputs
 from .variational import (
@@ -156,11 +155,7 @@ class BayesianGaussianMixture(GaussianMixture, kind="bgm"):
         raise AttributeError("BayesianGaussianMixture has no aic; compare lower_bound_")
 
     # -- validation ---------------------------------------------------------------
-    @staticmethod
-    def _covariance_types():
-        # The structures with a conjugate (Normal-Wishart) posterior: not EEI's shared
-        # diagonal, for one.
-        return structure_names(variational=True)
+    _variational = True  # the structures with a conjugate posterior (not EEI's)
 
     def _check_hyperparameters(self):
         super()._check_hyperparameters()

@@ -24,7 +24,7 @@ from .._typing import (
     Self,
 )
 from ..components.structures import STRUCTURES
-from ..components.structures import names as structure_names
+from ..components.structures import check_name as check_structure
 from ..engine import (
     SCHEDULES,
     Block,
@@ -175,7 +175,7 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
     # -- validation -------------------------------------------------------
     def _check_hyperparameters(self):
         v.check_int(self.n_components, "n_components", 1)
-        v.check_option(self.covariance_type, "covariance_type", self._covariance_types())
+        check_structure(self.covariance_type, type(self).__name__, self._variational)
         v.check_real(self.tol, "tol", 0.0)
         v.check_real(self.reg_covar, "reg_covar", 0.0)
         v.check_int(self.max_iter, "max_iter", 0)
@@ -267,10 +267,8 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
                                reals=("lower_bound_",), real_lists=("lower_bounds_",))
 
     # -- parameters ----------------------------------------------------------
-    @staticmethod
-    def _covariance_types():
-        """The covariance structures this estimator fits (names of the registry)."""
-        return structure_names()
+    #: Whether the estimator needs the structure's variational (Normal-Wishart) posterior.
+    _variational = False
 
     @property
     def _spec(self):

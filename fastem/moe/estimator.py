@@ -11,9 +11,9 @@ from .. import _validation as v
 from .._base import EstimatorBase, shippable, transactional
 from .._runtime import threads
 from .._typing import ArrayLike, Callback, FloatArray, IntArray, RandomStateLike, Self
-from ..engine import Block, LocalBackend, run_em
+from ..engine import Block, LocalBackend
 from ..engine.dask_backend import is_dask_collection
-from ..engine.driver import fit_estimator, online_schedule, online_step
+from ..engine.driver import fit_estimator, online_schedule, online_step, run_fit
 from ..engine.sources import SourceRules, open_source
 from ..exceptions import ConvergenceWarning, DataConversionWarning, compatible
 from ..kernels import regression as rk
@@ -375,13 +375,14 @@ class MixtureOfExperts(EstimatorBase, kind="moe"):
             # fitted by EM, with the restarts of ``fit``.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                return run_em(model, LocalBackend([block]), n_init=self.n_init,
-                              max_iter=self.max_iter, tol=float(self.tol),
-                              random_state=random_state).params
+                return run_fit(model, LocalBackend([block]), n_init=self.n_init,
+                               max_iter=self.max_iter, tol=self.tol, random_state=random_state,
+                               n_threads=self.n_threads, work=work).params
 
         self._layout = model.layout
-        online_step(self, model, block, self._params if fitted else None,
-                    work=self._work(block.n_rows, model), start=first_batch)
+        work = self._work(block.n_rows, model)
+        online_step(self, model, block, self._params if fitted else None, work=work,
+                    start=first_batch)
         if self.gating == "softmax":
             self.weights_ = training.mean_gate(self)
         self._check_fitted_values()
