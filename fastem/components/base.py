@@ -33,11 +33,15 @@ reads the flag and never probes a method with ``hasattr``:
 ``fused_mixture_estep``
     :meth:`mixture_block_stats` computes a mixture's posteriors and statistics in
     one pass over the rows (no (n, K) table written and read twice), from what
-    :meth:`mixture_prepare` made of the parameters and the mixture's log-weights
+    :meth:`mixture_prepare` made of the parameters and the mixture's weights
     once per pass; :meth:`mixture_rows` gives the per-row outputs of inference
     (log-density, log-posteriors, labels) from the same.
 ``missing_values``
-    NaN entries are marginalised by :meth:`log_likelihood` and :meth:`accumulate`.
+    NaN entries are marginalised by :meth:`log_likelihood` and :meth:`accumulate`
+    (and, with ``fused_mixture_estep``, by :meth:`mixture_block_stats` and
+    :meth:`mixture_rows`); a mixture then starts from mean-imputed rows. A flag may
+    be set per instance (e.g. ``Gaussian(..., missing=True)``): a component that
+    marginalises NaN pays for looking for it, so it does so only when asked.
 ``variational``
     :meth:`expected_log_likelihood` and :meth:`kl_divergence` of a posterior over
     the parameters are offered (variational Bayes).
@@ -146,14 +150,25 @@ class Component:
         return params
 
     # -- start ----------------------------------------------------------------
-    def initialize(self, X: np.ndarray, posteriors: np.ndarray,
+    def initialize(self, X: np.ndarray, posteriors: np.ndarray | None,
                    random_state: np.random.RandomState) -> Any:
         """Initial parameters from rows ``X`` and their initial posteriors (n, K): one-hot
-        rows for hard labels (k-means), or soft responsibilities. By default the M-step
-        of their statistics (about the posteriors' weighted means when the statistics
-        carry a shift)."""
+        rows for hard labels (k-means), or soft responsibilities; with ``posteriors``
+        None, the family's own start. By default the M-step of the statistics of those
+        posteriors (about their weighted means when the statistics carry a shift), and
+        for None the hard labels of k-means on ``X`` (k-means++ seeds, then Lloyd)."""
         from ..engine import StatsLayout
 
+        layout = StatsLayout(self.fields(self.n_features_of(X)), recentre=self.recentre)
+        if posteriors is None:
+            from ..mixture import kmeans
+
+            rows = np.ascontiguousarray(X, dtype=np.float64)
+            seeds = kmeans.kmeans_plusplus(rows, self.n_components, None, random_state)
+            centres, labels = kmeans.lloyd(rows, None, rows[seeds])
+            stats = layout.zeros(self.initial_shift(centres))
+            self.accumulate_labels(X, None, labels, stats)
+            return self.m_step(stats, None)
         posteriors = np.asarray(posteriors, dtype=np.float64)
         shift = None
         if self.recentre is not None:
@@ -161,7 +176,6 @@ class Component:
             centres = posteriors.T @ np.asarray(X, dtype=np.float64)
             centres /= np.where(mass > 0, mass, 1.0)[:, None]
             shift = self.initial_shift(centres)
-        layout = StatsLayout(self.fields(self.n_features_of(X)), recentre=self.recentre)
         stats = layout.zeros(shift)
         self.accumulate(None, X, posteriors, stats)
         return self.m_step(stats, None)
@@ -200,9 +214,9 @@ class Component:
         return None
 
     # -- optional capabilities (only when the flag says so) ---------------------
-    def mixture_prepare(self, params: Any, log_weights: np.ndarray) -> Any:
+    def mixture_prepare(self, params: Any, weights: np.ndarray) -> Any:
         """With ``fused_mixture_estep``: what :meth:`mixture_block_stats` and
-        :meth:`mixture_rows` read for a mixture of these states with ``log_weights`` (K,),
+        :meth:`mixture_rows` read for a mixture of these states with ``weights`` (K,),
         computed once per pass."""
         raise NotImplementedError(f"{type(self).__name__} has no fused mixture E-step")
 

@@ -48,6 +48,7 @@ class GaussianPrepared:
     means: np.ndarray
     factor: np.ndarray
     log_det: np.ndarray  # (K,) log-determinant of each precision factor
+    params: GaussianParams  # (the missing-data paths factorise per pattern)
 
     def const(self, log_weights=None):
         """(K,) constants of the kernels: [log w_k] + log det_k - D/2 log(2 pi)."""
@@ -191,6 +192,40 @@ _ROW_MODES = {"logsumexp": gk.ROW_LOGSUMEXP, "log_resp": gk.ROW_LOG_RESP,
               "argmax": gk.ROW_ARGMAX}
 
 
+class FusedModel(tuple):
+    """The fused E-step's (means, factor, const), with the log-weights in const; with
+    missing values, also the ``weights`` and ``params`` the per-pattern kernels read."""
+
+    weights = None
+    params = None
+
+    @classmethod
+    def of(cls, means, factor, const, weights=None, params=None):
+        model = cls((means, factor, const))
+        model.weights, model.params = weights, params
+        return model
+
+
+def _flat(weights, params):
+    """GaussianMixture's flat parameters (what the missing-data functions read)."""
+    from ..mixture.model import MixtureParams
+
+    return MixtureParams(weights, params.means, params.covariances, params.precisions_cholesky)
+
+
+def _missing_layout(X, n_components, cache):
+    """The missing-data layout of rows X when they have NaN entries, else None (kept in
+    ``cache`` when given: found once per block of a fit)."""
+    from ..mixture import missing as missing_data
+
+    if cache is not None and "missing_layout" in cache:
+        return cache["missing_layout"]
+    layout = missing_data.MissingLayout(X, n_components) if np.isnan(X).any() else None
+    if cache is not None:
+        cache["missing_layout"] = layout
+    return layout
+
+
 class Gaussian(Component):
     """K Gaussian states under one covariance structure.
 
@@ -201,24 +236,30 @@ class Gaussian(Component):
         Number of states K.
     reg_covar : float, default=1e-6
         Added to the diagonal of every covariance (see GaussianMixture).
+    missing : bool, default=False
+        NaN marks a missing entry (missing at random): the lattice, the accumulation
+        and the fused mixture E-step marginalise it (the ``missing_values`` capability:
+        rows are grouped by pattern, and the statistics hold the conditional moments).
     """
 
     fused_mixture_estep = True
     recentre = recentre_gaussian
 
-    def __init__(self, structure, n_components, reg_covar=1e-6):
+    def __init__(self, structure, n_components, reg_covar=1e-6, missing=False):
         self.structure = structure
         self.n_components = int(n_components)
         self.reg_covar = float(reg_covar)
         self.exact_m_step = self.reg_covar == 0.0
+        self.missing_values = bool(missing)
 
     def __repr__(self):
         return (f"Gaussian({self.structure.name!r}, n_components={self.n_components}, "
-                f"reg_covar={self.reg_covar!r})")
+                f"reg_covar={self.reg_covar!r}, missing={self.missing_values})")
 
     # -- data -------------------------------------------------------------------------
     def check_data(self, X, fitting):
-        return v.check_array(X, min_samples=2 if fitting else 1, estimator="Gaussian")
+        return v.check_array(X, min_samples=2 if fitting else 1, estimator="Gaussian",
+                             allow_nan=self.missing_values)
 
     # -- statistics -------------------------------------------------------------------
     def fields(self, n_features):
@@ -236,15 +277,38 @@ class Gaussian(Component):
         spec = self.structure
         return GaussianPrepared(np.ascontiguousarray(params.means, dtype=np.float64),
                                 spec.kernel_factor(params.precisions_cholesky, k, d),
-                                spec.log_det(params.precisions_cholesky, k, d))
+                                spec.log_det(params.precisions_cholesky, k, d), params)
+
+    def _layout(self, X, cache):
+        return _missing_layout(X, self.n_components, cache) if self.missing_values else None
 
     def log_likelihood(self, prepared, X, out=None, cache=None):
+        if self._layout(X, cache) is not None:
+            from ..mixture import missing as missing_data
+
+            table = missing_data.row_outputs(
+                self.structure, _flat(np.ones(self.n_components), prepared.params), X,
+                "weighted")
+            if out is None:
+                return table
+            out[...] = table
+            return out
         return weighted_log_prob(X, prepared.means, prepared.factor, prepared.const(), out)
 
     def accumulate(self, prepared, X, posteriors, out, cache=None):
         weight = out.flat[1]  # the composite keeps the common scalars
-        given_stats(X, None, np.ascontiguousarray(posteriors, dtype=np.float64), out.shift,
-                    self.structure.diagonal, out)
+        posteriors = np.ascontiguousarray(posteriors, dtype=np.float64)
+        layout = self._layout(X, cache)
+        if layout is not None:
+            params = prepared.params if prepared is not None else None
+            if params is None:
+                raise ValueError("statistics of rows with missing entries need parameters "
+                                 "(start from mean-imputed rows)")
+            out.flat[2:] += layout.statistics(self.structure,
+                                              _flat(np.ones(self.n_components), params),
+                                              responsibilities=posteriors)[2:]
+        else:
+            given_stats(X, None, posteriors, out.shift, self.structure.diagonal, out)
         out.flat[1] = weight
 
     def accumulate_labels(self, X, weights, labels, out):
@@ -284,16 +348,37 @@ class Gaussian(Component):
                                      counts)[state]
 
     def limiting_log_likelihood(self, params, X):
+        if self.missing_values and np.isnan(X).any():  # over their observed entries
+            from ..mixture import missing as missing_data
+
+            return missing_data.row_outputs(self.structure,
+                                            _flat(np.ones(self.n_components), params), X,
+                                            "log_resp")
         prepared = self.prepare(params)
-        return far_rows_log_resp(X, prepared.means, prepared.factor, prepared.const())
+        return far_rows_log_resp(np.ascontiguousarray(X), prepared.means, prepared.factor,
+                                 prepared.const())
 
     # -- the fused mixture E-step -----------------------------------------------------------
-    def mixture_prepare(self, params, log_weights):
+    def mixture_prepare(self, params, weights):
         prepared = self.prepare(params)
-        return prepared.means, prepared.factor, prepared.const(log_weights)
+        with np.errstate(divide="ignore"):  # a zero weight is a valid -inf log-weight
+            log_weights = np.log(weights)
+        return FusedModel.of(prepared.means, prepared.factor, prepared.const(log_weights),
+                             weights, params)
 
     def mixture_block_stats(self, prepared, block, out):
-        posterior_stats(block.X, block.weights, prepared, out)
+        layout = self._layout(block.X, block.cache)
+        if layout is None:  # (a block without NaN takes the complete-data kernel)
+            posterior_stats(block.X, block.weights, prepared, out)
+        else:
+            out.flat += layout.statistics(self.structure,
+                                          _flat(prepared.weights, prepared.params),
+                                          block.weights)
 
     def mixture_rows(self, prepared, X, what):
+        if self.missing_values and np.isnan(X).any():
+            from ..mixture import missing as missing_data
+
+            return missing_data.row_outputs(self.structure,
+                                            _flat(prepared.weights, prepared.params), X, what)
         return mixture_rows(X, prepared, _ROW_MODES[what])

@@ -40,6 +40,8 @@ CHUNK_ROWS = 64 * UNIT_ROWS
 """Rows of one generic-route chunk (16,384): its (rows, K) table is the only per-row
 table of a pass (a multiple of the work unit, so chunks keep the units' order)."""
 _RANDOM_INIT_ROWS = 1 << 15  # rows of random responsibilities drawn at once
+_IMPUTED_INIT_ROWS = 1 << 18
+"""Rows (drawn at random) that start a fit with missing values on more rows than this."""
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 ROW_OUTPUTS = ("logsumexp", "log_resp", "argmax")
 
@@ -104,11 +106,10 @@ class MixtureModel(ModelBase):
     # -- the engine protocol ----------------------------------------------------------
     def prepare(self, params):
         weights, components = self.split(params)
-        log_weights = log_weights_of(weights)
         if self.fused:
-            return self.component.mixture_prepare(components, log_weights)
+            return self.component.mixture_prepare(components, weights)
         return _Prepared(self.component.prepare(components),
-                         np.ascontiguousarray(log_weights, dtype=np.float64))
+                         np.ascontiguousarray(log_weights_of(weights), dtype=np.float64))
 
     def shift(self, params):
         return self.component.shift(self.split(params)[1])
@@ -303,13 +304,31 @@ class MixtureModel(ModelBase):
         return stats
 
     def initialize(self, block, random_state):
+        if self.component.missing_values:
+            block = self._imputed_sample(block, random_state)
         return self._initial_params(lambda: self._initial_stats(block, random_state))
+
+    def _imputed_sample(self, block, random_state):
+        """With missing values: a column-mean-imputed copy of the block (of a random sample
+        of _IMPUTED_INIT_ROWS rows when it is larger), freed once the start is made."""
+        from ..mixture.missing import mean_imputed
+
+        X, weights = block.X, block.weights
+        if X.shape[0] > _IMPUTED_INIT_ROWS:  # a bounded sample: no full-size imputed copy
+            rows = np.sort(random_state.choice(X.shape[0], size=_IMPUTED_INIT_ROWS,
+                                               replace=False))
+            X = X[rows]
+            weights = None if weights is None else weights[rows]
+        return Block(mean_imputed(X, weights), weights)
 
     def initialize_at_scale(self, backend, random_state):
         """:meth:`initialize` where the rows stay in the backend (a cluster): k-means||,
         Lloyd and the initial statistics are passes over its blocks
         (:mod:`fastem.mixture.kmeans_parallel`); ``random`` responsibilities are drawn
-        per global row, so the start does not depend on the partitioning."""
+        per global row, so the start does not depend on the partitioning. With missing
+        values, from a uniform sample of the backend's rows (as in memory)."""
+        if self.component.missing_values:
+            return self.initialize(backend.initialization_block(), random_state)
         return self._initial_params(lambda: self._initial_stats_at_scale(backend, random_state))
 
     def _initial_params(self, initial_stats):

@@ -84,7 +84,8 @@ class StatsLayout:
 class Stats:
     """Sufficient statistics: a flat vector read through its layout.
 
-    ``stats["name"]`` (or ``stats.name``) is a view of one field in its shape;
+    ``stats["name"]`` (or ``stats.name``) is a view of one field in its shape
+    (``stats["name"] += x`` adds into it);
     ``stats.flat`` is the whole vector (what kernels accumulate into);
     ``stats.shift`` the point moments are taken about (or None).
     """
@@ -101,6 +102,10 @@ class Stats:
         value = self.flat[layout.slices[name]]
         shape = layout.shapes[name]
         return value[0] if shape == () else value.reshape(shape)
+
+    def __setitem__(self, name, value):
+        # ``stats["mass"] += x`` adds into the view and then assigns it back: a no-op copy.
+        self.flat[self.layout.slices[name]] = np.ravel(value)
 
     def __getattr__(self, name):
         if name.startswith("__"):

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine import UNIT_ROWS, Block, batch_units
+from ..components.gaussian import far_rows_log_resp
+from ..engine import UNIT_ROWS, batch_units
 from ..kernels import gaussian as gk
 from ..kernels import gaussian_missing as gmk
-from .model import GaussianMixtureModel, far_rows_log_resp, kernel_model
+from .model import GaussianMixtureModel
 
 _EMPTY = np.empty(0)
 _EMPTY_MATRIX = np.empty((0, 0))
@@ -273,46 +274,20 @@ class MissingLayout:
         return flat
 
 
-_INIT_ROWS = 1 << 18
-"""Rows (drawn at random) that initialise a missing-data fit on more rows than this."""
-
-
 class MissingGaussianMixtureModel(GaussianMixtureModel):
-    """A Gaussian mixture on data with NaN entries, as an engine model.
+    """A Gaussian mixture on data with NaN entries, as an engine model: the mixture
+    composite over the Gaussian component with its ``missing`` option.
 
     Each block's missing-value patterns are found once and kept in the block's
-    cache; initialisation runs the complete-data one on a column-mean-imputed
-    copy of the initialisation block (of a random sample of _INIT_ROWS rows when
-    it is larger), freed as soon as it is done.
+    cache (a block without NaN takes the complete-data kernel); the start runs the
+    complete-data one on a column-mean-imputed copy of the initialisation block (of a
+    random sample when it is large), freed as soon as it is done.
     """
 
-    def prepare(self, params):
-        return params
-
-    def block_stats(self, prepared, block, out):
-        if "missing_layout" not in block.cache:
-            # A block without NaN (common in a stream) takes the complete-data kernel.
-            has_nan = bool(np.isnan(block.X).any())
-            block.cache["missing_layout"] = (MissingLayout(block.X, self.n_components)
-                                             if has_nan else None)
-        layout = block.cache["missing_layout"]
-        if layout is None:
-            super().block_stats(kernel_model(self.spec, prepared), block, out)
-        else:
-            out.flat += layout.statistics(self.spec, prepared, block.weights)
-
-    def initialize_at_scale(self, backend, random_state):
-        """From a uniform sample of the backend's rows: in memory, too, the start comes
-        from a bounded sample (k-means on mean-imputed rows)."""
-        return self.initialize(backend.initialization_block(), random_state)
-
-    def initialize(self, block, random_state):
-        X, weights = block.X, block.weights
-        if X.shape[0] > _INIT_ROWS:  # a bounded sample: no full-size imputed copy
-            rows = np.sort(random_state.choice(X.shape[0], size=_INIT_ROWS, replace=False))
-            X = X[rows]
-            weights = None if weights is None else weights[rows]
-        return super().initialize(Block(mean_imputed(X, weights), weights), random_state)
+    def __init__(self, spec, n_components, n_features, reg_covar, init_params,
+                 weights_init=None, means_init=None, precisions_cholesky_init=None):
+        super().__init__(spec, n_components, n_features, reg_covar, init_params,
+                         weights_init, means_init, precisions_cholesky_init, missing=True)
 
 
 def mean_imputed(X, sample_weight=None):

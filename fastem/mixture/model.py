@@ -24,7 +24,7 @@ from ..components.gaussian import (
     mixture_rows,
     posterior_stats,
 )
-from ..composites.mixture import MixtureModel, log_weights_of
+from ..composites.mixture import MixtureModel
 from ..kernels import gaussian as gk
 
 __all__ = ["GaussianMixtureModel", "MixtureParams", "far_rows_log_resp", "kernel_model",
@@ -48,7 +48,7 @@ def _gaussian_params(params):
 def kernel_model(spec, params):
     """(means, factor, const) as the Gaussian kernels read them."""
     component = Gaussian(spec, params.means.shape[0])
-    return component.mixture_prepare(_gaussian_params(params), log_weights_of(params.weights))
+    return component.mixture_prepare(_gaussian_params(params), params.weights)
 
 
 def params_from_stats(spec, stats, reg_covar, total_weight=None):
@@ -80,11 +80,15 @@ class GaussianMixtureModel(MixtureModel):
     reg_covar, init_params : as in the estimator.
     weights_init, means_init, precisions_cholesky_init : validated user
         overrides (float64) or None.
+    missing : bool, default=False
+        NaN marks missing entries (the Gaussian's ``missing`` option).
     """
 
     def __init__(self, spec, n_components, n_features, reg_covar, init_params,
-                 weights_init=None, means_init=None, precisions_cholesky_init=None):
-        super().__init__(Gaussian(spec, n_components, reg_covar), n_features, init_params)
+                 weights_init=None, means_init=None, precisions_cholesky_init=None,
+                 missing=False):
+        super().__init__(Gaussian(spec, n_components, reg_covar, missing=missing), n_features,
+                         init_params)
         self.spec = spec
         self.reg_covar = reg_covar
         self.weights_init = weights_init
