@@ -252,6 +252,11 @@ class BaseHMM(EstimatorBase):
         the M-step updates it: the emission letters of ``params``)."""
         return HookEmissions(self)
 
+    def _fitting_component(self, n_features):
+        """The component a fit starts from: :meth:`_component`, holding the values
+        ``init_params`` leaves to the user when it starts from them in part."""
+        return self._component(n_features)
+
     def _point_component(self, n_features):
         """The component inference runs with, on the fitted (point) parameters."""
         return self._component(n_features)
@@ -326,7 +331,7 @@ class BaseHMM(EstimatorBase):
         """The HMM composite a fit runs (the engine model): the component, the Dirichlet
         priors, the letters of ``params`` it updates, and the values of ``init_params``'
         letters left to the user."""
-        component = self._component(n_features)
+        component = self._fitting_component(n_features)
         return HMMComposite(
             component, n_features, startprob_prior=self.startprob_prior,
             transmat_prior=self.transmat_prior, update_start="s" in self.params,
