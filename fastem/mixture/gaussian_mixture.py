@@ -55,8 +55,10 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
     ----------
     n_components : int, default=1
         Number of mixture components.
-    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
-        Form of the component covariances.
+    covariance_type : {"full", "tied", "diag", "spherical", "EEI"}, default="full"
+        Form of the component covariances (a structure of
+        :mod:`fastem.components.structures`); "EEI" is mclust's diagonal covariance
+        shared by all components.
     tol : float, default=1e-3
         Convergence threshold on the change of the mean per-sample log-likelihood.
     reg_covar : float, default=1e-6
