@@ -236,6 +236,12 @@ class Structure:
         """Free covariance parameters of K components (for BIC/AIC)."""
         raise NotImplementedError
 
+    def squeezed(self, covariances, n_components=None):
+        """``covariances`` in this structure's shape where hmmlearn accepts another one
+        (``covars_`` of one variance per state as (K, 1) or (K, 1, 1)); unchanged
+        otherwise."""
+        return covariances
+
 
 class _Form(Structure):
     """A form with one matrix per component; its ``pooled`` arguments give the variant of
@@ -573,6 +579,15 @@ class Spherical(_Diagonal):
 
     def n_covariance_parameters(self, n_components, n_features):
         return n_components
+
+    def squeezed(self, covariances, n_components=None):
+        covariances = np.asarray(covariances)
+        if n_components is not None and covariances.size == n_components:
+            return np.reshape(covariances, n_components)  # (K,), (K, 1), (K, 1, 1), ...
+        if n_components is None and covariances.ndim > 1 \
+                and covariances.size == covariances.shape[0]:
+            return covariances.reshape(covariances.shape[0])
+        return covariances
 
     # -- conversions ------------------------------------------------------------------
     def to_full(self, covariances, n_components, n_features):
