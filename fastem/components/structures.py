@@ -202,10 +202,6 @@ class Structure:
             covariances = 0.5 * (covariances + np.swapaxes(covariances, -1, -2))
         return covariances, self.precisions_cholesky(covariances, 0.0)
 
-    def _stack(self, array):
-        """The matrices of a public array as a stack (a leading axis for a shared one)."""
-        return array[None] if self.shared else array
-
     # -- conversions ------------------------------------------------------------------
     def to_full(self, covariances, n_components, n_features):
         """(K, D, D) covariance matrices from this structure's shape."""
@@ -240,13 +236,16 @@ class Structure:
         """Free covariance parameters of K components (for BIC/AIC)."""
         raise NotImplementedError
 
+    def squeezed(self, covariances, n_components=None):
+        """``covariances`` in this structure's shape where hmmlearn accepts another one
+        (``covars_`` of one variance per state as (K, 1) or (K, 1, 1)); unchanged
+        otherwise."""
+        return covariances
+
 
 class _Form(Structure):
     """A form with one matrix per component; its ``pooled`` arguments give the variant of
     a :class:`Shared` structure of this form (statistics pooled over the components)."""
-
-    def _stack(self, array):
-        return array
 
     def within_groups(self, group_size):
         return self
@@ -581,6 +580,15 @@ class Spherical(_Diagonal):
     def n_covariance_parameters(self, n_components, n_features):
         return n_components
 
+    def squeezed(self, covariances, n_components=None):
+        covariances = np.asarray(covariances)
+        if n_components is not None and covariances.size == n_components:
+            return np.reshape(covariances, n_components)  # (K,), (K, 1), (K, 1, 1), ...
+        if n_components is None and covariances.ndim > 1 \
+                and covariances.size == covariances.shape[0]:
+            return covariances.reshape(covariances.shape[0])
+        return covariances
+
     # -- conversions ------------------------------------------------------------------
     def to_full(self, covariances, n_components, n_features):
         return np.asarray(covariances)[:, None, None] * np.eye(n_features)
@@ -842,14 +850,3 @@ def check_name(value, estimator, variational=False):
             f"Normal-Wishart posterior has no form for this structure. Use one of "
             f"{sorted(valid)}")
     return v.check_option(value, "covariance_type", valid)
-
-
-def get(name, variational=False):
-    """The structure called ``name``, or a ValueError naming ``covariance_type`` and the
-    valid names (those with a variational posterior when ``variational``)."""
-    valid = names(variational)
-    if isinstance(name, str) and name in valid:
-        return STRUCTURES[name]
-    raise ValueError(f"Invalid value for 'covariance_type': {name!r}. Expected one of "
-                     f"{list(valid)}" + (" (the variational models' Normal-Wishart posterior "
-                                         "exists for these)" if variational else ""))
