@@ -44,7 +44,10 @@ class GaussianHMM(BaseHMM, kind="hmm-gaussian"):
 
     Parameters
     ----------
-    covariance_type : {"diag", "full", "tied", "spherical"}, default="diag"
+    covariance_type : {"diag", "full", "tied", "spherical", "EEI"}, default="diag"
+        "EEI": one diagonal covariance shared by all states (its MAP step is the
+        diagonal one with the statistics pooled; ``covars_prior`` of shape
+        (n_features,), ``covars_weight`` a scalar).
     min_covar : float, default=1e-3
         Added to the diagonal of the data covariance that initialises ``covars_``.
     means_prior, means_weight : float or array
