@@ -1,9 +1,8 @@
-"""HMM with Gaussian emissions (hmmlearn's GaussianHMM).
-
-Emission log-likelihoods and posterior-weighted moments come from the same
-Gaussian kernels as :class:`fastem.GaussianMixture` (the covariance structures of
-:mod:`fastem.components.structures`, one implementation for both models).
-"""
+"""HMMs with Gaussian emissions (hmmlearn's GaussianHMM and VariationalGaussianHMM):
+façades over the Gaussian components with conjugate priors
+(:mod:`fastem.components.gaussian_map`) and with a Normal-Wishart posterior
+(:mod:`fastem.components.gaussian_variational`), whose covariance rules are the
+structures' (:mod:`fastem.components.structures`, shared with GaussianMixture)."""
 
 from __future__ import annotations
 
