@@ -56,6 +56,7 @@ def warmup(float32: bool = True, hmm: bool = True, missing: bool = True,
                                         random_state=0).fit(data)
                 model.score_samples(data)
                 model.predict_proba(data)
+                model.predict(data)  # its own kernel (gaussian_best)
             if verbose:
                 print(f"GaussianMixture {np.dtype(dtype).name}: "
                       f"{time.perf_counter() - started:.1f} s", flush=True)

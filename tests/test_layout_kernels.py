@@ -23,9 +23,10 @@ MAX_ENTRY_ARGUMENTS = 10
 # entry point belongs here only until it is split or narrowed (issue 26 follow-up), and
 # test_the_exceptions_are_still_needed fails once it no longer needs to be.
 WIDE_ENTRY_POINTS: dict[str, str] = {
-    # Per-pattern tables of the missing-data E-step (rows, units, columns, factors,
-    # regressions, conditional covariances) and a `given` responsibilities mode.
-    "missing_stats": "kernels/gaussian_missing.py, 16 arguments: not yet split",
+    # The missing-data E-step reads the rows' layout (rows grouped by pattern, units,
+    # observed and missing columns: 9 arrays) and per-pattern tables of the model.
+    "missing_posterior_stats": "kernels/gaussian_missing.py, 15 arguments: not yet narrowed",
+    "missing_resp_stats": "kernels/gaussian_missing.py, 14 arguments: not yet narrowed",
     # One kernel for every expert family and gate (run-time `family`/`gating`/`mode`
     # switches) reading the design columns of X, Y and T in place.
     "expert_stats": "kernels/regression.py, 25 arguments: not yet split",
