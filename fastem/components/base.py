@@ -43,8 +43,11 @@ reads the flag and never probes a method with ``hasattr``:
     be set per instance (e.g. ``Gaussian(..., missing=True)``): a component that
     marginalises NaN pays for looking for it, so it does so only when asked.
 ``variational``
-    :meth:`expected_log_likelihood` and :meth:`kl_divergence` of a posterior over
-    the parameters are offered (variational Bayes).
+    The parameters are a posterior (variational Bayes): :meth:`m_step` gives the
+    posterior of the statistics under the component's prior, the lattice is
+    :meth:`expected_log_likelihood`, and the component gives its terms of the lower
+    bound (the mixture composite reads ``expected_term`` and ``log_normalisers``, the
+    terms of scikit-learn's bound; an HMM reads :meth:`kl_divergence`).
 """
 
 from __future__ import annotations
@@ -214,10 +217,12 @@ class Component:
         return None
 
     # -- optional capabilities (only when the flag says so) ---------------------
-    def mixture_prepare(self, params: Any, weights: np.ndarray) -> Any:
+    def mixture_prepare(self, params: Any, weights: np.ndarray | None,
+                        log_weights: np.ndarray) -> Any:
         """With ``fused_mixture_estep``: what :meth:`mixture_block_stats` and
-        :meth:`mixture_rows` read for a mixture of these states with ``weights`` (K,),
-        computed once per pass."""
+        :meth:`mixture_rows` read for a mixture of these states with ``weights`` (K,) and
+        ``log_weights`` (their logarithms, or E[log pi] under variational Bayes, where
+        ``weights`` is None), computed once per pass."""
         raise NotImplementedError(f"{type(self).__name__} has no fused mixture E-step")
 
     def mixture_block_stats(self, prepared: Any, block: Any, out: Any) -> None:
