@@ -19,6 +19,7 @@ import numpy as np
 from . import io
 from ._registry import register
 from ._typing import Method, PathLike, Self
+from .engine.monitor import ConvergenceMonitor
 from .exceptions import NotFittedError, compatible, interruption
 
 
@@ -161,10 +162,17 @@ class EstimatorBase:
     #: Fitted attributes that a model file may hold besides.
     _optional_fitted: tuple = ()
 
+    #: The fit driver keeps scikit-learn's record of a run (converged_, n_iter_,
+    #: lower_bound_, lower_bounds_) and warns when it did not converge; hmmlearn's
+    #: estimators keep monitor_ only (:mod:`fastem.engine.driver`).
+    _records_run: bool = True
+
     @classmethod
     def _saved_attributes(cls):
-        """Attributes a model file may set: name -> None, or the class of a nested object."""
-        return dict.fromkeys(cls._required_fitted + cls._optional_fitted)
+        """Attributes a model file may set: name -> None, or the class of a nested object
+        (every fit's ``monitor_``: a :class:`~fastem.engine.ConvergenceMonitor`)."""
+        return {**dict.fromkeys(cls._required_fitted + cls._optional_fitted),
+                "monitor_": ConvergenceMonitor}
 
     def _require_fitted_attributes(self):
         absent = [name for name in self._required_fitted if not hasattr(self, name)]

@@ -290,3 +290,52 @@ def test_user_component_in_an_hmm_matches_numpy_baum_welch():
 def test_generic_hmm_refuses_what_is_not_a_component():
     with pytest.raises(TypeError, match="component must be a fastem.components.Component"):
         fastem.HMM(object()).fit(np.zeros((5, 1)))
+
+
+# -- the Gaussian emissions -------------------------------------------------------------
+def test_map_gaussian_m_step_is_hmmlearns_diagonal_rule(rng):
+    from fastem.components.gaussian_map import GaussianStates, MAPGaussian
+    from fastem.components.structures import STRUCTURES
+
+    k, d = 2, 3
+    X = rng.randn(50, d) * 2.0 + 1.0
+    posteriors = rng.dirichlet(np.ones(k), size=len(X))
+    start = GaussianStates(rng.randn(k, d), np.ones((k, d)))
+    component = MAPGaussian(STRUCTURES["diag"], k, means_prior=0.5, means_weight=2.0,
+                            covars_prior=0.1, covars_weight=3.0)
+    layout = StatsLayout(component.fields(d), recentre=component.recentre)
+    stats = layout.zeros(component.shift(start))
+    component.accumulate(component.prepare(start), X, posteriors, stats)
+    new = component.m_step(stats, start)
+    denom = posteriors.sum(axis=0)[:, None]
+    obs = posteriors.T @ X
+    means = (2.0 * 0.5 + obs) / (2.0 + denom)
+    np.testing.assert_allclose(new.means, means, rtol=1e-12)
+    # hmmlearn's diagonal covariance update, from raw moments.
+    obs_sq = posteriors.T @ X ** 2
+    numerator = 2.0 * (means - 0.5) ** 2 + obs_sq - 2 * means * obs + means ** 2 * denom
+    covars = (0.1 + numerator) / np.maximum(3.0 - 1.0 + denom, 1e-5)
+    np.testing.assert_allclose(new.covars, covars, rtol=1e-9)
+
+
+def test_gaussian_hmm_factors_its_covariances_once_per_pass(monkeypatch):
+    import fastem.components.gaussian_map as gaussian_map
+    import fastem.composites.hmm as composite_module
+
+    calls = []
+    original = gaussian_map.regularised_cholesky
+
+    def counted(spec, covars):
+        calls.append(1)
+        return original(spec, covars)
+
+    X = np.random.RandomState(4).randn(600, 2)
+    monkeypatch.setattr(composite_module, "_TABLE_BYTES", 16 * 2 * 50)  # 12 groups
+    monkeypatch.setattr(composite_module, "_MIN_GROUP_ROWS", 1)
+    monkeypatch.setattr(gaussian_map, "regularised_cholesky", counted)
+    model = fastem.GaussianHMM(2, "full", random_state=0, n_iter=4, tol=-np.inf)
+    model.fit(X, [50] * 12)
+    assert model.monitor_.iter == 4
+    # One factorisation per pass (prepare) and one per M-step (its check), whatever
+    # the number of groups (the hooks factored twice per group per pass).
+    assert len(calls) == 2 * 4

@@ -202,10 +202,6 @@ class Structure:
             covariances = 0.5 * (covariances + np.swapaxes(covariances, -1, -2))
         return covariances, self.precisions_cholesky(covariances, 0.0)
 
-    def _stack(self, array):
-        """The matrices of a public array as a stack (a leading axis for a shared one)."""
-        return array[None] if self.shared else array
-
     # -- conversions ------------------------------------------------------------------
     def to_full(self, covariances, n_components, n_features):
         """(K, D, D) covariance matrices from this structure's shape."""
@@ -244,9 +240,6 @@ class Structure:
 class _Form(Structure):
     """A form with one matrix per component; its ``pooled`` arguments give the variant of
     a :class:`Shared` structure of this form (statistics pooled over the components)."""
-
-    def _stack(self, array):
-        return array
 
     def within_groups(self, group_size):
         return self
@@ -842,14 +835,3 @@ def check_name(value, estimator, variational=False):
             f"Normal-Wishart posterior has no form for this structure. Use one of "
             f"{sorted(valid)}")
     return v.check_option(value, "covariance_type", valid)
-
-
-def get(name, variational=False):
-    """The structure called ``name``, or a ValueError naming ``covariance_type`` and the
-    valid names (those with a variational posterior when ``variational``)."""
-    valid = names(variational)
-    if isinstance(name, str) and name in valid:
-        return STRUCTURES[name]
-    raise ValueError(f"Invalid value for 'covariance_type': {name!r}. Expected one of "
-                     f"{list(valid)}" + (" (the variational models' Normal-Wishart posterior "
-                                         "exists for these)" if variational else ""))

@@ -1,8 +1,8 @@
 """Fitting any :class:`~fastem.engine.BlockModel`: the entry points for users' own models.
 
-The shipped estimators use the same pieces (:func:`run_em`, the backends and
-the schedules); a model written against the protocol gets restarts, threads,
-bitwise determinism, SQUAREM and online EM from here.
+The shipped estimators use the same pieces (the fit driver's :func:`run_fit`, the
+backends and the schedules); a model written against the protocol gets restarts,
+threads, bitwise determinism, SQUAREM and online EM from here.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from .._runtime import threads
 from .._typing import Acceleration, ArrayLike, Callback, RandomStateLike, Self
 from .._validation import check_random_state
 from .backends import LocalBackend
-from .em import EMRun, run_em
+from .driver import run_fit
+from .em import EMRun
 from .protocol import Block
-from .schedules import OnlineEM, make_schedule
+from .schedules import OnlineEM
 
 
 def _backend(data, weights, bounds):
@@ -41,11 +42,9 @@ def fit_model(model: Any, data: Any, *, weights: ArrayLike | None = None,
     n_threads : int or None
         Threads of the compiled kernels (None: all); results do not depend on it.
     """
-    with threads(n_threads):
-        return run_em(model, _backend(data, weights, bounds),
-                      schedule=make_schedule(acceleration), n_init=n_init, max_iter=max_iter,
-                      tol=tol, random_state=check_random_state(random_state),
-                      verbose=verbose, callback=callback)
+    return run_fit(model, _backend(data, weights, bounds), n_init=n_init, max_iter=max_iter,
+                   tol=tol, random_state=random_state, acceleration=acceleration,
+                   n_threads=n_threads, verbose=verbose, callback=callback)
 
 
 class OnlineFitter:

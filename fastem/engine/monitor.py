@@ -63,7 +63,9 @@ class ConvergenceMonitor:
 
     def _saved(self):
         """The fields a model file holds (:meth:`_from_saved` reads them back)."""
-        return ({name: getattr(self, name) for name in SAVED_FIELDS}
+        # (Plain Python scalars: a constructor argument may be a NumPy scalar, which JSON
+        # does not take.)
+        return ({name: _plain(getattr(self, name)) for name in SAVED_FIELDS}
                 | {"history": [float(h) for h in self.history]})
 
     @classmethod
@@ -83,3 +85,7 @@ class ConvergenceMonitor:
         steps = np.diff(self.history)
         scale = np.maximum(1.0, np.abs(np.asarray(self.history[:-1])))
         self.decreased = bool(np.any(steps < -1e-9 * scale))
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value

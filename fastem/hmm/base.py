@@ -33,12 +33,10 @@ from ..composites.hmm import HMMComposite, HMMParams
 from ..engine import (
     SCHEDULES,
     Block,
-    LocalBackend,
     OnlineEM,
-    make_schedule,
-    run_em,
 )
 from ..engine.dask_backend import DaskBackend, is_dask_collection
+from ..engine.driver import fit_estimator, online_schedule, online_step
 from ..engine.monitor import ConvergenceMonitor
 from ..engine.sources import SourceRules, open_source
 from .hook_emissions import HookEmissions
@@ -143,6 +141,7 @@ class BaseHMM(EstimatorBase):
             cls.__doc__ = _with_shared_parameters(doc)
 
     _emission_letters = ""
+    _records_run = False  # hmmlearn's record of a fit: monitor_ only, no ConvergenceWarning
     #: True when the emission model marginalises partially missing rows itself.
     _partial_missing = False
 
@@ -253,6 +252,11 @@ class BaseHMM(EstimatorBase):
         the M-step updates it: the emission letters of ``params``)."""
         return HookEmissions(self)
 
+    def _fitting_component(self, n_features):
+        """The component a fit starts from: :meth:`_component`, holding the values
+        ``init_params`` leaves to the user when it starts from them in part."""
+        return self._component(n_features)
+
     def _point_component(self, n_features):
         """The component inference runs with, on the fitted (point) parameters."""
         return self._component(n_features)
@@ -327,7 +331,7 @@ class BaseHMM(EstimatorBase):
         """The HMM composite a fit runs (the engine model): the component, the Dirichlet
         priors, the letters of ``params`` it updates, and the values of ``init_params``'
         letters left to the user."""
-        component = self._component(n_features)
+        component = self._fitting_component(n_features)
         return HMMComposite(
             component, n_features, startprob_prior=self.startprob_prior,
             transmat_prior=self.transmat_prior, update_start="s" in self.params,
@@ -402,44 +406,24 @@ class BaseHMM(EstimatorBase):
                              sample_weight=sample_weight)
         backend, n_features = source.backend, source.n_features
         self._warn_overwritten_parameters()
-        random_state = v.check_random_state(self.random_state)
-        model = self._composite(n_features)
-        callback = None
-        if self.callback is not None:
-            if not callable(self.callback):
-                raise TypeError(f"callback must be callable or None, got {self.callback!r}")
-            before = dict(vars(self))
 
-            def callback(iteration, objective, params):
-                # The callback sees the current parameters; afterwards the estimator is put
-                # back as it was, so that the next restart starts from what the user set.
-                self._set_parameters(params)
-                try:
-                    return bool(self.callback(iteration, objective, self))
-                finally:
-                    vars(self).clear()
-                    vars(self).update(before)
+        def finish(run):
+            self._drop_caches()
+            if source.rows is not None:
+                dask_io.set_feature_names(self, source.rows)
+            n_values = (sum(block.X.size for block in backend.blocks())
+                        if source.kind == "memory" else np.inf)  # (a stream is large)
+            n_free = self._n_parameters()
+            if n_values < n_free:
+                _logger.warning("Fitting a model with %d free scalar parameters with only %d "
+                                "data points will result in a degenerate solution.", n_free,
+                                n_values)
 
-        rows = getattr(backend, "n_rows", None)
-        with threads(self.n_threads, None if rows is None else self._work(rows, n_features)):
-            run = run_em(model, backend, schedule=make_schedule(self.acceleration),
-                         n_init=self.n_init, max_iter=self.n_iter, tol=self.tol,
-                         random_state=random_state,
-                         verbose=2 if self.verbose == 2 else int(bool(self.verbose)),
-                         verbose_interval=1, callback=callback)
-        self._set_parameters(run.params)
-        self._drop_caches()
-        self.__dict__.pop("_online", None)
-        if source.rows is not None:
-            dask_io.set_feature_names(self, source.rows)
-        n_values = (sum(block.X.size for block in backend.blocks())
-                    if isinstance(backend, LocalBackend) else np.inf)  # (a stream is large)
-        n_free = self._n_parameters()
-        if n_values < n_free:
-            _logger.warning("Fitting a model with %d free scalar parameters with only %d data "
-                         "points will result in a degenerate solution.", n_free, n_values)
-        self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
-        self.monitor_._record(run)
+        rows = source.n_rows
+        fit_estimator(self, self._composite(n_features), backend, max_iter=self.n_iter,
+                      work=None if rows is None else self._work(rows, n_features),
+                      verbose=2 if self.verbose == 2 else int(bool(self.verbose)),
+                      verbose_interval=1, finish=finish)
         return self
 
     def _checked_block(self, X, lengths, sample_weight, n_features=None, fitting=True,
@@ -516,7 +500,7 @@ class BaseHMM(EstimatorBase):
         self
         """
         self._check_common()
-        online = OnlineEM(self.learning_decay, self.learning_offset)
+        online_schedule(self)  # (validates learning_decay and learning_offset first)
         state = getattr(self, "_online", None)
         block = self._checked_block(X, lengths, sample_weight, fitting=state is None,
                                     n_features=None if state is None else self._online_features,
@@ -528,11 +512,8 @@ class BaseHMM(EstimatorBase):
             params = self._current_parameters()
             if state is None and self._features_of(params.emission) != n_features:
                 params = None  # fitted on other data: start afresh from this batch
-        with threads(self.n_threads, self._work(X.shape[0], n_features)):
-            params, self._online, _ = online.step(
-                self._composite(n_features), block, params, state,
-                v.check_random_state(self.random_state))
-        self._set_parameters(params)
+        online_step(self, self._composite(n_features), block, params,
+                    work=self._work(X.shape[0], n_features))
         self._drop_caches()
         self._online_features = n_features
         return self

@@ -41,8 +41,11 @@ class GMMHMM(BaseHMM, kind="hmm-gmm"):
     n_mix : int, default=1
     min_covar : float, default=1e-3
         Added to the diagonal of the data covariance that initialises ``covars_``.
-    covariance_type : {"diag", "full", "tied", "spherical"}, default="diag"
-        "tied": the components of a state share one covariance.
+    covariance_type : {"diag", "full", "tied", "spherical", "EEI"}, default="diag"
+        "tied": the components of a state share one covariance; "EEI": they share one
+        diagonal covariance (``covars_`` of shape (n_components, n_features); the
+        inverse-gamma prior of "diag" on the pooled statistics, whose None defaults
+        give maximum likelihood).
     weights_prior, means_prior, means_weight, covars_prior, covars_weight
         hmmlearn's priors (``None`` covariance priors take hmmlearn's defaults
         for the covariance type, which amount to maximum likelihood).

@@ -17,27 +17,17 @@ from ..components.base import Component
 
 
 class HookEmissions(Component):
-    """The emission hooks of ``estimator`` as a component. ``variational``: the hooks
-    are those of a variational emission model (the parameters are its posterior, completed
-    by ``_subnormalised_emissions``; the log prior is -KL)."""
+    """The emission hooks of ``estimator`` as a component."""
 
-    def __init__(self, estimator, variational=False):
+    def __init__(self, estimator):
         self.estimator = estimator
         self.n_components = estimator.n_components
         self.recentre = estimator._emission_recentre
-        self.variational = bool(variational)
 
     def __getstate__(self):
         state = dict(vars(self))
         state["estimator"] = shippable(self.estimator)
         return state
-
-    def completed(self, params):
-        """A variational posterior with what the E-step reads (its sub-normalised tables)."""
-        if self.variational:
-            params = dict(params)
-            params.update(self.estimator._subnormalised_emissions(params))
-        return params
 
     def fields(self, n_features):
         return self.estimator._emission_fields(n_features)
@@ -54,31 +44,24 @@ class HookEmissions(Component):
     def m_step(self, stats, params):
         new = dict(params)
         new.update(self.estimator._emission_m_step(stats, params))
-        return self.completed(new)
+        return new
 
     def log_prior(self, params):
-        if self.variational:
-            return -self.estimator._emission_kl(params)
         return self.estimator._emission_log_prior(params)
 
     def checked(self, params):
         return self.estimator._checked_emission_parameters(params)
 
     def initialize(self, X, posteriors, random_state):
-        return self.completed(self.estimator._initial_emissions(X, random_state))
+        return self.estimator._initial_emissions(X, random_state)
 
     def pack(self, params):
-        if self.variational:
-            return self.estimator._pack_emission_posteriors(params)
         return self.estimator._pack_emissions(params)
 
     def unpack(self, vector, like):
         new = dict(like)
-        if self.variational:
-            new.update(self.estimator._unpack_emission_posteriors(vector, like))
-        else:
-            new.update(self.estimator._unpack_emissions(vector, like))
-        return self.completed(new)
+        new.update(self.estimator._unpack_emissions(vector, like))
+        return new
 
     def n_parameters(self, n_features):
         return self.estimator._n_emission_parameters()

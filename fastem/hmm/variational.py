@@ -18,13 +18,14 @@ component (its priors, posterior, sub-normalised table and KL term).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .. import _validation as v
 from ..components.dirichlet import posterior_mean
 from ..composites.hmm import HMMComposite, HMMPosterior
 from ..mixture.variational import checked_prior
-from .hook_emissions import HookEmissions
 
 
 class VariationalHMM:
@@ -79,8 +80,12 @@ class VariationalHMM:
         prepared = HMMComposite(self._component(n_features), n_features,
                                 variational=True).prepare(posterior)
         emission = prepared.emission
-        tables = {"startprob": prepared.startprob, "transmat": prepared.transmat,
-                  **(emission if isinstance(emission, dict) else {"emission": emission})}
+        tables = {"startprob": prepared.startprob, "transmat": prepared.transmat}
+        if dataclasses.is_dataclass(emission):
+            tables.update((name, value) for name, value in vars(emission).items()
+                          if isinstance(value, np.ndarray))
+        else:
+            tables["emission"] = emission
         for name, table in tables.items():
             if not np.all(np.isfinite(table)):
                 raise ValueError(f"the posterior gives a non-finite {name} table")
@@ -90,20 +95,9 @@ class VariationalHMM:
                                "the posterior")
 
     def _checked_emission_posterior(self, n_features):
-        """The emission prior and posterior attributes, checked, as the component's
-        posterior (hook-based models: their dict, completed)."""
-        return HookEmissions(self, variational=True).completed(
-            self._checked_emission_posteriors(n_features))
-
-    def _checked_emission_posteriors(self, n_features):
-        """The emission prior and posterior attributes, checked (a dict of arrays)."""
+        """The emission prior and posterior attributes, checked, as the variational
+        component's posterior."""
         raise NotImplementedError
-
-    def _component(self, n_features):
-        return HookEmissions(self, variational=True)
-
-    def _point_component(self, n_features):
-        return HookEmissions(self)
 
     def _check_priors(self, n_features):
         k = self.n_components
@@ -135,7 +129,7 @@ class VariationalHMM:
             else:
                 parts[name + "_prior"] = self._checked_concentration(name + "_prior_", shape)
                 parts[name] = self._checked_concentration(name + "_posterior_", shape)
-        component = self._component(n_features)
+        component = self._fitting_component(n_features)
         return HMMComposite(component, n_features, update_start="s" in self.params,
                             update_transmat="t" in self.params,
                             update_emission=self._updates_emission(component),

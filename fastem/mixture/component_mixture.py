@@ -12,7 +12,6 @@ with plain constructor arguments, so that its fits save to model files.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import numpy as np
@@ -24,8 +23,9 @@ from .._typing import ArrayLike, Callback, RandomStateLike, Self
 from ..components.base import Component
 from ..components.exponential import Exponential, ExponentialParams
 from ..composites.mixture import INIT_PARAMS, MixtureModel, MixtureParams
-from ..engine import SCHEDULES, Block, LocalBackend, OnlineEM, make_schedule, run_em
-from ..exceptions import ConvergenceWarning, compatible
+from ..engine import SCHEDULES, Block
+from ..engine.driver import fit_estimator, online_schedule, online_step
+from ..engine.sources import SourceRules, open_source
 
 
 class Mixture(EstimatorBase):
@@ -162,42 +162,31 @@ class Mixture(EstimatorBase):
     @transactional
     def _fit(self, X, sample_weight):
         component = self._check_hyperparameters()
-        X = self._validate_X(X, fitting=True)
-        weights = v.check_sample_weight(sample_weight, X.shape[0])
-        n_rows = X.shape[0] if weights is None else int(np.count_nonzero(weights))
-        if n_rows < component.n_components:
-            raise ValueError("Expected n_samples >= n_components but got n_components = "
-                             f"{component.n_components}, n_samples = {n_rows}")
-        n_features = component.n_features_of(X)
-        model = self._model(n_features)
+        source = open_source(X, SourceRules(self._checked_rows, streams=False,
+                                            features=lambda block: component.n_features_of(
+                                                block.X)),
+                             sample_weight=sample_weight)
+        X, n_features = source.sample.X, source.n_features
         warm = (self.warm_start and hasattr(self, "converged_")
                 and self.n_features_in_ == n_features)
-        callback = None
-        if self.callback is not None:
-            def callback(iteration, objective, params):
-                self._set_fitted(params, n_features)
-                return bool(self.callback(iteration, objective, self))
-
-        with threads(self.n_threads, X.size * component.n_components):
-            run = run_em(model, LocalBackend([Block(X, weights)]),
-                         schedule=make_schedule(self.acceleration), n_init=self.n_init,
-                         max_iter=self.max_iter, tol=float(self.tol),
-                         random_state=v.check_random_state(self.random_state),
-                         warm_params=self._params() if warm else None,
-                         warm_objective=self.lower_bound_ if warm else -np.inf,
-                         verbose=self.verbose, verbose_interval=self.verbose_interval,
-                         callback=callback)
-        self._set_fitted(run.params, n_features)
-        self.converged_ = run.converged
-        self.n_iter_ = run.n_iter
-        self.lower_bound_ = run.objective
-        self.lower_bounds_ = list(run.history)
-        self.__dict__.pop("_online", None)
-        if not run.converged and self.max_iter > 0 and not run.stopped_by_callback:
-            warnings.warn("Best performing initialization did not converge. Try different "
-                          "init parameters, or increase max_iter, tol, or check for "
-                          "degenerate data.", compatible(ConvergenceWarning), stacklevel=3)
+        fit_estimator(self, self._model(n_features), source, max_iter=self.max_iter,
+                      work=X.size * component.n_components,
+                      warm=(self._params(), self.lower_bound_) if warm else None,
+                      verbose=self.verbose, verbose_interval=self.verbose_interval,
+                      show=lambda params: self._set_fitted(params, n_features))
         return X
+
+    def _checked_rows(self, X, lengths, weights, whole, n_features):
+        """All the rows, validated by the component, with at least n_components rows of
+        positive weight."""
+        n_states = self._component().n_components
+        X = self._validate_X(X, fitting=True)
+        weights = v.check_sample_weight(weights, X.shape[0])
+        n_rows = X.shape[0] if weights is None else int(np.count_nonzero(weights))
+        if n_rows < n_states:
+            raise ValueError("Expected n_samples >= n_components but got n_components = "
+                             f"{n_states}, n_samples = {n_rows}")
+        return Block(X, weights)
 
     @transactional
     def partial_fit(self, X: ArrayLike, y: Any = None,
@@ -205,7 +194,7 @@ class Mixture(EstimatorBase):
         """One step of online (stepwise) EM on a batch of rows (see
         :meth:`fastem.GaussianMixture.partial_fit`)."""
         component = self._check_hyperparameters()
-        state = getattr(self, "_online", None)
+        online_schedule(self)  # (validates learning_decay and learning_offset first)
         fitted = hasattr(self, "converged_")
         X = self._validate_X(X, fitting=not fitted)
         weights = v.check_sample_weight(sample_weight, X.shape[0])
@@ -214,18 +203,9 @@ class Mixture(EstimatorBase):
                              f"n_components = {component.n_components}, "
                              f"n_samples = {X.shape[0]}")
         n_features = component.n_features_of(X)
-        if state is None:
-            self.lower_bounds_ = []
-        online = OnlineEM(self.learning_decay, self.learning_offset)
-        with threads(self.n_threads, X.size * component.n_components):
-            params, self._online, stats = online.step(
-                self._model(n_features), Block(X, weights), self._params() if fitted else None,
-                state, v.check_random_state(self.random_state))
-        self._set_fitted(params, n_features)
-        self.n_iter_ = self._online.batches
-        self.converged_ = False
-        self.lower_bound_ = float(stats.loglik / stats.weight)
-        self.lower_bounds_ = list(self.lower_bounds_) + [self.lower_bound_]
+        online_step(self, self._model(n_features), Block(X, weights),
+                    self._params() if fitted else None, work=X.size * component.n_components,
+                    show=lambda params: self._set_fitted(params, n_features))
         return self
 
     # -- inference --------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import numpy as np
@@ -29,14 +28,11 @@ from ..components.structures import check_name as check_structure
 from ..engine import (
     SCHEDULES,
     Block,
-    OnlineEM,
-    make_schedule,
-    run_em,
 )
 from ..engine.dask_backend import DaskBackend, is_dask_collection
+from ..engine.driver import fit_estimator, online_schedule, online_step
 from ..engine.schedules import NonFiniteObjectiveError
 from ..engine.sources import SourceRules, open_source
-from ..exceptions import ConvergenceWarning, compatible
 from ..kernels import gaussian as gk
 from . import missing as missing_data
 from .model import GaussianMixtureModel, MixtureParams, row_outputs
@@ -59,8 +55,10 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
     ----------
     n_components : int, default=1
         Number of mixture components.
-    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
-        Form of the component covariances.
+    covariance_type : {"full", "tied", "diag", "spherical", "EEI"}, default="full"
+        Form of the component covariances (a structure of
+        :mod:`fastem.components.structures`); "EEI" is mclust's diagonal covariance
+        shared by all components.
     tol : float, default=1e-3
         Convergence threshold on the change of the mean per-sample log-likelihood.
     reg_covar : float, default=1e-6
@@ -399,39 +397,24 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
                 and self.means_.shape == (self.n_components, n_features)
                 and self.precisions_cholesky_.shape
                 == spec.precisions_shape(self.n_components, n_features))
-        callback = None
-        if self.callback is not None:
-            def callback(iteration, objective, params):
-                # The model the callback sees is consistent: parameters and feature count
-                # of this fit (all of it is undone if the fit does not complete).
-                self._set_parameters(params)
-                self.n_features_in_ = n_features
-                return bool(self.callback(iteration, objective, self))
+
+        def show(params):
+            # The model a callback sees is consistent: parameters and feature count of
+            # this fit.
+            self._set_parameters(params)
+            self.n_features_in_ = n_features
+
+        def finish(run):
+            if self.covariances_ is None:
+                self.covariances_ = spec.covariances_from_cholesky(self.precisions_cholesky_)
 
         # A stream is large by nature; in memory, the data's size decides (_work).
         rows = getattr(backend, "n_rows", None)
-        with threads(self.n_threads, None if rows is None else self._work(rows, n_features)):
-            run = run_em(
-                model, backend, schedule=make_schedule(self.acceleration), n_init=self.n_init,
-                max_iter=self.max_iter, tol=float(self.tol),
-                random_state=v.check_random_state(self.random_state),
-                warm_params=self._get_parameters() if warm else None,
-                warm_objective=self.lower_bound_ if warm else -np.inf,
-                verbose=self.verbose, verbose_interval=self.verbose_interval,
-                callback=callback)
-        self._set_parameters(run.params)
-        if self.covariances_ is None:
-            self.covariances_ = spec.covariances_from_cholesky(self.precisions_cholesky_)
-        self.n_features_in_ = n_features
-        self.converged_ = run.converged
-        self.n_iter_ = run.n_iter
-        self.lower_bound_ = run.objective
-        self.lower_bounds_ = list(run.history)
-        self.__dict__.pop("_online", None)
-        if not run.converged and self.max_iter > 0 and not run.stopped_by_callback:
-            warnings.warn("Best performing initialization did not converge. Try different "
-                          "init parameters, or increase max_iter, tol, or check for "
-                          "degenerate data.", compatible(ConvergenceWarning), stacklevel=3)
+        fit_estimator(self, model, backend, max_iter=self.max_iter,
+                      work=None if rows is None else self._work(rows, n_features),
+                      warm=(self._get_parameters(), self.lower_bound_) if warm else None,
+                      verbose=self.verbose, verbose_interval=self.verbose_interval,
+                      show=show, finish=finish)
 
     @transactional
     def partial_fit(self, X: ArrayLike, y: Any = None,
@@ -456,14 +439,13 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
         self : GaussianMixture
         """
         self._check_hyperparameters()
-        online = OnlineEM(self.learning_decay, self.learning_offset)
+        online_schedule(self)  # (validates learning_decay and learning_offset first)
         state = getattr(self, "_online", None)
         X = self._validate_X(X, fitting=state is None)
         if state is not None and X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was "
                              f"partially fitted with {self.n_features_in_} features")
         weights = v.check_sample_weight(sample_weight, X.shape[0])
-        block = Block(X, weights)
         has_missing = self.missing == "marginalize" and bool(np.isnan(X).any())
         model = self._engine_model(X.shape[1], has_missing)
         # After fit (or a loaded model), online EM continues from the fitted parameters.
@@ -474,21 +456,16 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
             if n_rows < self.n_components:
                 raise ValueError("The first batch needs n_samples >= n_components, got "
                                  f"n_components = {self.n_components}, n_samples = {n_rows}")
-        if state is None:
-            self.lower_bounds_ = []
         params = self._get_parameters() if state is not None or fitted else None
-        with threads(self.n_threads, self._work(X.shape[0], X.shape[1])):
-            try:
-                new_params, self._online, stats = online.step(
-                    model, block, params, state, v.check_random_state(self.random_state))
-            except NonFiniteObjectiveError:
-                raise self._far_rows_error(X, weights, params is not None) from None
-        self._set_parameters(new_params)
-        self.n_features_in_ = X.shape[1]
-        self.n_iter_ = self._online.batches
-        self.converged_ = False
-        self.lower_bound_ = float(stats.loglik / stats.weight)
-        self.lower_bounds_ = list(self.lower_bounds_) + [self.lower_bound_]
+        def show(params):
+            self._set_parameters(params)
+            self.n_features_in_ = X.shape[1]
+
+        try:
+            online_step(self, model, Block(X, weights), params,
+                        work=self._work(X.shape[0], X.shape[1]), show=show)
+        except NonFiniteObjectiveError:
+            raise self._far_rows_error(X, weights, params is not None) from None
         return self
 
     def _far_rows_error(self, X, weights, evaluated):

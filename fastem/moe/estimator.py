@@ -11,8 +11,9 @@ from .. import _validation as v
 from .._base import EstimatorBase, shippable, transactional
 from .._runtime import threads
 from .._typing import ArrayLike, Callback, FloatArray, IntArray, RandomStateLike, Self
-from ..engine import Block, LocalBackend, OnlineEM, make_schedule, run_em
+from ..engine import Block, LocalBackend
 from ..engine.dask_backend import is_dask_collection
+from ..engine.driver import fit_estimator, online_schedule, online_step, run_fit
 from ..engine.sources import SourceRules, open_source
 from ..exceptions import ConvergenceWarning, DataConversionWarning, compatible
 from ..kernels import regression as rk
@@ -306,37 +307,20 @@ class MixtureOfExperts(EstimatorBase, kind="moe"):
         self.n_outputs_ = training.shapes[2]
         self._y_1d = training.y_1d
         model.design = training.design(self)
-        callback = None
-        if self.callback is not None:
-            def callback(iteration, objective, params):
-                self._set_parameters(params)
-                return bool(self.callback(iteration, objective, self))
-
-        backend = training.backend(self)
-        with threads(self.n_threads, self._work(training.n_rows, model)):
-            run = run_em(model, backend,
-                         schedule=make_schedule(self.acceleration), n_init=self.n_init,
-                         max_iter=self.max_iter, tol=float(self.tol),
-                         random_state=v.check_random_state(self.random_state),
-                         warm_params=self._params if warm else None,
-                         warm_objective=self.lower_bound_ if warm else -np.inf,
-                         verbose=self.verbose, verbose_interval=self.verbose_interval,
-                         callback=callback)
         self._layout = model.layout
-        self._set_parameters(run.params)
-        if self.gating == "softmax":
-            self.weights_ = training.mean_gate(self)
-        if isinstance(training, DaskTraining):
-            dask_io.set_feature_names(self, training.rows)
-        self.converged_ = run.converged
-        self.n_iter_ = run.n_iter
-        self.lower_bound_ = run.objective
-        self.lower_bounds_ = list(run.history)
-        self._check_fitted_values()
-        if not run.converged and self.max_iter > 0 and not run.stopped_by_callback:
-            warnings.warn("Best performing initialization did not converge. Try different "
-                          "init parameters, or increase max_iter, tol, or check for "
-                          "degenerate data.", compatible(ConvergenceWarning), stacklevel=2)
+
+        def finish(run):
+            if self.gating == "softmax":
+                self.weights_ = training.mean_gate(self)
+            if isinstance(training, DaskTraining):
+                dask_io.set_feature_names(self, training.rows)
+            self._check_fitted_values()
+
+        fit_estimator(self, model, training.backend(self), max_iter=self.max_iter,
+                      work=self._work(training.n_rows, model),
+                      warm=(self._params, self.lower_bound_) if warm else None,
+                      verbose=self.verbose, verbose_interval=self.verbose_interval,
+                      finish=finish)
         return self
 
     @transactional
@@ -367,8 +351,7 @@ class MixtureOfExperts(EstimatorBase, kind="moe"):
         self
         """
         self._check_hyperparameters()
-        online = OnlineEM(self.learning_decay, self.learning_offset)
-        state = getattr(self, "_online", None)
+        online_schedule(self)  # (validates learning_decay and learning_offset first)
         fitted = hasattr(self, "_params")
         training = MemoryTraining(self, X, y, sample_weight, trials, fitting=not fitted)
         training.check_batch_magnitude(self)
@@ -383,34 +366,25 @@ class MixtureOfExperts(EstimatorBase, kind="moe"):
             self._x_mean, self._u_mean, self._y_mean = training.centring(self)
             self.n_outputs_ = training.shapes[2]
             self._y_1d = training.y_1d
-            self.lower_bounds_ = []
-        elif state is None:
-            self.lower_bounds_ = []
         model.design = training.design(self)
         block = training.block(self)
-        random_state = v.check_random_state(self.random_state)
-        with threads(self.n_threads, self._work(block.n_rows, model)):
-            if fitted:
-                params = self._params
-            else:
-                # Stepwise EM moves a fraction of an EM step per batch, too little to
-                # recover from a poor start (a regression start is rarely good): the first
-                # batch is fitted by EM, with the restarts of ``fit``.
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    params = run_em(model, LocalBackend([block]), n_init=self.n_init,
-                                    max_iter=self.max_iter, tol=float(self.tol),
-                                    random_state=random_state).params
-            params, self._online, stats = online.step(model, block, params, state,
-                                                      random_state)
+
+        def first_batch(random_state):
+            # Stepwise EM moves a fraction of an EM step per batch, too little to recover
+            # from a poor start (a regression start is rarely good): the first batch is
+            # fitted by EM, with the restarts of ``fit``.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                return run_fit(model, LocalBackend([block]), n_init=self.n_init,
+                               max_iter=self.max_iter, tol=self.tol, random_state=random_state,
+                               n_threads=self.n_threads, work=work).params
+
         self._layout = model.layout
-        self._set_parameters(params)
+        work = self._work(block.n_rows, model)
+        online_step(self, model, block, self._params if fitted else None, work=work,
+                    start=first_batch)
         if self.gating == "softmax":
             self.weights_ = training.mean_gate(self)
-        self.n_iter_ = self._online.batches
-        self.converged_ = False
-        self.lower_bound_ = float(stats.loglik / stats.weight)
-        self.lower_bounds_ = list(self.lower_bounds_) + [self.lower_bound_]
         self._check_fitted_values()
         return self
 
