@@ -1,6 +1,6 @@
 """The variational Bayesian Gaussian mixture as an engine model: the mixture composite's
 variational option (a Dirichlet weight prior, :mod:`fastem.composites.mixture`) over the
-variational Gaussian component (:mod:`fastem.components.gaussian_variational`), and the
+Gaussian-Wishart component (:mod:`fastem.components.gaussian_posterior`), and the
 prior checks the variational estimators share.
 
 The model is scikit-learn's ``BayesianGaussianMixture`` (Bishop 2006, section
