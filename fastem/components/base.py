@@ -44,7 +44,12 @@ reads the flag and never probes a method with ``hasattr``:
     marginalises NaN pays for looking for it, so it does so only when asked.
 ``variational``
     :meth:`expected_log_likelihood` and :meth:`kl_divergence` of a posterior over
-    the parameters are offered (variational Bayes).
+    the parameters are offered (variational Bayes). Such a component's parameters
+    *are* the posterior q(theta): :meth:`prepare` and :meth:`log_likelihood` give the
+    sub-normalised E_q[log p(x | theta_k)], :meth:`m_step` is the conjugate update
+    and :meth:`log_prior` is -KL(q || p), so that a composite runs it as any other
+    component and its objective is the lower bound (the HMM composite's
+    ``variational`` option adds the Dirichlet posteriors of the start and transitions).
 """
 
 from __future__ import annotations
