@@ -18,20 +18,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine import UNIT_ROWS, batch_units
 from ..engine.packing import finite_values, probability_rows
-from ..kernels import gaussian as gk
 from ..mixture import kmeans
 from ..mixture.component import gaussian_fields, recentre_gaussian, second_moments
 from ..mixture.model import MixtureParams, kernel_model, row_outputs
 from .base import Component
 from .dirichlet import dirichlet_log_prior
-from .gaussian import weighted_log_prob
+from .gaussian import given_stats, weighted_log_prob
 from .gaussian_map import check_finite_emissions, far_rows_error
 from .structures import scatter_about_new_means
-
-_NO_LABELS = np.empty(0, dtype=np.int64)
-_EMPTY = np.empty(0)
 
 
 @dataclass
@@ -183,9 +178,7 @@ class GaussianMixtures(Component):
         within /= np.where(within.sum(axis=2, keepdims=True) > 0,
                            within.sum(axis=2, keepdims=True), 1.0)
         resp = np.ascontiguousarray((posteriors[:, :, None] * within).reshape(n, k * m))
-        gk.gaussian_stats(X, _EMPTY, prepared.means, prepared.factor, prepared.const,
-                          out.shift, _NO_LABELS, resp, 0, gk.GIVEN, self.structure.diagonal,
-                          0, n, UNIT_ROWS, batch_units(out.flat.shape[0]), out.flat)
+        given_stats(X, None, resp, out.shift, self.structure.diagonal, out)
 
     def m_step(self, stats, params):
         k, m, d = params.means.shape
@@ -342,7 +335,7 @@ class GaussianMixtures(Component):
         state's components."""
         k, m = self.n_components, self.n_mix
         prepared = self.prepare(params)
-        log_resp = row_outputs(None, None, np.ascontiguousarray(X), gk.ROW_LOG_RESP,
+        log_resp = row_outputs(None, None, np.ascontiguousarray(X), "log_resp",
                                prepared=(prepared.means, prepared.factor, prepared.const)
                                ).reshape(len(X), k, m)
         peak = log_resp.max(axis=2, keepdims=True)

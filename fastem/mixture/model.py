@@ -25,7 +25,8 @@ from ..components.gaussian import (
     posterior_stats,
 )
 from ..composites.mixture import MixtureModel
-from ..kernels import gaussian as gk
+
+POSTERIOR, LABELS, GIVEN = 0, 1, 2  # the sources of GaussianMixtureModel._add_stats
 
 __all__ = ["GaussianMixtureModel", "MixtureParams", "far_rows_log_resp", "kernel_model",
            "params_from_stats", "row_outputs"]
@@ -62,12 +63,12 @@ def params_from_stats(spec, stats, reg_covar, total_weight=None):
     return model.params_from_stats(stats, None, total_weight)
 
 
-def row_outputs(spec, params, X, mode, prepared=None):
-    """Per-row log-density, log-posteriors or labels of X (a ROW_* ``mode`` of
-    :mod:`fastem.kernels.gaussian`) under ``params``, or under ``prepared``: the kernel's
+def row_outputs(spec, params, X, what, prepared=None):
+    """Per-row log-density (``what="logsumexp"``), log-posteriors (``"log_resp"``) or
+    labels (``"argmax"``) of X under ``params``, or under ``prepared``: the kernel's
     (means, factor, const), e.g. a variational model's. See
     :func:`fastem.components.gaussian.mixture_rows`."""
-    return mixture_rows(X, kernel_model(spec, params) if prepared is None else prepared, mode)
+    return mixture_rows(X, kernel_model(spec, params) if prepared is None else prepared, what)
 
 
 class GaussianMixtureModel(MixtureModel):
@@ -110,9 +111,9 @@ class GaussianMixtureModel(MixtureModel):
     def _add_stats(self, block, out, means, factor, const, shift, source, labels=None,
                    resp=None, lo=0, hi=None):
         X, diagonal = block.X, self.spec.diagonal
-        if source == gk.POSTERIOR:
+        if source == POSTERIOR:
             posterior_stats(X, block.weights, (means, factor, const), out, shift, lo, hi)
-        elif source == gk.LABELS:
+        elif source == LABELS:
             label_stats(X, block.weights, labels, shift, diagonal, out)
         else:
             given_stats(X, block.weights, resp, shift, diagonal, out, lo, hi)
