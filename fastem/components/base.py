@@ -43,11 +43,15 @@ reads the flag and never probes a method with ``hasattr``:
     be set per instance (e.g. ``Gaussian(..., missing=True)``): a component that
     marginalises NaN pays for looking for it, so it does so only when asked.
 ``variational``
-    The parameters are a posterior (variational Bayes): :meth:`m_step` gives the
-    posterior of the statistics under the component's prior, the lattice is
-    :meth:`expected_log_likelihood`, and the component gives its terms of the lower
-    bound (the mixture composite reads ``expected_term`` and ``log_normalisers``, the
-    terms of scikit-learn's bound; an HMM reads :meth:`kl_divergence`).
+    The parameters are a posterior q(theta) (variational Bayes): :meth:`prepare` and
+    :meth:`log_likelihood` give the sub-normalised E_q[log p(x | theta_k)]
+    (:meth:`expected_log_likelihood`), :meth:`m_step` is the conjugate update. For an
+    HMM, :meth:`log_prior` is -KL(q || p) (:meth:`kl_divergence`), so that the composite
+    runs it as any other component and its objective is the lower bound (the HMM
+    composite's ``variational`` option adds the Dirichlet posteriors of the start and
+    transitions). The mixture composite's ``weight_prior`` option reads the terms of
+    scikit-learn's bound instead (``expected_term``, ``log_normalisers``: see
+    :mod:`fastem.components.gaussian_posterior`).
 """
 
 from __future__ import annotations
