@@ -353,10 +353,8 @@ class Gaussian(Component):
                                  prepared.const())
 
     # -- the fused mixture E-step -----------------------------------------------------------
-    def mixture_prepare(self, params, weights):
+    def mixture_prepare(self, params, weights, log_weights):
         prepared = self.prepare(params)
-        with np.errstate(divide="ignore"):  # a zero weight is a valid -inf log-weight
-            log_weights = np.log(weights)
         return FusedModel.of(prepared.means, prepared.factor, prepared.const(log_weights),
                              weights, params)
 

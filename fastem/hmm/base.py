@@ -260,6 +260,10 @@ class BaseHMM(EstimatorBase):
         """The component's parameters from the fitted (or user-set) attributes, checked."""
         raise NotImplementedError
 
+    def _set_emissions(self, emission):
+        """The fitted attributes from the component's parameters ``emission``."""
+        raise NotImplementedError
+
     def _initial_emission(self):
         """The emission parameters a fit starts from when ``init_params`` leaves them to
         the user, or None: the component initialises them."""

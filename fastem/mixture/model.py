@@ -49,7 +49,9 @@ def _gaussian_params(params):
 def kernel_model(spec, params):
     """(means, factor, const) as the Gaussian kernels read them."""
     component = Gaussian(spec, params.means.shape[0])
-    return component.mixture_prepare(_gaussian_params(params), params.weights)
+    with np.errstate(divide="ignore"):  # a zero weight is a valid -inf log-weight
+        log_weights = np.log(params.weights)
+    return component.mixture_prepare(_gaussian_params(params), params.weights, log_weights)
 
 
 def params_from_stats(spec, stats, reg_covar, total_weight=None):
@@ -83,13 +85,16 @@ class GaussianMixtureModel(MixtureModel):
         overrides (float64) or None.
     missing : bool, default=False
         NaN marks missing entries (the Gaussian's ``missing`` option).
+    component, weight_prior : another Gaussian component (e.g. the variational one) and
+        the composite's weight prior (variational Bayes), or None.
     """
 
     def __init__(self, spec, n_components, n_features, reg_covar, init_params,
                  weights_init=None, means_init=None, precisions_cholesky_init=None,
-                 missing=False):
-        super().__init__(Gaussian(spec, n_components, reg_covar, missing=missing), n_features,
-                         init_params)
+                 missing=False, component=None, weight_prior=None):
+        if component is None:
+            component = Gaussian(spec, n_components, reg_covar, missing=missing)
+        super().__init__(component, n_features, init_params, weight_prior)
         self.spec = spec
         self.reg_covar = reg_covar
         self.weights_init = weights_init
