@@ -9,37 +9,11 @@ of parameters: log-gamma and digamma are compiled loops over the flattened array
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ._jit import kernel
+from .kernels.special import digamma_into, lgamma_into
 
 _ASYMPTOTIC_FROM = 10.0
-
-
-@kernel
-def _lgamma_flat(values, out):
-    for i in range(values.size):
-        out[i] = math.lgamma(values[i])
-
-
-@kernel
-def _digamma_flat(values, out):
-    # psi(x) = psi(x + 1) - 1/x lifts x above 10, where seven terms of the asymptotic
-    # series in 1/x^2 (Bernoulli numbers B_2k / 2k) are accurate to round-off.
-    for i in range(values.size):
-        x = values[i]
-        shift = 0.0
-        while x < 10.0:
-            shift -= 1.0 / x
-            x += 1.0
-        inverse_square = 1.0 / (x * x)
-        series = 0.0
-        for coefficient in (1.0 / 12, -691.0 / 32760, 1.0 / 132, -1.0 / 240, 1.0 / 252,
-                            -1.0 / 120, 1.0 / 12):
-            series = (series + coefficient) * inverse_square
-        out[i] = shift + math.log(x) - 0.5 / x - series
 
 
 def _elementwise(flat_kernel, x):
@@ -52,7 +26,7 @@ def _elementwise(flat_kernel, x):
 
 def gammaln(x):
     """log |Gamma(x)| elementwise."""
-    return _elementwise(_lgamma_flat, x)
+    return _elementwise(lgamma_into, x)
 
 
 def digamma(x):
@@ -60,7 +34,7 @@ def digamma(x):
     x = np.asarray(x, dtype=np.float64)
     if np.any(~(x > 0)):
         raise ValueError("digamma is evaluated at positive numbers only here")
-    return _elementwise(_digamma_flat, x)
+    return _elementwise(digamma_into, x)
 
 
 def _stirling_correction(x):

@@ -103,9 +103,11 @@ def test_warmup_compiles_the_common_signatures():
 
     seconds = fastem.warmup()
     assert seconds >= 0.0
-    dtypes = {str(signature[0].dtype) for signature in gk.gaussian_stats.parallel.signatures}
+    dtypes = {str(signature[0].dtype)
+              for signature in gk.gaussian_posterior_stats.parallel.signatures}
     assert {"float64", "float32"} <= dtypes
-    assert gk.gaussian_rows.parallel.signatures
+    assert gk.gaussian_log_density.parallel.signatures
+    assert gk.gaussian_log_resp.parallel.signatures
     assert hk.forward_backward.parallel.signatures and hk.viterbi.parallel.signatures
 
 
@@ -122,10 +124,12 @@ pid = os.fork()
 if pid == 0:
     fastem.GaussianHMM(2, random_state=0).fit(X)
     misses = sum(len(k._serial.stats.cache_misses) for k in
-                 (gaussian.gaussian_rows, gaussian.gaussian_stats, hmm.forward_backward)
+                 (gaussian.gaussian_weighted_log_prob, gaussian.gaussian_resp_stats,
+                  hmm.forward_backward)
                  if k._serial is not None)
     hits = sum(len(k._serial.stats.cache_hits) for k in
-               (gaussian.gaussian_rows, gaussian.gaussian_stats, hmm.forward_backward)
+               (gaussian.gaussian_weighted_log_prob, gaussian.gaussian_resp_stats,
+                hmm.forward_backward)
                if k._serial is not None)
     os.write(writer, f"{misses} {hits}".encode())
     os._exit(0)

@@ -40,9 +40,9 @@ def _stats(X, model_params, spec, lo=0, hi=None):
     means, factor, const = kernel_model(spec, model_params)
     hi = len(X) if hi is None else hi
     size = gk.stat_size(len(means), X.shape[1], spec.diagonal)
-    return gk.gaussian_stats(X, np.empty(0), means, factor, const, means,
-                             np.empty(0, dtype=np.int64), np.empty((0, 0)), 0, gk.POSTERIOR,
-                             spec.diagonal, lo, hi, UNIT_ROWS, batch_units(size), np.zeros(size))
+    return gk.gaussian_posterior_stats(X[lo:hi], np.empty(0), means, factor, const, means,
+                                       spec.diagonal, UNIT_ROWS, batch_units(size),
+                                       np.zeros(size))
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)

@@ -402,8 +402,7 @@ def test_hmm_restarts_start_from_different_means(monkeypatch, kind):
     starts = _recorded_initial_means(monkeypatch, _fresh(kind, n_init=3, n_iter=2), X, lengths)
     assert len(starts) == 3
     assert not np.array_equal(starts[0].transmat, starts[1].transmat)
-    means = [start.emission["means"] if isinstance(start.emission, dict)  # (GMMHMM's)
-             else start.emission.means for start in starts]
+    means = [start.emission.means for start in starts]
     assert not np.array_equal(means[0], means[1]) or not np.array_equal(means[1], means[2])
 
 

@@ -339,3 +339,36 @@ def test_gaussian_hmm_factors_its_covariances_once_per_pass(monkeypatch):
     # One factorisation per pass (prepare) and one per M-step (its check), whatever
     # the number of groups (the hooks factored twice per group per pass).
     assert len(calls) == 2 * 4
+
+
+def test_gaussian_mixture_states_lattice_and_accumulation_match_scipy(rng):
+    from scipy.stats import multivariate_normal
+
+    from fastem.components.gaussian_mixtures import GaussianMixtures, MixtureStates
+    from fastem.components.structures import STRUCTURES
+
+    k, m, d = 2, 3, 2
+    X = rng.randn(40, d)
+    weights = rng.dirichlet(np.ones(m), size=k)
+    means = rng.randn(k, m, d)
+    covars = rng.uniform(0.5, 2.0, (k, m, d))
+    component = GaussianMixtures(STRUCTURES["diag"].within_groups(m), k, m)
+    params = MixtureStates(weights, means, covars)
+    prepared = component.prepare(params)
+    table = component.log_likelihood(prepared, X)
+    expected = np.stack([logsumexp([np.log(weights[s, c]) + multivariate_normal(
+        means[s, c], np.diag(covars[s, c])).logpdf(X) for c in range(m)], axis=0)
+        for s in range(k)], axis=1)
+    np.testing.assert_allclose(table, expected, rtol=1e-10)
+    posteriors = rng.dirichlet(np.ones(k), size=len(X))
+    layout = StatsLayout(component.fields(d), recentre=component.recentre)
+    stats = layout.zeros(component.shift(params))
+    component.accumulate(prepared, X, posteriors, stats)
+    log_within = np.stack([np.stack([np.log(weights[s, c]) + multivariate_normal(
+        means[s, c], np.diag(covars[s, c])).logpdf(X) for c in range(m)], axis=1)
+        for s in range(k)], axis=1)
+    within = np.exp(log_within - logsumexp(log_within, axis=2, keepdims=True))
+    resp = (posteriors[:, :, None] * within).reshape(len(X), k * m)
+    np.testing.assert_allclose(stats["mass"], resp.sum(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(stats["first"], resp.T @ X - resp.sum(axis=0)[:, None]
+                               * means.reshape(k * m, d), rtol=1e-9, atol=1e-12)

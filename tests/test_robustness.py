@@ -285,8 +285,7 @@ def test_kernels_refuse_inconsistent_shapes():
     means, factor, const = np.zeros((2, 5)), np.ones((1, 1, 5)), np.zeros(2)
     out = np.empty((10, 2))
     with pytest.raises(ValueError, match="means"):
-        gk.gaussian_rows(X, means, factor, const, gk.ROW_WEIGHTED, 256, np.empty(0), out,
-                         np.empty(0, dtype=np.int64))
+        gk.gaussian_weighted_log_prob(X, means, factor, const, 256, out)
     log_b = np.zeros((10, 2))
     start, trans = np.full(2, 0.5), np.full((2, 2), 0.5)
     for bounds in ([0, 4, 12], [0, 6, 4, 10], [1, 10]):

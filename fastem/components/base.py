@@ -43,8 +43,15 @@ reads the flag and never probes a method with ``hasattr``:
     be set per instance (e.g. ``Gaussian(..., missing=True)``): a component that
     marginalises NaN pays for looking for it, so it does so only when asked.
 ``variational``
-    :meth:`expected_log_likelihood` and :meth:`kl_divergence` of a posterior over
-    the parameters are offered (variational Bayes).
+    The parameters are a posterior q(theta) (variational Bayes): :meth:`prepare` and
+    :meth:`log_likelihood` give the sub-normalised E_q[log p(x | theta_k)]
+    (:meth:`expected_log_likelihood`), :meth:`m_step` is the conjugate update. For an
+    HMM, :meth:`log_prior` is -KL(q || p) (:meth:`kl_divergence`), so that the composite
+    runs it as any other component and its objective is the lower bound (the HMM
+    composite's ``variational`` option adds the Dirichlet posteriors of the start and
+    transitions). The mixture composite's ``weight_prior`` option reads the terms of
+    scikit-learn's bound instead (``expected_term``, ``log_normalisers``: see
+    :mod:`fastem.components.gaussian_posterior`).
 """
 
 from __future__ import annotations
@@ -214,10 +221,12 @@ class Component:
         return None
 
     # -- optional capabilities (only when the flag says so) ---------------------
-    def mixture_prepare(self, params: Any, weights: np.ndarray) -> Any:
+    def mixture_prepare(self, params: Any, weights: np.ndarray | None,
+                        log_weights: np.ndarray) -> Any:
         """With ``fused_mixture_estep``: what :meth:`mixture_block_stats` and
-        :meth:`mixture_rows` read for a mixture of these states with ``weights`` (K,),
-        computed once per pass."""
+        :meth:`mixture_rows` read for a mixture of these states with ``weights`` (K,) and
+        ``log_weights`` (their logarithms, or E[log pi] under variational Bayes, where
+        ``weights`` is None), computed once per pass."""
         raise NotImplementedError(f"{type(self).__name__} has no fused mixture E-step")
 
     def mixture_block_stats(self, prepared: Any, block: Any, out: Any) -> None:

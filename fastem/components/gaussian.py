@@ -27,9 +27,12 @@ from ..kernels import gaussian as gk
 from ..mixture.component import gaussian_fields, recentre_gaussian, second_moments
 from .base import Component
 
-_EMPTY = np.empty(0)
-_NO_LABELS = np.empty(0, dtype=np.int64)
-_NO_RESP = np.empty((0, 0))
+_EMPTY = np.empty(0)  # the kernels' sample weights of a block without them: unit weights
+
+
+def _weights(weights, lo, hi):
+    """Sample weights of rows lo:hi as the kernels read them."""
+    return _EMPTY if weights is None else weights[lo:hi]
 
 
 @dataclass
@@ -67,43 +70,37 @@ def posterior_stats(X, weights, model, out, shift=None, lo=0, hi=None):
     means, factor, const = model
     hi = X.shape[0] if hi is None else hi
     shift = means if shift is None else shift
-    gk.gaussian_stats(X, _EMPTY if weights is None else weights, means, factor, const, shift,
-                      _NO_LABELS, _NO_RESP, lo, gk.POSTERIOR, factor.shape[1] == 1, lo, hi,
-                      UNIT_ROWS, batch_units(out.flat.shape[0]), out.flat)
+    gk.gaussian_posterior_stats(X[lo:hi], _weights(weights, lo, hi), means, factor, const,
+                                shift, factor.shape[1] == 1, UNIT_ROWS,
+                                batch_units(out.flat.shape[0]), out.flat)
 
 
 def given_stats(X, weights, resp, shift, diagonal, out, lo=0, hi=None):
     """Add the statistics of rows ``lo:hi`` with responsibilities ``resp`` (row 0 being row
     ``lo``) about ``shift`` to ``out`` (``weight`` included)."""
     hi = X.shape[0] if hi is None else hi
-    k, d = shift.shape
-    gk.gaussian_stats(X, _EMPTY if weights is None else weights, np.zeros((k, d)),
-                      np.ones((1, 1, d)), np.zeros(k), shift, _NO_LABELS, resp, lo, gk.GIVEN,
-                      diagonal, lo, hi, UNIT_ROWS, batch_units(out.flat.shape[0]), out.flat)
+    gk.gaussian_resp_stats(X[lo:hi], _weights(weights, lo, hi), resp, shift, diagonal,
+                           UNIT_ROWS, batch_units(out.flat.shape[0]), out.flat)
 
 
 def label_stats(X, weights, labels, shift, diagonal, out):
     """Add the statistics of rows with hard ``labels`` about ``shift`` to ``out``
     (``weight`` included)."""
-    k, d = shift.shape
-    gk.gaussian_stats(X, _EMPTY if weights is None else weights, np.zeros((k, d)),
-                      np.ones((1, 1, d)), np.zeros(k), shift, labels, _NO_RESP, 0, gk.LABELS,
-                      diagonal, 0, X.shape[0], UNIT_ROWS, batch_units(out.flat.shape[0]),
-                      out.flat)
+    gk.gaussian_label_stats(X, _EMPTY if weights is None else weights, labels, shift,
+                            diagonal, UNIT_ROWS, batch_units(out.flat.shape[0]), out.flat)
 
 
 def weighted_log_prob(X, means, factor, const, out=None):
     """(n, K) const_k - Mahalanobis_k / 2 of every row, into ``out`` when given."""
     if out is None:
         out = np.empty((X.shape[0], len(const)))
-    gk.gaussian_rows(X, means, factor, const, gk.ROW_WEIGHTED, UNIT_ROWS, _EMPTY, out,
-                     _NO_LABELS)
+    gk.gaussian_weighted_log_prob(X, means, factor, const, UNIT_ROWS, out)
     return out
 
 
-def mixture_rows(X, model, mode):
-    """Per-row log-density, log-posteriors or labels of X under a mixture's kernel
-    ``model`` (means, factor, const), by :mod:`fastem.kernels.gaussian`'s ROW_* ``mode``.
+def mixture_rows(X, model, what):
+    """Per-row log-density (``what="logsumexp"``), log-posteriors (``"log_resp"``) or
+    labels (``"argmax"``) of X under a mixture's kernel ``model`` (means, factor, const).
 
     Rows so far from every component that their log-densities no longer resolve
     differences of order one (beyond :data:`~fastem.kernels.gaussian.RESOLVED_LOG_DENSITY`
@@ -112,25 +109,26 @@ def mixture_rows(X, model, mode):
     """
     means, factor, const = model
     n = X.shape[0]
-    # Labels come with their best log-probability, which tells the far rows apart.
-    kernel_mode = gk.ROW_MAX if mode == gk.ROW_ARGMAX else mode
-    values = np.empty(n) if kernel_mode in (gk.ROW_LOGSUMEXP, gk.ROW_MAX) else _EMPTY
-    matrix = (np.empty((n, len(const))) if kernel_mode in (gk.ROW_LOG_RESP, gk.ROW_WEIGHTED)
-              else _NO_RESP)
-    labels = (np.empty(n, dtype=np.int64) if kernel_mode in (gk.ROW_ARGMAX, gk.ROW_MAX)
-              else _NO_LABELS)
-    gk.gaussian_rows(X, means, factor, const, kernel_mode, UNIT_ROWS, values, matrix, labels)
-    if mode == gk.ROW_LOGSUMEXP:
+    if what == "logsumexp":
+        values = np.empty(n)
+        gk.gaussian_log_density(X, means, factor, const, UNIT_ROWS, values)
         return values  # -inf is the correctly rounded log-density of a far row
-    if mode == gk.ROW_ARGMAX:
+    if what == "argmax":
+        # Labels come with their best log-probability, which tells the far rows apart.
+        values = np.empty(n)
+        labels = np.empty(n, dtype=np.int64)
+        gk.gaussian_best(X, means, factor, const, UNIT_ROWS, values, labels)
         far = np.flatnonzero(~(np.abs(values) <= gk.RESOLVED_LOG_DENSITY))
         if far.size:
             labels[far] = far_rows_log_resp(X[far], means, factor, const).argmax(axis=1)
         return labels
-    if mode == gk.ROW_LOG_RESP:
-        far = np.flatnonzero(~(np.abs(_row_mass(matrix) - 1.0) <= 1e-6))
-        if far.size:
-            matrix[far] = far_rows_log_resp(X[far], means, factor, const)
+    if what != "log_resp":
+        raise ValueError(f"what must be 'logsumexp', 'log_resp' or 'argmax', got {what!r}")
+    matrix = np.empty((n, len(const)))
+    gk.gaussian_log_resp(X, means, factor, const, UNIT_ROWS, matrix)
+    far = np.flatnonzero(~(np.abs(_row_mass(matrix) - 1.0) <= 1e-6))
+    if far.size:
+        matrix[far] = far_rows_log_resp(X[far], means, factor, const)
     return matrix
 
 
@@ -186,10 +184,6 @@ def far_rows_log_resp(rows, means, factor, const):
     peak = relative.max(axis=1, keepdims=True)
     with np.errstate(divide="ignore"):
         return relative - (peak + np.log(np.exp(relative - peak).sum(axis=1, keepdims=True)))
-
-
-_ROW_MODES = {"logsumexp": gk.ROW_LOGSUMEXP, "log_resp": gk.ROW_LOG_RESP,
-              "argmax": gk.ROW_ARGMAX}
 
 
 class FusedModel(tuple):
@@ -359,10 +353,8 @@ class Gaussian(Component):
                                  prepared.const())
 
     # -- the fused mixture E-step -----------------------------------------------------------
-    def mixture_prepare(self, params, weights):
+    def mixture_prepare(self, params, weights, log_weights):
         prepared = self.prepare(params)
-        with np.errstate(divide="ignore"):  # a zero weight is a valid -inf log-weight
-            log_weights = np.log(weights)
         return FusedModel.of(prepared.means, prepared.factor, prepared.const(log_weights),
                              weights, params)
 
@@ -381,4 +373,4 @@ class Gaussian(Component):
 
             return missing_data.row_outputs(self.structure,
                                             _flat(prepared.weights, prepared.params), X, what)
-        return mixture_rows(X, prepared, _ROW_MODES[what])
+        return mixture_rows(X, prepared, what)

@@ -18,18 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..components.structures import scatter_about_new_means
-from ..engine import UNIT_ROWS, batch_units
 from ..engine.packing import finite_values
-from ..kernels import gaussian as gk
 from ..mixture import kmeans
 from ..mixture import missing as missing_data
 from ..mixture.component import gaussian_fields, recentre_gaussian, second_moments
 from ..mixture.model import MixtureParams, kernel_model, row_outputs
 from .base import Component
-from .gaussian import weighted_log_prob
-
-_NO_LABELS = np.empty(0, dtype=np.int64)
-_EMPTY = np.empty(0)
+from .gaussian import given_stats, weighted_log_prob
 
 SINGULAR_JITTER = 1e-7
 """Added to the diagonal of a singular covariance before its density is evaluated (what
@@ -190,10 +185,7 @@ class MAPGaussian(Component):
             out.flat += layout.statistics(self.structure, prepared.flat,
                                           responsibilities=np.ascontiguousarray(posteriors))
             return
-        gk.gaussian_stats(X, _EMPTY, prepared.means, prepared.factor, prepared.const,
-                          out.shift, _NO_LABELS, posteriors, 0, gk.GIVEN,
-                          self.structure.diagonal, 0, X.shape[0], UNIT_ROWS,
-                          batch_units(out.flat.shape[0]), out.flat)
+        given_stats(X, None, posteriors, out.shift, self.structure.diagonal, out)
 
     def m_step(self, stats, params):
         shift = stats.shift
@@ -281,7 +273,7 @@ class MAPGaussian(Component):
         prepared = self.prepare(params)
         if np.isnan(X).any():  # partially missing rows: over their observed entries
             return missing_data.row_outputs(self.structure, prepared.flat, X, "log_resp")
-        return row_outputs(self.structure, None, np.ascontiguousarray(X), gk.ROW_LOG_RESP,
+        return row_outputs(self.structure, None, np.ascontiguousarray(X), "log_resp",
                            prepared=(prepared.means, prepared.factor, prepared.const))
 
     def impossible_rows_error(self, X):

@@ -202,9 +202,75 @@ class Structure:
             covariances = 0.5 * (covariances + np.swapaxes(covariances, -1, -2))
         return covariances, self.precisions_cholesky(covariances, 0.0)
 
-    def _stack(self, array):
-        """The matrices of a public array as a stack (a leading axis for a shared one)."""
-        return array[None] if self.shared else array
+    def precisions_cholesky(self, covariances, reg_covar):
+        """Precision factors of ``covariances`` (scikit-learn's ``precisions_cholesky_``),
+        or the degenerate-component ValueError naming the component."""
+        raise NotImplementedError
+
+    def cholesky_from_precisions(self, precisions):
+        """Precision factors from precision matrices (or precisions)."""
+        raise NotImplementedError
+
+    def covariances_from_cholesky(self, prec_chol):
+        """Covariances from precision factors."""
+        raise NotImplementedError
+
+    def precisions(self, prec_chol):
+        """Precisions (scikit-learn's ``precisions_``) from their factors."""
+        raise NotImplementedError
+
+    def check_precisions(self, precisions):
+        """ValueError unless user-given precisions (``precisions_init``) are valid."""
+        raise NotImplementedError
+
+    # -- maximum likelihood and MAP ---------------------------------------------------
+    def covariances(self, N, nk, S, Q, shift, delta, reg_covar, collapse="raise"):
+        """Maximum-likelihood covariances plus ``reg_covar`` from the masses ``N`` (and
+        guarded ``nk``), the moments ``S``, ``Q`` about ``shift`` (Q: (K, D, D), or the
+        (K, D) diagonals of a diagonal structure) and the step ``delta`` to the new
+        means. A variance at its round-off level is the degenerate-component error with
+        ``collapse="raise"`` and no ``reg_covar``, else floored there."""
+        raise NotImplementedError
+
+    def hmm_prior_shapes(self, n_components, n_features):
+        """GaussianHMM's ((``covars_prior`` shape, its lower bound or None),
+        ``covars_weight`` shape)."""
+        raise NotImplementedError
+
+    def hmm_map(self, scatter, meandiff, means_weight, post, prior, weight, n_features):
+        """GaussianHMM's MAP covariances (hmmlearn's rule for the form, the statistics
+        pooled when shared) from the scatter about the new means (K, ...), the offsets
+        of the new means from ``means_prior`` and the states' masses (K,)."""
+        raise NotImplementedError
+
+    def gmm_prior_shapes(self, k, m, d):
+        """GMMHMM's (``covars_prior`` shape, ``covars_weight`` shape) for K states of M
+        components (a structure of :meth:`within_groups`)."""
+        raise NotImplementedError
+
+    def gmm_default_priors(self, m, d):
+        """GMMHMM's (covars_prior, covars_weight) for None: maximum likelihood."""
+        raise NotImplementedError
+
+    def gmm_map(self, lam, centred, scatter, post_mix, post, prior, weight):
+        """GMMHMM's MAP covariances (hmmlearn's inverse-Wishart / inverse-gamma rules)."""
+        raise NotImplementedError
+
+    # -- variational terms ------------------------------------------------------------
+    def wishart_posterior(self, prior, nk, sk, diff, shrink, beta):
+        """BayesianGaussianMixture's (degrees of freedom, covariances W^-1 / nu) from the
+        masses, the ML covariances ``sk``, the offsets of the data means from the prior
+        mean and ``shrink`` = beta_0 / beta (scikit-learn's rules); only with
+        :attr:`variational`."""
+        raise NotImplementedError
+
+    def trace_precision_scatter(self, prec_chol, second):
+        """(K,) tr(P_k Q_k) of the precisions and each component's second moments."""
+        raise NotImplementedError
+
+    def sample(self, rng, means, covariances, counts):
+        """``counts[k]`` rows drawn from each component (a list of arrays)."""
+        raise NotImplementedError
 
     # -- conversions ------------------------------------------------------------------
     def to_full(self, covariances, n_components, n_features):
@@ -240,13 +306,16 @@ class Structure:
         """Free covariance parameters of K components (for BIC/AIC)."""
         raise NotImplementedError
 
+    def squeezed(self, covariances, n_components=None):
+        """``covariances`` in this structure's shape where hmmlearn accepts another one
+        (``covars_`` of one variance per state as (K, 1) or (K, 1, 1)); unchanged
+        otherwise."""
+        return covariances
+
 
 class _Form(Structure):
     """A form with one matrix per component; its ``pooled`` arguments give the variant of
     a :class:`Shared` structure of this form (statistics pooled over the components)."""
-
-    def _stack(self, array):
-        return array
 
     def within_groups(self, group_size):
         return self
@@ -581,6 +650,15 @@ class Spherical(_Diagonal):
     def n_covariance_parameters(self, n_components, n_features):
         return n_components
 
+    def squeezed(self, covariances, n_components=None):
+        covariances = np.asarray(covariances)
+        if n_components is not None and covariances.size == n_components:
+            return np.reshape(covariances, n_components)  # (K,), (K, 1), (K, 1, 1), ...
+        if n_components is None and covariances.ndim > 1 \
+                and covariances.size == covariances.shape[0]:
+            return covariances.reshape(covariances.shape[0])
+        return covariances
+
     # -- conversions ------------------------------------------------------------------
     def to_full(self, covariances, n_components, n_features):
         return np.asarray(covariances)[:, None, None] * np.eye(n_features)
@@ -842,14 +920,3 @@ def check_name(value, estimator, variational=False):
             f"Normal-Wishart posterior has no form for this structure. Use one of "
             f"{sorted(valid)}")
     return v.check_option(value, "covariance_type", valid)
-
-
-def get(name, variational=False):
-    """The structure called ``name``, or a ValueError naming ``covariance_type`` and the
-    valid names (those with a variational posterior when ``variational``)."""
-    valid = names(variational)
-    if isinstance(name, str) and name in valid:
-        return STRUCTURES[name]
-    raise ValueError(f"Invalid value for 'covariance_type': {name!r}. Expected one of "
-                     f"{list(valid)}" + (" (the variational models' Normal-Wishart posterior "
-                                         "exists for these)" if variational else ""))

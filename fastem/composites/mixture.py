@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from .._special import betaln, digamma, gammaln
 from ..components.structures import MASS_EPS
 from ..engine import UNIT_ROWS, Block, ModelBase, StatsLayout
-from ..engine.packing import probability_rows
+from ..engine.packing import positive_values, probability_rows
 from ..engine.row_random import draw_seed, row_uniforms
 from ..kernels import mixture as mk
 from ..mixture import kmeans, kmeans_parallel
@@ -52,6 +53,78 @@ class MixtureParams:
 
     weights: np.ndarray
     components: Any
+
+
+@dataclass
+class VariationalMixtureParams:
+    """A variational mixture's posterior: the weights' concentrations (K,) (a pair of (K,)
+    arrays for the stick-breaking prior) and the component's posterior."""
+
+    weight_concentration: Any
+    components: Any
+
+
+class DirichletWeights:
+    """The weights' prior of a variational mixture: a Dirichlet distribution
+    (``"dirichlet_distribution"``) or a Dirichlet process by stick breaking
+    (``"dirichlet_process"``) of concentration ``concentration``."""
+
+    TYPES = ("dirichlet_process", "dirichlet_distribution")
+
+    def __init__(self, weight_type, concentration):
+        if weight_type not in self.TYPES:
+            raise ValueError(f"weight_type must be one of {self.TYPES}, got {weight_type!r}")
+        self.weight_type = weight_type
+        self.concentration = concentration
+
+    @property
+    def stick_breaking(self):
+        return self.weight_type == "dirichlet_process"
+
+    def posterior(self, nk):
+        """The concentrations' posterior for the masses ``nk``."""
+        if self.stick_breaking:
+            tail = np.concatenate([np.cumsum(nk[::-1])[-2::-1], [0.0]])
+            return (1.0 + nk, self.concentration + tail)
+        return self.concentration + nk
+
+    def expected_log(self, concentration):
+        """E[log pi_k] under the posterior ``concentration``."""
+        if self.stick_breaking:
+            a, b = concentration
+            total = digamma(a + b)
+            stick = digamma(b) - total
+            return digamma(a) - total + np.concatenate([[0.0], np.cumsum(stick)[:-1]])
+        concentration = np.asarray(concentration)
+        return digamma(concentration) - digamma(concentration.sum())
+
+    def point_weights(self, concentration):
+        """The weights' posterior means, normalised (scikit-learn's ``weights_``)."""
+        if self.stick_breaking:
+            a, b = concentration
+            fraction = b / (a + b)
+            weights = a / (a + b) * np.concatenate([[1.0], np.cumprod(fraction[:-1])])
+        else:
+            weights = np.asarray(concentration, dtype=np.float64)
+        return weights / weights.sum()
+
+    def log_normaliser(self, concentration):
+        """log C_pi of the posterior (its term of the bound enters as -log C_pi)."""
+        if self.stick_breaking:
+            a, b = concentration
+            return -float(np.sum(betaln(a, b)))
+        concentration = np.asarray(concentration)
+        return float(gammaln(concentration.sum()) - gammaln(concentration).sum())
+
+    def size(self, n_components):
+        return 2 * n_components if self.stick_breaking else n_components
+
+    def unpack(self, vector, n_components):
+        size = self.size(n_components)
+        concentration = positive_values(vector[:size], (size,), "weight concentrations")
+        if self.stick_breaking:
+            return (concentration[:n_components], concentration[n_components:])
+        return concentration
 
 
 @dataclass
@@ -77,9 +150,15 @@ class MixtureModel(ModelBase):
     n_features : int
         The parameters' feature count (``component.n_features_of`` of the data).
     init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+    weight_prior : DirichletWeights or None
+        Variational Bayes (for a component with the ``variational`` capability): the
+        parameters are a :class:`VariationalMixtureParams` posterior, the E-step runs at
+        E[log pi] and the component's expected log-likelihood, and the objective is
+        scikit-learn's lower bound (the entropy of the pass's posteriors plus the
+        posterior's normalisers).
     """
 
-    def __init__(self, component, n_features, init_params="kmeans"):
+    def __init__(self, component, n_features, init_params="kmeans", weight_prior=None):
         if init_params not in INIT_PARAMS:
             raise ValueError(f"init_params must be one of {INIT_PARAMS}, got {init_params!r}")
         self.component = component
@@ -88,6 +167,10 @@ class MixtureModel(ModelBase):
         self.init_params = init_params
         self.fused = bool(component.fused_mixture_estep)
         self.monotone = bool(component.exact_m_step)
+        if weight_prior is not None and not component.variational:
+            raise TypeError(f"{type(component).__name__} has no variational form (a weight "
+                            "prior needs a component with the 'variational' capability)")
+        self.weight_prior = weight_prior
         self.layout = StatsLayout(component.fields(self.n_features),
                                   recentre=component.recentre)
         if "mass" not in self.layout.shapes:
@@ -96,20 +179,33 @@ class MixtureModel(ModelBase):
 
     # -- parameters <-> (weights, component parameters) -------------------------------
     def split(self, params):
-        """(weights, the component's parameters) of ``params``."""
+        """(weights, the component's parameters) of ``params`` (under variational Bayes,
+        the weights' concentrations and the component's posterior)."""
+        if self.weight_prior is not None:
+            return params.weight_concentration, params.components
         return params.weights, params.components
 
     def join(self, weights, components):
-        """Parameters from weights and the component's parameters."""
+        """Parameters from weights (or concentrations) and the component's parameters."""
+        if self.weight_prior is not None:
+            return VariationalMixtureParams(weights, components)
         return MixtureParams(weights, components)
+
+    def _log_weights(self, weights):
+        """log pi, or E[log pi] under variational Bayes (``weights`` the concentrations)."""
+        if self.weight_prior is not None:
+            return self.weight_prior.expected_log(weights)
+        return log_weights_of(weights)
 
     # -- the engine protocol ----------------------------------------------------------
     def prepare(self, params):
         weights, components = self.split(params)
+        log_weights = self._log_weights(weights)
         if self.fused:
-            return self.component.mixture_prepare(components, weights)
+            return self.component.mixture_prepare(
+                components, None if self.weight_prior is not None else weights, log_weights)
         return _Prepared(self.component.prepare(components),
-                         np.ascontiguousarray(log_weights_of(weights), dtype=np.float64))
+                         np.ascontiguousarray(log_weights, dtype=np.float64))
 
     def shift(self, params):
         return self.component.shift(self.split(params)[1])
@@ -136,6 +232,13 @@ class MixtureModel(ModelBase):
             component.accumulate(prepared.component, rows, chunk, out, cache=cache)
 
     def m_step(self, stats, params):
+        if self.weight_prior is not None:
+            # The engine asks for the objective, then the M-step, of the same statistics:
+            # the objective's posterior is reused rather than computed twice.
+            cached = self.__dict__.pop("_last_posterior", None)
+            if cached is not None and cached[0] is stats:
+                return cached[1]
+            return self.posterior(stats)
         return self.params_from_stats(stats, params)
 
     def params_from_stats(self, stats, params=None, total_weight=None):
@@ -148,7 +251,15 @@ class MixtureModel(ModelBase):
         weights = nk / (nk.sum() if total_weight is None else total_weight)
         return self.join(weights, components)
 
+    def posterior(self, stats):
+        """Variational Bayes: the posterior of the weights and of the component's
+        parameters for the responsibilities behind ``stats``."""
+        components = self.component.m_step(stats, None)
+        return self.join(self.weight_prior.posterior(stats["mass"] + MASS_EPS), components)
+
     def objective(self, stats, params):
+        if self.weight_prior is not None:
+            return self._lower_bound(stats, params)
         objective = stats.loglik / stats.weight
         if params is not None:
             log_prior = self.component.log_prior(self.split(params)[1])
@@ -156,12 +267,36 @@ class MixtureModel(ModelBase):
                 objective += log_prior / stats.weight
         return objective
 
+    def _lower_bound(self, stats, params):
+        """scikit-learn's lower bound for the pass's responsibilities (``stats``, at
+        ``params``) and the posterior the M-step gives for them: the posteriors' entropy
+        -sum r log r = sum_i log sum_k rho_ik - sum_k sum_i r_ik log rho_ik, then
+        -log C_W - log C_pi - D/2 sum log beta_k of the new posterior."""
+        new = self.posterior(stats)
+        self._last_posterior = (stats, new)
+        concentration, components = self.split(params)
+        entropy = float(stats.loglik) - self.component.expected_term(
+            stats, components, self.weight_prior.expected_log(concentration))
+        new_concentration, new_components = self.split(new)
+        log_wishart, log_beta = self.component.log_normalisers(new_components)
+        log_norm_weight = self.weight_prior.log_normaliser(new_concentration)
+        return entropy + (-log_wishart - log_norm_weight - log_beta)
+
+    def __getstate__(self):
+        # The reused posterior is per-pass scratch: never shipped to workers.
+        return {key: value for key, value in vars(self).items() if key != "_last_posterior"}
+
     def pack(self, params):
         weights, components = self.split(params)
-        return np.concatenate([weights, self.component.pack(components)])
+        return np.concatenate([np.ravel(weights), self.component.pack(components)])
 
     def unpack(self, vector, like):
         k = self.n_components
+        if self.weight_prior is not None:
+            size = self.weight_prior.size(k)
+            concentration = self.weight_prior.unpack(vector, k)
+            return self.join(concentration,
+                             self.component.unpack(vector[size:], self.split(like)[1]))
         weights = probability_rows(vector[:k], (k,), "weights")
         return self.join(weights, self.component.unpack(vector[k:], self.split(like)[1]))
 
@@ -332,8 +467,11 @@ class MixtureModel(ModelBase):
         return self._initial_params(lambda: self._initial_stats_at_scale(backend, random_state))
 
     def _initial_params(self, initial_stats):
-        """The parameters of a start from its statistics (a callable giving them)."""
+        """The parameters of a start from its statistics (a callable giving them): the
+        M-step (scikit-learn's ``_initialize``: the posterior, under variational Bayes)."""
         stats = initial_stats()
+        if self.weight_prior is not None:
+            return self.posterior(stats)
         return self.params_from_stats(stats, None, total_weight=stats.weight)
 
 

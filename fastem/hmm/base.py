@@ -1,9 +1,12 @@
 """The hmmlearn-compatible HMM estimator shared by every emission model.
 
-An HMM is initial probabilities + transitions + emissions. This module owns
-the first two, the forward-backward and Viterbi calls, and the estimator API;
-an emission subclass provides the emission log-likelihood table, its
-sufficient statistics from the posteriors, and its M-step.
+An HMM is initial probabilities + transitions + a component (what each state
+emits). The engine model is the HMM composite (:mod:`fastem.composites.hmm`:
+forward-backward, Viterbi, the log-space fallback, impossible and missing rows);
+this module is the estimator façade every HMM shares: the API, the checks of the
+start and transition attributes, and the composite it builds. An emission model
+adds its component and the mapping between the component's parameters and its
+attributes.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from .._typing import (
     Self,
     SequenceDataSource,
 )
-from ..components.dirichlet import dirichlet_log_prior, log_or_minus_inf, normalised_rows
+from ..components.dirichlet import log_or_minus_inf
 from ..composites.hmm import HMMComposite, HMMParams
 from ..engine import (
     SCHEDULES,
@@ -39,7 +42,6 @@ from ..engine.dask_backend import DaskBackend, is_dask_collection
 from ..engine.driver import fit_estimator, online_schedule, online_step
 from ..engine.monitor import ConvergenceMonitor
 from ..engine.sources import SourceRules, open_source
-from .hook_emissions import HookEmissions
 from .sequences import check_lengths
 
 MAX_HMM_SAMPLES = 10**7
@@ -65,10 +67,7 @@ def _without_caches(method: Method) -> Method:
     return call_and_forget  # type: ignore[return-value]  (same signature, wrapped)
 
 
-# (Names the hook-based emission modules still import.)
 _log = log_or_minus_inf
-_dirichlet_log_prior = dirichlet_log_prior
-_normalise = normalised_rows
 
 
 _SHARED_MARKER = "Parameters are those of :class:`fastem.hmm.BaseHMM` plus"
@@ -229,8 +228,7 @@ class BaseHMM(EstimatorBase):
     # An emission model says which component its states emit from (``_component``) and
     # maps that component's parameters object to and from its attributes
     # (``_emission_params``, ``_set_emissions``, ``_initial_emission``); the HMM composite
-    # (fastem.composites.hmm) does the rest. Models still written with the older
-    # ``_emission_*`` hooks get them wrapped by HookEmissions (the defaults below).
+    # (fastem.composites.hmm) does the rest.
     def _check_emission_hyperparameters(self):
         """Validate the emission model's own constructor arguments (not the priors)."""
 
@@ -244,13 +242,10 @@ class BaseHMM(EstimatorBase):
     def _validate_X(self, X, fitting):
         raise NotImplementedError
 
-    #: How emission statistics move to another shift (hook-based Gaussian models), or None.
-    _emission_recentre = None
-
     def _component(self, n_features):
-        """The component the states emit from, as a fit uses it (its priors, and whether
-        the M-step updates it: the emission letters of ``params``)."""
-        return HookEmissions(self)
+        """The component the states emit from (its priors, and which of its parts the
+        M-step updates: the emission letters of ``params``)."""
+        raise NotImplementedError
 
     def _fitting_component(self, n_features):
         """The component a fit starts from: :meth:`_component`, holding the values
@@ -263,28 +258,15 @@ class BaseHMM(EstimatorBase):
 
     def _emission_params(self):
         """The component's parameters from the fitted (or user-set) attributes, checked."""
-        return self._user_emissions()
+        raise NotImplementedError
+
+    def _set_emissions(self, emission):
+        """The fitted attributes from the component's parameters ``emission``."""
+        raise NotImplementedError
 
     def _initial_emission(self):
         """The emission parameters a fit starts from when ``init_params`` leaves them to
         the user, or None: the component initialises them."""
-        return None
-
-    # Defaults of the optional older hooks that HookEmissions calls (transitional: until
-    # GaussianHMM and GMMHMM are façades over components of their own).
-    def _emission_shift(self, params):
-        return None
-
-    def _emission_log_prior(self, params):
-        return 0.0
-
-    def _checked_emission_parameters(self, params):
-        return params
-
-    def _limiting_emissions(self, rows, params):
-        return np.zeros((len(rows), self.n_components))
-
-    def _impossible_rows_error(self, rows):
         return None
 
     def _inference_model(self, params):
@@ -336,17 +318,16 @@ class BaseHMM(EstimatorBase):
             component, n_features, startprob_prior=self.startprob_prior,
             transmat_prior=self.transmat_prior, update_start="s" in self.params,
             update_transmat="t" in self.params,
-            update_emission=self._updates_emission(component),
+            update_emission=self._updates_emission(),
             startprob=None if self._needs_init("s", "startprob_") else self._checked_startprob(),
             transmat=None if self._needs_init("t", "transmat_") else self._checked_transmat(),
             emission=self._initial_emission())
 
-    def _updates_emission(self, component):
+    def _updates_emission(self):
         """Whether the M-step updates the emissions: one of their letters is in ``params``
-        (a component with letters of its own, e.g. a Gaussian's means and covariances,
-        keeps those it is told to; hook-based models read ``params`` themselves)."""
-        return (isinstance(component, HookEmissions)
-                or any(letter in self.params for letter in self._emission_letters))
+        (a component with parts of its own, e.g. a Gaussian's means and covariances, is
+        told which of them to update)."""
+        return any(letter in self.params for letter in self._emission_letters)
 
     def _checked_startprob(self):
         k = self.n_components
@@ -668,7 +649,7 @@ class BaseHMM(EstimatorBase):
         component = self._point_component(n_features)
         return HMMComposite(component, n_features, update_start="s" in self.params,
                             update_transmat="t" in self.params,
-                            update_emission=self._updates_emission(component)).n_parameters()
+                            update_emission=self._updates_emission()).n_parameters()
 
     def aic(self, X: ArrayLike, lengths: ArrayLike | None = None) -> float:
         """Akaike information criterion: -2 log L + 2 p."""

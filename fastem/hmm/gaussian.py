@@ -1,9 +1,8 @@
-"""HMM with Gaussian emissions (hmmlearn's GaussianHMM).
-
-Emission log-likelihoods and posterior-weighted moments come from the same
-Gaussian kernels as :class:`fastem.GaussianMixture` (the covariance structures of
-:mod:`fastem.components.structures`, one implementation for both models).
-"""
+"""HMMs with Gaussian emissions (hmmlearn's GaussianHMM and VariationalGaussianHMM):
+façades over the Gaussian components with conjugate priors
+(:mod:`fastem.components.gaussian_map`) and with a Normal-Wishart posterior
+(:mod:`fastem.components.gaussian_variational`), whose covariance rules are the
+structures' (:mod:`fastem.components.structures`, shared with GaussianMixture)."""
 
 from __future__ import annotations
 
@@ -45,7 +44,10 @@ class GaussianHMM(BaseHMM, kind="hmm-gaussian"):
 
     Parameters
     ----------
-    covariance_type : {"diag", "full", "tied", "spherical"}, default="diag"
+    covariance_type : {"diag", "full", "tied", "spherical", "EEI"}, default="diag"
+        "EEI": one diagonal covariance shared by all states (its MAP step is the
+        diagonal one with the statistics pooled; ``covars_prior`` of shape
+        (n_features,), ``covars_weight`` a scalar).
     min_covar : float, default=1e-3
         Added to the diagonal of the data covariance that initialises ``covars_``.
     means_prior, means_weight : float or array
@@ -108,11 +110,7 @@ class GaussianHMM(BaseHMM, kind="hmm-gaussian"):
     def covars_(self, covars):
         covars = np.array(covars, dtype=np.float64, copy=True)
         structure = STRUCTURES.get(getattr(self, "covariance_type", None))
-        if (structure is not None and structure.precisions_shape(2, 3) == (2,)
-                and covars.ndim > 1 and covars.size == covars.shape[0]):
-            # one variance per state: hmmlearn accepts (K, 1), (K, 1, 1)
-            covars = covars.reshape(covars.shape[0])
-        self._covars_ = covars
+        self._covars_ = covars if structure is None else structure.squeezed(covars)
 
     #: Whether the estimator needs the structure's variational (Normal-Wishart) posterior.
     _variational = False
@@ -159,8 +157,7 @@ class GaussianHMM(BaseHMM, kind="hmm-gaussian"):
     def _checked_covars(self, spec, k, d):
         shape = spec.precisions_shape(k, d)
         covars = self._covars_
-        if spec.precisions_shape(2, 3) == (2,) and np.size(covars) == k:
-            covars = np.reshape(covars, k)  # hmmlearn accepts (K,), (K, 1), (K, 1, 1), ...
+        covars = spec.squeezed(covars, k)
         covars = v.check_parameter_array(covars, "covars_", shape).copy()
         if not np.isfinite(covars).all() or (spec.diagonal and np.any(covars <= 0.0)):
             raise ValueError(f"covars_ must hold positive definite {self.covariance_type!r} "

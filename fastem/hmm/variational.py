@@ -132,7 +132,7 @@ class VariationalHMM:
         component = self._fitting_component(n_features)
         return HMMComposite(component, n_features, update_start="s" in self.params,
                             update_transmat="t" in self.params,
-                            update_emission=self._updates_emission(component),
+                            update_emission=self._updates_emission(),
                             emission=self._initial_emission(), variational=True, **parts)
 
     def _set_parameters(self, params):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import kernel, prange
-from .gaussian import _add_rows_in_order
+from .reduction import add_in_order
 
 
 @kernel
@@ -84,7 +84,7 @@ def candidate_potentials(X, weights, candidates, closest, unit_rows):
             for t in range(n_candidates):
                 partial[u, t] += w * min(closest[i], _squared_distance(X, i, candidates[t]))
     potentials = np.zeros(n_candidates)
-    _add_rows_in_order(partial, n_units, potentials)
+    add_in_order(partial, n_units, potentials)
     return potentials
 
 
@@ -191,5 +191,5 @@ def lloyd_pass(X, weights, centers, origin, labels, upper, lower, drift, half_ga
                     base = sums_at + old * n_features
                     for a in range(n_features):
                         out[base + a] -= w * (np.float64(X[i, a]) - origin[a])
-        _add_rows_in_order(partial, n_batch, total)
+        add_in_order(partial, n_batch, total)
     return total

@@ -14,7 +14,7 @@ One representation serves the four covariance types of a mixture:
 The statistics are one flat float64 vector so that every kernel reduces
 partials the same way::
 
-    [0]                 sum_i w_i log p(x_i)     (posterior mode only)
+    [0]                 sum_i w_i log p(x_i)     (gaussian_posterior_stats only)
     [1]                 sum_i w_i
     [2 : 2+K]           N_k  = sum_i r_ik
     next K*D            S_k  = sum_i r_ik (x_i - c_k)
@@ -54,6 +54,7 @@ import numpy as np
 
 from .._jit import kernel, prange
 from .fast_math import exp, normalised_log
+from .reduction import add_in_order
 
 LOG_2PI = np.log(2.0 * np.pi)
 
@@ -67,20 +68,9 @@ TILED_MIN_FEATURES = 4  # full covariances from this dimension use the tiled pro
 NEGLIGIBLE_LOG_RATIO_64 = -600.0
 NEGLIGIBLE_LOG_RATIO_32 = -60.0
 
-# Where the responsibilities of gaussian_stats come from.
-POSTERIOR = 0  # the model's own posterior (the E-step)
-LABELS = 1  # hard labels, -1 for "no component" (k-means and one-hot initialisation)
-GIVEN = 2  # a responsibility matrix supplied by the caller (random initialisation)
-
-# What gaussian_rows writes per row.
 RESOLVED_LOG_DENSITY = 2.0**53
 """Largest log-density magnitude at which differences of order one are still resolved;
 beyond it rows take the exact far-row posterior instead (mixture.model.row_outputs)."""
-ROW_LOGSUMEXP = 0  # log p(x) into out_values
-ROW_LOG_RESP = 1  # log posterior into out_matrix
-ROW_ARGMAX = 2  # most probable component into out_labels
-ROW_MAX = 3  # largest weighted log-probability into out_values, its index into out_labels
-ROW_WEIGHTED = 4  # weighted log-probabilities into out_matrix
 
 
 @kernel
@@ -88,18 +78,6 @@ def stat_size(n_components, n_features, diagonal):
     """Length of the flat statistics vector."""
     second = n_features if diagonal else n_features * n_features
     return 2 + n_components * (1 + n_features + second)
-
-
-@kernel
-def _add_rows_in_order(partial, n_rows, total):
-    """total += partial[0] + ... + partial[n_rows - 1], row by row in order.
-
-    An explicit loop: numba's ``total += partial[j]`` allocates a temporary per
-    row, which cost 1.5 us per work unit (2 ms per pass at N=300,000).
-    """
-    for j in range(n_rows):
-        for q in range(total.shape[0]):
-            total[q] += partial[j, q]
 
 
 @kernel
@@ -420,13 +398,13 @@ def _accumulate_dense(xt, n_rows, resp, shift, diagonal, centred_t, scaled, out)
                        q_off + k * n_features * n_features)
 
 
+
+# -- checks -------------------------------------------------------------------------------
 @kernel
-def _check_model(X, means, factor, const, n_components, used):
-    """The shapes every Gaussian kernel relies on (O(1)); a violation is a ValueError."""
-    if not used:
-        return
-    n_features = X.shape[1]
-    if means.shape[0] != n_components or means.shape[1] != n_features:
+def _check_model(X, means, factor, const):
+    """The shapes every kernel that evaluates the model relies on (O(1)); a ValueError."""
+    n_components, n_features = means.shape
+    if n_features != X.shape[1]:
         raise ValueError("Gaussian kernel: means must have shape (n_components, n_features "
                          "of X)")
     if const.shape[0] != n_components:
@@ -437,6 +415,34 @@ def _check_model(X, means, factor, const, n_components, used):
         raise ValueError("Gaussian kernel: precision factors do not match the means")
 
 
+@kernel
+def _check_stats(X, weights, shift, diagonal, unit_rows, batch_units, total):
+    """The shapes the statistics kernels rely on; a ValueError."""
+    n_components, n_features = shift.shape
+    if X.shape[1] != n_features:
+        raise ValueError("Gaussian statistics: X and the shift (or means) have different "
+                         "numbers of features")
+    if unit_rows < 1 or batch_units < 1:
+        raise ValueError("Gaussian statistics: unit sizes must be positive")
+    if weights.shape[0] != 0 and weights.shape[0] != X.shape[0]:
+        raise ValueError("Gaussian statistics: weights must have one entry per row of X "
+                         "(or none)")
+    if total.shape[0] != stat_size(n_components, n_features, diagonal):
+        raise ValueError("Gaussian statistics: total has the wrong length for the model")
+
+
+@kernel
+def _check_rows(X, const, unit_rows, out_rows, out_columns):
+    """Shapes of a per-row output (out_columns < 0: one value per row); a ValueError."""
+    if unit_rows < 1:
+        raise ValueError("Gaussian rows: unit_rows must be positive")
+    if out_rows < X.shape[0]:
+        raise ValueError("Gaussian rows: the output is shorter than X")
+    if out_columns >= 0 and out_columns < const.shape[0]:
+        raise ValueError("Gaussian rows: the output needs one column per component")
+
+
+# -- the work of one unit ---------------------------------------------------------------
 @kernel
 def _unit_buffers(X, n_components, n_features, unit_rows):
     """Scratch space of one work unit, zero-initialised where padding is read."""
@@ -452,167 +458,265 @@ def _unit_buffers(X, n_components, n_features, unit_rows):
 
 
 @kernel
-def _unit_stats(X, weights, lo, hi, means, factor, const, tiled, shift, labels, resp,
-                resp_offset, source, diagonal, out):
-    n_components, n_features = shift.shape
+def _unit_log_prob(X, lo, hi, means, factor, const, tiled):
+    """(K, hi - lo) weighted log-probabilities of rows lo:hi (``factor`` in kernel layout)."""
+    n_components, n_features = means.shape
+    n_rows = hi - lo
+    features4 = _round_up(n_features, TILE)
+    xt = np.empty((n_features, n_rows), X.dtype)
+    centred_t = np.zeros((features4, n_rows), X.dtype)
+    y = np.empty((TILE, n_rows), X.dtype)
+    maha = np.empty(n_rows, X.dtype)
+    diag_maha = np.empty(n_rows)
+    logp = np.empty((n_components, n_rows))
+    _transpose_rows(X, lo, n_rows, xt)
+    _weighted_log_prob_unit(xt, n_rows, means, factor, const, tiled, centred_t, y, maha,
+                            diag_maha, logp)
+    return logp
+
+
+@kernel
+def _posterior_unit(X, weights, lo, hi, means, factor, const, tiled, shift, diagonal, out):
+    """The fused E-step of rows lo:hi: posterior, log-likelihood and moments in one pass."""
+    n_components, n_features = means.shape
     n_rows = hi - lo
     weighted = weights.shape[0] > 0
-    if source == LABELS:
-        # Hard labels touch one component per row: added row by row.
-        diff = np.empty(n_features)
-        for i in range(lo, hi):
-            k = labels[i]
-            w = weights[i] if weighted else 1.0
-            if w == 0.0:
-                continue
-            out[1] += w
-            if 0 <= k < n_components:
-                _accumulate_row(X, i, k, w, shift, out, diagonal, diff)
-        return
     xt, centred_t, scaled, y, maha, diag_maha, logp = _unit_buffers(
         X, n_components, n_features, n_rows)
     _transpose_rows(X, lo, n_rows, xt)
-    if source == POSTERIOR:
-        _weighted_log_prob_unit(xt, n_rows, means, factor, const, tiled, centred_t, y, maha,
-                                diag_maha, logp)
-        peak = np.empty(n_rows)
-        total = np.empty(n_rows)
-        single = X.itemsize == 4
-        _normaliser(logp, n_rows, peak, total, True,
-                    NEGLIGIBLE_LOG_RATIO_32 if single else NEGLIGIBLE_LOG_RATIO_64)
-        for i in range(n_rows):
-            w = weights[lo + i] if weighted else 1.0
-            if w == 0.0 or total[i] == 0.0:
-                # A zero weight drops the row; a row of zero density carries no
-                # responsibility (its -inf joins the log-likelihood).
-                total[i] = 0.0
-                if w != 0.0:
-                    out[1] += w
-                    out[0] = -np.inf
-                continue
-            out[1] += w
-            out[0] += w * (peak[i] + np.log(total[i]))
-            total[i] = w / total[i]
-        for k in range(n_components):
-            for i in range(n_rows):
-                logp[k, i] *= total[i]
-    else:
-        for i in range(n_rows):
-            w = weights[lo + i] if weighted else 1.0
+    _weighted_log_prob_unit(xt, n_rows, means, factor, const, tiled, centred_t, y, maha,
+                            diag_maha, logp)
+    peak = np.empty(n_rows)
+    total = np.empty(n_rows)
+    single = X.itemsize == 4
+    _normaliser(logp, n_rows, peak, total, True,
+                NEGLIGIBLE_LOG_RATIO_32 if single else NEGLIGIBLE_LOG_RATIO_64)
+    for i in range(n_rows):
+        w = weights[lo + i] if weighted else 1.0
+        if w == 0.0 or total[i] == 0.0:
+            # A zero weight drops the row; a row of zero density carries no
+            # responsibility (its -inf joins the log-likelihood).
+            total[i] = 0.0
             if w != 0.0:
                 out[1] += w
-            for k in range(n_components):
-                logp[k, i] = w * resp[lo + i - resp_offset, k]
+                out[0] = -np.inf
+            continue
+        out[1] += w
+        out[0] += w * (peak[i] + np.log(total[i]))
+        total[i] = w / total[i]
+    for k in range(n_components):
+        for i in range(n_rows):
+            logp[k, i] *= total[i]
     _accumulate_dense(xt, n_rows, logp, shift, diagonal, centred_t, scaled, out)
 
 
-@kernel(parallel=True)
-def gaussian_stats(X, weights, means, factor, const, shift, labels, resp, resp_offset,
-                   source, diagonal, lo, hi, unit_rows, batch_units, total):
-    """Add the sufficient statistics of rows ``lo:hi`` of X to ``total`` (flat vector, see
-    module doc); returns ``total``.
+@kernel
+def _given_unit(X, weights, resp, lo, hi, shift, diagonal, out):
+    """Moments of rows lo:hi under the caller's responsibilities resp[lo:hi]."""
+    n_components, n_features = shift.shape
+    n_rows = hi - lo
+    weighted = weights.shape[0] > 0
+    xt, centred_t, scaled, _, _, _, logp = _unit_buffers(X, n_components, n_features, n_rows)
+    _transpose_rows(X, lo, n_rows, xt)
+    for i in range(n_rows):
+        w = weights[lo + i] if weighted else 1.0
+        if w != 0.0:
+            out[1] += w
+        for k in range(n_components):
+            logp[k, i] = w * resp[lo + i, k]
+    _accumulate_dense(xt, n_rows, logp, shift, diagonal, centred_t, scaled, out)
 
-    Each work unit's partial is added to ``total`` in unit order, so consecutive calls over
-    unit-aligned row ranges give bitwise the sums of one call over all of them.
 
-    Parameters
-    ----------
-    X : (n, D) float32 or float64, C-contiguous.
-    weights : (n,) float64 sample weights, or an empty array for unit weights.
-    means, factor, const : the model (only read when ``source == POSTERIOR``).
-    shift : (K, D) float64 centre for the moments.
-    labels : (n,) int64 hard assignments (``source == LABELS``), else empty.
-    resp : (hi - lo, K) float64 responsibilities for rows lo:hi (``source == GIVEN``),
-        row 0 being row ``resp_offset`` of X; else empty.
-    source : POSTERIOR, LABELS or GIVEN.
-    diagonal : accumulate only the diagonal of the second moments.
-    lo, hi : the row range.
-    unit_rows : rows per work unit (fixed by the caller from the data size only).
-    batch_units : units whose partials are held at once (memory only; no effect on results).
-    total : (stat_size,) float64 running statistics, added to in place.
+@kernel
+def _label_unit(X, weights, labels, lo, hi, shift, diagonal, out):
+    """Moments of rows lo:hi under hard labels (-1: the row joins no component).
+
+    One component per row: added row by row.
     """
     n_components, n_features = shift.shape
-    _check_model(X, means, factor, const, n_components, source == POSTERIOR)
-    if X.shape[1] != n_features:
-        raise ValueError("gaussian_stats: X and shift have different numbers of features")
-    if lo < 0 or hi < lo or hi > X.shape[0] or unit_rows < 1 or batch_units < 1:
-        raise ValueError("gaussian_stats: row range or unit sizes out of bounds")
-    if weights.shape[0] != 0 and weights.shape[0] < hi:
-        raise ValueError("gaussian_stats: fewer weights than rows")
-    if source == LABELS and labels.shape[0] < hi:
-        raise ValueError("gaussian_stats: fewer labels than rows")
-    if source == GIVEN and (resp_offset < 0 or resp_offset > lo
-                            or resp.shape[0] < hi - resp_offset
-                            or resp.shape[1] < n_components):
-        raise ValueError("gaussian_stats: responsibilities do not cover the rows and components")
-    size = stat_size(n_components, n_features, diagonal)
-    if total.shape[0] != size:
-        raise ValueError("gaussian_stats: total has the wrong length for the model")
+    weighted = weights.shape[0] > 0
+    diff = np.empty(n_features)
+    for i in range(lo, hi):
+        k = labels[i]
+        w = weights[i] if weighted else 1.0
+        if w == 0.0:
+            continue
+        out[1] += w
+        if 0 <= k < n_components:
+            _accumulate_row(X, i, k, w, shift, out, diagonal, diff)
+
+
+# -- statistics entry points ------------------------------------------------------------
+# Each adds the statistics of all rows of X to ``total`` (the flat vector of the module
+# doc) and returns it. Rows form units of ``unit_rows`` (fixed by the caller from the data
+# size only); each unit writes its own partial and the partials are added in unit order
+# (``batch_units`` of them held at once: memory only, no effect on the result), so the
+# result is bitwise the same for any thread count, and consecutive calls over unit-aligned
+# slices of X give bitwise the sums of one call over all of them.
+#
+# Common parameters: X (n, D) float32 or float64, C-contiguous; weights (n,) float64
+# sample weights, or an empty array for unit weights; diagonal: accumulate only the
+# diagonal of the second moments; total (stat_size,) float64, added to in place.
+
+
+@kernel(parallel=True)
+def gaussian_posterior_stats(X, weights, means, factor, const, shift, diagonal, unit_rows,
+                             batch_units, total):
+    """The E-step: statistics under the model's own posterior, moments about ``shift``
+    (K, D) float64 (usually the means), and the weighted log-likelihood in ``total[0]``.
+
+    ``means``, ``factor``, ``const``: the model as described in the module doc.
+    """
+    n_components, n_features = means.shape
+    _check_model(X, means, factor, const)
+    _check_stats(X, weights, shift, diagonal, unit_rows, batch_units, total)
+    if shift.shape[0] != n_components:
+        raise ValueError("gaussian_posterior_stats: shift must have one row per component")
+    size = total.shape[0]
     tiled = _uses_tiles(factor, n_features)
     kernel_factor = _kernel_factor(X, factor)
-    n_units = (hi - lo + unit_rows - 1) // unit_rows
+    n = X.shape[0]
+    n_units = (n + unit_rows - 1) // unit_rows
     for first in range(0, n_units, batch_units):
         n_batch = min(batch_units, n_units - first)
         partial = np.zeros((n_batch, size))
         for j in prange(n_batch):
-            start = lo + (first + j) * unit_rows
-            stop = min(start + unit_rows, hi)
-            _unit_stats(X, weights, start, stop, means, kernel_factor, const, tiled, shift,
-                        labels, resp, resp_offset, source, diagonal, partial[j])
-        _add_rows_in_order(partial, n_batch, total)
+            start = (first + j) * unit_rows
+            stop = min(start + unit_rows, n)
+            _posterior_unit(X, weights, start, stop, means, kernel_factor, const, tiled,
+                            shift, diagonal, partial[j])
+        add_in_order(partial, n_batch, total)
     return total
 
 
 @kernel(parallel=True)
-def gaussian_rows(X, means, factor, const, mode, unit_rows, out_values, out_matrix, out_labels):
-    """Per-row outputs (log-density, log-posterior, labels); see the ROW_* modes.
+def gaussian_resp_stats(X, weights, resp, shift, diagonal, unit_rows, batch_units, total):
+    """Statistics under given responsibilities ``resp`` (n, >= K) float64 (random
+    initialisation, HMM posteriors), moments about ``shift`` (K, D) float64."""
+    n_components = shift.shape[0]
+    _check_stats(X, weights, shift, diagonal, unit_rows, batch_units, total)
+    if resp.shape[0] != X.shape[0] or resp.shape[1] < n_components:
+        raise ValueError("gaussian_resp_stats: responsibilities must have one row per row "
+                         "of X and one column per component")
+    size = total.shape[0]
+    n = X.shape[0]
+    n_units = (n + unit_rows - 1) // unit_rows
+    for first in range(0, n_units, batch_units):
+        n_batch = min(batch_units, n_units - first)
+        partial = np.zeros((n_batch, size))
+        for j in prange(n_batch):
+            start = (first + j) * unit_rows
+            stop = min(start + unit_rows, n)
+            _given_unit(X, weights, resp, start, stop, shift, diagonal, partial[j])
+        add_in_order(partial, n_batch, total)
+    return total
 
-    Outputs not used by ``mode`` may be empty arrays.
-    """
+
+@kernel(parallel=True)
+def gaussian_label_stats(X, weights, labels, shift, diagonal, unit_rows, batch_units, total):
+    """Statistics under hard labels ``labels`` (n,) int64, -1 for "no component" (k-means
+    and one-hot initialisation; such rows count in the weight only), moments about
+    ``shift`` (K, D) float64."""
+    _check_stats(X, weights, shift, diagonal, unit_rows, batch_units, total)
+    if labels.shape[0] != X.shape[0]:
+        raise ValueError("gaussian_label_stats: labels must have one entry per row of X")
+    size = total.shape[0]
+    n = X.shape[0]
+    n_units = (n + unit_rows - 1) // unit_rows
+    for first in range(0, n_units, batch_units):
+        n_batch = min(batch_units, n_units - first)
+        partial = np.zeros((n_batch, size))
+        for j in prange(n_batch):
+            start = (first + j) * unit_rows
+            stop = min(start + unit_rows, n)
+            _label_unit(X, weights, labels, start, stop, shift, diagonal, partial[j])
+        add_in_order(partial, n_batch, total)
+    return total
+
+
+# -- per-row entry points ---------------------------------------------------------------
+# Each writes one output per row of X under the model (means, factor, const), in units
+# of ``unit_rows`` rows (no reduction: any unit size gives the same values).
+
+
+@kernel(parallel=True)
+def gaussian_weighted_log_prob(X, means, factor, const, unit_rows, out):
+    """out[i, k] = log w_k + log N(x_i | mu_k, Sigma_k): the (n, K) lattice."""
     n, n_features = X.shape
-    n_components = means.shape[0]
-    _check_model(X, means, factor, const, n_components, True)
-    if unit_rows < 1:
-        raise ValueError("gaussian_rows: unit_rows must be positive")
-    if (mode == ROW_LOGSUMEXP or mode == ROW_MAX) and out_values.shape[0] < n:
-        raise ValueError("gaussian_rows: out_values is shorter than X")
-    if (mode == ROW_LOG_RESP or mode == ROW_WEIGHTED) and (
-            out_matrix.shape[0] < n or out_matrix.shape[1] < n_components):
-        raise ValueError("gaussian_rows: out_matrix is smaller than (n_samples, n_components)")
-    if (mode == ROW_ARGMAX or mode == ROW_MAX) and out_labels.shape[0] < n:
-        raise ValueError("gaussian_rows: out_labels is shorter than X")
+    _check_model(X, means, factor, const)
+    _check_rows(X, const, unit_rows, out.shape[0], out.shape[1])
     tiled = _uses_tiles(factor, n_features)
     kernel_factor = _kernel_factor(X, factor)
-    n_units = (n + unit_rows - 1) // unit_rows
-    for u in prange(n_units):
+    for u in prange((n + unit_rows - 1) // unit_rows):
+        lo = u * unit_rows
+        hi = min(lo + unit_rows, n)
+        logp = _unit_log_prob(X, lo, hi, means, kernel_factor, const, tiled)
+        for i in range(hi - lo):
+            for k in range(logp.shape[0]):
+                out[lo + i, k] = logp[k, i]
+
+
+@kernel(parallel=True)
+def gaussian_log_density(X, means, factor, const, unit_rows, out):
+    """out[i] = log p(x_i) = log sum_k w_k N(x_i | mu_k, Sigma_k)."""
+    n, n_features = X.shape
+    _check_model(X, means, factor, const)
+    _check_rows(X, const, unit_rows, out.shape[0], -1)
+    tiled = _uses_tiles(factor, n_features)
+    kernel_factor = _kernel_factor(X, factor)
+    for u in prange((n + unit_rows - 1) // unit_rows):
         lo = u * unit_rows
         hi = min(lo + unit_rows, n)
         n_rows = hi - lo
-        xt, centred_t, _, y, maha, diag_maha, logp = _unit_buffers(
-            X, n_components, n_features, n_rows)
-        _transpose_rows(X, lo, n_rows, xt)
-        _weighted_log_prob_unit(xt, n_rows, means, kernel_factor, const, tiled, centred_t, y,
-                                maha, diag_maha, logp)
-        if mode == ROW_LOGSUMEXP or mode == ROW_LOG_RESP:
-            peak = np.empty(n_rows)
-            total = np.empty(n_rows)
-            _normaliser(logp, n_rows, peak, total, False, -np.inf)
-            for i in range(n_rows):
-                log_total = np.log(total[i])
-                if mode == ROW_LOGSUMEXP:
-                    out_values[lo + i] = peak[i] + log_total
-                else:
-                    # Beyond 2**53 the log-densities no longer resolve differences of
-                    # order one (a tied covariance's linear term is lost): NaN marks the
-                    # row for the exact far-row posterior (mixture.model.row_outputs).
-                    unresolved = not abs(peak[i]) <= RESOLVED_LOG_DENSITY
-                    for k in range(n_components):
-                        out_matrix[lo + i, k] = np.nan if unresolved else normalised_log(
-                            logp[k, i], peak[i], log_total)
-        elif mode == ROW_WEIGHTED:
-            for i in range(n_rows):
-                for k in range(n_components):
-                    out_matrix[lo + i, k] = logp[k, i]
-        else:
-            best_value = out_values[lo:hi] if mode == ROW_MAX else np.empty(n_rows)
-            _argmax_columns(logp, n_rows, best_value, out_labels[lo:hi])
+        logp = _unit_log_prob(X, lo, hi, means, kernel_factor, const, tiled)
+        peak = np.empty(n_rows)
+        total = np.empty(n_rows)
+        _normaliser(logp, n_rows, peak, total, False, -np.inf)
+        for i in range(n_rows):
+            out[lo + i] = peak[i] + np.log(total[i])
+
+
+@kernel(parallel=True)
+def gaussian_log_resp(X, means, factor, const, unit_rows, out):
+    """out[i, k] = log p(k | x_i); NaN across rows whose log-densities exceed
+    RESOLVED_LOG_DENSITY in magnitude (or are -inf), for the caller's exact far-row
+    posterior (mixture.model.row_outputs)."""
+    n, n_features = X.shape
+    n_components = means.shape[0]
+    _check_model(X, means, factor, const)
+    _check_rows(X, const, unit_rows, out.shape[0], out.shape[1])
+    tiled = _uses_tiles(factor, n_features)
+    kernel_factor = _kernel_factor(X, factor)
+    for u in prange((n + unit_rows - 1) // unit_rows):
+        lo = u * unit_rows
+        hi = min(lo + unit_rows, n)
+        n_rows = hi - lo
+        logp = _unit_log_prob(X, lo, hi, means, kernel_factor, const, tiled)
+        peak = np.empty(n_rows)
+        total = np.empty(n_rows)
+        _normaliser(logp, n_rows, peak, total, False, -np.inf)
+        for i in range(n_rows):
+            log_total = np.log(total[i])
+            # Beyond 2**53 the log-densities no longer resolve differences of order one
+            # (a tied covariance's linear term is lost): NaN marks the row.
+            unresolved = not abs(peak[i]) <= RESOLVED_LOG_DENSITY
+            for k in range(n_components):
+                out[lo + i, k] = np.nan if unresolved else normalised_log(
+                    logp[k, i], peak[i], log_total)
+
+
+@kernel(parallel=True)
+def gaussian_best(X, means, factor, const, unit_rows, best_value, best_index):
+    """Per row the most probable component (first on ties) into ``best_index`` (n,) int64
+    and its weighted log-probability into ``best_value`` (n,) float64 (labels; nearest
+    centres under a unit factor)."""
+    n, n_features = X.shape
+    _check_model(X, means, factor, const)
+    _check_rows(X, const, unit_rows, min(best_value.shape[0], best_index.shape[0]), -1)
+    tiled = _uses_tiles(factor, n_features)
+    kernel_factor = _kernel_factor(X, factor)
+    for u in prange((n + unit_rows - 1) // unit_rows):
+        lo = u * unit_rows
+        hi = min(lo + unit_rows, n)
+        logp = _unit_log_prob(X, lo, hi, means, kernel_factor, const, tiled)
+        _argmax_columns(logp, hi - lo, best_value[lo:hi], best_index[lo:hi])

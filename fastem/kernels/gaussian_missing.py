@@ -22,12 +22,12 @@ from .._jit import kernel, prange
 from .gaussian import (
     NEGLIGIBLE_LOG_RATIO_32,
     NEGLIGIBLE_LOG_RATIO_64,
-    _add_rows_in_order,
     _normaliser,
     _scatter_tiles,
     _tiled_mahalanobis,
     stat_size,
 )
+from .reduction import add_in_order
 
 
 @kernel
@@ -222,5 +222,5 @@ def missing_stats(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, 
             _missing_unit(X, weights, sorted_rows[unit_bounds[u]:unit_bounds[u + 1]],
                           unit_pattern[u], observed, n_observed, missing, n_missing, factors,
                           const, regression, conditional, means, given, partial[j])
-        _add_rows_in_order(partial, n_batch, total)
+        add_in_order(partial, n_batch, total)
     return total

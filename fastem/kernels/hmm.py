@@ -29,6 +29,7 @@ import numpy as np
 
 from .._jit import kernel, prange
 from .fast_math import exp
+from .reduction import add_in_order
 
 
 @kernel
@@ -209,9 +210,7 @@ def forward_backward(log_b, bounds, unit_bounds, startprob, transmat, weights, p
             for i in range(n_states):
                 for j in range(n_states):
                     partial[u, n_states + i * n_states + j] += w * trans_counts[i, j]
-    for u in range(n_units):
-        for q in range(size):
-            counts[q] += partial[u, q]
+    add_in_order(partial, n_units, counts)
     return counts
 
 
@@ -395,7 +394,5 @@ def log_forward_backward(log_b, bounds, startprob, transmat, weights, posteriors
             for i in range(n_states):
                 for j in range(n_states):
                     partial[s, n_states + i * n_states + j] += w * pairs[i, j] / total
-    for s in range(n_sequences):
-        for q in range(size):
-            counts[q] += partial[s, q]
+    add_in_order(partial, n_sequences, counts)
     return counts

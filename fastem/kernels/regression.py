@@ -51,7 +51,7 @@ import numpy as np
 
 from .._jit import kernel, prange
 from .fast_math import exp, normalised_log
-from .gaussian import _add_rows_in_order
+from .reduction import add_in_order
 
 GAUSSIAN, POISSON, BINOMIAL = 0, 1, 2  # expert families
 CONSTANT, SOFTMAX, GATE_GAUSSIAN = 0, 1, 2  # gates
@@ -481,7 +481,7 @@ def expert_stats(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, wei
             _unit_stats(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, weights,
                         lo, hi, family, gating, coef, chol, gate_coef, gate_mean, gate_chol,
                         const, gate_const, fields, partial[j])
-        _add_rows_in_order(partial, n_batch, total)
+        add_in_order(partial, n_batch, total)
     return total
 
 

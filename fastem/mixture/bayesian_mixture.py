@@ -277,12 +277,12 @@ class BayesianGaussianMixture(GaussianMixture, kind="bgm"):
                                       params.weight_concentration)
         self.precisions_ = self._spec.precisions(params.precisions_cholesky)
 
-    def _rows(self, X, mode, validated=False):
+    def _rows(self, X, what, validated=False):
         if not validated:
             X = self._validate_X(X)
         model = self._engine_model(X.shape[1])
         with threads(self.n_threads, self._work(*X.shape)):
-            return row_outputs(self._spec, None, X, mode,
+            return row_outputs(self._spec, None, X, what,
                                prepared=model.prepare(self._get_parameters()))
 
     def _validate_loaded(self):

@@ -34,7 +34,6 @@ from ..engine.dask_backend import DaskBackend, is_dask_collection
 from ..engine.driver import fit_estimator, online_schedule, online_step
 from ..engine.schedules import NonFiniteObjectiveError
 from ..engine.sources import SourceRules, open_source
-from ..kernels import gaussian as gk
 from . import missing as missing_data
 from .model import GaussianMixtureModel, MixtureParams, row_outputs
 
@@ -56,8 +55,10 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
     ----------
     n_components : int, default=1
         Number of mixture components.
-    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
-        Form of the component covariances.
+    covariance_type : {"full", "tied", "diag", "spherical", "EEI"}, default="full"
+        Form of the component covariances (a structure of
+        :mod:`fastem.components.structures`); "EEI" is mclust's diagonal covariance
+        shared by all components.
     tol : float, default=1e-3
         Convergence threshold on the change of the mean per-sample log-likelihood.
     reg_covar : float, default=1e-6
@@ -335,7 +336,7 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
                 return self.fit(X, sample_weight=sample_weight).predict(X)
             source = self._fit(X, sample_weight, streams=False)
             # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
-            return self._rows(source.sample.X, gk.ROW_ARGMAX, validated=True)
+            return self._rows(source.sample.X, "argmax", validated=True)
 
     @transactional
     def _fit(self, X, sample_weight, streams=True):
@@ -475,7 +476,7 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
         parameters (then the rows are named)."""
         which = "rows"
         if evaluated:
-            far = self._rows(X, gk.ROW_LOGSUMEXP, validated=True) == -np.inf
+            far = self._rows(X, "logsumexp", validated=True) == -np.inf
             if weights is not None:
                 far &= weights > 0
             rows = np.flatnonzero(far)
@@ -495,15 +496,13 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
         per_component = n_features if self._spec.diagonal else n_features * n_features
         return n_rows * self.n_components * per_component
 
-    def _rows(self, X, mode, validated=False):
+    def _rows(self, X, what, validated=False):
         if not validated:
             X = self._validate_X(X)
         with threads(self.n_threads, self._work(*X.shape)):
             if self.missing == "marginalize" and np.isnan(X).any():
-                what = {gk.ROW_LOGSUMEXP: "logsumexp", gk.ROW_ARGMAX: "argmax"}.get(mode,
-                                                                                   "log_resp")
                 return missing_data.row_outputs(self._spec, self._get_parameters(), X, what)
-            return row_outputs(self._spec, self._get_parameters(), X, mode)
+            return row_outputs(self._spec, self._get_parameters(), X, what)
 
     def score_samples(self, X: ArrayLike) -> FloatArray:
         """Log-density of every row of X under the fitted mixture.
@@ -518,7 +517,7 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
         """
         if is_dask_collection(X):
             return dask_io.lazy_rows(self, "score_samples", X)
-        return self._rows(X, gk.ROW_LOGSUMEXP)
+        return self._rows(X, "logsumexp")
 
     def score(self, X: ArrayLike, y: Any = None) -> float:
         """Mean per-sample log-likelihood of X.
@@ -549,7 +548,7 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
         """
         if is_dask_collection(X):
             return dask_io.lazy_rows(self, "predict", X, dtype=np.int64)
-        return self._rows(X, gk.ROW_ARGMAX)
+        return self._rows(X, "argmax")
 
     def predict_proba(self, X: ArrayLike) -> FloatArray:
         """Posterior probability of each component for every row of X.
@@ -564,7 +563,7 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
         """
         if is_dask_collection(X):
             return dask_io.lazy_rows(self, "predict_proba", X, columns=self.n_components)
-        log_resp = self._rows(X, gk.ROW_LOG_RESP)
+        log_resp = self._rows(X, "log_resp")
         np.exp(log_resp, out=log_resp)
         return log_resp
 
@@ -601,7 +600,7 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
 
     def _log_likelihood_and_size(self, X):
         X = self._validate_X(X)
-        return float(self._rows(X, gk.ROW_LOGSUMEXP, validated=True).sum()), X.shape[0]
+        return float(self._rows(X, "logsumexp", validated=True).sum()), X.shape[0]
 
     def bic(self, X: ArrayLike) -> float:
         """Bayesian information criterion of the fitted model on X (lower is better).

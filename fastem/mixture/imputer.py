@@ -38,7 +38,7 @@ class EMImputer(EstimatorBase, kind="imputer", command=False):
     ----------
     n_components : int, default=1
         Mixture components (1: one multivariate normal; more for multi-modal data).
-    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+    covariance_type : {"full", "tied", "diag", "spherical", "EEI"}, default="full"
         "full" (or "tied") is what lets observed columns inform missing ones.
     tol, reg_covar, max_iter, n_init, init_params : as :class:`fastem.GaussianMixture`.
     sample_posterior : bool, default=False

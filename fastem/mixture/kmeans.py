@@ -19,9 +19,7 @@ from ..engine import UNIT_ROWS, batch_units
 from ..kernels import distance
 from ..kernels import gaussian as gk
 
-_EMPTY = np.empty(0)
-_NO_LABELS = np.empty(0, dtype=np.int64)
-_NO_RESP = np.empty((0, 0))
+_EMPTY = np.empty(0)  # no sample weights: unit weights
 
 
 def _unit_factor(n_features):
@@ -33,9 +31,9 @@ def nearest_center(X, centers):
     n = X.shape[0]
     labels = np.empty(n, dtype=np.int64)
     best = np.empty(n)
-    gk.gaussian_rows(X, np.ascontiguousarray(centers, dtype=np.float64),
-                     _unit_factor(X.shape[1]), np.zeros(centers.shape[0]), gk.ROW_MAX,
-                     UNIT_ROWS, best, _NO_RESP, labels)
+    gk.gaussian_best(X, np.ascontiguousarray(centers, dtype=np.float64),
+                     _unit_factor(X.shape[1]), np.zeros(centers.shape[0]), UNIT_ROWS, best,
+                     labels)
     best *= -2.0
     return labels, best
 
@@ -44,11 +42,10 @@ def weighted_moments(X, weights):
     """Weighted mean and variance of each column, computed about the first row."""
     n_features = X.shape[1]
     shift = np.ascontiguousarray(X[:1], dtype=np.float64)
-    stats = gk.gaussian_stats(
+    size = gk.stat_size(1, n_features, True)
+    stats = gk.gaussian_posterior_stats(
         X, _EMPTY if weights is None else weights, shift, _unit_factor(n_features),
-        np.zeros(1), shift, _NO_LABELS, _NO_RESP, 0, gk.POSTERIOR, True, 0, X.shape[0],
-        UNIT_ROWS, batch_units(gk.stat_size(1, n_features, True)),
-        np.zeros(gk.stat_size(1, n_features, True)))
+        np.zeros(1), shift, True, UNIT_ROWS, batch_units(size), np.zeros(size))
     total = stats[2]
     first = stats[3:3 + n_features] / total
     second = stats[3 + n_features:3 + 2 * n_features] / total
@@ -61,9 +58,9 @@ def data_covariance(X):
     n, n_features = X.shape
     shift = np.ascontiguousarray(X[:1], dtype=np.float64)
     size = gk.stat_size(1, n_features, False)
-    stats = gk.gaussian_stats(
-        X, _EMPTY, shift, _unit_factor(n_features), np.zeros(1), shift, _NO_LABELS, _NO_RESP,
-        0, gk.POSTERIOR, False, 0, n, UNIT_ROWS, batch_units(size), np.zeros(size))
+    stats = gk.gaussian_posterior_stats(
+        X, _EMPTY, shift, _unit_factor(n_features), np.zeros(1), shift, False, UNIT_ROWS,
+        batch_units(size), np.zeros(size))
     first = stats[3:3 + n_features]
     upper = np.triu(stats[3 + n_features:].reshape(n_features, n_features))
     second = upper + np.triu(upper, 1).T

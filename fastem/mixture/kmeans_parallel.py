@@ -31,7 +31,6 @@ from . import kmeans
 from .component import gaussian_layout
 
 _EMPTY = np.empty(0)
-_NO_RESP = np.empty((0, 0))
 
 ROUNDS = 5
 """Sampling rounds of k-means|| (Bahmani et al. find 5 rounds of 2K enough)."""
@@ -48,8 +47,6 @@ class NearestCentre(ModelBase):
 
     def __init__(self, n_centres: int, n_features: int):
         self.layout = gaussian_layout(n_centres, n_features, diagonal=True)
-        self._unused = (np.zeros((n_centres, n_features)), np.ones((1, 1, n_features)),
-                        np.zeros(n_centres))
         self._batch = batch_units(self.layout.size)
 
     def shift(self, centres):
@@ -58,8 +55,8 @@ class NearestCentre(ModelBase):
     def block_stats(self, centres, block, out):
         labels, _ = kmeans.nearest_center(block.X, centres)
         weights = _EMPTY if block.weights is None else block.weights
-        gk.gaussian_stats(block.X, weights, *self._unused, centres, labels, _NO_RESP, 0,
-                          gk.LABELS, True, 0, block.n_rows, UNIT_ROWS, self._batch, out.flat)
+        gk.gaussian_label_stats(block.X, weights, labels, centres, True, UNIT_ROWS,
+                                self._batch, out.flat)
 
 
 def centre_stats(backend, centres):

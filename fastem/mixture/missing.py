@@ -31,7 +31,6 @@ from .model import GaussianMixtureModel
 
 _EMPTY = np.empty(0)
 _EMPTY_MATRIX = np.empty((0, 0))
-_NO_LABELS = np.empty(0, dtype=np.int64)
 
 
 def missing_patterns(X):
@@ -100,8 +99,8 @@ class _Pattern:
 
     def weighted_log_prob(self, X_observed):
         out = np.empty((X_observed.shape[0], self.const.shape[0]))
-        gk.gaussian_rows(X_observed, self.means, self.factor, self.const, gk.ROW_WEIGHTED,
-                         UNIT_ROWS, _EMPTY, out, _NO_LABELS)
+        gk.gaussian_weighted_log_prob(X_observed, self.means, self.factor, self.const,
+                                      UNIT_ROWS, out)
         return out
 
 

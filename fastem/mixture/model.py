@@ -25,7 +25,8 @@ from ..components.gaussian import (
     posterior_stats,
 )
 from ..composites.mixture import MixtureModel
-from ..kernels import gaussian as gk
+
+POSTERIOR, LABELS, GIVEN = 0, 1, 2  # the sources of GaussianMixtureModel._add_stats
 
 __all__ = ["GaussianMixtureModel", "MixtureParams", "far_rows_log_resp", "kernel_model",
            "params_from_stats", "row_outputs"]
@@ -48,7 +49,9 @@ def _gaussian_params(params):
 def kernel_model(spec, params):
     """(means, factor, const) as the Gaussian kernels read them."""
     component = Gaussian(spec, params.means.shape[0])
-    return component.mixture_prepare(_gaussian_params(params), params.weights)
+    with np.errstate(divide="ignore"):  # a zero weight is a valid -inf log-weight
+        log_weights = np.log(params.weights)
+    return component.mixture_prepare(_gaussian_params(params), params.weights, log_weights)
 
 
 def params_from_stats(spec, stats, reg_covar, total_weight=None):
@@ -62,12 +65,12 @@ def params_from_stats(spec, stats, reg_covar, total_weight=None):
     return model.params_from_stats(stats, None, total_weight)
 
 
-def row_outputs(spec, params, X, mode, prepared=None):
-    """Per-row log-density, log-posteriors or labels of X (a ROW_* ``mode`` of
-    :mod:`fastem.kernels.gaussian`) under ``params``, or under ``prepared``: the kernel's
+def row_outputs(spec, params, X, what, prepared=None):
+    """Per-row log-density (``what="logsumexp"``), log-posteriors (``"log_resp"``) or
+    labels (``"argmax"``) of X under ``params``, or under ``prepared``: the kernel's
     (means, factor, const), e.g. a variational model's. See
     :func:`fastem.components.gaussian.mixture_rows`."""
-    return mixture_rows(X, kernel_model(spec, params) if prepared is None else prepared, mode)
+    return mixture_rows(X, kernel_model(spec, params) if prepared is None else prepared, what)
 
 
 class GaussianMixtureModel(MixtureModel):
@@ -82,13 +85,16 @@ class GaussianMixtureModel(MixtureModel):
         overrides (float64) or None.
     missing : bool, default=False
         NaN marks missing entries (the Gaussian's ``missing`` option).
+    component, weight_prior : another Gaussian component (e.g. the variational one) and
+        the composite's weight prior (variational Bayes), or None.
     """
 
     def __init__(self, spec, n_components, n_features, reg_covar, init_params,
                  weights_init=None, means_init=None, precisions_cholesky_init=None,
-                 missing=False):
-        super().__init__(Gaussian(spec, n_components, reg_covar, missing=missing), n_features,
-                         init_params)
+                 missing=False, component=None, weight_prior=None):
+        if component is None:
+            component = Gaussian(spec, n_components, reg_covar, missing=missing)
+        super().__init__(component, n_features, init_params, weight_prior)
         self.spec = spec
         self.reg_covar = reg_covar
         self.weights_init = weights_init
@@ -110,9 +116,9 @@ class GaussianMixtureModel(MixtureModel):
     def _add_stats(self, block, out, means, factor, const, shift, source, labels=None,
                    resp=None, lo=0, hi=None):
         X, diagonal = block.X, self.spec.diagonal
-        if source == gk.POSTERIOR:
+        if source == POSTERIOR:
             posterior_stats(X, block.weights, (means, factor, const), out, shift, lo, hi)
-        elif source == gk.LABELS:
+        elif source == LABELS:
             label_stats(X, block.weights, labels, shift, diagonal, out)
         else:
             given_stats(X, block.weights, resp, shift, diagonal, out, lo, hi)

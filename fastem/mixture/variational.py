@@ -1,4 +1,7 @@
-"""The variational Bayesian Gaussian mixture as an engine model.
+"""The variational Bayesian Gaussian mixture as an engine model: the mixture composite's
+variational option (a Dirichlet weight prior, :mod:`fastem.composites.mixture`) over the
+Gaussian-Wishart component (:mod:`fastem.components.gaussian_posterior`), and the
+prior checks the variational estimators share.
 
 The model is scikit-learn's ``BayesianGaussianMixture`` (Bishop 2006, section
 10.2; Blei & Jordan 2006 for the Dirichlet process): a Dirichlet (or
@@ -26,20 +29,19 @@ means the pass was evaluated at.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from .._special import betaln, digamma, gammaln
-from ..components.structures import MASS_EPS
-from ..engine.packing import finite_values, positive_values
-from ..kernels import gaussian as gk
-from .component import second_moments
+from ..components.gaussian_posterior import (
+    GaussianWishart,
+    GaussianWishartPosterior,
+    GaussianWishartPrior,
+)
+from ..composites.mixture import DirichletWeights
 from .model import GaussianMixtureModel
 
-WEIGHT_PRIORS = ("dirichlet_process", "dirichlet_distribution")
-_LOG_2 = math.log(2.0)
+WEIGHT_PRIORS = DirichletWeights.TYPES
 
 
 def checked_prior(value, name, shape, *, broadcast=False, positive=False, above=None,
@@ -152,174 +154,45 @@ class VariationalParams:
 
 def expected_log_weights(weight_type, concentration):
     """E[log pi_k] under the weights' posterior."""
-    if weight_type == "dirichlet_process":
-        a, b = concentration
-        total = digamma(a + b)
-        stick = digamma(b) - total
-        return digamma(a) - total + np.concatenate([[0.0], np.cumsum(stick)[:-1]])
-    concentration = np.asarray(concentration)
-    return digamma(concentration) - digamma(concentration.sum())
+    return DirichletWeights(weight_type, None).expected_log(concentration)
 
 
 def point_weights(weight_type, concentration):
     """The weights' posterior means, normalised (scikit-learn's ``weights_``)."""
-    if weight_type == "dirichlet_process":
-        a, b = concentration
-        fraction = b / (a + b)
-        weights = a / (a + b) * np.concatenate([[1.0], np.cumprod(fraction[:-1])])
-    else:
-        weights = np.asarray(concentration, dtype=np.float64)
-    return weights / weights.sum()
-
-
-def _log_wishart_norm(degrees_of_freedom, log_det_chol, n_features):
-    """log of the Wishart normaliser without its log(pi) term, as scikit-learn."""
-    nu = np.asarray(degrees_of_freedom, dtype=np.float64)
-    half = 0.5 * (nu[..., None] - np.arange(n_features))
-    return -(nu * log_det_chol + nu * n_features * 0.5 * _LOG_2 + gammaln(half).sum(axis=-1))
+    return DirichletWeights(weight_type, None).point_weights(concentration)
 
 
 class VariationalGaussianMixtureModel(GaussianMixtureModel):
-    """The Gaussian mixture model with variational constants, M-step and objective."""
+    """The variational Gaussian mixture: the mixture composite with a Dirichlet weight
+    prior over the variational Gaussian component (constants, posterior M-step and the
+    lower bound's terms live there), in scikit-learn's attribute shapes
+    (:class:`VariationalParams`)."""
 
     def __init__(self, spec, n_components, n_features, reg_covar, init_params, prior):
-        super().__init__(spec, n_components, n_features, reg_covar, init_params)
+        component = GaussianWishart(
+            spec, n_components, reg_covar,
+            GaussianWishartPrior(prior.mean_precision, prior.mean, prior.degrees_of_freedom,
+                                 prior.covariance))
+        super().__init__(spec, n_components, n_features, reg_covar, init_params,
+                         component=component,
+                         weight_prior=DirichletWeights(prior.weight_type,
+                                                       prior.weight_concentration))
         self.prior = prior
 
-    # -- the E-step --------------------------------------------------------------
+    def split(self, params):
+        return params.weight_concentration, GaussianWishartPosterior(
+            params.mean_precision, params.means, params.degrees_of_freedom,
+            params.covariances, params.precisions_cholesky)
+
+    def join(self, concentration, components):
+        return VariationalParams(
+            weight_concentration=concentration, mean_precision=components.mean_precision,
+            means=components.means, degrees_of_freedom=components.degrees_of_freedom,
+            covariances=components.covariances,
+            precisions_cholesky=components.precisions_cholesky)
+
     def component_constants(self, params):
         """c_k: log rho_ik = c_k - |U_k^T (x_i - m_k)|^2 / 2 (U_k the kernel's factor)."""
-        k, d = self.n_components, self.n_features
-        nu = np.broadcast_to(np.asarray(params.degrees_of_freedom, dtype=np.float64), (k,))
-        log_lambda = d * _LOG_2 + digamma(0.5 * (nu[:, None] - np.arange(d))).sum(axis=1)
-        return (expected_log_weights(self.prior.weight_type, params.weight_concentration)
-                + self.spec.log_det(params.precisions_cholesky, k, d)
-                - 0.5 * d * gk.LOG_2PI - 0.5 * d * np.log(nu)
-                + 0.5 * (log_lambda - d / params.mean_precision))
-
-    def prepare(self, params):
-        k, d = self.n_components, self.n_features
-        return (np.ascontiguousarray(params.means, dtype=np.float64),
-                self.spec.kernel_factor(params.precisions_cholesky, k, d),
-                np.ascontiguousarray(self.component_constants(params), dtype=np.float64))
-
-    def __getstate__(self):
-        # The reused posterior is per-pass scratch: never shipped to workers.
-        return {key: value for key, value in vars(self).items() if key != "_last_posterior"}
-
-    # -- the M-step ----------------------------------------------------------------
-    def m_step(self, stats, params):
-        # The engine asks for the objective, then the M-step, of the same statistics: the
-        # objective's posterior is reused rather than computed twice.
-        cached = getattr(self, "_last_posterior", None)
-        if cached is not None and cached[0] is stats:
-            self._last_posterior = None
-            return cached[1]
-        return self.posterior(stats)
-
-    def posterior(self, stats):
-        """The variational posterior of the parameters for the responsibilities behind
-        ``stats`` (scikit-learn's ``_m_step``, from additive statistics)."""
-        prior, spec = self.prior, self.spec
-        mass, first = stats["mass"], stats["first"]
-        nk = mass + MASS_EPS
-        delta = first / nk[:, None]
-        xk = stats.shift + delta
-        # The prior regularises a collapsed component here: keep its floored scatter.
-        sk = spec.covariances(mass, nk, first, second_moments(stats), stats.shift, delta,
-                              self.reg_covar, collapse="floor")
-        if prior.weight_type == "dirichlet_process":
-            tail = np.concatenate([np.cumsum(nk[::-1])[-2::-1], [0.0]])
-            concentration = (1.0 + nk, prior.weight_concentration + tail)
-        else:
-            concentration = prior.weight_concentration + nk
-        beta = prior.mean_precision + nk
-        means = (prior.mean_precision * prior.mean + nk[:, None] * xk) / beta[:, None]
-        diff = xk - prior.mean
-        shrink = prior.mean_precision / beta  # beta_0 / beta_k
-        nu, covariances = spec.wishart_posterior(prior, nk, sk, diff, shrink, beta)
-        return VariationalParams(
-            weight_concentration=concentration, mean_precision=beta, means=means,
-            degrees_of_freedom=nu, covariances=covariances,
-            precisions_cholesky=spec.precisions_cholesky(covariances, self.reg_covar))
-
-    # -- the objective -----------------------------------------------------------------
-    def objective(self, stats, params):
-        """scikit-learn's lower bound for the pass's responsibilities (``stats``, at
-        ``params``) and the posterior the M-step gives for them."""
-        new = self.posterior(stats)
-        self._last_posterior = (stats, new)
-        return self.entropy(stats, params) + self.posterior_normalisers(new)
-
-    def entropy(self, stats, params):
-        """-sum_i w_i sum_k r_ik log r_ik of the pass that produced ``stats``."""
-        stats = stats.recentred(params.means)
-        mass = stats["mass"]
-        q = second_moments(stats)
-        spec = self.spec
-        chol = params.precisions_cholesky
-        spread = spec.trace_precision_scatter(chol, q)
-        constants = self.component_constants(params)
-        used = mass > 0  # an empty component contributes nothing (and may have c_k = -inf)
-        expected = float(np.sum(mass[used] * constants[used] - 0.5 * spread[used]))
-        return float(stats.loglik) - expected
-
-    def posterior_normalisers(self, params):
-        """-log C_W - log C_pi - D/2 sum log beta_k of a posterior."""
-        k, d = self.n_components, self.n_features
-        log_det = (self.spec.log_det(params.precisions_cholesky, k, d)
-                   - 0.5 * d * np.log(params.degrees_of_freedom))
-        if self.spec.shared:  # (scikit-learn counts the shared Wishart K times)
-            log_wishart = k * float(_log_wishart_norm(params.degrees_of_freedom, log_det[0], d))
-        else:
-            log_wishart = float(np.sum(_log_wishart_norm(params.degrees_of_freedom, log_det, d)))
-        if self.prior.weight_type == "dirichlet_process":
-            a, b = params.weight_concentration
-            log_norm_weight = -float(np.sum(betaln(a, b)))
-        else:
-            concentration = np.asarray(params.weight_concentration)
-            log_norm_weight = float(gammaln(concentration.sum()) - gammaln(concentration).sum())
-        return (-log_wishart - log_norm_weight
-                - 0.5 * d * float(np.sum(np.log(params.mean_precision))))
-
-    # -- initialisation --------------------------------------------------------------
-    def _initial_params(self, initial_stats):
-        """scikit-learn's ``_initialize``: the M-step for the initial responsibilities."""
-        return self.posterior(initial_stats())
-
-    # -- SQUAREM ------------------------------------------------------------------------
-    # The objective is the lower bound of an actual pair (responsibilities, posterior), for
-    # any posterior the E-step runs at, and a pass never lowers it: SQUAREM's safeguard
-    # (a trial is kept only if its bound is at least the plain step's) keeps it monotone.
-    # The posterior's parameters are extrapolated as they are (concentrations, beta_k, m_k,
-    # nu_k and the covariances W_k^-1 / nu_k); a point outside their domain is refused by
-    # unpack, and the schedule falls back to the plain step.
-    def pack(self, params):
-        return np.concatenate([np.ravel(params.weight_concentration),
-                               params.mean_precision, np.ravel(params.means),
-                               np.ravel(params.degrees_of_freedom),
-                               np.ravel(params.covariances)])
-
-    def unpack(self, vector, like):
-        k, d = self.n_components, self.n_features
-        tied = np.ndim(like.degrees_of_freedom) == 0
-        sizes = {"concentration": 2 * k if self.prior.weight_type == "dirichlet_process"
-                 else k, "beta": k, "means": k * d, "dof": 1 if tied else k}
-        parts, start = {}, 0
-        for name, size in sizes.items():
-            parts[name] = vector[start:start + size]
-            start += size
-        concentration = positive_values(parts["concentration"], (sizes["concentration"],),
-                                        "weight concentrations")
-        if self.prior.weight_type == "dirichlet_process":
-            concentration = (concentration[:k], concentration[k:])
-        nu = finite_values(parts["dof"], (sizes["dof"],), "degrees of freedom")
-        if not np.all(nu > d - 1.0):
-            raise ValueError("degrees of freedom are not above n_features - 1")
-        covariances, chol = self.spec.checked_covariances(vector[start:], k, d)
-        return VariationalParams(
-            weight_concentration=concentration,
-            mean_precision=positive_values(parts["beta"], (k,), "mean precisions"),
-            means=finite_values(parts["means"], (k, d), "means"),
-            degrees_of_freedom=nu[0] if tied else nu, covariances=covariances,
-            precisions_cholesky=chol)
+        concentration, components = self.split(params)
+        return self.component.expected_constants(
+            components, self.weight_prior.expected_log(concentration))
