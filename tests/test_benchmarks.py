@@ -59,9 +59,9 @@ def test_lloyd_pass(benchmark, problem):
     centers = X[:k].copy()
     n = len(X)
     labels = np.empty(n, dtype=np.int64)
-    upper, lower = np.empty(n), np.empty(n)
-    flat = benchmark(distance.lloyd_pass, X, np.empty(0), centers, X.mean(axis=0), labels,
-                     upper, lower, np.zeros(k), np.zeros(k), True, UNIT_ROWS, 256)
+    bounds = np.empty((n, 2))
+    flat = benchmark(distance.lloyd_assign, X, np.empty(0), centers, X.mean(axis=0), labels,
+                     bounds, UNIT_ROWS, 256)
     head = X[:2000]
     nearest = ((head[:, None, :] - centers[None]) ** 2).sum(axis=2).argmin(axis=1)
     np.testing.assert_array_equal(labels[:2000], nearest)

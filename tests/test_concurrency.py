@@ -108,6 +108,7 @@ def test_warmup_compiles_the_common_signatures():
     assert {"float64", "float32"} <= dtypes
     assert gk.gaussian_log_density.parallel.signatures
     assert gk.gaussian_log_resp.parallel.signatures
+    assert gk.gaussian_best.parallel.signatures
     assert hk.forward_backward.parallel.signatures and hk.viterbi.parallel.signatures
 
 

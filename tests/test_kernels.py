@@ -176,7 +176,8 @@ def test_lloyd_pass_labels_bounds_and_sums(n_features):
     centers = X[rng.choice(1500, 6, replace=False)].copy()
     k = len(centers)
     labels = np.empty(1500, dtype=np.int64)
-    upper, lower = np.empty(1500), np.empty(1500)
+    bounds = np.empty((1500, 2))
+    upper, lower = bounds[:, 0], bounds[:, 1]
 
     def brute(c):
         d = np.sqrt(((X[:, None, :] - c[None]) ** 2).sum(axis=2))
@@ -185,8 +186,10 @@ def test_lloyd_pass_labels_bounds_and_sums(n_features):
     def run(c, drift, first):
         gaps = np.sqrt(((c[:, None] - c[None]) ** 2).sum(axis=2))
         np.fill_diagonal(gaps, np.inf)
-        return distance.lloyd_pass(X, weights, c, origin, labels, upper, lower, drift,
-                                   0.5 * gaps.min(axis=1), first, UNIT_ROWS, 2)
+        if first:
+            return distance.lloyd_assign(X, weights, c, origin, labels, bounds, UNIT_ROWS, 2)
+        return distance.lloyd_update(X, weights, c, origin, labels, bounds, drift,
+                                     0.5 * gaps.min(axis=1), UNIT_ROWS, 2)
 
     totals = run(centers, np.zeros(k), True)
     expected, ordered = brute(centers)

@@ -110,33 +110,88 @@ def _nearest_two(X, i, centers):
 _BOUND_SLACK = 1e-10
 
 
-@kernel(parallel=True)
-def lloyd_pass(X, weights, centers, origin, labels, upper, lower, drift, half_gap, first,
-               unit_rows, batch_units):
-    """Assign every row to its nearest centre (Lloyd), skipping rows that Hamerly's bounds
-    prove unchanged; return the change of the per-cluster sums.
+@kernel
+def _check_lloyd(X, weights, centers, origin, labels, bounds, unit_rows, batch_units):
+    _check_rows(X, weights, labels, unit_rows)
+    if (centers.shape[1] != X.shape[1] or origin.shape[0] != X.shape[1]
+            or bounds.shape[0] != X.shape[0] or bounds.shape[1] != 2 or batch_units < 1):
+        raise ValueError("Lloyd kernel: centres or bounds do not match X")
 
-    State kept per row between passes: ``labels``, ``upper`` (at least the distance to
-    its centre) and ``lower`` (at most the distance to any other centre). ``drift[k]``
-    is how far centre k moved since the previous pass and ``half_gap[k]`` half the
-    distance from centre k to its nearest other centre. A row whose shifted upper bound
-    is below ``max(half_gap[label], lower bound)`` keeps its label without computing a
-    distance (Hamerly 2010); otherwise the distance to its centre is recomputed and, if
-    the test still fails, the distances to all centres. The labels are those of plain
-    Lloyd (distances from differences, first minimum on ties). With ``first`` the state
-    is ignored and every row is assigned.
+
+@kernel
+def _add_move(X, i, w, k, old, origin, n_clusters, out):
+    """Row i (weight w) joins cluster k, leaving ``old`` (-1: none), in the pass's
+    changes ``out`` (layout of :func:`lloyd_update`)."""
+    n_features = X.shape[1]
+    sums_at = 2 + 2 * n_clusters
+    out[0] += 1.0
+    out[2 + k] += 1.0
+    out[2 + n_clusters + k] += w
+    base = sums_at + k * n_features
+    for a in range(n_features):
+        out[base + a] += w * (np.float64(X[i, a]) - origin[a])
+    if old >= 0:
+        out[2 + old] -= 1.0
+        out[2 + n_clusters + old] -= w
+        base = sums_at + old * n_features
+        for a in range(n_features):
+            out[base + a] -= w * (np.float64(X[i, a]) - origin[a])
+
+
+@kernel(parallel=True)
+def lloyd_assign(X, weights, centers, origin, labels, bounds, unit_rows, batch_units):
+    """Lloyd's first pass: every row to its nearest centre (first minimum on ties), with
+    its Hamerly bounds ``bounds[i] = (distance to its centre, distance to the next)``.
+
+    Returns the totals in the layout of :func:`lloyd_update` (rows assigned, 0, member
+    counts (K), weights (K), sums of w * (x - origin) (K*D)). ``weights`` may be empty
+    (unit weights).
+    """
+    n = X.shape[0]
+    n_clusters, n_features = centers.shape
+    _check_lloyd(X, weights, centers, origin, labels, bounds, unit_rows, batch_units)
+    weighted = weights.shape[0] > 0
+    size = 2 + 2 * n_clusters + n_clusters * n_features
+    total = np.zeros(size)
+    n_units = (n + unit_rows - 1) // unit_rows
+    for start_unit in range(0, n_units, batch_units):
+        n_batch = min(batch_units, n_units - start_unit)
+        partial = np.zeros((n_batch, size))
+        for j in prange(n_batch):
+            lo = (start_unit + j) * unit_rows
+            for i in range(lo, min(lo + unit_rows, n)):
+                k, bounds[i, 0], bounds[i, 1] = _nearest_two(X, i, centers)
+                labels[i] = k
+                _add_move(X, i, weights[i] if weighted else 1.0, k, -1, origin, n_clusters,
+                          partial[j])
+        add_in_order(partial, n_batch, total)
+    return total
+
+
+@kernel(parallel=True)
+def lloyd_update(X, weights, centers, origin, labels, bounds, drift, half_gap, unit_rows,
+                 batch_units):
+    """A later Lloyd pass: reassign the rows whose Hamerly bounds do not prove their label
+    unchanged; return the change of the per-cluster sums.
+
+    State kept per row between passes: ``labels`` and ``bounds`` (n, 2): at least the
+    distance to its centre, at most the distance to any other centre. ``drift[k]`` is how
+    far centre k moved since the previous pass and ``half_gap[k]`` half the distance from
+    centre k to its nearest other centre. A row whose shifted upper bound is below
+    ``max(half_gap[label], lower bound)`` keeps its label without computing a distance
+    (Hamerly 2010); otherwise the distance to its centre is recomputed and, if the test
+    still fails, the distances to all centres. The labels are those of plain Lloyd
+    (distances from differences, first minimum on ties).
 
     Returns ``[rows that changed label, 0, member-count changes (K), weight changes (K),
-    changes of the sums of w * (x - origin) (K*D)]``; with ``first``, the totals.
-    ``weights`` may be empty (unit weights).
+    changes of the sums of w * (x - origin) (K*D)]``. ``weights`` may be empty (unit
+    weights).
     """
-    n, n_features = X.shape
-    n_clusters = centers.shape[0]
-    _check_rows(X, weights, labels, unit_rows)
-    if (centers.shape[1] != n_features or origin.shape[0] != n_features
-            or upper.shape[0] != n or lower.shape[0] != n or drift.shape[0] != n_clusters
-            or half_gap.shape[0] != n_clusters or batch_units < 1):
-        raise ValueError("lloyd_pass: centres, bounds or drifts do not match X")
+    n = X.shape[0]
+    n_clusters, n_features = centers.shape
+    _check_lloyd(X, weights, centers, origin, labels, bounds, unit_rows, batch_units)
+    if drift.shape[0] != n_clusters or half_gap.shape[0] != n_clusters:
+        raise ValueError("lloyd_update: drifts or gaps do not match the centres")
     weighted = weights.shape[0] > 0
     # Largest drift of any other centre: the largest, or the runner-up for its owner.
     top, runner_up, top_index = 0.0, 0.0, -1
@@ -150,46 +205,26 @@ def lloyd_pass(X, weights, centers, origin, labels, upper, lower, drift, half_ga
     size = 2 + 2 * n_clusters + n_clusters * n_features
     total = np.zeros(size)
     n_units = (n + unit_rows - 1) // unit_rows
-    sums_at = 2 + 2 * n_clusters
     for start_unit in range(0, n_units, batch_units):
         n_batch = min(batch_units, n_units - start_unit)
         partial = np.zeros((n_batch, size))
         for j in prange(n_batch):
             lo = (start_unit + j) * unit_rows
-            hi = min(lo + unit_rows, n)
-            out = partial[j]
-            for i in range(lo, hi):
-                if first:
-                    k, upper[i], lower[i] = _nearest_two(X, i, centers)
-                    labels[i] = k
-                    old = -1
-                else:
-                    old = labels[i]
-                    u = upper[i] + drift[old]
-                    low = lower[i] - (runner_up if old == top_index else top)
-                    bound = max(half_gap[old], low)
+            for i in range(lo, min(lo + unit_rows, n)):
+                old = labels[i]
+                u = bounds[i, 0] + drift[old]
+                low = bounds[i, 1] - (runner_up if old == top_index else top)
+                bound = max(half_gap[old], low)
+                if u * (1.0 + _BOUND_SLACK) > bound:
+                    u = np.sqrt(_squared_distance(X, i, centers[old]))
                     if u * (1.0 + _BOUND_SLACK) > bound:
-                        u = np.sqrt(_squared_distance(X, i, centers[old]))
-                        if u * (1.0 + _BOUND_SLACK) > bound:
-                            k, u, low = _nearest_two(X, i, centers)
-                            labels[i] = k
-                    upper[i] = u
-                    lower[i] = low
-                    k = labels[i]
-                    if k == old:
-                        continue
-                out[0] += 1.0
-                w = weights[i] if weighted else 1.0
-                out[2 + k] += 1.0
-                out[2 + n_clusters + k] += w
-                base = sums_at + k * n_features
-                for a in range(n_features):
-                    out[base + a] += w * (np.float64(X[i, a]) - origin[a])
-                if old >= 0:
-                    out[2 + old] -= 1.0
-                    out[2 + n_clusters + old] -= w
-                    base = sums_at + old * n_features
-                    for a in range(n_features):
-                        out[base + a] -= w * (np.float64(X[i, a]) - origin[a])
+                        k, u, low = _nearest_two(X, i, centers)
+                        labels[i] = k
+                bounds[i, 0] = u
+                bounds[i, 1] = low
+                k = labels[i]
+                if k != old:
+                    _add_move(X, i, weights[i] if weighted else 1.0, k, old, origin,
+                              n_clusters, partial[j])
         add_in_order(partial, n_batch, total)
     return total

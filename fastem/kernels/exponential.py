@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import kernel, prange
+from .reduction import add_in_order
 
 
 @kernel(parallel=True)
@@ -58,9 +59,8 @@ def exponential_accumulate(X, posteriors, unit_rows, mass, sums):
                 base = n_states + k * n_features
                 for d in range(n_features):
                     partial[u, base + d] += r * X[i, d]
-    for u in range(n_units):  # in unit order: bitwise reproducible
-        for k in range(n_states):
-            mass[k] += partial[u, k]
-            base = n_states + k * n_features
-            for d in range(n_features):
-                sums[k, d] += partial[u, base + d]
+    # In unit order, each output from its own columns of the partials.
+    add_in_order(partial[:, :n_states], n_units, mass)
+    for k in range(n_states):
+        base = n_states + k * n_features
+        add_in_order(partial[:, base:base + n_features], n_units, sums[k])

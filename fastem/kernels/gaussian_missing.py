@@ -31,8 +31,21 @@ from .reduction import add_in_order
 
 
 @kernel
-def _missing_unit(X, weights, rows, p, observed, n_observed, missing, n_missing, factors, const,
-                  regression, conditional, means, given, out):
+def _gather_observed(X, rows, p, observed, n_obs, height):
+    """(height, rows) float64: the observed entries of the unit's rows, transposed (zero
+    below n_obs: the tiled products read whole tiles)."""
+    n_rows = rows.shape[0]
+    xt = np.zeros((height, n_rows))
+    for i in range(n_rows):
+        for a in range(n_obs):
+            xt[a, i] = X[rows[i], observed[p, a]]
+    return xt
+
+
+@kernel
+def _posterior_unit(X, weights, rows, p, observed, n_observed, missing, n_missing, factors,
+                    const, regression, conditional, means, out):
+    """The E-step of one unit (rows of pattern p): posterior, log-likelihood, moments."""
     n_rows = rows.shape[0]
     n_components, n_features = means.shape
     n_obs = n_observed[p]
@@ -40,10 +53,7 @@ def _missing_unit(X, weights, rows, p, observed, n_observed, missing, n_missing,
     obs4 = factors.shape[2]
     features4 = (n_features + 3) // 4 * 4
     weighted = weights.shape[0] > 0
-    xt = np.zeros((obs4, n_rows))
-    for i in range(n_rows):
-        for a in range(n_obs):
-            xt[a, i] = X[rows[i], observed[p, a]]
+    xt = _gather_observed(X, rows, p, observed, n_obs, obs4)
     centred = np.zeros((obs4, n_rows))
     completed = np.zeros((features4, n_rows))
     scaled = np.zeros((features4, n_rows))
@@ -52,16 +62,6 @@ def _missing_unit(X, weights, rows, p, observed, n_observed, missing, n_missing,
     logp = np.empty((n_components, n_rows))
     peak = np.empty(n_rows)
     total = np.empty(n_rows)
-    if given.shape[0] > 0:
-        # Responsibilities supplied (already weighted): no posterior, no log-likelihood.
-        for i in range(n_rows):
-            total[i] = 1.0
-            out[1] += weights[rows[i]] if weighted else 1.0
-            for k in range(n_components):
-                logp[k, i] = given[rows[i], k]
-        _complete_and_accumulate(xt, logp, total, p, observed, n_obs, missing, n_mis,
-                                 regression, conditional, means, completed, scaled, out)
-        return
     for k in range(n_components):
         for a in range(n_obs):
             mu = means[k, observed[p, a]]
@@ -84,6 +84,30 @@ def _missing_unit(X, weights, rows, p, observed, n_observed, missing, n_missing,
         out[1] += w
         out[0] += w * (peak[i] + np.log(total[i]))
         total[i] = w / total[i]
+    _complete_and_accumulate(xt, logp, total, p, observed, n_obs, missing, n_mis, regression,
+                             conditional, means, completed, scaled, out)
+
+
+@kernel
+def _given_unit(X, weights, rows, p, observed, n_observed, missing, n_missing, regression,
+                conditional, means, given, out):
+    """Moments of one unit under supplied (already weighted) responsibilities."""
+    n_rows = rows.shape[0]
+    n_components, n_features = means.shape
+    n_obs = n_observed[p]
+    n_mis = n_missing[p]
+    features4 = (n_features + 3) // 4 * 4
+    weighted = weights.shape[0] > 0
+    xt = _gather_observed(X, rows, p, observed, n_obs, n_obs)
+    completed = np.zeros((features4, n_rows))
+    scaled = np.zeros((features4, n_rows))
+    logp = np.empty((n_components, n_rows))
+    total = np.empty(n_rows)
+    for i in range(n_rows):
+        total[i] = 1.0
+        out[1] += weights[rows[i]] if weighted else 1.0
+        for k in range(n_components):
+            logp[k, i] = given[rows[i], k]
     _complete_and_accumulate(xt, logp, total, p, observed, n_obs, missing, n_mis, regression,
                              conditional, means, completed, scaled, out)
 
@@ -138,8 +162,8 @@ def _complete_and_accumulate(xt, resp, scale, p, observed, n_obs, missing, n_mis
 
 @kernel
 def _check_layout(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, n_observed,
-                  missing, n_missing, factors, const, regression, conditional, means, given):
-    """Every index the missing-data kernel follows is in range (O(n + P D)); a violation
+                  missing, n_missing, regression, conditional, means):
+    """Every index the missing-data kernels follow is in range (O(n + P D)); a violation
     is a ValueError, never a read outside X."""
     n, n_features = X.shape
     n_components = means.shape[0]
@@ -173,24 +197,22 @@ def _check_layout(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, 
         for a in range(n_mis):
             if missing[p, a] < 0 or missing[p, a] >= n_features:
                 raise ValueError("missing_stats: a missing column is out of range")
-        if factors.shape[2] < n_obs or factors.shape[3] < n_obs:
-            raise ValueError("missing_stats: observed factors are too small")
-    if (factors.shape[0] != n_patterns or factors.shape[1] != n_components
-            or const.shape[0] != n_patterns or const.shape[1] != n_components
-            or regression.shape[0] != n_patterns or regression.shape[1] != n_components
+    if (regression.shape[0] != n_patterns or regression.shape[1] != n_components
             or regression.shape[2] < n_features or regression.shape[3] < n_features
             or conditional.shape[0] != n_patterns or conditional.shape[1] != n_components
             or conditional.shape[2] < n_features or conditional.shape[3] < n_features):
         raise ValueError("missing_stats: per-pattern tables do not match the model")
-    if given.shape[0] > 0 and (given.shape[0] < n or given.shape[1] < n_components):
-        raise ValueError("missing_stats: given responsibilities do not cover X")
+
+
+# The entry points share the layout of the rows (parameters of missing_posterior_stats).
 
 
 @kernel(parallel=True)
-def missing_stats(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, n_observed,
-                  missing, n_missing, factors, const, regression, conditional, means, given,
-                  batch_units):
-    """Flat statistics (full second moments about ``means``) of rows with missing entries.
+def missing_posterior_stats(X, weights, sorted_rows, unit_bounds, unit_pattern, observed,
+                            n_observed, missing, n_missing, factors, const, regression,
+                            conditional, means, batch_units):
+    """The E-step on rows with missing entries: flat statistics (full second moments about
+    ``means``, the log-likelihood in ``[0]``) under the mixture's posterior.
 
     Parameters
     ----------
@@ -205,12 +227,18 @@ def missing_stats(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, 
     regression : (P, K, D, D) B = S_mo S_oo^-1 (n_missing x n_observed used).
     conditional : (P, K, D, D) S_mm - B S_om (n_missing x n_missing used).
     means : (K, D) component means (also the shift of the moments).
-    given : (n, K) responsibilities to use instead of the mixture posterior (weights
-        already applied; ``out[0]`` stays 0), or an empty (0, 0) array.
+    batch_units : units whose partials are held at once (memory only).
     """
     n_components, n_features = means.shape
     _check_layout(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, n_observed,
-                  missing, n_missing, factors, const, regression, conditional, means, given)
+                  missing, n_missing, regression, conditional, means)
+    n_patterns = observed.shape[0]
+    if (factors.shape[0] != n_patterns or factors.shape[1] != n_components
+            or const.shape[0] != n_patterns or const.shape[1] != n_components):
+        raise ValueError("missing_stats: per-pattern tables do not match the model")
+    for p in range(n_patterns):
+        if factors.shape[2] < n_observed[p] or factors.shape[3] < n_observed[p]:
+            raise ValueError("missing_stats: observed factors are too small")
     size = stat_size(n_components, n_features, False)
     n_units = unit_bounds.shape[0] - 1
     total = np.zeros(size)
@@ -219,8 +247,35 @@ def missing_stats(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, 
         partial = np.zeros((n_batch, size))
         for j in prange(n_batch):
             u = first + j
-            _missing_unit(X, weights, sorted_rows[unit_bounds[u]:unit_bounds[u + 1]],
-                          unit_pattern[u], observed, n_observed, missing, n_missing, factors,
-                          const, regression, conditional, means, given, partial[j])
+            _posterior_unit(X, weights, sorted_rows[unit_bounds[u]:unit_bounds[u + 1]],
+                            unit_pattern[u], observed, n_observed, missing, n_missing,
+                            factors, const, regression, conditional, means, partial[j])
+        add_in_order(partial, n_batch, total)
+    return total
+
+
+@kernel(parallel=True)
+def missing_resp_stats(X, weights, sorted_rows, unit_bounds, unit_pattern, observed,
+                       n_observed, missing, n_missing, regression, conditional, means, given,
+                       batch_units):
+    """Flat statistics (full second moments about ``means``; ``[0]`` stays 0) of rows with
+    missing entries under supplied responsibilities ``given`` (n, K), weights already
+    applied (HMM posteriors). Other parameters as in :func:`missing_posterior_stats`."""
+    n_components, n_features = means.shape
+    _check_layout(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, n_observed,
+                  missing, n_missing, regression, conditional, means)
+    if given.shape[0] < X.shape[0] or given.shape[1] < n_components:
+        raise ValueError("missing_stats: given responsibilities do not cover X")
+    size = stat_size(n_components, n_features, False)
+    n_units = unit_bounds.shape[0] - 1
+    total = np.zeros(size)
+    for first in range(0, n_units, batch_units):
+        n_batch = min(batch_units, n_units - first)
+        partial = np.zeros((n_batch, size))
+        for j in prange(n_batch):
+            u = first + j
+            _given_unit(X, weights, sorted_rows[unit_bounds[u]:unit_bounds[u + 1]],
+                        unit_pattern[u], observed, n_observed, missing, n_missing, regression,
+                        conditional, means, given, partial[j])
         add_in_order(partial, n_batch, total)
     return total

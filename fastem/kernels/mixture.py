@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import kernel, prange
+from .reduction import add_in_order
 
 
 @kernel(parallel=True)
@@ -59,9 +60,7 @@ def mixture_posteriors(table, log_weights, weights, unit_rows, common):
             scale = w / total
             for k in range(n_components):
                 table[i, k] *= scale
-    for u in range(n_units):  # in unit order: bitwise reproducible
-        common[0] += partial[u, 0]
-        common[1] += partial[u, 1]
+    add_in_order(partial, n_units, common)
 
 
 @kernel(exact=True)  # in this order: no reassociation of the sum

@@ -13,7 +13,7 @@ from __future__ import annotations
 from .._jit import kernel
 
 
-@kernel
+@kernel(exact=True)  # the order of the additions is the result: no reassociation
 def add_in_order(partial, n_rows, total):
     """total += partial[0] + ... + partial[n_rows - 1], row by row in order.
 

@@ -640,6 +640,7 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
                                         random_state=0).fit(data)
                 model.score_samples(data)
                 model.predict_proba(data)
+                model.predict(data)  # its own kernel (gaussian_best)
             say(f"GaussianMixture {np.dtype(dtype).name}")
         if "missing" in groups:
             holes = X.copy()

@@ -129,14 +129,13 @@ def lloyd(X, weights, centers, max_iter=300, tol=1e-4):
     w_arg = _EMPTY if weights is None else weights
     batch = batch_units(2 + n_clusters * (2 + n_features))
     labels = np.empty(n, dtype=np.int64)
-    upper = np.empty(n)
-    lower = np.empty(n)
+    bounds = np.empty((n, 2))  # Hamerly's bounds per row (upper, lower)
     members = np.zeros(n_clusters)
     mass = np.zeros(n_clusters)
     sums = np.zeros((n_clusters, n_features))
     drift = np.zeros(n_clusters)
     for iteration in range(max_iter):
-        changed = _pass(X, w_arg, centers, origin, labels, upper, lower, drift, iteration == 0,
+        changed = _pass(X, w_arg, centers, origin, labels, bounds, drift, iteration == 0,
                         batch, members, mass, sums)
         if iteration > 0 and changed == 0:
             return centers, labels  # the centres are already the means of these labels
@@ -154,19 +153,23 @@ def lloyd(X, weights, centers, max_iter=300, tol=1e-4):
         centers = new_centers
         if shift <= threshold:
             break
-    _pass(X, w_arg, centers, origin, labels, upper, lower, drift, False, batch, members, mass,
+    _pass(X, w_arg, centers, origin, labels, bounds, drift, False, batch, members, mass,
           sums)
     return centers, labels
 
 
-def _pass(X, w_arg, centers, origin, labels, upper, lower, drift, first, batch, members, mass,
+def _pass(X, w_arg, centers, origin, labels, bounds, drift, first, batch, members, mass,
           sums):
     """One Lloyd assignment; updates the cluster totals in place, returns rows that moved."""
     n_clusters, n_features = centers.shape
-    gaps = np.sqrt(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
-    np.fill_diagonal(gaps, np.inf)
-    flat = distance.lloyd_pass(X, w_arg, centers, origin, labels, upper, lower, drift,
-                               0.5 * gaps.min(axis=1), first, UNIT_ROWS, batch)
+    if first:
+        flat = distance.lloyd_assign(X, w_arg, centers, origin, labels, bounds, UNIT_ROWS,
+                                     batch)
+    else:
+        gaps = np.sqrt(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
+        np.fill_diagonal(gaps, np.inf)
+        flat = distance.lloyd_update(X, w_arg, centers, origin, labels, bounds, drift,
+                                     0.5 * gaps.min(axis=1), UNIT_ROWS, batch)
     k = n_clusters
     members += flat[2:2 + k]
     mass += flat[2 + k:2 + 2 * k]

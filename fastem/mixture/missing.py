@@ -30,7 +30,6 @@ from ..kernels import gaussian_missing as gmk
 from .model import GaussianMixtureModel
 
 _EMPTY = np.empty(0)
-_EMPTY_MATRIX = np.empty((0, 0))
 
 
 def missing_patterns(X):
@@ -256,15 +255,20 @@ class MissingLayout:
         flat = None
         for patterns, lo, hi in self._pattern_chunks(k, d):
             first = patterns.start
-            part = gmk.missing_stats(
-                self.X, _EMPTY if weights is None else weights, self.sorted_rows,
-                self.unit_bounds[lo:hi + 1], self.unit_pattern[lo:hi] - first,
-                self.observed[patterns.start:patterns.stop],
-                self.n_observed[patterns.start:patterns.stop],
-                self.missing[patterns.start:patterns.stop],
-                self.n_missing[patterns.start:patterns.stop],
-                *self._factorised(patterns, covariances, log_weights, means), means,
-                _EMPTY_MATRIX if responsibilities is None else responsibilities, self.batch)
+            rows = (self.X, _EMPTY if weights is None else weights, self.sorted_rows,
+                    self.unit_bounds[lo:hi + 1], self.unit_pattern[lo:hi] - first,
+                    self.observed[patterns.start:patterns.stop],
+                    self.n_observed[patterns.start:patterns.stop],
+                    self.missing[patterns.start:patterns.stop],
+                    self.n_missing[patterns.start:patterns.stop])
+            factors, const, regression, conditional = self._factorised(
+                patterns, covariances, log_weights, means)
+            if responsibilities is None:
+                part = gmk.missing_posterior_stats(*rows, factors, const, regression,
+                                                   conditional, means, self.batch)
+            else:
+                part = gmk.missing_resp_stats(*rows, regression, conditional, means,
+                                              responsibilities, self.batch)
             flat = part if flat is None else flat + part
         if spec.diagonal:
             head = flat[:2 + k + k * d]
