@@ -168,6 +168,13 @@ class EstimatorBase:
     _records_run: bool = True
 
     @classmethod
+    def _warmup(cls, groups: set, say) -> None:
+        """Compile (or load from the cache) the kernels common fits of this estimator run,
+        for :func:`fastem.warmup`'s enabled ``groups`` ({"float32", "hmm", "missing",
+        "experts"}); ``say(what)`` reports a step. A registered class that defines it in
+        its own body is warmed up (subclasses do not repeat their base's)."""
+
+    @classmethod
     def _saved_attributes(cls):
         """Attributes a model file may set: name -> None, or the class of a nested object
         (every fit's ``monitor_``: a :class:`~fastem.engine.ConvergenceMonitor`)."""

@@ -5,10 +5,6 @@ from __future__ import annotations
 import time
 import warnings
 
-import numpy as np
-
-from .components.structures import names as structure_names
-
 
 def warmup(float32: bool = True, hmm: bool = True, missing: bool = True,
            experts: bool = True, verbose: int = False) -> float:
@@ -41,45 +37,20 @@ def warmup(float32: bool = True, hmm: bool = True, missing: bool = True,
     seconds : float
         Time taken.
     """
-    from . import CategoricalHMM, GaussianHMM, GaussianMixture, MixtureOfExperts
+    from ._registry import classes
 
     started = time.perf_counter()
-    rng = np.random.RandomState(0)
-    X = rng.normal(size=(64, 3))
-    dtypes = (np.float64, np.float32) if float32 else (np.float64,)
+    groups = {name for name, wanted in (("float32", float32), ("hmm", hmm),
+                                        ("missing", missing), ("experts", experts)) if wanted}
+
+    def say(what):
+        if verbose:
+            print(f"{what}: {time.perf_counter() - started:.1f} s", flush=True)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for dtype in dtypes:
-            data = X.astype(dtype)
-            for covariance_type in structure_names():
-                model = GaussianMixture(2, covariance_type=covariance_type, max_iter=2,
-                                        random_state=0).fit(data)
-                model.score_samples(data)
-                model.predict_proba(data)
-                model.predict(data)  # its own kernel (gaussian_best)
-            if verbose:
-                print(f"GaussianMixture {np.dtype(dtype).name}: "
-                      f"{time.perf_counter() - started:.1f} s", flush=True)
-        if missing:
-            holes = X.copy()
-            holes[::5, 1] = np.nan
-            GaussianMixture(2, max_iter=2, random_state=0, missing="marginalize").fit(holes)
-            if verbose:
-                print(f"missing data: {time.perf_counter() - started:.1f} s", flush=True)
-        if hmm:
-            model = GaussianHMM(2, n_iter=2, random_state=0).fit(X, [32, 32])
-            model.score(X)
-            model.decode(X)
-            symbols = rng.randint(3, size=(64, 1))
-            CategoricalHMM(2, n_iter=2, random_state=0).fit(symbols).decode(symbols)
-            if verbose:
-                print(f"HMMs: {time.perf_counter() - started:.1f} s", flush=True)
-        if experts:
-            y = X[:, 0] + rng.normal(size=len(X))
-            # One kernel serves every expert family and gate (run-time switches).
-            model = MixtureOfExperts(2, max_iter=2, random_state=0).fit(X, y)
-            model.score_samples(X, y)
-            model.predict_proba(X, y)
-            if verbose:
-                print(f"mixtures of experts: {time.perf_counter() - started:.1f} s", flush=True)
+        # Each registered estimator warms up its own kernels (a new one is registered once).
+        for cls in classes().values():
+            if "_warmup" in vars(cls):
+                cls._warmup(groups, say)
     return time.perf_counter() - started

@@ -144,3 +144,27 @@ def test_the_monitor_reads_a_run(history, n_iter, limit, converged, stopped, fla
     again = ConvergenceMonitor._from_saved(monitor._saved())
     assert vars(again) == vars(monitor)
     assert fastem.hmm.ConvergenceMonitor is ConvergenceMonitor
+
+
+def test_warmup_runs_the_hook_of_every_registered_estimator_that_defines_one(
+        scratch_registry, monkeypatch):
+    calls = []
+
+    def recorder(name):
+        return classmethod(lambda cls, groups, say: calls.append((name, frozenset(groups))))
+
+    for cls in (fastem.GaussianMixture, fastem.GaussianHMM, fastem.CategoricalHMM,
+                fastem.MixtureOfExperts):
+        monkeypatch.setattr(cls, "_warmup", recorder(cls.__name__))
+
+    class Warmed(EstimatorBase, kind="warmed", command=False):
+        _warmup = recorder("Warmed")
+
+    class Inherits(Warmed, kind="inherits", command=False):
+        pass  # its base's hook is not repeated
+
+    fastem.warmup(float32=False, missing=False)
+    assert sorted(name for name, _ in calls) == ["CategoricalHMM", "GaussianHMM",
+                                                 "GaussianMixture", "MixtureOfExperts",
+                                                 "Warmed"]
+    assert {groups for _, groups in calls} == {frozenset({"hmm", "experts"})}

@@ -85,10 +85,13 @@ class Source:
     backend : LocalBackend, StreamBackend or DaskBackend
     kind : {"memory", "stream", "dask"}
     sample : Block or None
-        All the rows (in memory), or the rows initialisation reads (a stream's first
-        blocks); None for dask input.
+        All the rows, in memory; None for a stream (its first blocks are read again by
+        initialisation: holding them for the whole fit would cost up to a million rows)
+        and for dask input.
     n_features : int
         The feature count of the data (``rules.features`` of the first block).
+    sample_rows : int or None
+        Rows of what initialisation reads: all of them, or a stream's first blocks.
     rows : DaskRows or None
         Dask input's rows (a dataframe's column names).
     """
@@ -98,6 +101,7 @@ class Source:
     sample: Block | None
     n_features: int
     rows: Any = None
+    sample_rows: int | None = None
 
     @property
     def n_rows(self) -> int | None:
@@ -133,9 +137,11 @@ def open_source(X, rules: SourceRules, *, lengths=None, sample_weight=None,
         backend = StreamBackend(_stream_blocks(X, rules, lengths, sample_weight),
                                 init_rows=INIT_ROWS)
         sample = backend.initialization_block()
-        return Source(backend, "stream", sample, rules.features(sample))
+        return Source(backend, "stream", None, rules.features(sample),
+                      sample_rows=sample.n_rows)
     block = rules.check(X, lengths, sample_weight, whole=True, n_features=None)
-    return Source(LocalBackend([block]), "memory", block, rules.features(block))
+    return Source(LocalBackend([block]), "memory", block, rules.features(block),
+                  sample_rows=block.n_rows)
 
 
 def _stream_blocks(X, rules, lengths, sample_weight):

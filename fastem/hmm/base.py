@@ -386,21 +386,24 @@ class BaseHMM(EstimatorBase):
         source = open_source(X, self._source_rules(), lengths=lengths,
                              sample_weight=sample_weight)
         backend, n_features = source.backend, source.n_features
+        kind, dask_rows, rows = source.kind, source.rows, source.n_rows
+        # The initialisation sample of a stream (up to a million rows, a copy) is read
+        # again by the driver: the fit does not keep this one alive beside it.
+        del source
         self._warn_overwritten_parameters()
 
         def finish(run):
             self._drop_caches()
-            if source.rows is not None:
-                dask_io.set_feature_names(self, source.rows)
+            if dask_rows is not None:
+                dask_io.set_feature_names(self, dask_rows)
             n_values = (sum(block.X.size for block in backend.blocks())
-                        if source.kind == "memory" else np.inf)  # (a stream is large)
+                        if kind == "memory" else np.inf)  # (a stream is large)
             n_free = self._n_parameters()
             if n_values < n_free:
                 _logger.warning("Fitting a model with %d free scalar parameters with only %d "
                                 "data points will result in a degenerate solution.", n_free,
                                 n_values)
 
-        rows = source.n_rows
         fit_estimator(self, self._composite(n_features), backend, max_iter=self.n_iter,
                       work=None if rows is None else self._work(rows, n_features),
                       verbose=2 if self.verbose == 2 else int(bool(self.verbose)),

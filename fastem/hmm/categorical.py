@@ -149,6 +149,14 @@ class CategoricalHMM(BaseHMM, kind="hmm-categorical"):
         self.n_features = self.emissionprob_.shape[1]
         self.n_features_in_ = 1
 
+    @classmethod
+    def _warmup(cls, groups, say):
+        if "hmm" not in groups:
+            return
+        symbols = np.random.RandomState(0).randint(3, size=(64, 1))
+        CategoricalHMM(2, n_iter=2, random_state=0).fit(symbols).decode(symbols)
+        say("CategoricalHMM")
+
 
 class VariationalCategoricalHMM(VariationalHMM, CategoricalHMM, kind="vhmm-categorical",
                                 command=False):

@@ -198,6 +198,16 @@ class GaussianHMM(BaseHMM, kind="hmm-gaussian"):
         self.n_features = self.means_.shape[1]
         self.n_features_in_ = self.n_features
 
+    @classmethod
+    def _warmup(cls, groups, say):
+        if "hmm" not in groups:
+            return
+        X = np.random.RandomState(0).normal(size=(64, 3))
+        model = GaussianHMM(2, n_iter=2, random_state=0).fit(X, [32, 32])
+        model.score(X)
+        model.decode(X)
+        say("GaussianHMM")
+
 
 class VariationalGaussianHMM(VariationalHMM, GaussianHMM, kind="vhmm-gaussian",
                              command=False):

@@ -25,6 +25,7 @@ from .._typing import (
 )
 from ..components.structures import STRUCTURES
 from ..components.structures import check_name as check_structure
+from ..components.structures import names as structure_names
 from ..engine import (
     SCHEDULES,
     Block,
@@ -352,7 +353,7 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
         source = open_source(X, SourceRules(self._checked_rows, dask=dask_rows,
                                             streams=streams), sample_weight=sample_weight)
         if source.kind == "stream":
-            self._check_n_samples(source.sample.n_rows)
+            self._check_n_samples(source.sample_rows)
             has_missing = marginalize
         elif source.kind == "memory":
             has_missing = marginalize and bool(np.isnan(source.sample.X).any())
@@ -628,3 +629,21 @@ class GaussianMixture(EstimatorBase, kind="gmm"):
         """
         log_likelihood, _ = self._log_likelihood_and_size(X)
         return -2 * log_likelihood + 2 * self._n_parameters()
+
+    @classmethod
+    def _warmup(cls, groups, say):
+        X = np.random.RandomState(0).normal(size=(64, 3))
+        for dtype in (np.float64, np.float32) if "float32" in groups else (np.float64,):
+            data = X.astype(dtype)
+            for covariance_type in structure_names():
+                model = GaussianMixture(2, covariance_type=covariance_type, max_iter=2,
+                                        random_state=0).fit(data)
+                model.score_samples(data)
+                model.predict_proba(data)
+                model.predict(data)  # its own kernel (gaussian_best)
+            say(f"GaussianMixture {np.dtype(dtype).name}")
+        if "missing" in groups:
+            holes = X.copy()
+            holes[::5, 1] = np.nan
+            GaussianMixture(2, max_iter=2, random_state=0, missing="marginalize").fit(holes)
+            say("missing data")

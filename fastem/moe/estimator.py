@@ -690,6 +690,19 @@ class MixtureOfExperts(EstimatorBase, kind="moe"):
             y = chosen + np.einsum("nab,nb->na", self._params.chol[components], noise)
         return (y[:, 0] if self._y_1d else y), components
 
+    @classmethod
+    def _warmup(cls, groups, say):
+        if "experts" not in groups:
+            return
+        rng = np.random.RandomState(0)
+        X = rng.normal(size=(64, 3))
+        y = X[:, 0] + rng.normal(size=len(X))
+        # One kernel serves every expert family and gate (run-time switches).
+        model = MixtureOfExperts(2, max_iter=2, random_state=0).fit(X, y)
+        model.score_samples(X, y)
+        model.predict_proba(X, y)
+        say("mixtures of experts")
+
 
 def _check_evaluated(values, bad):
     """ValueError naming the first row where ``bad(values)`` holds (NaN, or a mean beyond
