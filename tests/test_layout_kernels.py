@@ -27,10 +27,6 @@ WIDE_ENTRY_POINTS: dict[str, str] = {
     # observed and missing columns: 9 arrays) and per-pattern tables of the model.
     "missing_posterior_stats": "kernels/gaussian_missing.py, 15 arguments: not yet narrowed",
     "missing_resp_stats": "kernels/gaussian_missing.py, 14 arguments: not yet narrowed",
-    # One kernel for every expert family and gate (run-time `family`/`gating`/`mode`
-    # switches) reading the design columns of X, Y and T in place.
-    "expert_stats": "kernels/regression.py, 25 arguments: not yet split",
-    "expert_rows": "kernels/regression.py, 23 arguments: not yet split",
 }
 
 

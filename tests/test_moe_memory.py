@@ -68,12 +68,12 @@ def test_kernels_read_the_columns_of_x_as_the_design_matrix_held_them(expert, ga
     direct = pass_stats(model, params, [Block(rows, weights)])
     designed = pass_stats(plain, params, [Block(table, weights)])
     np.testing.assert_array_equal(direct.flat, designed.flat)
-    for mode in (rk.LOG_SUM, rk.LOG_RESP, rk.LOG_GATE):
+    for what in ("log_likelihood", "log_resp", "log_gate"):
         outputs = []
         for m, block in ((model, Block(rows)), (plain, Block(table))):
-            values, matrix = np.empty(len(y)), np.empty((len(y), 2))
-            m.rows(params, block, mode, values, matrix)
-            outputs.append(values if mode == rk.LOG_SUM else matrix)
+            out = np.empty(len(y) if what == "log_likelihood" else (len(y), 2))
+            m.rows(params, block, what, out)
+            outputs.append(out)
         np.testing.assert_array_equal(outputs[0], outputs[1])
 
 
@@ -107,11 +107,12 @@ def test_kernel_refuses_columns_out_of_range():
     empty2, empty3 = np.zeros((2, 0)), np.zeros((2, 0, 0))
     for ecols in ([0, 3], [-1, 0]):
         with pytest.raises(ValueError, match="ecols out of range"):
-            rk.expert_stats(X, y, X, np.array(ecols), np.zeros(2), np.zeros(0, np.int64),
-                            np.zeros(0), np.array([0]), np.zeros(1), -1, np.empty(0),
-                            rk.GAUSSIAN, rk.CONSTANT, coef, chol, empty2, empty2, empty3,
-                            np.zeros(2), np.zeros(2), np.zeros(10, np.int64), 100, 256, 1,
-                            np.zeros(100))
+            columns = (np.array(ecols), np.zeros(2), np.zeros(0, np.int64), np.zeros(0),
+                       np.array([0]), np.zeros(1), -1)
+            rk.expert_stats((X, y, X), columns, np.empty(0),
+                            (rk.GAUSSIAN, coef, chol, np.zeros(2)),
+                            (rk.CONSTANT, empty2, empty2, empty3, np.zeros(2)),
+                            np.zeros(10, np.int64), 256, 1, np.zeros(100))
 
 
 # random_from_data fits a GLM expert to p + 1 rows by Newton's method: on rows that a

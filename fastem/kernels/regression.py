@@ -41,6 +41,16 @@ the flat vector (-1: absent), as the model's layout defines them. Work units
 of consecutive rows write their own partials, added in unit order: the result
 does not depend on the thread count. The caller centres the columns, so these
 moments stay well conditioned.
+
+Entry points, one job each: :func:`expert_stats` (the E-step's statistics),
+:func:`expert_log_likelihood`, :func:`expert_log_resp` and :func:`expert_log_gate`
+(per-row outputs). Their arguments are grouped as the model holds them: ``rows =
+(X, Y, T)``, ``columns = (ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol)``,
+``experts = (family, coef, chol, const)`` and ``gate = (gating, gate_coef,
+gate_mean, gate_chol, gate_const)``. The family and the gate stay run-time
+switches inside one compiled body: one signature serves the nine combinations
+(a specialisation per combination would compile up to nine times per entry
+point on first use).
 """
 
 from __future__ import annotations
@@ -60,9 +70,6 @@ CONSTANT, SOFTMAX, GATE_GAUSSIAN = 0, 1, 2  # gates
 MASS, ZZ, ZY, YY, WORK, HESS, GWORK, GHESS, USUM, UU = range(10)
 N_FIELDS = 10
 
-LOG_SUM = 0  # log p(y | x) per row into out_values
-LOG_RESP = 1  # log posterior of the components into out_matrix
-LOG_GATE = 2  # log gate probabilities g_k(x) into out_matrix
 
 
 @kernel
@@ -415,8 +422,8 @@ def _check_columns(A, columns, centre, what):
 
 
 @kernel
-def _check(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, weights, family, gating,
-           coef, chol, gate_coef, gate_mean, gate_chol, const, gate_const):
+def _check(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, family, gating, coef,
+           chol, gate_coef, gate_mean, gate_chol, const, gate_const):
     n_components, n_design, n_outputs = coef.shape
     n = X.shape[0]
     if Y.shape[0] != n and Y.shape[0] != 0:
@@ -457,20 +464,39 @@ def _check(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, weights, 
             raise ValueError("regression kernel: the constant gate reads no columns")
     else:
         raise ValueError("regression kernel: unknown gate")
-    if weights.shape[0] != 0 and weights.shape[0] != n:
-        raise ValueError("regression kernel: one weight per row")
+
+
+@kernel
+def _check_model(rows, columns, experts, gate):
+    """Validate the grouped arguments of the entry points (see the module docstring)."""
+    X, Y, T = rows
+    ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol = columns
+    family, coef, chol, const = experts
+    gating, gate_coef, gate_mean, gate_chol, gate_const = gate
+    _check(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, family, gating, coef,
+           chol, gate_coef, gate_mean, gate_chol, const, gate_const)
 
 
 @kernel(parallel=True)
-def expert_stats(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, weights, family,
-                 gating, coef, chol, gate_coef, gate_mean, gate_chol, const, gate_const, fields,
-                 size, unit_rows, batch_units, total):
-    """Add the statistics of all rows under the parameters to ``total``; returns it."""
-    _check(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, weights, family, gating,
-           coef, chol, gate_coef, gate_mean, gate_chol, const, gate_const)
-    if total.shape[0] != size or fields.shape[0] != N_FIELDS:
-        raise ValueError("regression kernel: total or fields have the wrong length")
+def expert_stats(rows, columns, weights, experts, gate, fields, unit_rows, batch_units, total):
+    """Add the statistics of all rows under the parameters to ``total``; returns it.
+
+    ``rows`` is ``(X, Y, T)``, ``columns`` how they are read, ``(ecols, x_mean, gcols,
+    u_mean, ycols, y_mean, tcol)``; ``experts`` is ``(family, coef, chol, const)`` and
+    ``gate`` ``(gating, gate_coef, gate_mean, gate_chol, gate_const)`` (the module
+    docstring says what each holds); ``weights`` one per row or none.
+    """
+    _check_model(rows, columns, experts, gate)
+    X, Y, T = rows
+    ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol = columns
+    family, coef, chol, const = experts
+    gating, gate_coef, gate_mean, gate_chol, gate_const = gate
     n = X.shape[0]
+    if weights.shape[0] != 0 and weights.shape[0] != n:
+        raise ValueError("regression kernel: one weight per row")
+    if fields.shape[0] != N_FIELDS:
+        raise ValueError("regression kernel: fields have the wrong length")
+    size = total.shape[0]
     n_units = (n + unit_rows - 1) // unit_rows
     for first in range(0, n_units, batch_units):
         n_batch = min(batch_units, n_units - first)
@@ -485,46 +511,86 @@ def expert_stats(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, wei
     return total
 
 
-@kernel(parallel=True)
-def expert_rows(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, family, gating, coef,
-                chol, gate_coef, gate_mean, gate_chol, const, gate_const, mode, unit_rows,
-                out_values, out_matrix):
-    """Per row: log p(y | x) (``LOG_SUM``), the log posterior of each component
-    (``LOG_RESP``) or the gate's log probabilities (``LOG_GATE``)."""
-    _check(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, np.empty(0), family,
-           gating, coef, chol, gate_coef, gate_mean, gate_chol, const, gate_const)
+@kernel
+def _unit_evaluate(rows, columns, experts, gate, lo, hi):
+    """The log joint of rows lo:hi, ``(logp (K, rows), gate terms (K, rows) or none,
+    row constants, log-sum-exp of logp in two parts)``: what the per-row entry points
+    read (see :func:`_unit_log_probs`)."""
+    X, Y, T = rows
+    ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol = columns
+    family, coef, chol, const = experts
+    gating, gate_coef, gate_mean, gate_chol, gate_const = gate
     n_components, n_design, n_outputs = coef.shape
     q = _gate_size(gating, gate_coef, gate_mean)
-    n = X.shape[0]
-    if (mode == LOG_SUM and out_values.shape[0] != n) or \
-            (mode != LOG_SUM and (out_matrix.shape[0] != n
-                                  or out_matrix.shape[1] != n_components)):
+    n_rows = hi - lo
+    zt = np.empty((n_design, n_rows))
+    yt = np.empty((n_outputs, n_rows))
+    ut = np.empty((q, n_rows))
+    tt = np.empty(n_rows)
+    logp = np.empty((n_components, n_rows))
+    eta = np.empty((n_components if family != GAUSSIAN else 0, n_rows))
+    gate_terms = np.empty((n_components if gating != CONSTANT else 0, n_rows))
+    row_const = np.empty(n_rows)
+    log_total = np.empty((2, n_rows))
+    gate_norm = np.empty((2, n_rows))
+    _unit_log_probs(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, lo, hi,
+                    family, gating, coef, chol, gate_coef, gate_mean, gate_chol, const,
+                    gate_const, zt, yt, ut, tt, logp, eta, gate_terms, row_const, log_total,
+                    gate_norm)
+    return logp, gate_terms, row_const, log_total
+
+
+@kernel
+def _check_rows_out(rows, experts, out):
+    n, n_components = rows[0].shape[0], experts[1].shape[0]
+    if out.shape[0] != n or out.shape[1] != n_components:
+        raise ValueError("regression kernel: the output has the wrong shape")
+
+
+@kernel(parallel=True)
+def expert_log_likelihood(rows, columns, experts, gate, unit_rows, out):
+    """``out[i]`` = log p(y_i | x_i) of every row (arguments as :func:`expert_stats`)."""
+    _check_model(rows, columns, experts, gate)
+    n = rows[0].shape[0]
+    if out.shape[0] != n:
         raise ValueError("regression kernel: the output has the wrong shape")
     n_units = (n + unit_rows - 1) // unit_rows
     for unit in prange(n_units):
         lo = unit * unit_rows
         hi = min(lo + unit_rows, n)
-        n_rows = hi - lo
-        zt = np.empty((n_design, n_rows))
-        yt = np.empty((n_outputs, n_rows))
-        ut = np.empty((q, n_rows))
-        tt = np.empty(n_rows)
-        logp = np.empty((n_components, n_rows))
-        eta = np.empty((n_components if family != GAUSSIAN else 0, n_rows))
-        gate = np.empty((n_components if gating != CONSTANT else 0, n_rows))
-        row_const = np.empty(n_rows)
-        log_total = np.empty((2, n_rows))
-        gate_norm = np.empty((2, n_rows))
-        _unit_log_probs(X, Y, T, ecols, x_mean, gcols, u_mean, ycols, y_mean, tcol, lo, hi,
-                        family, gating, coef, chol, gate_coef, gate_mean, gate_chol, const,
-                        gate_const, zt, yt, ut, tt, logp, eta, gate, row_const, log_total,
-                        gate_norm)
-        for j in range(n_rows):
-            if mode == LOG_SUM:
-                out_values[lo + j] = (log_total[0, j] + log_total[1, j]) + row_const[j]
-            elif mode == LOG_RESP:
-                for k in range(n_components):
-                    out_matrix[lo + j, k] = _normalised(logp[k, j], log_total, j)
-            else:
-                for k in range(n_components):
-                    out_matrix[lo + j, k] = gate_const[k] if gating == CONSTANT else gate[k, j]
+        _, _, row_const, log_total = _unit_evaluate(rows, columns, experts, gate, lo, hi)
+        for j in range(hi - lo):
+            out[lo + j] = (log_total[0, j] + log_total[1, j]) + row_const[j]
+
+
+@kernel(parallel=True)
+def expert_log_resp(rows, columns, experts, gate, unit_rows, out):
+    """``out[i, k]`` = the log posterior of component k for row i."""
+    _check_model(rows, columns, experts, gate)
+    _check_rows_out(rows, experts, out)
+    n, n_components = out.shape
+    n_units = (n + unit_rows - 1) // unit_rows
+    for unit in prange(n_units):
+        lo = unit * unit_rows
+        hi = min(lo + unit_rows, n)
+        logp, _, _, log_total = _unit_evaluate(rows, columns, experts, gate, lo, hi)
+        for j in range(hi - lo):
+            for k in range(n_components):
+                out[lo + j, k] = _normalised(logp[k, j], log_total, j)
+
+
+@kernel(parallel=True)
+def expert_log_gate(rows, columns, experts, gate, unit_rows, out):
+    """``out[i, k]`` = log g_k(x_i), the gate's log probabilities (y is not read)."""
+    _check_model(rows, columns, experts, gate)
+    _check_rows_out(rows, experts, out)
+    n, n_components = out.shape
+    gating, gate_const = gate[0], gate[4]
+    n_units = (n + unit_rows - 1) // unit_rows
+    for unit in prange(n_units):
+        lo = unit * unit_rows
+        hi = min(lo + unit_rows, n)
+        _, gate_terms, _, _ = _unit_evaluate(rows, columns, experts, gate, lo, hi)
+        for j in range(hi - lo):
+            for k in range(n_components):
+                out[lo + j, k] = gate_const[k] if gating == CONSTANT else gate_terms[k, j]

@@ -16,7 +16,6 @@ from ..engine.dask_backend import is_dask_collection
 from ..engine.driver import fit_estimator, online_schedule, online_step, run_fit
 from ..engine.sources import SourceRules, open_source
 from ..exceptions import ConvergenceWarning, DataConversionWarning, compatible
-from ..kernels import regression as rk
 from .model import FAMILIES, GATES, ExpertMixtureModel, ExpertMixtureParams, overflow_error
 from .training import DaskTraining, MemoryTraining, design_of, lazy_rows, positions, rows_block
 
@@ -573,19 +572,17 @@ class MixtureOfExperts(EstimatorBase, kind="moe"):
         model.design = design_of(self)
         return model
 
-    def _run_rows(self, block, mode):
+    def _run_rows(self, block, what):
         model = self._model_for()
         n = block.n_rows
-        values = np.empty(n if mode == rk.LOG_SUM else 0)
-        matrix = np.empty((n, self.n_components) if mode != rk.LOG_SUM else (0, 0))
+        result = np.empty(n if what == "log_likelihood" else (n, self.n_components))
         with threads(self.n_threads, self._work(n, model)):
-            model.rows(self._params, block, mode, values, matrix)
-        result = values if mode == rk.LOG_SUM else matrix
+            model.rows(self._params, block, what, result)
         _check_evaluated(result, np.isnan)  # -inf is a log-probability of zero
         return result
 
     def _gate_matrix(self, block):
-        return np.exp(self._run_rows(block, rk.LOG_GATE))
+        return np.exp(self._run_rows(block, "log_gate"))
 
     def score_samples(self, X: ArrayLike, y: ArrayLike,
                       trials: ArrayLike | None = None) -> FloatArray:
@@ -593,7 +590,7 @@ class MixtureOfExperts(EstimatorBase, kind="moe"):
         inputs give a lazy dask array."""
         if _lazy(X, y, trials):
             return lazy_rows(self, "score_samples", X, y, trials)
-        return self._run_rows(self._block(X, y, trials), rk.LOG_SUM)
+        return self._run_rows(self._block(X, y, trials), "log_likelihood")
 
     def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
               trials: ArrayLike | None = None) -> float:
@@ -614,14 +611,14 @@ class MixtureOfExperts(EstimatorBase, kind="moe"):
             return self.gate_proba(X)
         if _lazy(X, y, trials):
             return lazy_rows(self, "predict_proba", X, y, trials, columns=self.n_components)
-        return np.exp(self._run_rows(self._block(X, y, trials), rk.LOG_RESP))
+        return np.exp(self._run_rows(self._block(X, y, trials), "log_resp"))
 
     def predict_component(self, X: ArrayLike, y: ArrayLike,
                           trials: ArrayLike | None = None) -> IntArray:
         """Most probable component of each row given (x, y)."""
         if _lazy(X, y, trials):
             return lazy_rows(self, "predict_component", X, y, trials, dtype=np.int64)
-        return np.argmax(self._run_rows(self._block(X, y, trials), rk.LOG_RESP), axis=1)
+        return np.argmax(self._run_rows(self._block(X, y, trials), "log_resp"), axis=1)
 
     def gate_proba(self, X: ArrayLike) -> FloatArray:
         """The gate's probabilities g_k(x) of each component before seeing y."""
@@ -697,10 +694,11 @@ class MixtureOfExperts(EstimatorBase, kind="moe"):
         rng = np.random.RandomState(0)
         X = rng.normal(size=(64, 3))
         y = X[:, 0] + rng.normal(size=len(X))
-        # One kernel serves every expert family and gate (run-time switches).
+        # One kernel per job serves every expert family and gate (run-time switches).
         model = MixtureOfExperts(2, max_iter=2, random_state=0).fit(X, y)
         model.score_samples(X, y)
         model.predict_proba(X, y)
+        model.gate_proba(X)
         say("mixtures of experts")
 
 

@@ -39,6 +39,9 @@ _MASS_EPS = 10.0 * np.finfo(np.float64).eps
 _EMPTY = np.empty(0)
 FAMILIES = {"gaussian": rk.GAUSSIAN, "poisson": rk.POISSON, "binomial": rk.BINOMIAL}
 GATES = {"constant": rk.CONSTANT, "softmax": rk.SOFTMAX, "gaussian": rk.GATE_GAUSSIAN}
+#: The per-row entry points of :meth:`ExpertMixtureModel.rows`, by what they give.
+_ROW_KERNELS = {"log_likelihood": rk.expert_log_likelihood, "log_resp": rk.expert_log_resp,
+                "log_gate": rk.expert_log_gate}
 _NEWTON_INIT_STEPS = 25  # at most, Newton steps on the initial responsibilities
 _NEWTON_INIT_TOL = 1e-7  # ... until no coefficient moves more than this
 
@@ -150,8 +153,11 @@ class ExpertMixtureModel(ModelBase):
                                      self.family == "binomial")
 
     def read(self, block):
-        """The kernels' data arguments for a block (see :meth:`ExpertDesign.read`)."""
-        return self._design().read(block.X)
+        """The kernels' data arguments for a block: ``(rows, columns)``, the arrays
+        ``(X, Y, T)`` and how they are read, ``(ecols, x_mean, gcols, u_mean, ycols,
+        y_mean, tcol)`` (see :meth:`ExpertDesign.read`)."""
+        arguments = self._design().read(block.X)
+        return arguments[:3], arguments[3:]
 
     def chunks(self, block):
         """Consecutive chunks of a block's rows as NumPy arrays ``(lo, hi, Z, U, Y,
@@ -175,22 +181,24 @@ class ExpertMixtureModel(ModelBase):
         if self.gating == "constant":  # the gated kernels normalise their gate first
             const += gate_const
         c = np.ascontiguousarray
-        return (FAMILIES[self.family],
-                GATES[self.gating], c(params.coef), c(params.chol), c(params.gate_coef),
-                c(params.gate_means), c(params.gate_chol), c(const), c(gate_const))
+        experts = (FAMILIES[self.family], c(params.coef), c(params.chol), c(const))
+        gate = (GATES[self.gating], c(params.gate_coef), c(params.gate_means),
+                c(params.gate_chol), c(gate_const))
+        return experts, gate
 
     def shift(self, params):
         return params.gate_means.copy() if self.gating == "gaussian" else None
 
     def block_stats(self, prepared, block, out):
         weights = _EMPTY if block.weights is None else block.weights
-        rk.expert_stats(*self.read(block), weights, *prepared, self._fields, self.layout.size,
-                        UNIT_ROWS, self._batch, out.flat)
+        rk.expert_stats(*self.read(block), weights, *prepared, self._fields, UNIT_ROWS,
+                        self._batch, out.flat)
 
-    def rows(self, params, block, mode, out_values, out_matrix):
-        """Per-row outputs of :func:`fastem.kernels.regression.expert_rows`."""
-        rk.expert_rows(*self.read(block), *self.prepare(params), mode, UNIT_ROWS, out_values,
-                       out_matrix)
+    def rows(self, params, block, what, out):
+        """Per-row outputs into ``out``: ``what`` is ``"log_likelihood"`` (log p(y | x),
+        (n,)), ``"log_resp"`` (the components' log posteriors, (n, K)) or ``"log_gate"``
+        (the gate's log probabilities, (n, K)); see :mod:`fastem.kernels.regression`."""
+        _ROW_KERNELS[what](*self.read(block), *self.prepare(params), UNIT_ROWS, out)
 
     # -- M-step ------------------------------------------------------------------
     def _ridge(self, size, intercept):
