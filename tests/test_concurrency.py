@@ -123,18 +123,29 @@ fastem.GaussianHMM(2, random_state=0).fit(X)  # the parent runs OpenMP, then for
 reader, writer = os.pipe()
 pid = os.fork()
 if pid == 0:
-    fastem.GaussianHMM(2, random_state=0).fit(X)
-    misses = sum(len(k._serial.stats.cache_misses) for k in
-                 (gaussian.gaussian_weighted_log_prob, gaussian.gaussian_resp_stats,
-                  hmm.forward_backward)
-                 if k._serial is not None)
-    hits = sum(len(k._serial.stats.cache_hits) for k in
-               (gaussian.gaussian_weighted_log_prob, gaussian.gaussian_resp_stats,
-                hmm.forward_backward)
-               if k._serial is not None)
-    os.write(writer, f"{misses} {hits}".encode())
-    os._exit(0)
-os.waitpid(pid, 0)
+    status = 1  # a failing child must exit (and say why), never leave the parent waiting
+    try:
+        os.close(reader)
+        fastem.GaussianHMM(2, random_state=0).fit(X)
+        misses = sum(len(k._serial.stats.cache_misses) for k in
+                     (gaussian.gaussian_weighted_log_prob, gaussian.gaussian_resp_stats,
+                      hmm.forward_backward)
+                     if k._serial is not None)
+        hits = sum(len(k._serial.stats.cache_hits) for k in
+                   (gaussian.gaussian_weighted_log_prob, gaussian.gaussian_resp_stats,
+                    hmm.forward_backward)
+                   if k._serial is not None)
+        os.write(writer, f"{misses} {hits}".encode())
+        status = 0
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+    finally:
+        os._exit(status)
+os.close(writer)  # so that the read ends when the child does
+_, status = os.waitpid(pid, 0)
+if status:
+    sys.exit(f"the forked child failed (status {status})")
 print(os.read(reader, 100).decode())
 """
 
@@ -146,7 +157,11 @@ def test_serial_builds_of_forked_children_are_cached(tmp_path):
     script = tmp_path / "serial_cache.py"
     script.write_text(_SERIAL_CACHE_SCRIPT)
     env = {**os.environ, "NUMBA_THREADING_LAYER": "omp",
-           "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+           "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+           # the fastem under test, also when it is not the installed one (a worktree)
+           "PYTHONPATH": os.pathsep.join(filter(None, [
+               os.path.dirname(os.path.dirname(fastem.__file__)),
+               os.environ.get("PYTHONPATH")]))}
     counts = []
     for _ in range(2):
         done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
