@@ -22,12 +22,7 @@ MAX_ENTRY_ARGUMENTS = 10
 # Parallel entry points allowed more arguments, each with the reason. Keep it short: an
 # entry point belongs here only until it is split or narrowed (issue 26 follow-up), and
 # test_the_exceptions_are_still_needed fails once it no longer needs to be.
-WIDE_ENTRY_POINTS: dict[str, str] = {
-    # The missing-data E-step reads the rows' layout (rows grouped by pattern, units,
-    # observed and missing columns: 9 arrays) and per-pattern tables of the model.
-    "missing_posterior_stats": "kernels/gaussian_missing.py, 15 arguments: not yet narrowed",
-    "missing_resp_stats": "kernels/gaussian_missing.py, 14 arguments: not yet narrowed",
-}
+WIDE_ENTRY_POINTS: dict[str, str] = {}
 
 
 def _decorator_name(node):

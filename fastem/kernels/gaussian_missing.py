@@ -208,9 +208,8 @@ def _check_layout(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, 
 
 
 @kernel(parallel=True)
-def missing_posterior_stats(X, weights, sorted_rows, unit_bounds, unit_pattern, observed,
-                            n_observed, missing, n_missing, factors, const, regression,
-                            conditional, means, batch_units):
+def missing_posterior_stats(X, weights, layout, factors, const, regression, conditional, means,
+                            batch_units):
     """The E-step on rows with missing entries: flat statistics (full second moments about
     ``means``, the log-likelihood in ``[0]``) under the mixture's posterior.
 
@@ -218,6 +217,8 @@ def missing_posterior_stats(X, weights, sorted_rows, unit_bounds, unit_pattern, 
     ----------
     X : (n, D) data; missing entries are never read.
     weights : (n,) sample weights or empty.
+    layout : ``(sorted_rows, unit_bounds, unit_pattern, observed, n_observed, missing,
+        n_missing)``, how the rows are grouped (below).
     sorted_rows : row indices grouped by pattern; unit u covers
         ``sorted_rows[unit_bounds[u]:unit_bounds[u + 1]]``, all of pattern ``unit_pattern[u]``.
     observed, missing : (P, D) column indices of each pattern (first n_observed[p] /
@@ -230,6 +231,7 @@ def missing_posterior_stats(X, weights, sorted_rows, unit_bounds, unit_pattern, 
     batch_units : units whose partials are held at once (memory only).
     """
     n_components, n_features = means.shape
+    sorted_rows, unit_bounds, unit_pattern, observed, n_observed, missing, n_missing = layout
     _check_layout(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, n_observed,
                   missing, n_missing, regression, conditional, means)
     n_patterns = observed.shape[0]
@@ -255,13 +257,12 @@ def missing_posterior_stats(X, weights, sorted_rows, unit_bounds, unit_pattern, 
 
 
 @kernel(parallel=True)
-def missing_resp_stats(X, weights, sorted_rows, unit_bounds, unit_pattern, observed,
-                       n_observed, missing, n_missing, regression, conditional, means, given,
-                       batch_units):
+def missing_resp_stats(X, weights, layout, regression, conditional, means, given, batch_units):
     """Flat statistics (full second moments about ``means``; ``[0]`` stays 0) of rows with
     missing entries under supplied responsibilities ``given`` (n, K), weights already
     applied (HMM posteriors). Other parameters as in :func:`missing_posterior_stats`."""
     n_components, n_features = means.shape
+    sorted_rows, unit_bounds, unit_pattern, observed, n_observed, missing, n_missing = layout
     _check_layout(X, weights, sorted_rows, unit_bounds, unit_pattern, observed, n_observed,
                   missing, n_missing, regression, conditional, means)
     if given.shape[0] < X.shape[0] or given.shape[1] < n_components:

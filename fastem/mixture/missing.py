@@ -255,12 +255,13 @@ class MissingLayout:
         flat = None
         for patterns, lo, hi in self._pattern_chunks(k, d):
             first = patterns.start
-            rows = (self.X, _EMPTY if weights is None else weights, self.sorted_rows,
-                    self.unit_bounds[lo:hi + 1], self.unit_pattern[lo:hi] - first,
-                    self.observed[patterns.start:patterns.stop],
-                    self.n_observed[patterns.start:patterns.stop],
-                    self.missing[patterns.start:patterns.stop],
-                    self.n_missing[patterns.start:patterns.stop])
+            layout = (self.sorted_rows, self.unit_bounds[lo:hi + 1],
+                      self.unit_pattern[lo:hi] - first,
+                      self.observed[patterns.start:patterns.stop],
+                      self.n_observed[patterns.start:patterns.stop],
+                      self.missing[patterns.start:patterns.stop],
+                      self.n_missing[patterns.start:patterns.stop])
+            rows = (self.X, _EMPTY if weights is None else weights, layout)
             factors, const, regression, conditional = self._factorised(
                 patterns, covariances, log_weights, means)
             if responsibilities is None:
