@@ -242,8 +242,12 @@ class Component:
 
     def expected_log_likelihood(self, posterior: Any, X: np.ndarray,
                                 out: np.ndarray | None = None) -> np.ndarray:
-        """With ``variational``: (n, K) E_q[log p(x | theta_k)] under the posterior."""
-        raise NotImplementedError(f"{type(self).__name__} has no variational form")
+        """With ``variational``: (n, K) E_q[log p(x | theta_k)] under the posterior. A
+        variational component's parameters are the posterior and its lattice is this
+        expectation, so the default is that lattice."""
+        if not self.variational:
+            raise NotImplementedError(f"{type(self).__name__} has no variational form")
+        return self.log_likelihood(self.prepare(posterior), X, out)
 
     def kl_divergence(self, posterior: Any) -> float:
         """With ``variational``: KL(q(theta) || p(theta)) of the parameters' posterior."""

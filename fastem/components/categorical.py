@@ -195,9 +195,6 @@ class VariationalCategorical(Categorical):
     def kl_divergence(self, posterior):
         return float(np.sum(dirichlet_kl(posterior.posterior, posterior.prior)))
 
-    def expected_log_likelihood(self, posterior, X, out=None):
-        return self.log_likelihood(self.prepare(posterior), X, out)
-
     def initialize(self, X, posteriors, random_state):
         prior = np.asarray(self.prior, dtype=np.float64)
         if np.all(prior == prior[0]):

@@ -98,9 +98,6 @@ class GaussianWishart(Gaussian):
 
         return weighted_log_prob(X, prepared.means, prepared.factor, const, out)
 
-    def expected_log_likelihood(self, posterior, X, out=None):
-        return self.log_likelihood(self.prepare(posterior), X, out)
-
     def mixture_prepare(self, params, weights, log_weights):
         k, d = params.means.shape
         return FusedModel.of(np.ascontiguousarray(params.means, dtype=np.float64),

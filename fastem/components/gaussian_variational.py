@@ -193,9 +193,6 @@ class VariationalGaussian(MAPGaussian):
     def log_prior(self, params):
         return -self.kl_divergence(params)
 
-    def expected_log_likelihood(self, posterior, X, out=None):
-        return self.log_likelihood(self.prepare(posterior), X, out)
-
     def kl_divergence(self, posterior):
         """hmmlearn's emission terms: the KL of each state's Normal given the posterior's
         expected precision, and of its Wishart (once when shared)."""
